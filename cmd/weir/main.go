@@ -1,0 +1,130 @@
+// Command weir is Weir's single binary: it picks a role with a subcommand, parses flags and an
+// optional YAML config file, wires the role's components, runs until SIGINT or SIGTERM, and
+// exits.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/weir-db/weir/internal/standalone"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "0.1.0-dev"
+
+func main() {
+	if err := newRoot().Execute(); err != nil {
+		fmt.Fprintln(os.Stderr, "weir:", err)
+		os.Exit(1)
+	}
+}
+
+// globals are the flags every subcommand has.
+type globals struct {
+	config    string
+	logLevel  string
+	logFormat string
+}
+
+func newRoot() *cobra.Command {
+	g := &globals{}
+	root := &cobra.Command{
+		Use:           "weir",
+		Short:         "Weir: a Milvus-compatible vector database whose write path needs no coordinator",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Version:       version,
+	}
+	root.PersistentFlags().StringVar(&g.config, "config", "", "YAML file whose keys are flag names (flags given on the command line win)")
+	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	root.PersistentFlags().StringVar(&g.logFormat, "log-format", "text", "log format: text or json")
+	root.AddCommand(newStandalone(g))
+	return root
+}
+
+func newStandalone(g *globals) *cobra.Command {
+	cfg := standalone.Defaults()
+	cmd := &cobra.Command{
+		Use:   "standalone",
+		Short: "Run every role in one process over embedded etcd, NATS JetStream and local object storage",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := applyConfigFile(cmd, g.config); err != nil {
+				return err
+			}
+			logger, err := newLogger(g.logLevel, g.logFormat)
+			if err != nil {
+				return err
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			s, err := standalone.Start(ctx, cfg, version, logger)
+			if err != nil {
+				return err
+			}
+			<-ctx.Done()
+			logger.Info("shutting down")
+			if err := s.Close(); err != nil {
+				return fmt.Errorf("shutdown: %w", err)
+			}
+			logger.Info("stopped")
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "directory for etcd, NATS and object data")
+	f.StringVar(&cfg.Listen, "listen", cfg.Listen, "Milvus gRPC listen address")
+	f.StringVar(&cfg.HTTPListen, "http-listen", cfg.HTTPListen, "HTTP listen address for /healthz and /metrics")
+	f.StringVar(&cfg.WALSync, "wal-sync", cfg.WALSync, `when an append is acknowledged: "always" (after fsync) or "interval" (JetStream's periodic fsync)`)
+	f.StringVar(&cfg.RootPath, "root-path", cfg.RootPath, "prefix of every metastore key")
+	return cmd
+}
+
+func newLogger(level, format string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level: %w", err)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format: expected text or json, got %q", format)
+}
+
+// applyConfigFile sets every flag named in the YAML file at path that was not given on the
+// command line. A key that names no flag is an error, so a typo never goes unnoticed.
+func applyConfigFile(cmd *cobra.Command, path string) error {
+	if path == "" {
+		return nil
+	}
+	values, err := readConfigFile(path)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for key, val := range values {
+		fl := cmd.Flags().Lookup(key)
+		if fl == nil {
+			errs = append(errs, fmt.Errorf("config %s: unknown key %q (keys are flag names of %q)", path, key, cmd.CommandPath()))
+			continue
+		}
+		if fl.Changed {
+			continue
+		}
+		if err := cmd.Flags().Set(fl.Name, val); err != nil {
+			errs = append(errs, fmt.Errorf("config %s: key %q: %w", path, key, err))
+		}
+	}
+	return errors.Join(errs...)
+}

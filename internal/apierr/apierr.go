@@ -1,0 +1,149 @@
+// Package apierr is the one table that maps Weir's client-visible errors to Milvus status codes
+// and gRPC codes.
+//
+// Milvus answers most rejections in-band: the RPC itself succeeds (gRPC OK) and the response's
+// commonpb.Status carries the code, and every Milvus SDK reads that status. Weir does the same on
+// the Milvus API so existing clients see the codes they expect (`Status`). The gRPC code in the
+// table is what the same error becomes where no Milvus status can carry it: on Weir's internal
+// gRPC services and for requests rejected before a handler runs (`GRPCStatus`).
+package apierr
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/milvus-io/milvus-proto/go-api/v2/commonpb"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// Kind is a class of client-visible error. Each Kind has exactly one row in the table.
+type Kind int
+
+// The kinds Weir reports. Codes follow Milvus's pkg/util/merr so that clients which test
+// `status.code` (pymilvus, the Go SDK's merr helpers) recognise them.
+const (
+	Internal Kind = iota
+	ServiceNotReady
+	Unavailable
+	Unimplemented
+	CollectionNotFound
+	CollectionNumLimit
+	IllegalSchema
+	SchemaMismatch
+	PartitionNotFound
+	PartitionNumLimit
+	DatabaseNotFound
+	FieldNotFound
+	ParameterInvalid
+	ParameterMissing
+	ParameterTooLarge
+)
+
+type row struct {
+	name      string
+	code      int32
+	legacy    commonpb.ErrorCode
+	grpc      codes.Code
+	retriable bool
+	input     bool // the caller's request was wrong; Milvus marks these "is_input_error"
+}
+
+// table is the single mapping. Milvus codes: pkg/util/merr/errors.go; legacy ErrorCode values:
+// merr's oldCode(), which keeps pre-2.3 clients working.
+var table = map[Kind]row{
+	Internal:           {"internal error", 5, commonpb.ErrorCode_UnexpectedError, codes.Internal, false, false},
+	ServiceNotReady:    {"service not ready", 1, commonpb.ErrorCode_NotReadyServe, codes.Unavailable, true, false},
+	Unavailable:        {"service unavailable", 2, commonpb.ErrorCode_UnexpectedError, codes.Unavailable, true, false},
+	Unimplemented:      {"service unimplemented", 10, commonpb.ErrorCode_UnexpectedError, codes.Unimplemented, false, false},
+	CollectionNotFound: {"collection not found", 100, commonpb.ErrorCode_CollectionNotExists, codes.NotFound, false, true},
+	CollectionNumLimit: {"exceeded the limit number of collections", 102, commonpb.ErrorCode_UnexpectedError, codes.ResourceExhausted, false, false},
+	IllegalSchema:      {"illegal collection schema", 105, commonpb.ErrorCode_UnexpectedError, codes.InvalidArgument, false, true},
+	SchemaMismatch:     {"collection schema mismatch", 109, commonpb.ErrorCode_SchemaMismatch, codes.FailedPrecondition, false, true},
+	PartitionNotFound:  {"partition not found", 200, commonpb.ErrorCode_MetaFailed, codes.NotFound, false, true},
+	PartitionNumLimit:  {"exceeded the limit number of partitions", 250, commonpb.ErrorCode_UnexpectedError, codes.ResourceExhausted, false, false},
+	DatabaseNotFound:   {"database not found", 800, commonpb.ErrorCode_UnexpectedError, codes.NotFound, false, true},
+	FieldNotFound:      {"field not found", 1700, commonpb.ErrorCode_UnexpectedError, codes.InvalidArgument, false, true},
+	ParameterInvalid:   {"invalid parameter", 1100, commonpb.ErrorCode_IllegalArgument, codes.InvalidArgument, false, true},
+	ParameterMissing:   {"missing parameter", 1101, commonpb.ErrorCode_UnexpectedError, codes.InvalidArgument, false, true},
+	ParameterTooLarge:  {"parameter too large", 1102, commonpb.ErrorCode_UnexpectedError, codes.InvalidArgument, false, true},
+}
+
+// Error is a client-visible error: a Kind and a message saying what was wrong.
+type Error struct {
+	Kind   Kind
+	Detail string
+	cause  error
+}
+
+// New returns an Error of kind k whose message is formatted from format and args.
+// Messages name the offending thing and, where it applies, what was expected and what was got.
+func New(k Kind, format string, args ...any) *Error {
+	return &Error{Kind: k, Detail: fmt.Sprintf(format, args...)}
+}
+
+// Wrap returns an Error of kind k that keeps err as its cause.
+func Wrap(k Kind, err error, format string, args ...any) *Error {
+	return &Error{Kind: k, Detail: fmt.Sprintf(format, args...), cause: err}
+}
+
+func (e *Error) Error() string {
+	r := table[e.Kind]
+	msg := r.name
+	if e.Detail != "" {
+		msg += ": " + e.Detail
+	}
+	if e.cause != nil {
+		msg += ": " + e.cause.Error()
+	}
+	return msg
+}
+
+func (e *Error) Unwrap() error { return e.cause }
+
+// Is makes errors.Is(err, &Error{Kind: k}) match any Error of kind k.
+func (e *Error) Is(target error) bool {
+	t, ok := target.(*Error)
+	return ok && t.Kind == e.Kind && t.Detail == "" && t.cause == nil
+}
+
+// GRPCStatus lets grpc-go turn an Error returned from a handler into the table's gRPC code.
+func (e *Error) GRPCStatus() *status.Status {
+	return status.New(table[e.Kind].grpc, e.Error())
+}
+
+// KindOf returns the kind of err; errors that are not an *Error are Internal.
+func KindOf(err error) Kind {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Kind
+	}
+	return Internal
+}
+
+// Code returns the Milvus status code of kind k.
+func Code(k Kind) int32 { return table[k].code }
+
+// GRPCCode returns the gRPC code of kind k.
+func GRPCCode(k Kind) codes.Code { return table[k].grpc }
+
+// OK is the status of a successful call.
+func OK() *commonpb.Status { return &commonpb.Status{} }
+
+// Status converts err into a Milvus status; nil becomes success.
+func Status(err error) *commonpb.Status {
+	if err == nil {
+		return OK()
+	}
+	r := table[KindOf(err)]
+	st := &commonpb.Status{
+		ErrorCode: r.legacy,
+		Reason:    err.Error(),
+		Code:      r.code,
+		Retriable: r.retriable,
+	}
+	if r.input {
+		st.ExtraInfo = map[string]string{"is_input_error": "true"}
+	}
+	return st
+}

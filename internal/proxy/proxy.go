@@ -1,0 +1,134 @@
+// Package proxy serves the Milvus MilvusService gRPC API: it validates requests, answers DDL
+// and describe calls from the catalog, and (with the write path) appends rows to DML channels.
+// It never calls the coordinator: the catalog's conditional transactions are what keep
+// concurrent proxies consistent.
+package proxy
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/milvus-io/milvus-proto/go-api/v2/commonpb"
+	"github.com/milvus-io/milvus-proto/go-api/v2/milvuspb"
+	"google.golang.org/grpc/metadata"
+
+	"github.com/weir-db/weir/internal/apierr"
+	"github.com/weir-db/weir/internal/meta"
+)
+
+// Catalog is what the proxy needs of the collection catalog.
+type Catalog interface {
+	CreateCollection(ctx context.Context, c *meta.Collection) (*meta.Collection, bool, error)
+	GetCollectionByName(ctx context.Context, db, name string) (*meta.Collection, error)
+	GetCollection(ctx context.Context, id int64) (*meta.Collection, error)
+	ListCollections(ctx context.Context, db string) ([]*meta.Collection, error)
+	DropCollection(ctx context.Context, db, name string) (*meta.Collection, error)
+	CreatePartition(ctx context.Context, collID int64, name string) (*meta.Partition, error)
+	ListPartitions(ctx context.Context, collID int64) ([]*meta.Partition, error)
+	DropPartition(ctx context.Context, collID int64, name string) error
+}
+
+// Channels creates and deletes the DML channels of collections.
+type Channels interface {
+	CreateChannel(ctx context.Context, name string) error
+	DeleteChannel(ctx context.Context, name string) error
+}
+
+// Config holds the proxy's settings.
+type Config struct {
+	// Version is Weir's own version, reported in Connect's server info.
+	Version string `yaml:"-"`
+	// Identifier tells clients apart in logs; 0 picks one from the clock.
+	NodeID int64 `yaml:"-"`
+}
+
+// MilvusVersion is the Milvus API version Weir serves. Build metadata after '+' names Weir, so
+// clients that compare versions treat Weir as that Milvus release.
+const MilvusVersion = "v2.6.0"
+
+// Server implements milvuspb.MilvusServiceServer. RPCs Weir does not serve yet answer gRPC
+// Unimplemented through the embedded UnimplementedMilvusServiceServer.
+type Server struct {
+	milvuspb.UnimplementedMilvusServiceServer
+
+	cfg      Config
+	catalog  Catalog
+	channels Channels
+	logger   *slog.Logger
+	started  time.Time
+	nextConn atomic.Int64
+	ready    atomic.Bool
+}
+
+var _ milvuspb.MilvusServiceServer = (*Server)(nil)
+
+// New returns a proxy over the given catalog and channels. It reports healthy once SetReady is
+// called.
+func New(cfg Config, catalog Catalog, channels Channels, logger *slog.Logger) *Server {
+	s := &Server{cfg: cfg, catalog: catalog, channels: channels, logger: logger, started: time.Now()}
+	s.nextConn.Store(time.Now().UnixMilli())
+	return s
+}
+
+// SetReady marks the proxy as ready (or not) to serve.
+func (s *Server) SetReady(ok bool) { s.ready.Store(ok) }
+
+// database resolves the database of a request: its db_name, else the "dbname" header the Go SDK
+// sends, else the default database. Weir has one database, "default".
+func database(ctx context.Context, reqDB string) (string, error) {
+	db := reqDB
+	if db == "" {
+		if md, ok := metadata.FromIncomingContext(ctx); ok {
+			if v := md.Get("dbname"); len(v) > 0 {
+				db = v[0]
+			}
+		}
+	}
+	if db == "" || db == meta.DefaultDatabase {
+		return meta.DefaultDatabase, nil
+	}
+	return "", apierr.New(apierr.DatabaseNotFound, "database %q (Weir has only the database %q)", db, meta.DefaultDatabase)
+}
+
+// hybridTS is a Milvus hybrid timestamp: physical milliseconds shifted left by 18 bits, the
+// logical counter in the low bits.
+func hybridTS(t time.Time) uint64 { return uint64(t.UnixMilli()) << 18 }
+
+func (s *Server) serverInfo() *commonpb.ServerInfo {
+	return &commonpb.ServerInfo{
+		BuildTags:  fmt.Sprintf("%s+weir.%s", MilvusVersion, strings.TrimPrefix(s.cfg.Version, "v")),
+		GoVersion:  runtime.Version(),
+		DeployMode: "weir",
+		Reserved:   map[string]string{"weir_version": s.cfg.Version},
+	}
+}
+
+// Connect is the SDK's handshake: it returns server info and an identifier for the connection.
+func (s *Server) Connect(ctx context.Context, req *milvuspb.ConnectRequest) (*milvuspb.ConnectResponse, error) {
+	if _, err := database(ctx, ""); err != nil {
+		return &milvuspb.ConnectResponse{Status: apierr.Status(err)}, nil
+	}
+	id := s.nextConn.Add(1)
+	s.logger.Debug("client connected", "identifier", id, "sdk", req.GetClientInfo().GetSdkType(),
+		"sdk_version", req.GetClientInfo().GetSdkVersion(), "host", req.GetClientInfo().GetHost())
+	return &milvuspb.ConnectResponse{Status: apierr.OK(), ServerInfo: s.serverInfo(), Identifier: id}, nil
+}
+
+// GetVersion returns the Milvus API version Weir serves, with Weir's version as build metadata.
+func (s *Server) GetVersion(context.Context, *milvuspb.GetVersionRequest) (*milvuspb.GetVersionResponse, error) {
+	return &milvuspb.GetVersionResponse{Status: apierr.OK(), Version: s.serverInfo().BuildTags}, nil
+}
+
+// CheckHealth reports whether the proxy is ready to serve.
+func (s *Server) CheckHealth(context.Context, *milvuspb.CheckHealthRequest) (*milvuspb.CheckHealthResponse, error) {
+	if !s.ready.Load() {
+		err := apierr.New(apierr.ServiceNotReady, "weir is starting")
+		return &milvuspb.CheckHealthResponse{Status: apierr.OK(), IsHealthy: false, Reasons: []string{err.Error()}}, nil
+	}
+	return &milvuspb.CheckHealthResponse{Status: apierr.OK(), IsHealthy: true}, nil
+}

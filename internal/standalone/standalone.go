@@ -1,0 +1,238 @@
+// Package standalone runs every Weir role in one process over embedded servers: etcd for the
+// metastore, NATS JetStream for the DML channels, and a local folder for object storage. The
+// roles talk to those servers exactly as they do in a cluster; only the servers are embedded.
+package standalone
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"google.golang.org/grpc"
+
+	"github.com/weir-db/weir/internal/meta"
+	"github.com/weir-db/weir/internal/metastore"
+	"github.com/weir-db/weir/internal/objstore"
+	"github.com/weir-db/weir/internal/proxy"
+	"github.com/weir-db/weir/internal/wal"
+)
+
+// Config holds standalone's settings. YAML keys are the command-line flag names.
+type Config struct {
+	DataDir    string `yaml:"data-dir"`
+	Listen     string `yaml:"listen"`
+	HTTPListen string `yaml:"http-listen"`
+	// WALSync is when an append is acknowledged: "always" (after fsync) or "interval"
+	// (JetStream's periodic fsync; see docs/operations.md).
+	WALSync string `yaml:"wal-sync"`
+	// RootPath prefixes every metastore key, so several Weir clusters can share one etcd.
+	RootPath string `yaml:"root-path"`
+}
+
+// Defaults returns the default configuration.
+func Defaults() Config {
+	return Config{
+		DataDir:    "./weir-data",
+		Listen:     ":19530",
+		HTTPListen: ":9091",
+		WALSync:    string(wal.SyncAlways),
+		RootPath:   "weir",
+	}
+}
+
+// Validate reports the first invalid setting.
+func (c Config) Validate() error {
+	switch {
+	case c.DataDir == "":
+		return errors.New("standalone: data-dir must be set")
+	case c.Listen == "":
+		return errors.New("standalone: listen must be set")
+	case c.HTTPListen == "":
+		return errors.New("standalone: http-listen must be set")
+	case c.WALSync != string(wal.SyncAlways) && c.WALSync != string(wal.SyncInterval):
+		return fmt.Errorf("standalone: wal-sync must be %q or %q, got %q", wal.SyncAlways, wal.SyncInterval, c.WALSync)
+	case c.RootPath == "":
+		return errors.New("standalone: root-path must be set")
+	}
+	return nil
+}
+
+// Standalone is a running single-process Weir.
+type Standalone struct {
+	cfg    Config
+	logger *slog.Logger
+	ready  atomic.Bool
+
+	httpLn   net.Listener
+	httpSrv  *http.Server
+	grpcLn   net.Listener
+	grpcSrv  *grpc.Server
+	etcd     *metastore.Embedded
+	nats     *wal.Embedded
+	store    *metastore.Etcd
+	log      *wal.Log
+	proxy    *proxy.Server
+	closers  []func() error
+	httpDone chan error
+	grpcDone chan error
+}
+
+// Start brings every component up and returns once Weir serves requests. /healthz answers 503
+// from the moment Start begins until it returns. On error everything started is stopped.
+func Start(ctx context.Context, cfg Config, version string, logger *slog.Logger) (_ *Standalone, err error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	s := &Standalone{cfg: cfg, logger: logger}
+	defer func() {
+		if err != nil {
+			s.Close()
+		}
+	}()
+	t0 := time.Now()
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return nil, fmt.Errorf("standalone: create data dir: %w", err)
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	promauto.With(reg).NewGaugeVec(prometheus.GaugeOpts{
+		Name: "weir_build_info", Help: "Weir's version; always 1.",
+	}, []string{"version", "role"}).WithLabelValues(version, "standalone").Set(1)
+	if err := s.startHTTP(reg); err != nil {
+		return nil, err
+	}
+
+	s.etcd, err = metastore.StartEmbedded(ctx, metastore.EmbeddedConfig{
+		Dir: filepath.Join(cfg.DataDir, "etcd"), Name: "weir", Logger: logger.With("component", "etcd"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("standalone: start embedded etcd: %w", err)
+	}
+	s.closers = append(s.closers, s.etcd.Close)
+
+	s.nats, err = wal.StartEmbedded(wal.EmbeddedConfig{
+		Dir: filepath.Join(cfg.DataDir, "nats"), Sync: wal.Durability(cfg.WALSync), Logger: logger.With("component", "nats"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("standalone: start embedded nats: %w", err)
+	}
+	s.closers = append(s.closers, func() error { s.nats.Shutdown(); return nil })
+
+	if _, err := objstore.NewLocal(filepath.Join(cfg.DataDir, "objects")); err != nil {
+		return nil, fmt.Errorf("standalone: open object storage: %w", err)
+	}
+
+	s.store, err = metastore.Dial(ctx, metastore.Config{Endpoints: s.etcd.Endpoints(), Logger: logger})
+	if err != nil {
+		return nil, fmt.Errorf("standalone: connect to embedded etcd: %w", err)
+	}
+	s.closers = append(s.closers, s.store.Close)
+
+	s.log, err = wal.Open(ctx, s.nats.ClientURL(), wal.Config{Logger: logger})
+	if err != nil {
+		return nil, fmt.Errorf("standalone: connect to embedded nats: %w", err)
+	}
+	s.closers = append(s.closers, s.log.Close)
+
+	ids := meta.NewIDAllocator(s.store, cfg.RootPath, 1000)
+	catalog := meta.NewCatalog(s.store, cfg.RootPath, ids, logger)
+	s.proxy = proxy.New(proxy.Config{Version: version}, catalog, s.log, logger.With("role", "proxy"))
+	if err := s.startGRPC(); err != nil {
+		return nil, err
+	}
+	s.proxy.SetReady(true)
+	s.ready.Store(true)
+	logger.Info("weir standalone ready", "listen", s.grpcLn.Addr().String(), "http", s.httpLn.Addr().String(),
+		"data_dir", cfg.DataDir, "etcd", s.etcd.Endpoints(), "nats", s.nats.ClientURL(),
+		"wal_sync", cfg.WALSync, "startup", time.Since(t0).Round(time.Millisecond))
+	return s, nil
+}
+
+func (s *Standalone) startHTTP(reg *prometheus.Registry) error {
+	ln, err := net.Listen("tcp", s.cfg.HTTPListen)
+	if err != nil {
+		return fmt.Errorf("standalone: listen http: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		if !s.ready.Load() {
+			http.Error(w, "starting\n", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	})
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	s.httpLn = ln
+	s.httpSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	s.httpDone = make(chan error, 1)
+	go func() { s.httpDone <- s.httpSrv.Serve(ln) }()
+	return nil
+}
+
+func (s *Standalone) startGRPC() error {
+	ln, err := net.Listen("tcp", s.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("standalone: listen grpc: %w", err)
+	}
+	s.grpcLn = ln
+	s.grpcSrv = proxy.NewGRPCServer(s.proxy, s.logger)
+	s.grpcDone = make(chan error, 1)
+	go func() { s.grpcDone <- s.grpcSrv.Serve(ln) }()
+	return nil
+}
+
+// Addr is the Milvus gRPC address.
+func (s *Standalone) Addr() string { return s.grpcLn.Addr().String() }
+
+// HTTPAddr is the address of /healthz and /metrics.
+func (s *Standalone) HTTPAddr() string { return s.httpLn.Addr().String() }
+
+// EtcdEndpoints are the embedded etcd's client URLs (for `weir inspect` and tests).
+func (s *Standalone) EtcdEndpoints() []string { return s.etcd.Endpoints() }
+
+// NATSURL is the embedded NATS server's client URL.
+func (s *Standalone) NATSURL() string { return s.nats.ClientURL() }
+
+// Close stops serving and shuts every component down in reverse start order: in-flight RPCs
+// finish first, then the clients close, then the embedded servers flush and stop.
+func (s *Standalone) Close() error {
+	s.ready.Store(false)
+	var errs []error
+	if s.grpcSrv != nil {
+		stopped := make(chan struct{})
+		go func() { s.grpcSrv.GracefulStop(); close(stopped) }()
+		select {
+		case <-stopped:
+		case <-time.After(10 * time.Second):
+			s.grpcSrv.Stop()
+		}
+		<-s.grpcDone
+	}
+	for i := len(s.closers) - 1; i >= 0; i-- {
+		if err := s.closers[i](); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	s.closers = nil
+	if s.httpSrv != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := s.httpSrv.Shutdown(ctx); err != nil {
+			errs = append(errs, err)
+		}
+		<-s.httpDone
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,19 @@
+package wal
+
+import "errors"
+
+var (
+	ErrInvalidChannel  = errors.New("wal: invalid channel name")
+	ErrChannelNotFound = errors.New("wal: channel not found")
+	ErrRecordTooLarge  = errors.New("wal: record too large")
+	ErrInvalidRecordID = errors.New("wal: invalid record id")
+	// ErrOutOfRange is a Truncate beyond the end of the channel.
+	ErrOutOfRange = errors.New("wal: position out of range")
+	// ErrTruncated is a Reader whose next position was truncated away.
+	ErrTruncated     = errors.New("wal: position truncated")
+	ErrClosed        = errors.New("wal: closed")
+	ErrInvalidConfig = errors.New("wal: invalid config")
+
+	errNotReady    = errors.New("wal: server not ready for connections")
+	errNoJetStream = errors.New("wal: jetstream not enabled")
+)

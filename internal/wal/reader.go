@@ -1,0 +1,300 @@
+package wal
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+const (
+	// readerHeartbeat is how often an idle server confirms a pull request
+	// is alive; two missed heartbeats make the Reader recreate its
+	// consumer.
+	readerHeartbeat = 2 * time.Second
+	readerExpiry    = 30 * time.Second
+	// readerInactive is how long the server keeps the consumer of a Reader
+	// that stopped pulling (its process died) before deleting it.
+	readerInactive = time.Minute
+	// readerBatch and readerMinBytes bound what one pull request buffers.
+	readerBatch    = 256
+	readerMinBytes = 8 << 20
+	// deleteTimeout bounds the best-effort delete of a consumer.
+	deleteTimeout = 2 * time.Second
+)
+
+// Reader returns a channel's records in position order. Next must not be
+// called concurrently; Close may be called from any goroutine.
+//
+// A Reader reads through an ephemeral JetStream pull consumer that it
+// recreates, starting after the last position it returned, whenever the
+// connection comes back or the consumer fails (missed heartbeats, deleted
+// by a server restart). That is what ordered consumers of nats.go do; the
+// Reader does it itself so that every wait honours the caller's context.
+type Reader struct {
+	l       *Log
+	log     *slog.Logger
+	channel string
+	stream  string
+	status  chan nats.Status // CONNECTED events, closed by Close
+	wg      sync.WaitGroup   // the watch goroutine
+
+	// Owned by the goroutine calling Next.
+	next    Position // the position Next returns next
+	started bool     // Next returned a message: the next one must be at next
+	dseq    uint64   // delivery sequence of the consumer's last message
+
+	mu struct {
+		sync.Mutex
+		closed bool
+		// stale is set on reconnect: the consumer may be gone with the
+		// server's memory, so Next recreates it.
+		stale bool
+		cons  jetstream.Consumer
+		iter  jetstream.MessagesContext
+		// cancelWait interrupts a Next blocked in the iterator.
+		cancelWait context.CancelFunc
+	}
+}
+
+// Read returns a Reader whose first message has a position >= from (0 and
+// 1 both mean the first record). Positions already truncated are skipped
+// at the start; after that Next returns every position exactly once, in
+// order, and ErrTruncated if the Reader's next position was truncated away
+// under it.
+func (l *Log) Read(ctx context.Context, channel string, from Position) (*Reader, error) {
+	if err := validateChannel(channel); err != nil {
+		return nil, err
+	}
+	if err := l.checkOpen(); err != nil {
+		return nil, err
+	}
+	r := &Reader{
+		l:       l,
+		log:     l.log.With("channel", channel),
+		channel: channel,
+		stream:  streamName(channel),
+		next:    max(from, 1),
+	}
+	if err := r.open(ctx); err != nil {
+		return nil, fmt.Errorf("read %s from %d: %w", channel, from, err)
+	}
+	if err := l.addReader(r); err != nil {
+		r.release()
+		return nil, fmt.Errorf("read %s from %d: %w", channel, from, err)
+	}
+	r.status = l.nc.StatusChanged(nats.CONNECTED)
+	r.wg.Add(1)
+	go r.watch()
+	return r, nil
+}
+
+// watch marks the consumer stale on every reconnect.
+func (r *Reader) watch() {
+	defer r.wg.Done()
+	for range r.status {
+		r.mu.Lock()
+		r.mu.stale = true
+		if r.mu.cancelWait != nil {
+			r.mu.cancelWait()
+		}
+		r.mu.Unlock()
+	}
+}
+
+// open creates a consumer starting at r.next and its message iterator.
+func (r *Reader) open(ctx context.Context) error {
+	cons, err := r.l.js.CreateConsumer(ctx, r.stream, jetstream.ConsumerConfig{
+		Description:       "weir wal reader",
+		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq:       r.next,
+		AckPolicy:         jetstream.AckNonePolicy,
+		InactiveThreshold: readerInactive,
+		Replicas:          1,
+		MemoryStorage:     true,
+	})
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		r.l.forgetChannel(r.channel)
+		return ErrChannelNotFound
+	}
+	if err != nil {
+		return err
+	}
+	// One pull request asks for at most readerBatch records and about
+	// maxBytes bytes; maxBytes must admit the largest record the server
+	// accepts or a pull for it would never complete.
+	maxBytes := max(readerMinBytes, int(r.l.nc.MaxPayload())+64<<10)
+	iter, err := cons.Messages(
+		jetstream.PullMaxMessagesWithBytesLimit(readerBatch, maxBytes),
+		jetstream.PullExpiry(readerExpiry),
+		jetstream.PullHeartbeat(readerHeartbeat),
+	)
+	if err != nil {
+		r.deleteConsumer(cons)
+		return err
+	}
+	r.mu.Lock()
+	if r.mu.closed {
+		r.mu.Unlock()
+		iter.Stop()
+		r.deleteConsumer(cons)
+		return ErrClosed
+	}
+	r.mu.cons, r.mu.iter = cons, iter
+	r.mu.Unlock()
+	r.dseq = 0
+	return nil
+}
+
+// deleteConsumer removes a consumer the Reader no longer uses. It is best
+// effort: the server deletes it anyway after readerInactive.
+func (r *Reader) deleteConsumer(cons jetstream.Consumer) {
+	if !r.l.nc.IsConnected() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), deleteTimeout)
+	defer cancel()
+	name := cons.CachedInfo().Name
+	if err := r.l.js.DeleteConsumer(ctx, r.stream, name); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		r.log.Debug("delete reader consumer", "consumer", name, "err", err)
+	}
+}
+
+// Next returns the next message, blocking until one is stored, ctx is done
+// or the Reader is closed. It rides out server restarts and reconnects.
+func (r *Reader) Next(ctx context.Context) (Message, error) {
+	for attempt := 0; ; {
+		if err := ctx.Err(); err != nil {
+			return Message{}, err
+		}
+		iter, wctx, cancel, err := r.iterator(ctx)
+		if err != nil {
+			return Message{}, err
+		}
+		if iter == nil {
+			err := r.open(ctx)
+			switch {
+			case err == nil:
+				attempt = 0
+				continue
+			case errors.Is(err, ErrChannelNotFound), errors.Is(err, ErrClosed):
+				return Message{}, fmt.Errorf("next %s: %w", r.channel, err)
+			case ctx.Err() != nil:
+				return Message{}, ctx.Err()
+			}
+			r.log.Debug("recreate reader consumer", "pos", r.next, "err", err)
+			if err := wait(ctx, attempt); err != nil {
+				return Message{}, err
+			}
+			attempt++
+			continue
+		}
+
+		m, err := iter.Next(jetstream.NextContext(wctx))
+		cancel()
+		if err != nil {
+			if ctx.Err() != nil {
+				return Message{}, ctx.Err()
+			}
+			if r.isClosed() {
+				return Message{}, fmt.Errorf("next %s: %w", r.channel, ErrClosed)
+			}
+			// The wait was interrupted by a reconnect, the consumer was
+			// deleted or heartbeats stopped: start a new consumer.
+			r.log.Debug("reader consumer failed", "pos", r.next, "err", err)
+			r.release()
+			continue
+		}
+		md, err := m.Metadata()
+		if err != nil || md.Sequence.Consumer != r.dseq+1 {
+			// A gap in delivery means the consumer lost messages (it was
+			// recreated by the server); restart from r.next.
+			r.release()
+			continue
+		}
+		r.dseq = md.Sequence.Consumer
+		pos := md.Sequence.Stream
+		if pos < r.next {
+			continue // already returned before a reconnect
+		}
+		if r.started && pos != r.next {
+			return Message{}, fmt.Errorf("next %s: expected position %d, first kept is %d: %w", r.channel, r.next, pos, ErrTruncated)
+		}
+		r.started = true
+		r.next = pos + 1
+		return Message{Channel: r.channel, Pos: pos, Data: m.Data(), Time: md.Timestamp}, nil
+	}
+}
+
+// iterator returns the current iterator (nil when Next must create one)
+// and a context for waiting in it that a reconnect or Close cancels.
+func (r *Reader) iterator(ctx context.Context) (jetstream.MessagesContext, context.Context, context.CancelFunc, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.mu.closed {
+		return nil, nil, nil, fmt.Errorf("next %s: %w", r.channel, ErrClosed)
+	}
+	if r.mu.stale && r.mu.iter != nil {
+		r.mu.stale = false
+		iter, cons := r.mu.iter, r.mu.cons
+		r.mu.iter, r.mu.cons = nil, nil
+		// No I/O under the lock: stop the iterator here, leave the
+		// consumer to the server's inactivity cleanup.
+		iter.Stop()
+		r.log.Debug("reader reconnected", "pos", r.next, "consumer", cons.CachedInfo().Name)
+	}
+	r.mu.stale = false
+	if r.mu.iter == nil {
+		return nil, nil, nil, nil
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	r.mu.cancelWait = cancel
+	return r.mu.iter, wctx, cancel, nil
+}
+
+func (r *Reader) isClosed() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.mu.closed
+}
+
+// Close stops the Reader and deletes its consumer. A Next blocked in
+// another goroutine returns ErrClosed.
+func (r *Reader) Close() error {
+	r.mu.Lock()
+	if r.mu.closed {
+		r.mu.Unlock()
+		return nil
+	}
+	r.mu.closed = true
+	if r.mu.cancelWait != nil {
+		r.mu.cancelWait()
+	}
+	r.mu.Unlock()
+
+	r.l.nc.RemoveStatusListener(r.status)
+	r.wg.Wait()
+	r.l.removeReader(r)
+	r.release()
+	return nil
+}
+
+// release stops the iterator and deletes the consumer; Next creates a new
+// one if the Reader is still open.
+func (r *Reader) release() {
+	r.mu.Lock()
+	cons, iter := r.mu.cons, r.mu.iter
+	r.mu.cons, r.mu.iter = nil, nil
+	r.mu.Unlock()
+	if iter != nil {
+		iter.Stop()
+	}
+	if cons != nil {
+		r.deleteConsumer(cons)
+	}
+}

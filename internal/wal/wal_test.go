@@ -1,0 +1,641 @@
+package wal
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"log/slog"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/stretchr/testify/require"
+)
+
+func TestConfigValidate(t *testing.T) {
+	tests := []struct {
+		name string
+		cfg  Config
+		ok   bool
+	}{
+		{"defaults", Config{}, true},
+		{"replicas 3", Config{Replicas: 3}, true},
+		{"replicas 6", Config{Replicas: 6}, false},
+		{"negative replicas", Config{Replicas: -1}, false},
+		{"negative ack timeout", Config{AckTimeout: -time.Second}, false},
+		{"negative max size", Config{MaxMsgSize: -1}, false},
+		{"negative duplicate window", Config{DuplicateWindow: -time.Second}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := tt.cfg
+			cfg.Defaults()
+			err := cfg.Validate()
+			if tt.ok {
+				require.NoError(t, err)
+				return
+			}
+			require.ErrorIs(t, err, ErrInvalidConfig)
+			_, err = Open(context.Background(), "nats://127.0.0.1:1", tt.cfg)
+			require.ErrorIs(t, err, ErrInvalidConfig)
+		})
+	}
+
+	var cfg Config
+	cfg.Defaults()
+	require.Equal(t, Config{Replicas: 1, AckTimeout: 10 * time.Second, MaxMsgSize: 8 << 20, DuplicateWindow: 2 * time.Minute}, cfg)
+}
+
+func TestEmbeddedConfigValidate(t *testing.T) {
+	tests := []struct {
+		name string
+		cfg  EmbeddedConfig
+		ok   bool
+	}{
+		{"defaults", EmbeddedConfig{Dir: "d"}, true},
+		{"no dir", EmbeddedConfig{}, false},
+		{"bad port", EmbeddedConfig{Dir: "d", Port: 70000}, false},
+		{"bad sync", EmbeddedConfig{Dir: "d", Sync: "sometimes"}, false},
+		{"negative interval", EmbeddedConfig{Dir: "d", SyncInterval: -time.Second}, false},
+		{"payload too big", EmbeddedConfig{Dir: "d", MaxPayload: 128 << 20}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := tt.cfg
+			cfg.Defaults()
+			err := cfg.Validate()
+			if tt.ok {
+				require.NoError(t, err)
+				return
+			}
+			require.ErrorIs(t, err, ErrInvalidConfig)
+			_, err = StartEmbedded(tt.cfg)
+			require.ErrorIs(t, err, ErrInvalidConfig)
+		})
+	}
+
+	cfg := EmbeddedConfig{Dir: "d"}
+	cfg.Defaults()
+	require.Equal(t, EmbeddedConfig{Dir: "d", Host: "127.0.0.1", Sync: SyncInterval, MaxPayload: 8 << 20}, cfg)
+}
+
+func TestStartEmbeddedPortInUse(t *testing.T) {
+	e := startServer(t, EmbeddedConfig{})
+	start := time.Now()
+	_, err := StartEmbedded(EmbeddedConfig{Dir: t.TempDir(), Port: portOf(t, e.ClientURL())})
+	require.ErrorIs(t, err, errNotReady)
+	require.Less(t, time.Since(start), 5*time.Second)
+}
+
+func TestCreateChannelIdempotent(t *testing.T) {
+	e, l := newLog(t)
+	ctx := testCtx(t)
+	create(t, l, "ch")
+	pos, err := l.Append(ctx, "ch", records("a", 3, false))
+	require.NoError(t, err)
+	require.Equal(t, seq(1, 3), pos)
+
+	// Again, from the same Log and from a Log with another stream config:
+	// the channel and its records stay.
+	create(t, l, "ch")
+	other := openLog(t, e.ClientURL(), Config{DuplicateWindow: time.Minute})
+	create(t, other, "ch")
+	last, err := other.LastPosition(ctx, "ch")
+	require.NoError(t, err)
+	require.Equal(t, Position(3), last)
+}
+
+func TestCreateChannelOverForeignStream(t *testing.T) {
+	e, l := newLog(t)
+	ctx := testCtx(t)
+	nc, err := nats.Connect(e.ClientURL())
+	require.NoError(t, err)
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	require.NoError(t, err)
+	_, err = js.CreateStream(ctx, jetstream.StreamConfig{Name: streamName("ch"), Subjects: []string{"other.subject"}})
+	require.NoError(t, err)
+
+	err = l.CreateChannel(ctx, "ch")
+	require.ErrorContains(t, err, "exists with subjects")
+}
+
+func TestInvalidChannel(t *testing.T) {
+	_, l := newLog(t)
+	ctx := testCtx(t)
+	names := []string{"", "a.b", "a b", "a*", "a>", "é", strings.Repeat("x", maxChannelLen+1)}
+	ops := map[string]func(name string) error{
+		"create":   func(n string) error { return l.CreateChannel(ctx, n) },
+		"delete":   func(n string) error { return l.DeleteChannel(ctx, n) },
+		"append":   func(n string) error { _, err := l.Append(ctx, n, records("a", 1, false)); return err },
+		"last":     func(n string) error { _, err := l.LastPosition(ctx, n); return err },
+		"read":     func(n string) error { _, err := l.Read(ctx, n, 0); return err },
+		"truncate": func(n string) error { return l.Truncate(ctx, n, 1) },
+	}
+	for op, f := range ops {
+		for _, name := range names {
+			t.Run(fmt.Sprintf("%s/%q", op, name), func(t *testing.T) {
+				require.ErrorIs(t, f(name), ErrInvalidChannel)
+			})
+		}
+	}
+	for _, name := range []string{"a", "by-dev-rootcoord-dml_0", "CH_9", strings.Repeat("x", maxChannelLen)} {
+		t.Run("valid/"+name[:min(len(name), 20)], func(t *testing.T) {
+			require.NoError(t, l.CreateChannel(ctx, name))
+		})
+	}
+}
+
+func TestChannelNotFound(t *testing.T) {
+	_, l := newLog(t)
+	ctx := testCtx(t)
+	_, err := l.Append(ctx, "missing", records("a", 1, false))
+	require.ErrorIs(t, err, ErrChannelNotFound)
+	_, err = l.Read(ctx, "missing", 0)
+	require.ErrorIs(t, err, ErrChannelNotFound)
+	_, err = l.LastPosition(ctx, "missing")
+	require.ErrorIs(t, err, ErrChannelNotFound)
+	require.ErrorIs(t, l.Truncate(ctx, "missing", 1), ErrChannelNotFound)
+}
+
+func TestDeleteChannel(t *testing.T) {
+	e, l := newLog(t)
+	ctx := testCtx(t)
+	create(t, l, "ch")
+	_, err := l.Append(ctx, "ch", records("a", 5, false))
+	require.NoError(t, err)
+	r, err := l.Read(ctx, "ch", 1)
+	require.NoError(t, err)
+	defer func() { require.NoError(t, r.Close()) }()
+	readN(t, r, 1, 5)
+
+	// Deleted by another process while this Log knows the channel.
+	other := openLog(t, e.ClientURL(), Config{})
+	require.NoError(t, other.DeleteChannel(ctx, "ch"))
+	require.NoError(t, other.DeleteChannel(ctx, "ch"), "deleting a missing channel")
+
+	_, err = l.Append(ctx, "ch", records("b", 1, false))
+	require.ErrorIs(t, err, ErrChannelNotFound)
+	_, err = l.LastPosition(ctx, "ch")
+	require.ErrorIs(t, err, ErrChannelNotFound)
+	_, err = r.Next(ctx)
+	require.ErrorIs(t, err, ErrChannelNotFound)
+
+	// Recreated, it starts over at position 1.
+	create(t, l, "ch")
+	pos, err := l.Append(ctx, "ch", records("c", 2, false))
+	require.NoError(t, err)
+	require.Equal(t, seq(1, 2), pos)
+	require.NoError(t, l.DeleteChannel(ctx, "ch"))
+	_, err = l.Append(ctx, "ch", records("d", 1, false))
+	require.ErrorIs(t, err, ErrChannelNotFound)
+}
+
+func TestAppendContiguous(t *testing.T) {
+	_, l := newLog(t)
+	ctx := testCtx(t)
+	create(t, l, "ch")
+
+	last, err := l.LastPosition(ctx, "ch")
+	require.NoError(t, err)
+	require.Zero(t, last)
+
+	pos, err := l.Append(ctx, "ch", nil)
+	require.NoError(t, err)
+	require.Empty(t, pos)
+
+	pos, err = l.Append(ctx, "ch", records("a", 100, false))
+	require.NoError(t, err)
+	require.Equal(t, seq(1, 100), pos)
+	pos, err = l.Append(ctx, "ch", records("b", 1, false))
+	require.NoError(t, err)
+	require.Equal(t, []Position{101}, pos)
+
+	last, err = l.LastPosition(ctx, "ch")
+	require.NoError(t, err)
+	require.Equal(t, Position(101), last)
+}
+
+// TestAppendBatchesDoNotInterleave runs Appends concurrently: each batch
+// gets consecutive positions and together they fill 1..N.
+func TestAppendBatchesDoNotInterleave(t *testing.T) {
+	_, l := newLog(t)
+	ctx := testCtx(t)
+	create(t, l, "ch")
+	const writers, batches, size = 8, 10, 20
+	var wg sync.WaitGroup
+	results := make(chan []Position, writers*batches)
+	errs := make(chan error, writers*batches)
+	for w := range writers {
+		wg.Go(func() {
+			for b := range batches {
+				pos, err := l.Append(ctx, "ch", records(fmt.Sprintf("w%d-b%d", w, b), size, false))
+				errs <- err
+				results <- pos
+			}
+		})
+	}
+	wg.Wait()
+	close(results)
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
+	seen := map[Position]bool{}
+	for pos := range results {
+		require.Len(t, pos, size)
+		require.Equal(t, seq(pos[0], pos[0]+size-1), pos)
+		for _, p := range pos {
+			require.False(t, seen[p])
+			seen[p] = true
+		}
+	}
+	require.Len(t, seen, writers*batches*size)
+	for p := Position(1); p <= writers*batches*size; p++ {
+		require.True(t, seen[p], "position %d", p)
+	}
+}
+
+func TestRead(t *testing.T) {
+	_, l := newLog(t)
+	ctx := testCtx(t)
+	create(t, l, "ch")
+	_, err := l.Append(ctx, "ch", records("a", 10, false))
+	require.NoError(t, err)
+	tests := []struct {
+		name  string
+		from  Position
+		first Position
+	}{
+		{"from zero", 0, 1},
+		{"from one", 1, 1},
+		{"from the middle", 6, 6},
+		{"from the last", 10, 10},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, err := l.Read(ctx, "ch", tt.from)
+			require.NoError(t, err)
+			defer func() { require.NoError(t, r.Close()) }()
+			msgs := readN(t, r, tt.first, int(10-tt.first+1))
+			for _, m := range msgs {
+				require.Equal(t, "ch", m.Channel)
+				require.Equal(t, fmt.Sprintf("a-%d", m.Pos-1), string(m.Data))
+				require.WithinDuration(t, time.Now(), m.Time, time.Minute)
+			}
+			short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+			defer cancel()
+			_, err = r.Next(short)
+			require.ErrorIs(t, err, context.DeadlineExceeded, "nothing after the last record")
+		})
+	}
+}
+
+// TestReadTailFollow appends while a Next waits: the waiting Next returns
+// the new record.
+func TestReadTailFollow(t *testing.T) {
+	_, l := newLog(t)
+	ctx := testCtx(t)
+	create(t, l, "ch")
+	_, err := l.Append(ctx, "ch", records("a", 2, false))
+	require.NoError(t, err)
+
+	// Read from beyond the end: the first message is the next appended.
+	r, err := l.Read(ctx, "ch", 3)
+	require.NoError(t, err)
+	defer func() { require.NoError(t, r.Close()) }()
+	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	_, err = r.Next(short)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+
+	got := make(chan Message, 1)
+	errc := make(chan error, 1)
+	go func() {
+		m, err := r.Next(ctx)
+		errc <- err
+		got <- m
+	}()
+	pos, err := l.Append(ctx, "ch", []Record{{Data: []byte("late")}})
+	require.NoError(t, err)
+	require.NoError(t, <-errc)
+	m := <-got
+	require.Equal(t, pos[0], m.Pos)
+	require.Equal(t, "late", string(m.Data))
+}
+
+func TestReaderCloseAndContext(t *testing.T) {
+	_, l := newLog(t)
+	ctx := testCtx(t)
+	create(t, l, "ch")
+	r, err := l.Read(ctx, "ch", 0)
+	require.NoError(t, err)
+
+	canceled, cancel := context.WithCancel(ctx)
+	cancel()
+	_, err = r.Next(canceled)
+	require.ErrorIs(t, err, context.Canceled)
+
+	// Close unblocks a waiting Next.
+	errc := make(chan error, 1)
+	go func() {
+		_, err := r.Next(ctx)
+		errc <- err
+	}()
+	require.NoError(t, r.Close())
+	require.ErrorIs(t, <-errc, ErrClosed)
+	_, err = r.Next(ctx)
+	require.ErrorIs(t, err, ErrClosed)
+	require.NoError(t, r.Close(), "second close")
+}
+
+func TestTruncate(t *testing.T) {
+	_, l := newLog(t)
+	ctx := testCtx(t)
+	create(t, l, "ch")
+	_, err := l.Append(ctx, "ch", records("a", 10, false))
+	require.NoError(t, err)
+
+	require.NoError(t, l.Truncate(ctx, "ch", 6))
+	require.NoError(t, l.Truncate(ctx, "ch", 3), "truncating again below the first kept")
+	require.NoError(t, l.Truncate(ctx, "ch", 0))
+
+	r, err := l.Read(ctx, "ch", 2)
+	require.NoError(t, err)
+	msgs := readN(t, r, 6, 5)
+	require.Equal(t, "a-5", string(msgs[0].Data))
+	require.NoError(t, r.Close())
+
+	last, err := l.LastPosition(ctx, "ch")
+	require.NoError(t, err)
+	require.Equal(t, Position(10), last)
+
+	require.ErrorIs(t, l.Truncate(ctx, "ch", 12), ErrOutOfRange)
+
+	// Everything: positions continue after the last.
+	require.NoError(t, l.Truncate(ctx, "ch", 11))
+	last, err = l.LastPosition(ctx, "ch")
+	require.NoError(t, err)
+	require.Equal(t, Position(10), last)
+	pos, err := l.Append(ctx, "ch", records("b", 2, false))
+	require.NoError(t, err)
+	require.Equal(t, seq(11, 12), pos)
+	r, err = l.Read(ctx, "ch", 0)
+	require.NoError(t, err)
+	defer func() { require.NoError(t, r.Close()) }()
+	readN(t, r, 11, 2)
+}
+
+// TestReaderTruncatedUnderIt truncates past a Reader's position: when the
+// Reader has to go back to the server it reports ErrTruncated rather than
+// skipping.
+func TestReaderTruncatedUnderIt(t *testing.T) {
+	_, l := newLog(t)
+	ctx := testCtx(t)
+	create(t, l, "ch")
+	_, err := l.Append(ctx, "ch", records("a", 10, false))
+	require.NoError(t, err)
+	r, err := l.Read(ctx, "ch", 0)
+	require.NoError(t, err)
+	defer func() { require.NoError(t, r.Close()) }()
+	readN(t, r, 1, 3)
+
+	require.NoError(t, l.Truncate(ctx, "ch", 8))
+	r.release() // as a reconnect would: the next Next creates a consumer at 4
+	_, err = r.Next(ctx)
+	require.ErrorIs(t, err, ErrTruncated)
+}
+
+// TestReaderRecreatesDeletedConsumer deletes the Reader's consumer on the
+// server: the Reader goes on from where it was.
+func TestReaderRecreatesDeletedConsumer(t *testing.T) {
+	_, l := newLog(t)
+	ctx := testCtx(t)
+	create(t, l, "ch")
+	_, err := l.Append(ctx, "ch", records("a", 5, false))
+	require.NoError(t, err)
+	r, err := l.Read(ctx, "ch", 0)
+	require.NoError(t, err)
+	defer func() { require.NoError(t, r.Close()) }()
+	readN(t, r, 1, 2)
+
+	r.mu.Lock()
+	name := r.mu.cons.CachedInfo().Name
+	r.mu.Unlock()
+	require.NoError(t, l.js.DeleteConsumer(ctx, streamName("ch"), name))
+	_, err = l.Append(ctx, "ch", records("b", 5, false))
+	require.NoError(t, err)
+	msgs := readN(t, r, 3, 8)
+	require.Equal(t, "b-4", string(msgs[7].Data))
+}
+
+func TestDedupOnRetry(t *testing.T) {
+	_, l := newLog(t)
+	ctx := testCtx(t)
+	create(t, l, "ch")
+	recs := records("a", 5, true)
+	pos, err := l.Append(ctx, "ch", recs)
+	require.NoError(t, err)
+	require.Equal(t, seq(1, 5), pos)
+
+	// A retry of the whole batch stores nothing and returns the positions
+	// of the first copies.
+	pos, err = l.Append(ctx, "ch", recs)
+	require.NoError(t, err)
+	require.Equal(t, seq(1, 5), pos)
+
+	// A retry of a partly stored batch stores only the rest.
+	more := append(append([]Record{}, recs[3:]...), records("b", 2, true)...)
+	pos, err = l.Append(ctx, "ch", more)
+	require.NoError(t, err)
+	require.Equal(t, []Position{4, 5, 6, 7}, pos)
+
+	// Records without IDs are never deduplicated.
+	anon := []Record{{Data: []byte("x")}}
+	_, err = l.Append(ctx, "ch", anon)
+	require.NoError(t, err)
+	_, err = l.Append(ctx, "ch", anon)
+	require.NoError(t, err)
+
+	r, err := l.Read(ctx, "ch", 0)
+	require.NoError(t, err)
+	defer func() { require.NoError(t, r.Close()) }()
+	msgs := readN(t, r, 1, 9)
+	var data []string
+	for _, m := range msgs {
+		data = append(data, string(m.Data))
+	}
+	require.Equal(t, []string{"a-0", "a-1", "a-2", "a-3", "a-4", "b-0", "b-1", "x", "x"}, data)
+}
+
+func TestRecordTooLarge(t *testing.T) {
+	e := startServer(t, EmbeddedConfig{MaxPayload: 64 << 10})
+	tests := []struct {
+		name string
+		cfg  Config
+		rec  Record
+	}{
+		{"over MaxMsgSize", Config{MaxMsgSize: 1024}, Record{Data: make([]byte, 1025)}},
+		{"over server max payload", Config{}, Record{Data: make([]byte, 64<<10+1)}},
+		{"over server max payload with its id", Config{}, Record{ID: strings.Repeat("i", 100), Data: make([]byte, 64<<10-50)}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			l := openLog(t, e.ClientURL(), tt.cfg)
+			ctx := testCtx(t)
+			name := fmt.Sprintf("ch%d", len(tt.rec.Data)+len(tt.rec.ID))
+			create(t, l, name)
+			batch := []Record{{Data: []byte("ok")}, tt.rec, {Data: []byte("ok")}}
+			_, err := l.Append(ctx, name, batch)
+			require.ErrorIs(t, err, ErrRecordTooLarge)
+			last, err := l.LastPosition(ctx, name)
+			require.NoError(t, err)
+			require.Zero(t, last, "nothing of the batch is stored")
+		})
+	}
+
+	// The largest record that fits is stored and read back.
+	l := openLog(t, e.ClientURL(), Config{})
+	ctx := testCtx(t)
+	create(t, l, "fits")
+	big := Record{ID: "id", Data: make([]byte, 64<<10-msgIDHeaderOverhead-2-len(subjectName("fits"))-100)}
+	_, err := l.Append(ctx, "fits", []Record{big})
+	require.NoError(t, err)
+	r, err := l.Read(ctx, "fits", 0)
+	require.NoError(t, err)
+	defer func() { require.NoError(t, r.Close()) }()
+	require.Len(t, readN(t, r, 1, 1)[0].Data, len(big.Data))
+}
+
+func TestInvalidRecordID(t *testing.T) {
+	_, l := newLog(t)
+	ctx := testCtx(t)
+	create(t, l, "ch")
+	_, err := l.Append(ctx, "ch", []Record{{ID: "ok"}, {ID: "bad\r\nid"}})
+	require.ErrorIs(t, err, ErrInvalidRecordID)
+	last, err := l.LastPosition(ctx, "ch")
+	require.NoError(t, err)
+	require.Zero(t, last)
+}
+
+func TestAppendHonoursContext(t *testing.T) {
+	_, l := newLog(t)
+	ctx := testCtx(t)
+	create(t, l, "ch")
+	canceled, cancel := context.WithCancel(ctx)
+	cancel()
+	_, err := l.Append(canceled, "ch", records("a", 3, false))
+	require.ErrorIs(t, err, context.Canceled)
+}
+
+// TestAppendLargeBatch publishes more records than nats.go keeps in
+// flight (4000) in one Append under SyncAlways, where acks are slow.
+func TestAppendLargeBatch(t *testing.T) {
+	e := startServer(t, EmbeddedConfig{Sync: SyncAlways})
+	l := openLog(t, e.ClientURL(), Config{})
+	ctx := testCtx(t)
+	create(t, l, "ch")
+	pos, err := l.Append(ctx, "ch", records("a", 5000, false))
+	require.NoError(t, err)
+	require.Equal(t, seq(1, 5000), pos)
+}
+
+func TestClose(t *testing.T) {
+	_, l := newLog(t)
+	ctx := testCtx(t)
+	create(t, l, "ch")
+	r, err := l.Read(ctx, "ch", 0)
+	require.NoError(t, err)
+
+	require.NoError(t, l.Close())
+	require.NoError(t, l.Close(), "second close")
+	_, err = r.Next(ctx)
+	require.ErrorIs(t, err, ErrClosed)
+
+	_, err = l.Append(ctx, "ch", records("a", 1, false))
+	require.ErrorIs(t, err, ErrClosed)
+	require.ErrorIs(t, l.CreateChannel(ctx, "ch"), ErrClosed)
+	require.ErrorIs(t, l.DeleteChannel(ctx, "ch"), ErrClosed)
+	_, err = l.LastPosition(ctx, "ch")
+	require.ErrorIs(t, err, ErrClosed)
+	_, err = l.Read(ctx, "ch", 0)
+	require.ErrorIs(t, err, ErrClosed)
+	require.ErrorIs(t, l.Truncate(ctx, "ch", 1), ErrClosed)
+}
+
+func TestOpenWaitsForServer(t *testing.T) {
+	port := freePort(t)
+	url := fmt.Sprintf("nats://127.0.0.1:%d", port)
+
+	short, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	_, err := Open(short, url, Config{})
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+
+	type result struct {
+		l   *Log
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		l, err := Open(testCtx(t), url, Config{})
+		done <- result{l, err}
+	}()
+	startServer(t, EmbeddedConfig{Port: port})
+	res := <-done
+	require.NoError(t, res.err)
+	defer func() { require.NoError(t, res.l.Close()) }()
+	create(t, res.l, "ch")
+}
+
+func TestOpenBadURL(t *testing.T) {
+	_, err := Open(context.Background(), "http://[::1", Config{})
+	require.Error(t, err)
+}
+
+func TestOpenWithoutJetStream(t *testing.T) {
+	srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, NoSigs: true, NoLog: true})
+	require.NoError(t, err)
+	srv.Start()
+	defer func() {
+		srv.Shutdown()
+		srv.WaitForShutdown()
+	}()
+	require.True(t, srv.ReadyForConnections(10*time.Second))
+
+	_, err = Open(testCtx(t), srv.ClientURL(), Config{})
+	require.Error(t, err)
+	require.True(t, errors.Is(err, jetstream.ErrJetStreamNotEnabled) || errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount), "%v", err)
+}
+
+func TestServerLogger(t *testing.T) {
+	var buf strings.Builder
+	var mu sync.Mutex
+	logger := slog.New(slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return buf.Write(p)
+	}), &slog.HandlerOptions{Level: slog.LevelDebug}))
+	sl := serverLogger{l: logger, fatal: make(chan string, 1)}
+	sl.Noticef("n %d", 1)
+	sl.Warnf("w %d", 2)
+	sl.Errorf("e %d", 3)
+	sl.Fatalf("f %d", 4)
+	sl.Debugf("d %d", 5)
+	sl.Tracef("t %d", 6)
+	require.Equal(t, "f 4", <-sl.fatal)
+	sl.Fatalf("f %d", 7) // a second fatal message does not block
+	out := buf.String()
+	for _, want := range []string{"level=INFO msg=\"nats server\" msg=\"n 1\"", "level=WARN", "msg=\"w 2\"", "level=ERROR msg=\"nats server\" msg=\"e 3\"", "nats server fatal", "level=DEBUG msg=\"nats server\" msg=\"d 5\"", "nats server trace"} {
+		require.Contains(t, out, want)
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
