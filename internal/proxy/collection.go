@@ -302,4 +302,3 @@ func (s *Server) GetPartitionStatistics(ctx context.Context, req *milvuspb.GetPa
 		Stats:  []*commonpb.KeyValuePair{{Key: "row_count", Value: "0"}},
 	}, nil
 }
-
