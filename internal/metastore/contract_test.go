@@ -576,4 +576,5 @@ func TestPredicateErrorMessage(t *testing.T) {
 	require.False(t, Cmp{}.holds(KV{}))
 	require.Equal(t, "lease", ValueEquals("lease", nil).Key())
 	require.Equal(t, "dir/", DeletePrefix("dir/").Key())
+	require.Equal(t, `[put("a", "1") delete("b") delete_prefix("c/") invalid op]`, fmt.Sprint([]Op{Put("a", []byte("1")), Delete("b"), DeletePrefix("c/"), {}}))
 }

@@ -2,8 +2,11 @@
 // tests and a launcher for an embedded etcd server.
 //
 // It knows nothing of Weir: keys are strings, values bytes. Two implementations satisfy
-// Store: Etcd (a client of a real cluster) and Memory (in-process, etcd's semantics). The
-// contract tests run the same table against both.
+// Store, and both are safe for concurrent use: Etcd (a client of a real cluster) and Memory
+// (in-process, etcd's semantics, with InjectWriteFault to make writes end in
+// ErrOutcomeUnknown before or after they apply). The contract tests run the same cases
+// against both, and a differential test replays random calls on a fresh etcd and a fresh
+// Memory and requires identical results, revisions included.
 //
 // # Guarantees
 //
@@ -38,7 +41,8 @@
 // the else-branch reads. Beyond either limit the error is ErrTxnTooLarge and nothing is sent.
 // CheckTxn applies the same checks without a store, so callers can size batches. A Txn also
 // may not put one key twice, nor put a key one of its deletes removes (ErrInvalidArgument),
-// which etcd rejects as well.
+// which etcd rejects as well. Empty keys are invalid; so is DeletePrefix(""), which would
+// empty the store, while Range("") reads every key.
 //
 // Ranges. Range returns a consistent snapshot however many keys it covers: it asks etcd for
 // 1,000 keys per request and reads every page after the first at the first page's revision,
@@ -54,11 +58,16 @@
 // # Embedded etcd
 //
 // StartEmbedded runs a single-member etcd on 127.0.0.1 with data in a directory; a restart
-// with the same directory and URLs keeps the data. It is tuned for a single member: 50 ms
+// with the same directory keeps the data and the revision. Empty URLs pick free ports on
+// each start (a single member never dials its own peer URL, so a new one is harmless);
+// clients must then use the new Endpoints. It is tuned for a single member: 50 ms
 // heartbeat ticks and a 250 ms election timeout, so a start takes a few hundred milliseconds;
 // no JSON gateway; etcd's default transaction limits (those above); periodic auto-compaction
 // keeping one hour of history; the backend quota from EmbeddedConfig (etcd's 2 GiB default).
 // etcd's own log goes to the given slog.Logger at warn level and above (info is too chatty to
-// be useful); the etcd client logs errors only, since every failure it retries already
-// reaches the caller as an error.
+// be useful), less a few messages that tell a Weir operator nothing: two start-up warnings
+// about settings Weir does not expose, the listener errors of an orderly Close, and an
+// error a fresh member logs before its first raft term is persisted (etcd-io/etcd#18978).
+// Everything else at warn and above, a serving failure at run time included, is kept. The
+// etcd client logs errors only, since every failure it retries reaches the caller anyway.
 package metastore

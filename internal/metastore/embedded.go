@@ -7,7 +7,9 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"go.etcd.io/etcd/server/v3/embed"
@@ -20,7 +22,7 @@ const (
 	// A single member never waits for peers, so its election timeout only sets how long a
 	// start takes: etcd fast-forwards all but one election tick, and raft randomizes the rest
 	// over up to one more election timeout. 50 ms ticks and a 250 ms election (etcd's minimum
-	// ratio of 5) make a start take a few hundred milliseconds instead of up to two seconds.
+	// ratio of 5) make a start take at most a few hundred milliseconds instead of up to a second.
 	embeddedTickMs     = 50
 	embeddedElectionMs = 250
 	// Periodic compaction keeps one hour of history: long enough for any paged or
@@ -31,6 +33,59 @@ const (
 	// someone else before etcd bound it.
 	portAttempts = 3
 )
+
+// noise are etcd messages at warn level or above that tell a Weir operator nothing: the
+// embedded server has no separate HTTP port to configure and no authentication.
+var noise = map[string]bool{
+	"Running http and grpc server on single port. This is not recommended for production.": true,
+	"simple token is not cryptographically signed":                                         true,
+}
+
+// shutdownNoise are etcd messages that an orderly Close produces as its listeners and
+// servers go away; outside Close they report real failures and are kept.
+var shutdownNoise = map[string]bool{
+	"setting up serving from embedded etcd failed.": true,
+	"stopping insecure grpc server due to error":    true,
+	"stopped insecure grpc server due to error":     true,
+}
+
+// bootstrapNoise are etcd messages logged while a fresh member has not yet persisted its
+// first raft term (etcd-io/etcd#18978); they are dropped only with that cause, which the
+// next storage version check no longer meets.
+var bootstrapNoise = map[string]bool{
+	"failed to update storage version": true,
+	"Failed to detect schema version":  true,
+}
+
+// dropEtcdLog decides which of etcd's warnings and errors are noise.
+func dropEtcdLog(stopping *atomic.Bool) func(zapcore.Entry, []zapcore.Field) bool {
+	return func(ent zapcore.Entry, fields []zapcore.Field) bool {
+		switch {
+		case noise[ent.Message]:
+			return true
+		case shutdownNoise[ent.Message]:
+			return stopping.Load()
+		case bootstrapNoise[ent.Message]:
+			for _, f := range fields {
+				if err, ok := f.Interface.(error); ok && f.Type == zapcore.ErrorType &&
+					(strings.Contains(err.Error(), "missing term information") || strings.Contains(err.Error(), "missing confstate information")) {
+					return true
+				}
+			}
+		}
+		return false
+	}
+}
+
+// freeLoopbackAddr picks a free loopback port; a variable so tests can make it race.
+var freeLoopbackAddr = func() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	addr := l.Addr().String()
+	return addr, l.Close()
+}
 
 // EmbeddedConfig configures an etcd server run inside this process.
 type EmbeddedConfig struct {
@@ -52,6 +107,7 @@ type EmbeddedConfig struct {
 type Embedded struct {
 	etcd      *embed.Etcd
 	endpoints []string
+	stopping  *atomic.Bool
 	closeOnce sync.Once
 }
 
@@ -69,6 +125,9 @@ func StartEmbedded(ctx context.Context, cfg EmbeddedConfig) (*Embedded, error) {
 	}
 	if cfg.QuotaBackendBytes < 0 {
 		return nil, fmt.Errorf("metastore: negative backend quota %d", cfg.QuotaBackendBytes)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("start embedded etcd in %s: %w", cfg.Dir, err)
 	}
 	for attempt := 1; ; attempt++ {
 		e, err := startEmbedded(ctx, cfg)
@@ -108,8 +167,11 @@ func startEmbedded(ctx context.Context, cfg EmbeddedConfig) (*Embedded, error) {
 	ec.EnableGRPCGateway = false
 	// etcd logs a great deal at info level; warnings and errors (slow disk, apply too slow,
 	// corruption, quota) are what an operator of a standalone instance has to see.
+	stopping := new(atomic.Bool)
+	core := newSlogCore(cfg.Logger.With("component", "etcd"), zapcore.WarnLevel)
+	core.drop = dropEtcdLog(stopping)
 	ec.Logger = "zap"
-	ec.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.New(newSlogCore(cfg.Logger.With("component", "etcd"), zapcore.WarnLevel)))
+	ec.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.New(core))
 
 	e, err := embed.StartEtcd(ec)
 	if err != nil {
@@ -118,16 +180,19 @@ func startEmbedded(ctx context.Context, cfg EmbeddedConfig) (*Embedded, error) {
 	select {
 	case <-e.Server.ReadyNotify():
 	case err := <-e.Err():
+		stopping.Store(true)
 		e.Close()
 		return nil, fmt.Errorf("start embedded etcd in %s: %w", cfg.Dir, err)
 	case <-e.Server.StopNotify():
+		stopping.Store(true)
 		e.Close()
 		return nil, fmt.Errorf("start embedded etcd in %s: server stopped while starting", cfg.Dir)
 	case <-ctx.Done():
+		stopping.Store(true)
 		e.Close()
 		return nil, fmt.Errorf("start embedded etcd in %s: %w", cfg.Dir, ctx.Err())
 	}
-	return &Embedded{etcd: e, endpoints: []string{"http://" + e.Clients[0].Addr().String()}}, nil
+	return &Embedded{etcd: e, endpoints: []string{"http://" + e.Clients[0].Addr().String()}, stopping: stopping}, nil
 }
 
 // loopbackURL parses a configured http URL on a loopback address, or picks a free loopback
@@ -135,12 +200,8 @@ func startEmbedded(ctx context.Context, cfg EmbeddedConfig) (*Embedded, error) {
 // this host.
 func loopbackURL(raw string) (*url.URL, error) {
 	if raw == "" {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+		addr, err := freeLoopbackAddr()
 		if err != nil {
-			return nil, fmt.Errorf("pick free port: %w", err)
-		}
-		addr := l.Addr().String()
-		if err := l.Close(); err != nil {
 			return nil, fmt.Errorf("pick free port: %w", err)
 		}
 		return &url.URL{Scheme: "http", Host: addr}, nil
@@ -169,6 +230,7 @@ func (e *Embedded) Err() <-chan error { return e.etcd.Err() }
 // Close stops the server and waits until it has released Dir. It is safe to call twice.
 func (e *Embedded) Close() error {
 	e.closeOnce.Do(func() {
+		e.stopping.Store(true)
 		e.etcd.Close()
 		<-e.etcd.Server.StopNotify()
 	})

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -21,12 +23,13 @@ func TestMain(m *testing.M) {
 }
 
 func runMain(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "metastore-test-")
+	tmp, err := os.MkdirTemp("", "metastore-test-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	defer os.RemoveAll(dir)
+	defer os.RemoveAll(tmp)
+	dir := filepath.Join(tmp, "etcd")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	shared, err = StartEmbedded(ctx, EmbeddedConfig{Dir: dir, Logger: serverLogger()})
@@ -58,7 +61,7 @@ func serverLogger() *slog.Logger {
 func startServer(t testing.TB, cfg EmbeddedConfig) *Embedded {
 	t.Helper()
 	if cfg.Dir == "" {
-		cfg.Dir = t.TempDir()
+		cfg.Dir = filepath.Join(t.TempDir(), "etcd") // etcd creates it private, as it wants
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = serverLogger()
@@ -85,6 +88,10 @@ type compacter interface {
 	Compact(ctx context.Context, rev int64) error
 }
 
+// runs numbers the calls of forEachStore, so that a prefix stays unique when tests run
+// again (-count) against the same shared server.
+var runs atomic.Int64
+
 // forEachStore runs fn against an etcd client of the shared server and against a Memory,
 // each time with a key prefix no other test uses.
 func forEachStore(t *testing.T, fn func(t *testing.T, s Store, p string)) {
@@ -102,7 +109,7 @@ func forEachStore(t *testing.T, fn func(t *testing.T, s Store, p string)) {
 	}
 	for _, impl := range impls {
 		t.Run(impl.name, func(t *testing.T) {
-			fn(t, impl.open(t), t.Name()+"/")
+			fn(t, impl.open(t), fmt.Sprintf("%s/%d/", t.Name(), runs.Add(1)))
 		})
 	}
 }

@@ -173,6 +173,18 @@ func DeletePrefix(prefix string) Op { return Op{kind: opDeletePrefix, key: prefi
 // Key returns the key (or prefix) the op writes.
 func (o Op) Key() string { return o.key }
 
+func (o Op) String() string {
+	switch o.kind {
+	case opPut:
+		return fmt.Sprintf("put(%q, %s)", o.key, quoteValue(o.value))
+	case opDelete:
+		return fmt.Sprintf("delete(%q)", o.key)
+	case opDeletePrefix:
+		return fmt.Sprintf("delete_prefix(%q)", o.key)
+	}
+	return "invalid op"
+}
+
 // covers reports whether a delete op removes key.
 func (o Op) covers(key string) bool {
 	switch o.kind {

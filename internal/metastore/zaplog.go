@@ -12,8 +12,10 @@ import (
 // slogCore is a zapcore.Core that writes to a slog.Logger, so the etcd client and server,
 // which log only through zap, end up in the logger Weir was given.
 type slogCore struct {
-	log   *slog.Logger
-	min   zapcore.Level
+	log *slog.Logger
+	min zapcore.Level
+	// drop, when set, discards entries that are noise whatever their level.
+	drop  func(zapcore.Entry, []zapcore.Field) bool
 	attrs []any
 }
 
@@ -40,7 +42,7 @@ func (c *slogCore) Enabled(l zapcore.Level) bool {
 }
 
 func (c *slogCore) With(fields []zapcore.Field) zapcore.Core {
-	return &slogCore{log: c.log, min: c.min, attrs: append(slices.Clip(c.attrs), fieldAttrs(fields)...)}
+	return &slogCore{log: c.log, min: c.min, drop: c.drop, attrs: append(slices.Clip(c.attrs), fieldAttrs(fields)...)}
 }
 
 func (c *slogCore) Check(ent zapcore.Entry, ce *zapcore.CheckedEntry) *zapcore.CheckedEntry {
@@ -51,6 +53,9 @@ func (c *slogCore) Check(ent zapcore.Entry, ce *zapcore.CheckedEntry) *zapcore.C
 }
 
 func (c *slogCore) Write(ent zapcore.Entry, fields []zapcore.Field) error {
+	if c.drop != nil && c.drop(ent, fields) {
+		return nil
+	}
 	args := append(slices.Clip(c.attrs), fieldAttrs(fields)...)
 	if ent.LoggerName != "" {
 		args = append(args, slog.String("logger", ent.LoggerName))
@@ -74,7 +79,7 @@ func fieldAttrs(fields []zapcore.Field) []any {
 	for _, f := range fields {
 		if v, ok := enc.Fields[f.Key]; ok {
 			attrs = append(attrs, slog.Any(f.Key, v))
-			delete(enc.Fields, f.Key) // a repeated key is emitted once
+			delete(enc.Fields, f.Key) // a repeated key is emitted once, with its last value
 		}
 	}
 	// Inline objects add keys of their own.

@@ -29,8 +29,10 @@
 //   - GetRange(key, off, length) returns the bytes [off, off+length) cut at
 //     the end of the object; off equal to the size gives an empty result,
 //     a negative argument or an off past the end gives ErrInvalidRange.
-//   - A cancelled context makes a call return an error that wraps the
-//     context's error.
+//   - A call whose context is already done does nothing and returns an
+//     error wrapping the context's error; List also checks the context
+//     between objects. S3 abandons a request in flight when the context
+//     ends; Local does not interrupt a file operation already started.
 //
 // One limit comes from the filesystem: in a Local bucket a key cannot be
 // both an object and the directory of other objects ("a" and "a/b"); the

@@ -19,6 +19,10 @@ import (
 type Local struct {
 	root string // absolute path of the bucket directory
 	tmp  string // root/tmpDirName, where Put stages files before renaming them
+
+	// beforeRename, when set by a test, runs between creating the parent
+	// directories and the rename, the window a concurrent Delete can hit.
+	beforeRename func(staged, dst string)
 }
 
 var _ Bucket = (*Local)(nil)
@@ -32,8 +36,8 @@ const (
 	// roles of one process, or two processes) from deleting the file of a
 	// Put in progress.
 	staleTempAge = 10 * time.Minute
-	// renameAttempts bounds the retries of a Put whose freshly created
-	// parent directory was removed by a concurrent Delete before the rename.
+	// renameAttempts bounds the retries of a Put whose parent directory a
+	// concurrent Delete removed while the Put created it or renamed into it.
 	renameAttempts = 10
 )
 
@@ -130,22 +134,20 @@ func (l *Local) put(key string, data []byte) (err error) {
 
 	dst := l.path(key)
 	parent := filepath.Dir(dst)
-	var top string // highest directory this Put created, "" if none
 	for attempt := 1; ; attempt++ {
-		created, err := l.mkdirParents(parent)
-		if err != nil {
-			return err
-		}
-		if created != "" {
-			top = created
-		}
-		err = os.Rename(staged, dst)
+		err := os.MkdirAll(parent, dirPerm)
 		if err == nil {
-			renamed = true
-			break
+			if l.beforeRename != nil {
+				l.beforeRename(staged, dst)
+			}
+			if err = os.Rename(staged, dst); err == nil {
+				renamed = true
+				break
+			}
 		}
-		// A concurrent Delete removes parent directories it emptied; that
-		// can happen between mkdirParents and Rename, so create them again.
+		// A concurrent Delete removes the parent directories it empties;
+		// that can happen while they are created or before the rename, so
+		// create them again.
 		if !errors.Is(err, fs.ErrNotExist) || attempt == renameAttempts {
 			return err
 		}
@@ -154,45 +156,18 @@ func (l *Local) put(key string, data []byte) (err error) {
 		}
 	}
 
-	// The new directory entry must reach the disk, and so must the entries
-	// of every directory created for it, up to the one that already existed.
-	stop := l.root
-	if top != "" {
-		stop = filepath.Dir(top)
-	}
+	// The new entry must reach the disk, and so must the entry of every
+	// directory above it up to the root: this Put, or a concurrent one
+	// that has not fsynced yet, may have created them. Fsyncing a directory
+	// with nothing new in it costs little.
 	for dir := parent; ; dir = filepath.Dir(dir) {
 		if err := syncDir(dir); err != nil {
 			return err
 		}
-		if dir == stop || dir == l.root {
+		if dir == l.root {
 			return nil
 		}
 	}
-}
-
-// mkdirParents creates dir and its missing ancestors inside the root and
-// returns the highest one it created ("" if dir existed).
-func (l *Local) mkdirParents(dir string) (string, error) {
-	var missing []string
-	for d := dir; d != l.root; d = filepath.Dir(d) {
-		if _, err := os.Lstat(d); err == nil {
-			break
-		} else if !errors.Is(err, fs.ErrNotExist) {
-			return "", err
-		}
-		missing = append(missing, d)
-	}
-	top := ""
-	for _, d := range slices.Backward(missing) {
-		err := os.Mkdir(d, dirPerm)
-		if err != nil && !errors.Is(err, fs.ErrExist) {
-			return "", err
-		}
-		if err == nil && top == "" {
-			top = d
-		}
-	}
-	return top, nil
 }
 
 // syncDir fsyncs a directory so that changes to its entries survive a crash.

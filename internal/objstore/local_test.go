@@ -120,34 +120,68 @@ func TestLocalDeleteRemovesEmptyParents(t *testing.T) {
 
 // Delete removes a parent directory as soon as it is empty, which can race
 // with a Put that has just created it; the Put must still succeed.
+func TestLocalPutRetriesWhenDeleteRemovesItsDirectory(t *testing.T) {
+	l, dir := newTestLocal(t)
+	removed := 0
+	l.beforeRename = func(_, dst string) {
+		if removed < 2 {
+			removed++
+			require.NoError(t, os.Remove(filepath.Dir(dst)))
+		}
+	}
+	require.NoError(t, l.Put(t.Context(), "new/dir/k", []byte("v")))
+	require.Equal(t, 2, removed)
+	got, err := os.ReadFile(filepath.Join(dir, "new", "dir", "k"))
+	require.NoError(t, err)
+	require.Equal(t, "v", string(got))
+}
+
+func TestLocalPutGivesUpWhenStagedFileVanishes(t *testing.T) {
+	l, _ := newTestLocal(t)
+	l.beforeRename = func(staged, dst string) {
+		require.NoError(t, os.Remove(staged))
+		require.NoError(t, os.Remove(filepath.Dir(dst)))
+	}
+	err := l.Put(t.Context(), "d/k", []byte("v"))
+	require.ErrorIs(t, err, fs.ErrNotExist)
+	_, err = l.Stat(t.Context(), "d/k")
+	require.True(t, IsNotFound(err))
+}
+
+func TestLocalPutGivesUpAfterRepeatedRemovals(t *testing.T) {
+	l, dir := newTestLocal(t)
+	l.beforeRename = func(_, dst string) { require.NoError(t, os.Remove(filepath.Dir(dst))) }
+	err := l.Put(t.Context(), "d/k", []byte("v"))
+	require.ErrorIs(t, err, fs.ErrNotExist)
+	require.Empty(t, stagedFiles(t, dir), "the staged file is removed when Put fails")
+}
+
+// Two writers that each put and delete keys in one directory keep removing
+// and re-creating it under each other; every call must still succeed.
 func TestLocalConcurrentPutAndDeleteInOneDirectory(t *testing.T) {
 	l, _ := newTestLocal(t)
 	ctx := t.Context()
-	const rounds = 200
+	const rounds = 100
 	var wg sync.WaitGroup
-	errs := make(chan error, 2*rounds)
-	wg.Go(func() {
-		for i := range rounds {
-			errs <- l.Put(ctx, fmt.Sprintf("d/e/put-%d", i), []byte("x"))
-		}
-	})
-	wg.Go(func() {
-		for i := range rounds {
-			key := fmt.Sprintf("d/e/tmp-%d", i)
-			if err := l.Put(ctx, key, []byte("x")); err != nil {
-				errs <- err
-				continue
+	errs := make(chan error, 4*rounds)
+	for _, w := range []string{"a", "b"} {
+		wg.Go(func() {
+			for i := range rounds {
+				key := fmt.Sprintf("d/e/%s-%d", w, i)
+				if err := l.Put(ctx, key, []byte("x")); err != nil {
+					errs <- err
+					continue
+				}
+				errs <- l.Delete(ctx, key)
 			}
-			errs <- l.Delete(ctx, key)
-		}
-	})
+		})
+	}
 	wg.Wait()
 	close(errs)
 	for err := range errs {
 		require.NoError(t, err)
 	}
-	require.Len(t, listKeys(t, l, "d/e/put-"), rounds)
-	require.Empty(t, listKeys(t, l, "d/e/tmp-"))
+	require.Empty(t, listKeys(t, l, ""))
 }
 
 func TestLocalListSkipsForeignEntries(t *testing.T) {

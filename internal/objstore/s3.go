@@ -260,7 +260,9 @@ func (s *S3) read(ctx context.Context, name string, opts minio.GetObjectOptions)
 	return buf.Bytes(), nil
 }
 
-// Stat sends a HEAD request.
+// Stat sends a HEAD request. A HEAD answer has no body to tell a missing
+// bucket from a missing key, so here (unlike Get and List) a deleted bucket
+// also reads as ErrNotFound.
 func (s *S3) Stat(ctx context.Context, key string) (ObjectInfo, error) {
 	name, err := s.objectName(ctx, key)
 	if err != nil {

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/johannesboyne/gofakes3"
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
@@ -125,6 +127,40 @@ func TestS3DeletedBucketIsNotNotFound(t *testing.T) {
 	err = s.List(ctx, "", func(ObjectInfo) error { return nil })
 	require.Error(t, err)
 	require.False(t, IsNotFound(err), "List: %v", err)
+	err = s.Put(ctx, "k", []byte("x"))
+	require.Error(t, err)
+	require.False(t, IsNotFound(err), "Put: %v", err)
+	err = s.Delete(ctx, "k")
+	require.Error(t, err, "Delete must not hide a missing bucket")
+	require.False(t, IsNotFound(err), "Delete: %v", err)
+}
+
+// A request cancelled while the server works on it returns an error that
+// wraps context.Canceled, whatever minio-go made of it.
+func TestS3CancelInFlight(t *testing.T) {
+	fake := gofakes3.New(s3mem.New()).Server()
+	arrived := make(chan struct{}, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/slow") {
+			arrived <- struct{}{}
+			<-r.Context().Done() // answer only when the client gives up
+			return
+		}
+		fake.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	s := newTestS3(t, srv.Listener.Addr().String(), "bkt", "")
+
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	go func() {
+		<-arrived
+		cancel()
+	}()
+	_, err := s.Get(ctx, "slow")
+	require.ErrorIs(t, err, context.Canceled)
+	require.False(t, IsNotFound(err))
+	require.ErrorContains(t, err, "get slow")
 }
 
 // Objects above minio-go's 16 MiB part size go up as a multipart upload,
@@ -199,4 +235,17 @@ func TestS3Endpoint(t *testing.T) {
 		require.Equal(t, tt.host, host, tt.endpoint)
 		require.Equal(t, tt.secure, secure, tt.endpoint)
 	}
+}
+
+// A wrong endpoint fails at NewS3, within the caller's deadline, instead
+// of at the first write.
+func TestS3UnreachableEndpointFailsAtOpen(t *testing.T) {
+	srv := httptest.NewServer(http.NotFoundHandler())
+	addr := srv.Listener.Addr().String()
+	srv.Close() // nothing listens on addr any more
+	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	defer cancel()
+	_, err := NewS3(ctx, testS3Config(addr, "bkt", ""))
+	require.ErrorContains(t, err, "open s3 bucket bkt")
+	require.ErrorIs(t, err, context.DeadlineExceeded)
 }
