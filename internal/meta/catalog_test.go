@@ -213,3 +213,72 @@ func TestIDAllocatorRejectsCorruptCounter(t *testing.T) {
 	_, err = NewIDAllocator(kv, "weir", 5).Alloc(context.Background(), 1)
 	require.ErrorContains(t, err, "corrupt id counter")
 }
+
+// TestUnknownOutcomesAreRetriableAndRetriesConverge: a catalog write whose outcome is unknown is
+// reported as retriable (never as a definite failure), and repeating the request converges on
+// exactly one collection or partition whether or not the first attempt applied.
+func TestUnknownOutcomesAreRetriableAndRetriesConverge(t *testing.T) {
+	for _, fault := range []metastore.WriteFault{metastore.FailBeforeApply, metastore.FailAfterApply} {
+		t.Run(fmt.Sprint(fault), func(t *testing.T) {
+			ctx := context.Background()
+			c, kv := newCatalog(t)
+			_, err := c.ids.Alloc(ctx, 1) // reserve a batch so only catalog writes see the fault
+			require.NoError(t, err)
+			armed := true
+			kv.InjectWriteFault(func([]string) metastore.WriteFault {
+				if armed {
+					armed = false
+					return fault
+				}
+				return metastore.NoFault
+			})
+			_, _, err = c.CreateCollection(ctx, &Collection{DB: DefaultDatabase, Name: "books", Schema: testSchema(t, "books", 8), Shards: 1})
+			require.Equal(t, apierr.Unavailable, apierr.KindOf(err))
+			require.ErrorIs(t, err, metastore.ErrOutcomeUnknown)
+			coll, exists, err := c.CreateCollection(ctx, &Collection{DB: DefaultDatabase, Name: "books", Schema: testSchema(t, "books", 8), Shards: 1})
+			require.NoError(t, err)
+			require.Equal(t, fault == metastore.FailAfterApply, exists, "the retry finds the first attempt's collection iff it applied")
+			list, err := c.ListCollections(ctx, DefaultDatabase)
+			require.NoError(t, err)
+			require.Len(t, list, 1)
+
+			armed = true
+			_, err = c.CreatePartition(ctx, coll.ID, "p1")
+			require.Equal(t, apierr.Unavailable, apierr.KindOf(err))
+			_, err = c.CreatePartition(ctx, coll.ID, "p1")
+			require.NoError(t, err)
+			parts, err := c.ListPartitions(ctx, coll.ID)
+			require.NoError(t, err)
+			require.Len(t, parts, 2)
+
+			armed = true
+			require.Equal(t, apierr.Unavailable, apierr.KindOf(c.DropPartition(ctx, coll.ID, "p1")))
+			err = c.DropPartition(ctx, coll.ID, "p1")
+			if fault == metastore.FailAfterApply {
+				require.Equal(t, apierr.PartitionNotFound, apierr.KindOf(err))
+			} else {
+				require.NoError(t, err)
+			}
+
+			armed = true
+			_, err = c.DropCollection(ctx, DefaultDatabase, "books")
+			require.Equal(t, apierr.Unavailable, apierr.KindOf(err))
+			_, err = c.DropCollection(ctx, DefaultDatabase, "books")
+			if fault == metastore.FailAfterApply {
+				require.Equal(t, apierr.CollectionNotFound, apierr.KindOf(err))
+			} else {
+				require.NoError(t, err)
+			}
+			_, err = c.GetCollectionByName(ctx, DefaultDatabase, "books")
+			require.Equal(t, apierr.CollectionNotFound, apierr.KindOf(err))
+		})
+	}
+}
+
+func TestIDAllocatorReportsUnknownOutcome(t *testing.T) {
+	kv := metastore.NewMemory()
+	defer kv.Close()
+	kv.InjectWriteFault(func([]string) metastore.WriteFault { return metastore.FailAfterApply })
+	_, err := NewIDAllocator(kv, "weir", 5).Alloc(context.Background(), 1)
+	require.ErrorIs(t, err, metastore.ErrOutcomeUnknown)
+}
