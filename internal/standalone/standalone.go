@@ -115,7 +115,7 @@ func Start(ctx context.Context, cfg Config, version string, logger *slog.Logger)
 	}
 
 	s.etcd, err = metastore.StartEmbedded(ctx, metastore.EmbeddedConfig{
-		Dir: filepath.Join(cfg.DataDir, "etcd"), Name: "weir", Logger: logger.With("component", "etcd"),
+		Dir: filepath.Join(cfg.DataDir, "etcd"), Name: "weir", Logger: logger,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("standalone: start embedded etcd: %w", err)

@@ -164,18 +164,20 @@ type serverLogger struct {
 	fatal chan string // the first fatal message, for StartEmbedded
 }
 
+// Noticef is debug: nats-server's notices are its start-up banner and routine state changes,
+// which would drown Weir's own start-up lines.
 func (s serverLogger) Noticef(format string, v ...any) {
-	s.l.Info("nats server", "msg", fmt.Sprintf(format, v...))
+	s.l.Debug("nats server", "detail", fmt.Sprintf(format, v...))
 }
 
 func (s serverLogger) Warnf(format string, v ...any) {
-	s.l.Warn("nats server", "msg", fmt.Sprintf(format, v...))
+	s.l.Warn("nats server", "detail", fmt.Sprintf(format, v...))
 }
 
 // Fatalf does not exit: the process, not a library, decides that.
 func (s serverLogger) Fatalf(format string, v ...any) {
 	msg := fmt.Sprintf(format, v...)
-	s.l.Error("nats server fatal", "msg", msg)
+	s.l.Error("nats server fatal", "detail", msg)
 	select {
 	case s.fatal <- msg:
 	default:
@@ -183,13 +185,13 @@ func (s serverLogger) Fatalf(format string, v ...any) {
 }
 
 func (s serverLogger) Errorf(format string, v ...any) {
-	s.l.Error("nats server", "msg", fmt.Sprintf(format, v...))
+	s.l.Error("nats server", "detail", fmt.Sprintf(format, v...))
 }
 
 func (s serverLogger) Debugf(format string, v ...any) {
-	s.l.Debug("nats server", "msg", fmt.Sprintf(format, v...))
+	s.l.Debug("nats server", "detail", fmt.Sprintf(format, v...))
 }
 
 func (s serverLogger) Tracef(format string, v ...any) {
-	s.l.Debug("nats server trace", "msg", fmt.Sprintf(format, v...))
+	s.l.Debug("nats server trace", "detail", fmt.Sprintf(format, v...))
 }

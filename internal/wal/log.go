@@ -217,12 +217,15 @@ func (l *Log) streamConfig(name string) jetstream.StreamConfig {
 // order. It returns only once JetStream acknowledged every record (see the
 // package documentation for what an acknowledgement means on disk).
 //
-// The records of one Append get increasing positions with no record of
-// another Append from this Log between them; a record whose ID JetStream
-// already holds (a retry) gets the position of the first copy instead.
+// The records of one Append get consecutive positions with no record of
+// another Append from this Log between them, except that a record whose ID
+// JetStream already holds (a retry, or the same ID twice in recs) gets the
+// position of the first copy and stores nothing.
+//
 // When Append returns an error other than ErrInvalidChannel,
-// ErrInvalidRecordID, ErrRecordTooLarge, ErrChannelNotFound or ErrClosed,
-// any prefix of recs may have been stored: retry with the same IDs.
+// ErrInvalidRecordID, ErrRecordTooLarge or ErrChannelNotFound, any of recs
+// may have been stored (ErrClosed included: Close does not wait for acks):
+// retry with the same IDs.
 func (l *Log) Append(ctx context.Context, channel string, recs []Record) ([]Position, error) {
 	if err := validateChannel(channel); err != nil {
 		return nil, err
@@ -231,6 +234,9 @@ func (l *Log) Append(ctx context.Context, channel string, recs []Record) ([]Posi
 	if err != nil {
 		return nil, fmt.Errorf("append %s: %w", channel, err)
 	}
+	// AckTimeout bounds the whole call, the channel lookup included.
+	ctx, cancel := context.WithTimeout(ctx, l.cfg.AckTimeout)
+	defer cancel()
 	ch, err := l.channel(ctx, channel)
 	if err != nil {
 		return nil, fmt.Errorf("append %s: %w", channel, err)
@@ -238,9 +244,6 @@ func (l *Log) Append(ctx context.Context, channel string, recs []Record) ([]Posi
 	if len(msgs) == 0 {
 		return nil, nil
 	}
-
-	ctx, cancel := context.WithTimeout(ctx, l.cfg.AckTimeout)
-	defer cancel()
 	futures, err := l.publish(ctx, ch, msgs)
 	if err != nil {
 		return nil, fmt.Errorf("append %s: %w", channel, err)
@@ -346,11 +349,11 @@ func (l *Log) classify(ctx context.Context, channel string, err error) error {
 // LastPosition returns the position of the last record appended to the
 // channel, 0 if none ever was. Truncate does not lower it.
 func (l *Log) LastPosition(ctx context.Context, channel string) (Position, error) {
-	info, err := l.info(ctx, channel)
+	s, err := l.stream(ctx, channel)
 	if err != nil {
 		return 0, fmt.Errorf("last position %s: %w", channel, err)
 	}
-	return info.State.LastSeq, nil
+	return s.CachedInfo().State.LastSeq, nil
 }
 
 // Truncate drops the records with positions below before. Positions do not
@@ -358,33 +361,27 @@ func (l *Log) LastPosition(ctx context.Context, channel string) (Position, error
 // LastPosition()+1 is ErrOutOfRange, since it would make the stream skip
 // positions.
 func (l *Log) Truncate(ctx context.Context, channel string, before Position) error {
-	info, err := l.info(ctx, channel)
+	s, err := l.stream(ctx, channel)
 	if err != nil {
 		return fmt.Errorf("truncate %s: %w", channel, err)
 	}
+	state := s.CachedInfo().State
 	// LastSeq only grows, so this check stays true until the purge runs.
-	if before > info.State.LastSeq+1 {
-		return fmt.Errorf("truncate %s before %d, last position %d: %w", channel, before, info.State.LastSeq, ErrOutOfRange)
+	if before > state.LastSeq+1 {
+		return fmt.Errorf("truncate %s before %d, last position %d: %w", channel, before, state.LastSeq, ErrOutOfRange)
 	}
-	if before <= info.State.FirstSeq {
+	// FirstSeq is 0 in a stream that never had a record.
+	if before <= max(state.FirstSeq, 1) {
 		return nil
 	}
-	s, err := l.js.Stream(ctx, streamName(channel))
-	if err == nil {
-		err = s.Purge(ctx, jetstream.WithPurgeSequence(before))
-	}
-	if err != nil {
-		if errors.Is(err, jetstream.ErrStreamNotFound) {
-			l.forgetChannel(channel)
-			err = ErrChannelNotFound
-		}
+	if err := s.Purge(ctx, jetstream.WithPurgeSequence(before)); err != nil {
 		return fmt.Errorf("truncate %s before %d: %w", channel, before, err)
 	}
 	return nil
 }
 
-// info fetches the channel's stream info.
-func (l *Log) info(ctx context.Context, channel string) (*jetstream.StreamInfo, error) {
+// stream fetches the channel's stream with its current info.
+func (l *Log) stream(ctx context.Context, channel string) (jetstream.Stream, error) {
 	if err := validateChannel(channel); err != nil {
 		return nil, err
 	}
@@ -400,7 +397,7 @@ func (l *Log) info(ctx context.Context, channel string) (*jetstream.StreamInfo, 
 		return nil, err
 	}
 	l.known(channel)
-	return s.CachedInfo(), nil
+	return s, nil
 }
 
 // Close closes every Reader of the Log and the connection. Appends still
@@ -449,7 +446,7 @@ func (l *Log) channel(ctx context.Context, name string) (*channelState, error) {
 	if ok {
 		return ch, nil
 	}
-	if _, err := l.info(ctx, name); err != nil {
+	if _, err := l.stream(ctx, name); err != nil {
 		return nil, err
 	}
 	return l.known(name), nil

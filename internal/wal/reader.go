@@ -24,8 +24,10 @@ const (
 	// readerBatch and readerMinBytes bound what one pull request buffers.
 	readerBatch    = 256
 	readerMinBytes = 8 << 20
-	// deleteTimeout bounds the best-effort delete of a consumer.
-	deleteTimeout = 2 * time.Second
+	// readerRequestTimeout bounds creating a consumer, deleteTimeout the
+	// best-effort delete of one.
+	readerRequestTimeout = 5 * time.Second
+	deleteTimeout        = 2 * time.Second
 )
 
 // Reader returns a channel's records in position order. Next must not be
@@ -57,7 +59,8 @@ type Reader struct {
 		stale bool
 		cons  jetstream.Consumer
 		iter  jetstream.MessagesContext
-		// cancelWait interrupts a Next blocked in the iterator.
+		// cancelWait interrupts Next's current wait, for a consumer to
+		// be created or for a message.
 		cancelWait context.CancelFunc
 	}
 }
@@ -81,16 +84,19 @@ func (l *Log) Read(ctx context.Context, channel string, from Position) (*Reader,
 		stream:  streamName(channel),
 		next:    max(from, 1),
 	}
-	if err := r.open(ctx); err != nil {
-		return nil, fmt.Errorf("read %s from %d: %w", channel, from, err)
-	}
-	if err := l.addReader(r); err != nil {
-		r.release()
-		return nil, fmt.Errorf("read %s from %d: %w", channel, from, err)
-	}
+	// Listen before creating the consumer: a reconnect in between could
+	// lose it unnoticed.
 	r.status = l.nc.StatusChanged(nats.CONNECTED)
 	r.wg.Add(1)
 	go r.watch()
+	err := r.open(ctx)
+	if err == nil {
+		err = l.addReader(r) // fails if the Log closed meanwhile
+	}
+	if err != nil {
+		_ = r.Close()
+		return nil, fmt.Errorf("read %s from %d: %w", channel, from, err)
+	}
 	return r, nil
 }
 
@@ -109,6 +115,10 @@ func (r *Reader) watch() {
 
 // open creates a consumer starting at r.next and its message iterator.
 func (r *Reader) open(ctx context.Context) error {
+	// A request written just before the connection broke gets no answer:
+	// bound it so that Next retries instead.
+	ctx, cancel := context.WithTimeout(ctx, readerRequestTimeout)
+	defer cancel()
 	cons, err := r.l.js.CreateConsumer(ctx, r.stream, jetstream.ConsumerConfig{
 		Description:       "weir wal reader",
 		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
@@ -172,12 +182,13 @@ func (r *Reader) Next(ctx context.Context) (Message, error) {
 		if err := ctx.Err(); err != nil {
 			return Message{}, err
 		}
-		iter, wctx, cancel, err := r.iterator(ctx)
+		iter, wctx, cancel, err := r.prepare(ctx)
 		if err != nil {
 			return Message{}, err
 		}
 		if iter == nil {
-			err := r.open(ctx)
+			err := r.open(wctx)
+			cancel()
 			switch {
 			case err == nil:
 				attempt = 0
@@ -207,20 +218,24 @@ func (r *Reader) Next(ctx context.Context) (Message, error) {
 			// The wait was interrupted by a reconnect, the consumer was
 			// deleted or heartbeats stopped: start a new consumer.
 			r.log.Debug("reader consumer failed", "pos", r.next, "err", err)
-			r.release()
+			r.forget()
 			continue
 		}
 		md, err := m.Metadata()
 		if err != nil || md.Sequence.Consumer != r.dseq+1 {
 			// A gap in delivery means the consumer lost messages (it was
 			// recreated by the server); restart from r.next.
-			r.release()
+			r.log.Debug("reader consumer out of sequence", "pos", r.next, "err", err)
+			r.forget()
 			continue
 		}
 		r.dseq = md.Sequence.Consumer
 		pos := md.Sequence.Stream
 		if pos < r.next {
-			continue // already returned before a reconnect
+			// Already returned. Only a server that lost acknowledged
+			// records (see the package documentation) hands out a
+			// position twice.
+			continue
 		}
 		if r.started && pos != r.next {
 			return Message{}, fmt.Errorf("next %s: expected position %d, first kept is %d: %w", r.channel, r.next, pos, ErrTruncated)
@@ -231,26 +246,21 @@ func (r *Reader) Next(ctx context.Context) (Message, error) {
 	}
 }
 
-// iterator returns the current iterator (nil when Next must create one)
-// and a context for waiting in it that a reconnect or Close cancels.
-func (r *Reader) iterator(ctx context.Context) (jetstream.MessagesContext, context.Context, context.CancelFunc, error) {
+// prepare returns the current iterator (nil when Next must create one)
+// and a context for the step's wait, which a reconnect or Close cancels.
+func (r *Reader) prepare(ctx context.Context) (jetstream.MessagesContext, context.Context, context.CancelFunc, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.mu.closed {
 		return nil, nil, nil, fmt.Errorf("next %s: %w", r.channel, ErrClosed)
 	}
-	if r.mu.stale && r.mu.iter != nil {
+	if r.mu.stale {
 		r.mu.stale = false
-		iter, cons := r.mu.iter, r.mu.cons
-		r.mu.iter, r.mu.cons = nil, nil
-		// No I/O under the lock: stop the iterator here, leave the
-		// consumer to the server's inactivity cleanup.
-		iter.Stop()
-		r.log.Debug("reader reconnected", "pos", r.next, "consumer", cons.CachedInfo().Name)
-	}
-	r.mu.stale = false
-	if r.mu.iter == nil {
-		return nil, nil, nil, nil
+		if r.mu.iter != nil {
+			// The server may have lost the consumer with its memory.
+			r.log.Debug("reader reconnected", "pos", r.next)
+			r.forgetLocked()
+		}
 	}
 	wctx, cancel := context.WithCancel(ctx)
 	r.mu.cancelWait = cancel
@@ -261,6 +271,22 @@ func (r *Reader) isClosed() bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.mu.closed
+}
+
+// forget stops the iterator and leaves the consumer to the server, which
+// deletes it once it has been inactive for readerInactive: after a failure
+// a delete is as likely to fail, and it would delay the recovery.
+func (r *Reader) forget() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.forgetLocked()
+}
+
+func (r *Reader) forgetLocked() {
+	if r.mu.iter != nil {
+		r.mu.iter.Stop() // no I/O: closes a channel
+	}
+	r.mu.cons, r.mu.iter = nil, nil
 }
 
 // Close stops the Reader and deletes its consumer. A Next blocked in
@@ -275,26 +301,15 @@ func (r *Reader) Close() error {
 	if r.mu.cancelWait != nil {
 		r.mu.cancelWait()
 	}
+	cons := r.mu.cons
+	r.forgetLocked()
 	r.mu.Unlock()
 
 	r.l.nc.RemoveStatusListener(r.status)
 	r.wg.Wait()
 	r.l.removeReader(r)
-	r.release()
-	return nil
-}
-
-// release stops the iterator and deletes the consumer; Next creates a new
-// one if the Reader is still open.
-func (r *Reader) release() {
-	r.mu.Lock()
-	cons, iter := r.mu.cons, r.mu.iter
-	r.mu.cons, r.mu.iter = nil, nil
-	r.mu.Unlock()
-	if iter != nil {
-		iter.Stop()
-	}
 	if cons != nil {
 		r.deleteConsumer(cons)
 	}
+	return nil
 }

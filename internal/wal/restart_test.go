@@ -2,6 +2,7 @@ package wal
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -78,6 +79,71 @@ func TestRestartKeepsData(t *testing.T) {
 			defer cancel()
 			_, err = r2.Next(ctxShort)
 			require.ErrorIs(t, err, context.DeadlineExceeded)
+
+			// Close the readers while the server runs, so they delete
+			// their consumers.
+			require.NoError(t, r.Close())
+			require.NoError(t, r2.Close())
 		})
+	}
+}
+
+// TestReaderFollowsThroughRestart keeps a Next waiting while the server
+// restarts, and makes the Reader recreate its consumer while the server is
+// down: it delivers every position once, in order.
+func TestReaderFollowsThroughRestart(t *testing.T) {
+	cfg := EmbeddedConfig{Dir: t.TempDir(), Logger: testLogger(t)}
+	e, err := StartEmbedded(cfg)
+	require.NoError(t, err)
+	cfg.Port = portOf(t, e.ClientURL())
+	l := openLog(t, e.ClientURL(), Config{AckTimeout: time.Second, Logger: testLogger(t)})
+	ctx := testCtx(t)
+	create(t, l, "ch")
+	_, err = l.Append(ctx, "ch", records("a", 10, true))
+	require.NoError(t, err)
+
+	r, err := l.Read(ctx, "ch", 0)
+	require.NoError(t, err)
+	defer func() { require.NoError(t, r.Close()) }()
+	readN(t, r, 1, 10)
+
+	type result struct {
+		msgs []Message
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		var res result
+		for range 20 {
+			m, err := r.Next(ctx)
+			if err != nil {
+				res.err = err
+				break
+			}
+			res.msgs = append(res.msgs, m)
+		}
+		done <- res
+	}()
+
+	e.Shutdown()
+	// As if the consumer failed while the server is down: Next has to
+	// recreate it and retries until the server is back.
+	r.forget()
+	e, err = StartEmbedded(cfg)
+	require.NoError(t, err)
+	defer e.Shutdown()
+
+	require.Eventually(t, func() bool {
+		_, err = l.Append(ctx, "ch", records("b", 20, true))
+		return err == nil
+	}, 10*time.Second, 50*time.Millisecond, "append after restart: %v", err)
+
+	res := <-done
+	require.NoError(t, res.err)
+	require.NoError(t, r.Close())
+	require.Len(t, res.msgs, 20)
+	for i, m := range res.msgs {
+		require.Equal(t, Position(11+i), m.Pos)
+		require.Equal(t, fmt.Sprintf("b-%d", i), string(m.Data))
 	}
 }

@@ -358,6 +358,8 @@ func TestTruncate(t *testing.T) {
 	_, l := newLog(t)
 	ctx := testCtx(t)
 	create(t, l, "ch")
+	require.NoError(t, l.Truncate(ctx, "ch", 1), "an empty channel")
+	require.ErrorIs(t, l.Truncate(ctx, "ch", 2), ErrOutOfRange)
 	_, err := l.Append(ctx, "ch", records("a", 10, false))
 	require.NoError(t, err)
 
@@ -406,7 +408,7 @@ func TestReaderTruncatedUnderIt(t *testing.T) {
 	readN(t, r, 1, 3)
 
 	require.NoError(t, l.Truncate(ctx, "ch", 8))
-	r.release() // as a reconnect would: the next Next creates a consumer at 4
+	r.forget() // as a reconnect would: the next Next creates a consumer at 4
 	_, err = r.Next(ctx)
 	require.ErrorIs(t, err, ErrTruncated)
 }
@@ -455,6 +457,11 @@ func TestDedupOnRetry(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, []Position{4, 5, 6, 7}, pos)
 
+	// The same ID twice in one Append is stored once.
+	pos, err = l.Append(ctx, "ch", []Record{{ID: "c", Data: []byte("c")}, {ID: "c", Data: []byte("c")}})
+	require.NoError(t, err)
+	require.Equal(t, []Position{8, 8}, pos)
+
 	// Records without IDs are never deduplicated.
 	anon := []Record{{Data: []byte("x")}}
 	_, err = l.Append(ctx, "ch", anon)
@@ -465,12 +472,12 @@ func TestDedupOnRetry(t *testing.T) {
 	r, err := l.Read(ctx, "ch", 0)
 	require.NoError(t, err)
 	defer func() { require.NoError(t, r.Close()) }()
-	msgs := readN(t, r, 1, 9)
+	msgs := readN(t, r, 1, 10)
 	var data []string
 	for _, m := range msgs {
 		data = append(data, string(m.Data))
 	}
-	require.Equal(t, []string{"a-0", "a-1", "a-2", "a-3", "a-4", "b-0", "b-1", "x", "x"}, data)
+	require.Equal(t, []string{"a-0", "a-1", "a-2", "a-3", "a-4", "b-0", "b-1", "c", "x", "x"}, data)
 }
 
 func TestRecordTooLarge(t *testing.T) {
@@ -499,17 +506,23 @@ func TestRecordTooLarge(t *testing.T) {
 		})
 	}
 
-	// The largest record that fits is stored and read back.
+	// The largest record that fits, ID header included, is stored and
+	// read back; one more byte is refused.
 	l := openLog(t, e.ClientURL(), Config{})
 	ctx := testCtx(t)
 	create(t, l, "fits")
-	big := Record{ID: "id", Data: make([]byte, 64<<10-msgIDHeaderOverhead-2-len(subjectName("fits"))-100)}
-	_, err := l.Append(ctx, "fits", []Record{big})
+	big := Record{ID: "id", Data: make([]byte, 64<<10-msgIDHeaderOverhead-len("id"))}
+	big.Data[len(big.Data)-1] = 7
+	tooBig := Record{ID: "id2", Data: make([]byte, len(big.Data))}
+	_, err := l.Append(ctx, "fits", []Record{tooBig})
+	require.ErrorIs(t, err, ErrRecordTooLarge)
+	pos, err := l.Append(ctx, "fits", []Record{big})
 	require.NoError(t, err)
+	require.Equal(t, []Position{1}, pos)
 	r, err := l.Read(ctx, "fits", 0)
 	require.NoError(t, err)
 	defer func() { require.NoError(t, r.Close()) }()
-	require.Len(t, readN(t, r, 1, 1)[0].Data, len(big.Data))
+	require.Equal(t, big.Data, readN(t, r, 1, 1)[0].Data)
 }
 
 func TestInvalidRecordID(t *testing.T) {
@@ -631,7 +644,7 @@ func TestServerLogger(t *testing.T) {
 	require.Equal(t, "f 4", <-sl.fatal)
 	sl.Fatalf("f %d", 7) // a second fatal message does not block
 	out := buf.String()
-	for _, want := range []string{"level=INFO msg=\"nats server\" msg=\"n 1\"", "level=WARN", "msg=\"w 2\"", "level=ERROR msg=\"nats server\" msg=\"e 3\"", "nats server fatal", "level=DEBUG msg=\"nats server\" msg=\"d 5\"", "nats server trace"} {
+	for _, want := range []string{"level=DEBUG msg=\"nats server\" detail=\"n 1\"", "level=WARN", "detail=\"w 2\"", "level=ERROR msg=\"nats server\" detail=\"e 3\"", "nats server fatal", "level=DEBUG msg=\"nats server\" detail=\"d 5\"", "nats server trace"} {
 		require.Contains(t, out, want)
 	}
 }
@@ -639,3 +652,74 @@ func TestServerLogger(t *testing.T) {
 type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+// stealSubject deletes the channel's stream behind the Log's back and
+// subscribes to its subject without ever answering, so that the Log's
+// publishes are received but never acknowledged.
+func stealSubject(t *testing.T, url, channel string) {
+	t.Helper()
+	nc, err := nats.Connect(url)
+	require.NoError(t, err)
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	require.NoError(t, err)
+	require.NoError(t, js.DeleteStream(testCtx(t), streamName(channel)))
+	_, err = nc.Subscribe(subjectName(channel), func(*nats.Msg) {})
+	require.NoError(t, err)
+	require.NoError(t, nc.Flush())
+}
+
+func TestAppendWithoutAckTimesOut(t *testing.T) {
+	e := startServer(t, EmbeddedConfig{})
+	l := openLog(t, e.ClientURL(), Config{AckTimeout: 300 * time.Millisecond})
+	ctx := testCtx(t)
+	create(t, l, "ch")
+	stealSubject(t, e.ClientURL(), "ch")
+
+	start := time.Now()
+	_, err := l.Append(ctx, "ch", records("a", 3, true))
+	require.Error(t, err)
+	require.True(t, errors.Is(err, context.DeadlineExceeded) || errors.Is(err, jetstream.ErrAsyncPublishTimeout), "%v", err)
+	require.Less(t, time.Since(start), 2*time.Second)
+}
+
+func TestCloseUnblocksAppend(t *testing.T) {
+	e := startServer(t, EmbeddedConfig{})
+	ctx := testCtx(t)
+	l, err := Open(ctx, e.ClientURL(), Config{})
+	require.NoError(t, err)
+	create(t, l, "ch")
+	stealSubject(t, e.ClientURL(), "ch")
+
+	errc := make(chan error, 1)
+	go func() {
+		_, err := l.Append(ctx, "ch", records("a", 3, true))
+		errc <- err
+	}()
+	require.Eventually(t, func() bool { return l.js.PublishAsyncPending() == 3 }, 5*time.Second, 5*time.Millisecond)
+	require.NoError(t, l.Close())
+	require.ErrorIs(t, <-errc, ErrClosed)
+}
+
+// TestReadLargeRecords reads records of the server's maximum size: a pull
+// request must have room for one.
+func TestReadLargeRecords(t *testing.T) {
+	_, l := newLog(t)
+	ctx := testCtx(t)
+	create(t, l, "ch")
+	size := int(l.nc.MaxPayload()) - msgIDHeaderOverhead - len("big-0")
+	recs := records("big", 3, true)
+	for i := range recs {
+		recs[i].Data = make([]byte, size)
+		recs[i].Data[0] = byte(i)
+	}
+	_, err := l.Append(ctx, "ch", recs)
+	require.NoError(t, err)
+	r, err := l.Read(ctx, "ch", 0)
+	require.NoError(t, err)
+	defer func() { require.NoError(t, r.Close()) }()
+	for i, m := range readN(t, r, 1, 3) {
+		require.Len(t, m.Data, size)
+		require.Equal(t, byte(i), m.Data[0])
+	}
+}
