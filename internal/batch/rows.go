@@ -1,0 +1,307 @@
+package batch
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
+
+	"github.com/weir-db/weir/internal/apierr"
+)
+
+var (
+	// ErrNoAutoIDs means the collection generates its primary keys but the caller passed no
+	// FromOptions.AutoIDs to allocate them.
+	ErrNoAutoIDs = errors.New("batch: the primary key is auto-generated but no ID allocator was given")
+	// ErrRecordMismatch means a record's columns do not match the collection schema.
+	ErrRecordMismatch = errors.New("batch: record does not match the collection schema")
+	// ErrIPC means an encoded batch is not one Arrow IPC stream holding exactly one record.
+	ErrIPC = errors.New("batch: malformed IPC stream")
+)
+
+// Limits Weir shares with Milvus's defaults.
+const (
+	// DefaultMaxBatchBytes bounds the data of one insert or upsert request, in the units of the
+	// Arrow record it becomes (Milvus's gRPC server accepts 64 MiB requests by default).
+	DefaultMaxBatchBytes = 64 << 20
+	// MaxJSONBytes bounds one JSON value, as Milvus's common.JSONMaxLength default.
+	MaxJSONBytes = 65536
+)
+
+// FromOptions are the per-request settings of FromFieldData.
+type FromOptions struct {
+	// AutoIDs allocates n consecutive primary keys and returns the first. It is called, once
+	// and only after the request passed validation, when the primary key is auto-generated
+	// and the request is an insert.
+	AutoIDs func(n int) (first int64, err error)
+	// Upsert marks an UpsertRequest: the primary key must be given even when it is
+	// auto-generated (Milvus: upsert needs the keys it replaces), and a key may not repeat
+	// within the batch.
+	Upsert bool
+	// MaxBatchBytes bounds the size of the batch; 0 means DefaultMaxBatchBytes. Keep it below
+	// 2 GiB: string columns use 32-bit offsets.
+	MaxBatchBytes int
+	// Allocator allocates the Arrow buffers; nil means memory.DefaultAllocator.
+	Allocator memory.Allocator
+}
+
+// PKs are the primary keys of a batch, in row order: Int64 for an Int64 key, Strings for a
+// VarChar key (the other is nil).
+type PKs struct {
+	Int64   []int64
+	Strings []string
+}
+
+// Len returns the number of keys.
+func (p PKs) Len() int { return len(p.Int64) + len(p.Strings) }
+
+// Hash returns the Milvus routing hash of the i-th key (HashInt64 or HashString).
+func (p PKs) Hash(i int) uint32 {
+	if p.Strings != nil {
+		return HashString(p.Strings[i])
+	}
+	return HashInt64(p.Int64[i])
+}
+
+// IDs returns the keys as Milvus reports them in a MutationResult.
+func IDs(p PKs) *schemapb.IDs {
+	if p.Strings != nil {
+		return &schemapb.IDs{IdField: &schemapb.IDs_StrId{StrId: &schemapb.StringArray{Data: p.Strings}}}
+	}
+	return &schemapb.IDs{IdField: &schemapb.IDs_IntId{IntId: &schemapb.LongArray{Data: p.Int64}}}
+}
+
+// Rows is a validated batch of rows of one collection, held as Arrow arrays, waiting for the
+// timestamp of the channel append that will carry it (Record). Rows owns its arrays: call
+// Release when done with it.
+type Rows struct {
+	schema *arrow.Schema
+	cols   []arrow.Array // every column of schema but the last, TimestampColumn
+	n      int
+	pks    PKs
+	mem    memory.Allocator
+}
+
+// Len returns the number of rows.
+func (r *Rows) Len() int { return r.n }
+
+// Schema returns the Arrow schema of the batch's records: ArrowSchema of its collection.
+func (r *Rows) Schema() *arrow.Schema { return r.schema }
+
+// PrimaryKeys returns the rows' primary keys, for routing and for the MutationResult.
+func (r *Rows) PrimaryKeys() PKs { return r.pks }
+
+// Release releases the rows' arrays. Records made by Record keep their own references.
+func (r *Rows) Release() {
+	for _, c := range r.cols {
+		c.Release()
+	}
+	r.cols = nil
+}
+
+// Record returns the rows as a record of Schema() whose TimestampColumn holds ts in every
+// row. The timestamp is an argument rather than a column filled in place because a batch
+// learns it only when it is appended to its channel, after Split, and Arrow arrays are
+// immutable: building the record then costs one 8-byte-per-row column and shares the rest.
+// The caller releases the record.
+func (r *Rows) Record(ts uint64) arrow.RecordBatch {
+	buf := memory.NewResizableBuffer(r.mem)
+	buf.Resize(8 * r.n)
+	tsv := arrow.Uint64Traits.CastFromBytes(buf.Bytes())
+	for i := range tsv {
+		tsv[i] = ts
+	}
+	tsArr := fixedArray(arrow.PrimitiveTypes.Uint64, r.n, buf)
+	defer tsArr.Release()
+	return array.NewRecordBatch(r.schema, append(slices.Clip(r.cols), tsArr), int64(r.n))
+}
+
+// FromFieldData validates the columns of an InsertRequest or UpsertRequest against collection
+// schema s as Milvus's proxy does and converts them into Rows. Columns are matched to fields
+// by FieldName, or by FieldId when the name is empty (SDKs send names and FieldId 0);
+// FieldData.Type is ignored, as Milvus overwrites it from the schema, and the payload itself
+// must have the field's type. The dynamic column (IsDynamic, or named DynamicColumn) must
+// hold one JSON object per row; when the collection has dynamic fields and none is sent,
+// every row gets {}.
+//
+// Every rejection of the request is an *apierr.Error naming the field, what was expected and
+// what was got (Milvus's wording where Milvus has one); a schema Weir could not have accepted
+// and a failing AutoIDs give other errors.
+// Validation finishes before anything is built and before AutoIDs is called, so a rejected
+// request allocates neither memory for rows nor IDs.
+func FromFieldData(s *schemapb.CollectionSchema, cols []*schemapb.FieldData, numRows uint32, opts FromOptions) (*Rows, error) {
+	if numRows == 0 {
+		return nil, invalid("num_rows should be greater than 0, got 0")
+	}
+	as, err := ArrowSchema(s)
+	if err != nil {
+		return nil, err
+	}
+	n := int(numRows)
+	limit := opts.MaxBatchBytes
+	if limit <= 0 {
+		limit = DefaultMaxBatchBytes
+	}
+	mem := opts.Allocator
+	if mem == nil {
+		mem = memory.DefaultAllocator
+	}
+
+	fields := s.GetFields()
+	given := make([]*schemapb.FieldData, len(fields))
+	var dyn *schemapb.FieldData
+	for _, fd := range cols {
+		if fd.GetIsDynamic() || fd.GetFieldName() == DynamicColumn {
+			if !s.GetEnableDynamicField() {
+				return nil, invalid("without dynamic schema enabled, the field name cannot be set to %s", DynamicColumn)
+			}
+			if dyn != nil {
+				return nil, invalid("duplicated field name %q in the field data", DynamicColumn)
+			}
+			dyn = fd
+			continue
+		}
+		i := fieldIndex(fields, fd)
+		if i < 0 {
+			name := fd.GetFieldName()
+			if name == "" {
+				name = "#" + strconv.FormatInt(fd.GetFieldId(), 10)
+			}
+			return nil, apierr.New(apierr.FieldNotFound, "field %q does not exist in the schema of collection %q", name, s.GetName())
+		}
+		f := fields[i]
+		if given[i] != nil {
+			return nil, invalid("duplicated field name %q in the field data", f.GetName())
+		}
+		if f.GetIsPrimaryKey() && f.GetAutoID() && !opts.Upsert {
+			return nil, invalid("the primary key %q is auto-generated; do not pass it (maybe you should not pass the auto id field)", f.GetName())
+		}
+		given[i] = fd
+	}
+
+	pkIdx := -1
+	autoID := false
+	size := 8 * n // TimestampColumn
+	for i, f := range fields {
+		if f.GetIsPrimaryKey() {
+			pkIdx = i
+		}
+		if given[i] == nil {
+			if !f.GetIsPrimaryKey() || !f.GetAutoID() || opts.Upsert {
+				return nil, invalid("field %q is missing: fieldSchema(%s) has no corresponding fieldData pass in", f.GetName(), f.GetName())
+			}
+			autoID = true
+			size += 8 * n
+			if f.GetDataType() == schemapb.DataType_VarChar {
+				size += 16 * n // at most 20 decimal digits and a 4-byte offset
+			}
+		} else {
+			sz, err := checkColumn(f, given[i], n)
+			if err != nil {
+				return nil, err
+			}
+			size += sz
+		}
+		if size > limit {
+			return nil, tooLarge(size, limit)
+		}
+	}
+	if pkIdx < 0 {
+		return nil, fmt.Errorf("batch: collection %q has no primary key", s.GetName())
+	}
+	if s.GetEnableDynamicField() {
+		sz := 6 * n // {} and an offset
+		if dyn != nil {
+			if sz, err = checkDynamic(s, dyn, n); err != nil {
+				return nil, err
+			}
+		}
+		if size += sz; size > limit {
+			return nil, tooLarge(size, limit)
+		}
+	}
+	if opts.Upsert {
+		if err := checkUniqueKeys(fields[pkIdx], given[pkIdx]); err != nil {
+			return nil, err
+		}
+	}
+
+	var first int64
+	if autoID {
+		if opts.AutoIDs == nil {
+			return nil, ErrNoAutoIDs
+		}
+		if first, err = opts.AutoIDs(n); err != nil {
+			return nil, fmt.Errorf("allocate %d ids: %w", n, err)
+		}
+	}
+
+	r := &Rows{schema: as, n: n, mem: mem, cols: make([]arrow.Array, 0, len(as.Fields())-1)}
+	for i, f := range fields {
+		var col arrow.Array
+		if given[i] == nil { // the auto-generated key
+			col, r.pks = autoIDColumn(mem, f, as.Field(i).Type, first, n)
+		} else {
+			col = buildColumn(mem, f, as.Field(i).Type, given[i], n)
+			if i == pkIdx {
+				r.pks = keysOf(given[i])
+			}
+		}
+		r.cols = append(r.cols, col)
+	}
+	if s.GetEnableDynamicField() {
+		r.cols = append(r.cols, buildDynamic(mem, dyn, n))
+	}
+	return r, nil
+}
+
+// fieldIndex returns the index of the field fd carries, or -1.
+func fieldIndex(fields []*schemapb.FieldSchema, fd *schemapb.FieldData) int {
+	name, id := fd.GetFieldName(), fd.GetFieldId()
+	for i, f := range fields {
+		if name != "" && f.GetName() == name || name == "" && id != 0 && f.GetFieldID() == id {
+			return i
+		}
+	}
+	return -1
+}
+
+func invalid(format string, args ...any) error {
+	return apierr.New(apierr.ParameterInvalid, format, args...)
+}
+
+func tooLarge(size, limit int) error {
+	return apierr.New(apierr.ParameterTooLarge, "the insert batch has at least %d bytes, the limit is %d bytes", size, limit)
+}
+
+func keysOf(fd *schemapb.FieldData) PKs {
+	sc := fd.GetScalars()
+	if s := sc.GetStringData(); s != nil {
+		return PKs{Strings: slices.Clone(s.GetData())}
+	}
+	return PKs{Int64: slices.Clone(sc.GetLongData().GetData())}
+}
+
+func checkUniqueKeys(f *schemapb.FieldSchema, fd *schemapb.FieldData) error {
+	pks := keysOf(fd)
+	if pks.Strings != nil {
+		return firstDuplicate(f.GetName(), pks.Strings)
+	}
+	return firstDuplicate(f.GetName(), pks.Int64)
+}
+
+func firstDuplicate[K comparable](name string, keys []K) error {
+	seen := make(map[K]int, len(keys))
+	for i, k := range keys {
+		if j, ok := seen[k]; ok {
+			return invalid("duplicate primary key %v of field %q at rows %d and %d: an upsert may not repeat a key", k, name, j, i)
+		}
+		seen[k] = i
+	}
+	return nil
+}
