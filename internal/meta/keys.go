@@ -33,3 +33,35 @@ func (k keys) partitionNames(coll int64) string {
 }
 
 func (k keys) partitionName(coll int64, name string) string { return k.partitionNames(coll) + name }
+
+func (k keys) channels() string { return k.root + "/meta/channels/" }
+
+func (k keys) lease(ch string) string { return k.channels() + ch + "/lease" }
+
+func (k keys) checkpoint(ch string) string { return k.channels() + ch + "/checkpoint" }
+
+func (k keys) segments() string { return k.root + "/meta/segments/" }
+
+func (k keys) collectionSegments(coll int64) string {
+	return k.segments() + strconv.FormatInt(coll, 10) + "/"
+}
+
+func (k keys) segment(coll, seg int64) string {
+	return k.collectionSegments(coll) + strconv.FormatInt(seg, 10)
+}
+
+func (k keys) files() string { return k.root + "/meta/segment-files/" }
+
+func (k keys) segmentFiles(coll, seg int64) string {
+	return fmt.Sprintf("%s%d/%d/", k.files(), coll, seg)
+}
+
+func (k keys) file(coll, seg, file int64) string {
+	return k.segmentFiles(coll, seg) + strconv.FormatInt(file, 10)
+}
+
+func (k keys) flushes(coll int64) string { return fmt.Sprintf("%s/meta/flush/%d/", k.root, coll) }
+
+func (k keys) flush(coll int64, ts uint64) string {
+	return k.flushes(coll) + strconv.FormatUint(ts, 10)
+}

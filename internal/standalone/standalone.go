@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"google.golang.org/grpc"
 
+	"github.com/weir-db/weir/internal/datanode"
 	"github.com/weir-db/weir/internal/meta"
 	"github.com/weir-db/weir/internal/metastore"
 	"github.com/weir-db/weir/internal/objstore"
@@ -36,18 +37,24 @@ type Config struct {
 	// WALSync is when an append is acknowledged: "always" (after fsync) or "interval"
 	// (JetStream's periodic fsync; see docs/operations.md).
 	WALSync string `yaml:"wal-sync"`
-	// RootPath prefixes every metastore key, so several Weir clusters can share one etcd.
+	// RootPath prefixes every metastore key and object key, so several Weir clusters can
+	// share one etcd and one bucket.
 	RootPath string `yaml:"root-path"`
+	// AssignInterval is how often channels of new collections are assigned to the data node.
+	AssignInterval time.Duration   `yaml:"assign-interval"`
+	DataNode       datanode.Config `yaml:"datanode"`
 }
 
 // Defaults returns the default configuration.
 func Defaults() Config {
 	return Config{
-		DataDir:    "./weir-data",
-		Listen:     ":19530",
-		HTTPListen: ":9091",
-		WALSync:    string(wal.SyncAlways),
-		RootPath:   "weir",
+		DataDir:        "./weir-data",
+		Listen:         ":19530",
+		HTTPListen:     ":9091",
+		WALSync:        string(wal.SyncAlways),
+		RootPath:       "weir",
+		AssignInterval: 100 * time.Millisecond,
+		DataNode:       datanode.Defaults(),
 	}
 }
 
@@ -64,8 +71,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("standalone: wal-sync must be %q or %q, got %q", wal.SyncAlways, wal.SyncInterval, c.WALSync)
 	case c.RootPath == "":
 		return errors.New("standalone: root-path must be set")
+	case c.AssignInterval <= 0:
+		return errors.New("standalone: assign-interval must be positive")
 	}
-	return nil
+	return c.DataNode.Validate()
 }
 
 // Standalone is a running single-process Weir.
@@ -81,6 +90,7 @@ type Standalone struct {
 	etcd     *metastore.Embedded
 	nats     *wal.Embedded
 	store    *metastore.Etcd
+	node     *datanode.Node
 	log      *wal.Log
 	proxy    *proxy.Server
 	closers  []func() error
@@ -130,7 +140,8 @@ func Start(ctx context.Context, cfg Config, version string, logger *slog.Logger)
 	}
 	s.closers = append(s.closers, func() error { s.nats.Shutdown(); return nil })
 
-	if _, err := objstore.NewLocal(filepath.Join(cfg.DataDir, "objects")); err != nil {
+	bucket, err := objstore.NewLocal(filepath.Join(cfg.DataDir, "objects"))
+	if err != nil {
 		return nil, fmt.Errorf("standalone: open object storage: %w", err)
 	}
 
@@ -148,7 +159,21 @@ func Start(ctx context.Context, cfg Config, version string, logger *slog.Logger)
 
 	ids := meta.NewIDAllocator(s.store, cfg.RootPath, 1000)
 	catalog := meta.NewCatalog(s.store, cfg.RootPath, ids, logger)
-	s.proxy = proxy.New(proxy.Config{Version: version}, catalog, s.log, logger.With("role", "proxy"))
+	dcfg := cfg.DataNode
+	dcfg.ObjectRoot = cfg.RootPath
+	s.node, err = datanode.New(dcfg, catalog, ids, s.log, bucket, reg, logger.With("role", "datanode"))
+	if err != nil {
+		return nil, err
+	}
+	s.closers = append(s.closers, func() error { s.node.Close(); return nil })
+	actx, stopAssign := context.WithCancel(context.Background())
+	a := &assigner{catalog: catalog, node: s.node, nodeID: dcfg.NodeID, interval: cfg.AssignInterval, logger: logger}
+	a.once(ctx)
+	assignDone := make(chan struct{})
+	go func() { defer close(assignDone); a.run(actx) }()
+	s.closers = append(s.closers, func() error { stopAssign(); <-assignDone; return nil })
+
+	s.proxy = proxy.New(proxy.Config{Version: version}, proxy.Deps{Catalog: catalog, Channels: s.log, IDs: ids}, logger.With("role", "proxy"))
 	if err := s.startGRPC(); err != nil {
 		return nil, err
 	}

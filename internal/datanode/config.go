@@ -1,0 +1,77 @@
+package datanode
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Config holds a data node's settings. Defaults follow Milvus where Milvus has one.
+type Config struct {
+	NodeID int64 `yaml:"node-id"`
+	// ObjectRoot prefixes every object key the node writes.
+	ObjectRoot string `yaml:"object-root"`
+
+	// Sealing (Milvus: dataCoord.segment.maxSize 1024 MB, maxLife 24h, maxIdleTime 10m,
+	// minSizeFromIdleToSealed 16 MB).
+	SealBytes        int64         `yaml:"seal-bytes"`
+	SealRows         int64         `yaml:"seal-rows"`
+	SealAge          time.Duration `yaml:"seal-age"`
+	SealIdle         time.Duration `yaml:"seal-idle"`
+	SealIdleMinBytes int64         `yaml:"seal-idle-min-bytes"`
+
+	// Syncing (Milvus: dataNode.segment.insertBufSize 16 MB, syncPeriod 10m,
+	// dataNode.memory.forceSyncWatermark).
+	SyncBufferBytes int64         `yaml:"sync-buffer-bytes"`
+	SyncStaleAge    time.Duration `yaml:"sync-stale-age"`
+	// MemoryLimit bounds the rows buffered across all channels of the node. Above it the
+	// pipelines sync what they hold and stop consuming until syncs bring it back under.
+	MemoryLimit int64 `yaml:"memory-limit"`
+
+	// CheckInterval is how often age, idleness and staleness are checked.
+	CheckInterval time.Duration `yaml:"check-interval"`
+	// RetryMax bounds the backoff between retries of object writes and metastore commits.
+	RetryMax time.Duration `yaml:"retry-max"`
+}
+
+// Defaults returns the default configuration.
+func Defaults() Config {
+	return Config{
+		NodeID:           1,
+		ObjectRoot:       "weir",
+		SealBytes:        1 << 30,
+		SealRows:         10_000_000,
+		SealAge:          24 * time.Hour,
+		SealIdle:         10 * time.Minute,
+		SealIdleMinBytes: 16 << 20,
+		SyncBufferBytes:  16 << 20,
+		SyncStaleAge:     10 * time.Minute,
+		MemoryLimit:      512 << 20,
+		CheckInterval:    time.Second,
+		RetryMax:         5 * time.Second,
+	}
+}
+
+// Validate reports the first invalid setting.
+func (c Config) Validate() error {
+	var errs []error
+	positive := func(name string, v int64) {
+		if v <= 0 {
+			errs = append(errs, fmt.Errorf("datanode: %s must be positive, got %d", name, v))
+		}
+	}
+	positive("node-id", c.NodeID)
+	positive("seal-bytes", c.SealBytes)
+	positive("seal-rows", c.SealRows)
+	positive("seal-age", int64(c.SealAge))
+	positive("seal-idle", int64(c.SealIdle))
+	positive("sync-buffer-bytes", c.SyncBufferBytes)
+	positive("sync-stale-age", int64(c.SyncStaleAge))
+	positive("memory-limit", c.MemoryLimit)
+	positive("check-interval", int64(c.CheckInterval))
+	positive("retry-max", int64(c.RetryMax))
+	if c.ObjectRoot == "" {
+		errs = append(errs, errors.New("datanode: object-root must be set"))
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,51 @@
+package datanode
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+)
+
+type metrics struct {
+	messages      *prometheus.CounterVec // by kind
+	replayDropped *prometheus.CounterVec // by kind
+	rows          prometheus.Counter
+	syncs         prometheus.Counter
+	syncSeconds   prometheus.Histogram
+	syncBytes     prometheus.Counter
+	buffered      prometheus.Gauge
+	leaseLost     prometheus.Counter
+	unknown       prometheus.Counter
+	retries       *prometheus.CounterVec // by step
+	pipelines     prometheus.Gauge
+	checkpoint    *prometheus.GaugeVec // by channel
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	f := promauto.With(reg)
+	return &metrics{
+		messages: f.NewCounterVec(prometheus.CounterOpts{Name: "weir_datanode_messages_total",
+			Help: "DML messages consumed, by kind."}, []string{"kind"}),
+		replayDropped: f.NewCounterVec(prometheus.CounterOpts{Name: "weir_datanode_replay_dropped_messages_total",
+			Help: "Messages dropped on replay because committed segment meta already holds them."}, []string{"kind"}),
+		rows: f.NewCounter(prometheus.CounterOpts{Name: "weir_datanode_rows_total",
+			Help: "Rows buffered (inserts and deletes)."}),
+		syncs: f.NewCounter(prometheus.CounterOpts{Name: "weir_datanode_syncs_total",
+			Help: "Syncs committed."}),
+		syncSeconds: f.NewHistogram(prometheus.HistogramOpts{Name: "weir_datanode_sync_duration_seconds",
+			Help: "Time from cutting a sync to committing its checkpoint.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 16)}),
+		syncBytes: f.NewCounter(prometheus.CounterOpts{Name: "weir_datanode_sync_bytes_total",
+			Help: "Bytes of files written to object storage."}),
+		buffered: f.NewGauge(prometheus.GaugeOpts{Name: "weir_datanode_buffered_bytes",
+			Help: "Bytes of rows buffered across all channels, waiting for a sync to commit."}),
+		leaseLost: f.NewCounter(prometheus.CounterOpts{Name: "weir_datanode_lease_lost_total",
+			Help: "Channel pipelines stopped because their lease compare failed."}),
+		unknown: f.NewCounter(prometheus.CounterOpts{Name: "weir_datanode_commit_outcome_unknown_total",
+			Help: "Metastore commits whose outcome was unknown and had to be re-read."}),
+		retries: f.NewCounterVec(prometheus.CounterOpts{Name: "weir_datanode_retries_total",
+			Help: "Retries after a failed step, by step."}, []string{"step"}),
+		pipelines: f.NewGauge(prometheus.GaugeOpts{Name: "weir_datanode_pipelines",
+			Help: "Channel pipelines running."}),
+		checkpoint: f.NewGaugeVec(prometheus.GaugeOpts{Name: "weir_datanode_checkpoint_position",
+			Help: "Last committed checkpoint position, by channel."}, []string{"channel"}),
+	}
+}

@@ -1,0 +1,196 @@
+package datanode
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/weir-db/weir/internal/meta"
+	"github.com/weir-db/weir/internal/wal"
+)
+
+// Catalog is what a data node reads from and writes to the metastore.
+type Catalog interface {
+	ReadLease(ctx context.Context, ch string) (meta.Lease, error)
+	GetCollection(ctx context.Context, id int64) (*meta.Collection, error)
+	ReadCheckpoint(ctx context.Context, ch string) (meta.Checkpoint, error)
+	ListChannelSegments(ctx context.Context, coll int64, ch string) ([]*meta.Segment, error)
+	GetSegment(ctx context.Context, coll, id int64) (*meta.Segment, error)
+	Fence(l meta.Lease) *meta.Fence
+}
+
+// IDAllocator hands out unique IDs (segments, files).
+type IDAllocator interface {
+	Alloc(ctx context.Context, n int64) (int64, error)
+}
+
+// Log is the DML channel log.
+type Log interface {
+	Read(ctx context.Context, ch string, from wal.Position) (*wal.Reader, error)
+}
+
+// Bucket is where segment files go.
+type Bucket interface {
+	Put(ctx context.Context, key string, data []byte) error
+}
+
+var (
+	// ErrNotOwner means the channel's lease names another node.
+	ErrNotOwner = errors.New("datanode: channel leased to another node")
+	// ErrClosed means the node is shut down.
+	ErrClosed = errors.New("datanode: closed")
+)
+
+// Node is a data node: the set of channel pipelines it runs.
+type Node struct {
+	cfg     Config
+	catalog Catalog
+	ids     IDAllocator
+	log     Log
+	bucket  Bucket
+	logger  *slog.Logger
+	m       *metrics
+	now     func() time.Time
+
+	// buffered counts the bytes of rows held by all pipelines; memFreed is closed and
+	// replaced whenever it drops, to wake pipelines waiting for memory.
+	buffered atomic.Int64
+	memMu    sync.Mutex
+	memFreed chan struct{}
+
+	mu struct {
+		sync.Mutex
+		closed    bool
+		pipelines map[string]*pipeline
+	}
+	wg sync.WaitGroup
+}
+
+// New returns a data node. It runs no pipeline until Watch is called.
+func New(cfg Config, catalog Catalog, ids IDAllocator, log Log, bucket Bucket, reg prometheus.Registerer, logger *slog.Logger) (*Node, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	n := &Node{cfg: cfg, catalog: catalog, ids: ids, log: log, bucket: bucket, logger: logger,
+		m: newMetrics(reg), memFreed: make(chan struct{}), now: time.Now}
+	n.mu.pipelines = map[string]*pipeline{}
+	return n, nil
+}
+
+// Watch starts the pipeline of channel ch under its current lease, which must name this node.
+// Watching a channel that already runs under the same lease does nothing; under an older lease,
+// the old pipeline is stopped first.
+func (n *Node) Watch(ctx context.Context, ch string) error {
+	lease, err := n.catalog.ReadLease(ctx, ch)
+	if err != nil {
+		return err
+	}
+	if lease.NodeID != n.cfg.NodeID {
+		return fmt.Errorf("%w: %s is leased to node %d (revision %d), this is node %d", ErrNotOwner, ch, lease.NodeID, lease.Revision, n.cfg.NodeID)
+	}
+	n.mu.Lock()
+	if n.mu.closed {
+		n.mu.Unlock()
+		return ErrClosed
+	}
+	old := n.mu.pipelines[ch]
+	n.mu.Unlock()
+	if old != nil {
+		if old.lease.Revision == lease.Revision && !old.stopped() {
+			return nil
+		}
+		old.stop()
+	}
+	p, err := n.startPipeline(ctx, lease)
+	if err != nil {
+		return err
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.mu.closed {
+		p.stop()
+		return ErrClosed
+	}
+	n.mu.pipelines[ch] = p
+	return nil
+}
+
+// Release stops the pipeline of ch, dropping what it buffered (the next owner replays it from
+// the checkpoint).
+func (n *Node) Release(ch string) {
+	n.mu.Lock()
+	p := n.mu.pipelines[ch]
+	delete(n.mu.pipelines, ch)
+	n.mu.Unlock()
+	if p != nil {
+		p.stop()
+	}
+}
+
+// Channels returns the channels whose pipelines are running, with their lease revisions.
+func (n *Node) Channels() map[string]int64 {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	out := map[string]int64{}
+	for ch, p := range n.mu.pipelines {
+		if !p.stopped() {
+			out[ch] = p.lease.Revision
+		}
+	}
+	return out
+}
+
+// Err returns why the pipeline of ch stopped, or nil while it runs (or was never started).
+func (n *Node) Err(ch string) error {
+	n.mu.Lock()
+	p := n.mu.pipelines[ch]
+	n.mu.Unlock()
+	if p == nil {
+		return nil
+	}
+	return p.stopErr()
+}
+
+// Close stops every pipeline and waits for them.
+func (n *Node) Close() {
+	n.mu.Lock()
+	n.mu.closed = true
+	ps := n.mu.pipelines
+	n.mu.pipelines = map[string]*pipeline{}
+	n.mu.Unlock()
+	for _, p := range ps {
+		p.stop()
+	}
+	n.wg.Wait()
+}
+
+// reserve accounts for b bytes of buffered rows.
+func (n *Node) reserve(b int64) {
+	n.m.buffered.Set(float64(n.buffered.Add(b)))
+}
+
+// free returns b bytes and wakes pipelines waiting for memory.
+func (n *Node) free(b int64) {
+	if b == 0 {
+		return
+	}
+	n.m.buffered.Set(float64(n.buffered.Add(-b)))
+	n.memMu.Lock()
+	close(n.memFreed)
+	n.memFreed = make(chan struct{})
+	n.memMu.Unlock()
+}
+
+// overLimit reports whether buffered rows exceed the memory limit, and a channel that is
+// closed when memory is next freed.
+func (n *Node) overLimit() (bool, <-chan struct{}) {
+	n.memMu.Lock()
+	defer n.memMu.Unlock()
+	return n.buffered.Load() > n.cfg.MemoryLimit, n.memFreed
+}

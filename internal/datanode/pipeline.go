@@ -1,0 +1,527 @@
+package datanode
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
+
+	"github.com/weir-db/weir/internal/batch"
+	"github.com/weir-db/weir/internal/dml"
+	"github.com/weir-db/weir/internal/meta"
+	"github.com/weir-db/weir/internal/schema"
+	"github.com/weir-db/weir/internal/wal"
+)
+
+// pipeline is one channel's consumer and syncer. The consumer goroutine (run) owns every
+// buffer; the syncer goroutine (syncLoop) owns the committed view (segment records,
+// checkpoint) and commits cut syncs one at a time, in order.
+type pipeline struct {
+	n      *Node
+	ch     string
+	lease  meta.Lease
+	fence  *meta.Fence
+	coll   *meta.Collection
+	schema *arrow.Schema
+	pkName string
+	strPK  bool
+	logger *slog.Logger
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	done   chan struct{} // closed when both goroutines have returned
+	tasks  chan *syncTask
+
+	errMu sync.Mutex
+	err   error
+
+	// Consumer state.
+	growing      map[int64]*segBuf // partition ID → growing L1 segment
+	l0           *segBuf
+	replayPart   map[int64]uint64 // partition ID → highest committed position, at start
+	replayL0     uint64
+	consumed     uint64 // last position consumed
+	consumedTs   uint64
+	lastQueuedCp uint64 // checkpoint of the last task queued
+
+	// held counts the bytes this pipeline holds in buffers and unfinished syncs; the consumer
+	// adds, the syncer subtracts.
+	held atomic.Int64
+
+	// Syncer state.
+	committed map[int64]*meta.Segment // by segment ID, as last committed
+	cp        meta.Checkpoint
+}
+
+// segBuf is a segment and the rows buffered for it since its last sync.
+type segBuf struct {
+	seg       meta.Segment // identity and committed totals as the consumer knows them
+	recs      []arrow.RecordBatch
+	dels      dml.PKs
+	delTS     []uint64
+	delPos    []uint64
+	rows      int64
+	bytes     int64
+	minPos    uint64
+	maxPos    uint64
+	minTs     uint64
+	maxTs     uint64
+	firstAt   time.Time // when the oldest buffered row arrived
+	lastAt    time.Time // when the latest row arrived
+	totalRows int64     // committed + buffered
+	totalSize int64
+	sealed    bool
+}
+
+func (b *segBuf) empty() bool { return b.rows == 0 }
+
+// segSnap is a segment's share of one sync: the rows cut from its buffer and the state the
+// segment is in once they are committed.
+type segSnap struct {
+	seg    meta.Segment // identity (ID, collection, partition, channel, level, start, created)
+	state  meta.SegmentState
+	recs   []arrow.RecordBatch
+	dels   dml.PKs
+	delTS  []uint64
+	delPos []uint64
+	rows   int64
+	minPos uint64
+	maxPos uint64
+	minTs  uint64
+	maxTs  uint64
+}
+
+// syncTask is one sync: segments to write and commit, then the checkpoint.
+type syncTask struct {
+	segs    []segSnap
+	cp      uint64
+	cpTs    uint64
+	release int64
+	cutAt   time.Time
+	// flushed is closed when the task is committed; used by tests and flush waiters.
+	flushed chan struct{}
+}
+
+func (n *Node) startPipeline(ctx context.Context, lease meta.Lease) (*pipeline, error) {
+	coll, err := n.catalog.GetCollection(ctx, lease.CollectionID)
+	if err != nil {
+		return nil, fmt.Errorf("watch %s: %w", lease.Channel, err)
+	}
+	sch, err := batch.ArrowSchema(coll.Schema)
+	if err != nil {
+		return nil, err
+	}
+	pk := schema.PrimaryKey(coll.Schema)
+	cp, err := n.catalog.ReadCheckpoint(ctx, lease.Channel)
+	if err != nil {
+		return nil, err
+	}
+	segs, err := n.catalog.ListChannelSegments(ctx, coll.ID, lease.Channel)
+	if err != nil {
+		return nil, err
+	}
+	pctx, cancel := context.WithCancel(context.Background())
+	p := &pipeline{
+		n: n, ch: lease.Channel, lease: lease, fence: n.catalog.Fence(lease),
+		coll: coll, schema: sch, pkName: pk.GetName(), strPK: pk.GetDataType() == schemapb.DataType_VarChar,
+		logger: n.logger.With("channel", lease.Channel, "lease", lease.Revision),
+		ctx:    pctx, cancel: cancel, done: make(chan struct{}),
+		tasks:        make(chan *syncTask, 64),
+		growing:      map[int64]*segBuf{},
+		replayPart:   map[int64]uint64{},
+		committed:    map[int64]*meta.Segment{},
+		cp:           cp,
+		consumed:     cp.Position,
+		consumedTs:   cp.Timestamp,
+		lastQueuedCp: cp.Position,
+	}
+	for _, s := range segs {
+		s := s
+		p.committed[s.ID] = s
+		switch s.Level {
+		case meta.L0:
+			p.replayL0 = max(p.replayL0, s.MaxPos)
+			p.l0 = &segBuf{seg: *s, totalRows: s.Rows, totalSize: s.Bytes}
+		default:
+			p.replayPart[s.PartitionID] = max(p.replayPart[s.PartitionID], s.MaxPos)
+			if s.State == meta.Growing {
+				p.growing[s.PartitionID] = &segBuf{seg: *s, totalRows: s.Rows, totalSize: s.Bytes}
+			}
+		}
+	}
+	reader, err := n.log.Read(pctx, lease.Channel, cp.Position+1)
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("watch %s: read from %d: %w", lease.Channel, cp.Position+1, err)
+	}
+	n.m.pipelines.Inc()
+	n.wg.Add(1)
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); p.run(reader) }()
+	go func() { defer wg.Done(); p.syncLoop() }()
+	go func() {
+		wg.Wait()
+		reader.Close()
+		p.n.free(p.held.Swap(0))
+		n.m.pipelines.Dec()
+		close(p.done)
+		n.wg.Done()
+	}()
+	p.logger.Info("channel pipeline started", "collection", coll.ID, "checkpoint", cp.Position,
+		"segments", len(segs), "node", n.cfg.NodeID)
+	return p, nil
+}
+
+// fail stops the pipeline with err (the first error wins) and cancels everything it runs.
+func (p *pipeline) fail(err error) {
+	p.errMu.Lock()
+	if p.err == nil {
+		p.err = err
+	}
+	p.errMu.Unlock()
+	p.cancel()
+}
+
+func (p *pipeline) stopErr() error {
+	p.errMu.Lock()
+	defer p.errMu.Unlock()
+	return p.err
+}
+
+func (p *pipeline) stopped() bool {
+	select {
+	case <-p.ctx.Done():
+		return true
+	default:
+		return false
+	}
+}
+
+// stop cancels the pipeline and waits until it has released everything.
+func (p *pipeline) stop() {
+	p.fail(errStopped)
+	<-p.done
+}
+
+var errStopped = errors.New("datanode: pipeline stopped")
+
+// run consumes the channel and cuts syncs.
+func (p *pipeline) run(reader *wal.Reader) {
+	defer close(p.tasks)
+	msgs := make(chan wal.Message, 1)
+	readErr := make(chan error, 1)
+	go func() {
+		for {
+			m, err := reader.Next(p.ctx)
+			if err != nil {
+				readErr <- err
+				return
+			}
+			select {
+			case msgs <- m:
+			case <-p.ctx.Done():
+				readErr <- p.ctx.Err()
+				return
+			}
+		}
+	}()
+	tick := time.NewTicker(p.n.cfg.CheckInterval)
+	defer tick.Stop()
+	for {
+		if err := p.waitForMemory(); err != nil {
+			return
+		}
+		select {
+		case <-p.ctx.Done():
+			<-readErr
+			return
+		case err := <-readErr:
+			if p.ctx.Err() == nil {
+				p.logger.Error("channel read failed", "err", err)
+				p.fail(fmt.Errorf("read %s: %w", p.ch, err))
+			}
+			return
+		case m := <-msgs:
+			if err := p.handle(m); err != nil {
+				p.logger.Error("channel message rejected", "position", m.Pos, "err", err)
+				p.fail(err)
+				<-readErr
+				return
+			}
+		case now := <-tick.C:
+			p.checkTimers(now)
+		}
+	}
+}
+
+// waitForMemory blocks while the node is over its memory limit, after cutting a sync of
+// everything this pipeline holds so that memory can come back.
+func (p *pipeline) waitForMemory() error {
+	over, freed := p.n.overLimit()
+	if !over {
+		return nil
+	}
+	p.cut(false, 0, 0, func(*segBuf) bool { return true })
+	for over {
+		select {
+		case <-freed:
+		case <-p.ctx.Done():
+			return p.ctx.Err()
+		}
+		over, freed = p.n.overLimit()
+	}
+	return nil
+}
+
+func (p *pipeline) handle(m wal.Message) error {
+	h, err := dml.DecodeHeader(m.Data)
+	if err != nil {
+		return fmt.Errorf("position %d: %w", m.Pos, err)
+	}
+	if h.CollectionID != p.coll.ID {
+		return fmt.Errorf("position %d: message of collection %d on a channel of collection %d", m.Pos, h.CollectionID, p.coll.ID)
+	}
+	p.n.m.messages.WithLabelValues(h.Kind.String()).Inc()
+	defer func() {
+		p.consumed = m.Pos
+		p.consumedTs = max(p.consumedTs, h.Timestamp)
+	}()
+	switch h.Kind {
+	case dml.Insert:
+		if m.Pos <= p.replayPart[h.PartitionID] {
+			p.n.m.replayDropped.WithLabelValues("insert").Inc()
+			return nil
+		}
+		return p.insert(m, h)
+	case dml.Delete:
+		if m.Pos <= p.replayL0 {
+			p.n.m.replayDropped.WithLabelValues("delete").Inc()
+			return nil
+		}
+		return p.delete(m, h)
+	case dml.Flush:
+		// Seal every growing segment and sync everything; the checkpoint passes the marker
+		// once all of it is committed.
+		for _, b := range p.growing {
+			b.sealed = true
+		}
+		p.cut(true, m.Pos, max(p.consumedTs, h.Timestamp), func(*segBuf) bool { return true })
+	}
+	return nil
+}
+
+func (p *pipeline) insert(m wal.Message, h dml.Header) error {
+	msg, err := dml.Decode(m.Data)
+	if err != nil {
+		return err
+	}
+	rec, err := batch.DecodeIPC(msg.Body)
+	if err != nil {
+		return fmt.Errorf("position %d: decode rows: %w", m.Pos, err)
+	}
+	if !rec.Schema().Equal(p.schema) {
+		rec.Release()
+		return fmt.Errorf("position %d: rows do not match the schema of collection %d", m.Pos, p.coll.ID)
+	}
+	b, err := p.growingSegment(h.PartitionID, m.Pos)
+	if err != nil {
+		rec.Release()
+		return err
+	}
+	size := recordBytes(rec)
+	now := p.n.now()
+	if b.empty() {
+		b.minPos, b.minTs, b.firstAt = m.Pos, h.Timestamp, now
+	}
+	b.recs = append(b.recs, rec)
+	b.rows += rec.NumRows()
+	b.bytes += size
+	b.maxPos, b.maxTs, b.lastAt = m.Pos, max(b.maxTs, h.Timestamp), now
+	b.totalRows += rec.NumRows()
+	b.totalSize += size
+	p.held.Add(size)
+	p.n.reserve(size)
+	p.n.m.rows.Add(float64(rec.NumRows()))
+
+	// Seal at a message boundary once a limit is reached: a message is never split.
+	if b.totalRows >= p.n.cfg.SealRows || b.totalSize >= p.n.cfg.SealBytes {
+		b.sealed = true
+	}
+	if b.sealed || b.bytes >= p.n.cfg.SyncBufferBytes {
+		p.cut(false, 0, 0, func(x *segBuf) bool { return x == b })
+	}
+	return nil
+}
+
+func (p *pipeline) delete(m wal.Message, h dml.Header) error {
+	msg, err := dml.Decode(m.Data)
+	if err != nil {
+		return err
+	}
+	pks, err := dml.DecodePKs(msg.Body)
+	if err != nil {
+		return fmt.Errorf("position %d: %w", m.Pos, err)
+	}
+	if (pks.Strs != nil) != p.strPK {
+		return fmt.Errorf("position %d: delete keys of the wrong type for collection %d", m.Pos, p.coll.ID)
+	}
+	if p.l0 == nil {
+		id, err := p.n.ids.Alloc(p.ctx, 1)
+		if err != nil {
+			return fmt.Errorf("allocate L0 segment id: %w", err)
+		}
+		p.l0 = &segBuf{seg: meta.Segment{ID: id, CollectionID: p.coll.ID, PartitionID: dml.AllPartitions,
+			Channel: p.ch, Level: meta.L0, State: meta.Growing, StartPos: m.Pos, CreatedAt: p.n.now().UTC()}}
+	}
+	b := p.l0
+	n := pks.Len()
+	now := p.n.now()
+	if b.empty() {
+		b.minPos, b.minTs, b.firstAt = m.Pos, h.Timestamp, now
+	}
+	b.dels.Ints = append(b.dels.Ints, pks.Ints...)
+	b.dels.Strs = append(b.dels.Strs, pks.Strs...)
+	for i := 0; i < n; i++ {
+		b.delTS = append(b.delTS, h.Timestamp)
+		b.delPos = append(b.delPos, m.Pos)
+	}
+	size := int64(len(msg.Body) + 16*n)
+	b.rows += int64(n)
+	b.bytes += size
+	b.maxPos, b.maxTs, b.lastAt = m.Pos, max(b.maxTs, h.Timestamp), now
+	b.totalRows += int64(n)
+	p.held.Add(size)
+	p.n.reserve(size)
+	p.n.m.rows.Add(float64(n))
+	if b.bytes >= p.n.cfg.SyncBufferBytes {
+		p.cut(false, 0, 0, func(x *segBuf) bool { return x == b })
+	}
+	return nil
+}
+
+// growingSegment returns the growing segment of a partition, opening a new one (with an ID
+// from the allocator) when there is none or the last one was sealed.
+func (p *pipeline) growingSegment(part int64, pos uint64) (*segBuf, error) {
+	if b := p.growing[part]; b != nil && !b.sealed {
+		return b, nil
+	}
+	id, err := p.n.ids.Alloc(p.ctx, 1)
+	if err != nil {
+		return nil, fmt.Errorf("allocate segment id: %w", err)
+	}
+	b := &segBuf{seg: meta.Segment{ID: id, CollectionID: p.coll.ID, PartitionID: part, Channel: p.ch,
+		Level: meta.L1, State: meta.Growing, StartPos: pos, CreatedAt: p.n.now().UTC()}}
+	p.growing[part] = b
+	return b, nil
+}
+
+// checkTimers seals old and idle segments and syncs stale buffers.
+func (p *pipeline) checkTimers(now time.Time) {
+	cfg := p.n.cfg
+	for _, b := range p.growing {
+		if b.totalRows == 0 {
+			continue
+		}
+		if now.Sub(b.seg.CreatedAt) >= cfg.SealAge ||
+			(!b.lastAt.IsZero() && now.Sub(b.lastAt) >= cfg.SealIdle && b.totalSize >= cfg.SealIdleMinBytes) {
+			b.sealed = true
+		}
+	}
+	p.cut(false, 0, 0, func(b *segBuf) bool {
+		return b.sealed || (!b.empty() && now.Sub(b.firstAt) >= cfg.SyncStaleAge)
+	})
+}
+
+// cut moves the buffers pick selects (and every sealed segment) into a sync task and queues it.
+// The task's checkpoint is one below the first position still buffered afterwards, or the
+// last consumed position when nothing is (for a flush marker: the marker's position).
+func (p *pipeline) cut(flush bool, markerPos, markerTs uint64, pick func(*segBuf) bool) {
+	t := &syncTask{cutAt: p.n.now(), flushed: make(chan struct{})}
+	take := func(b *segBuf) {
+		state := meta.Growing
+		if b.sealed {
+			state = meta.Flushed
+		}
+		t.segs = append(t.segs, segSnap{seg: b.seg, state: state, recs: b.recs, dels: b.dels, delTS: b.delTS,
+			delPos: b.delPos, rows: b.rows, minPos: b.minPos, maxPos: b.maxPos, minTs: b.minTs, maxTs: b.maxTs})
+		t.release += b.bytes
+		b.recs, b.dels, b.delTS, b.delPos = nil, dml.PKs{}, nil, nil
+		b.rows, b.bytes, b.minPos, b.maxPos, b.minTs, b.maxTs = 0, 0, 0, 0, 0, 0
+		b.firstAt = time.Time{}
+	}
+	for part, b := range p.growing {
+		if b.sealed || pick(b) {
+			if !b.empty() || b.sealed {
+				take(b)
+			}
+			if b.sealed {
+				delete(p.growing, part)
+			}
+		}
+	}
+	if p.l0 != nil && !p.l0.empty() && pick(p.l0) {
+		take(p.l0)
+	}
+	// Sync segments in position order, so that a partition's older segment commits first.
+	sortSnaps(t.segs)
+
+	first := uint64(0)
+	for _, b := range p.growing {
+		if !b.empty() && (first == 0 || b.minPos < first) {
+			first = b.minPos
+		}
+	}
+	if p.l0 != nil && !p.l0.empty() && (first == 0 || p.l0.minPos < first) {
+		first = p.l0.minPos
+	}
+	switch {
+	case first != 0:
+		t.cp = first - 1
+	case flush:
+		t.cp = markerPos
+	default:
+		t.cp = p.consumed
+	}
+	t.cpTs = p.consumedTs
+	if flush {
+		t.cpTs = markerTs
+	}
+	if len(t.segs) == 0 && t.cp <= p.cpQueued() {
+		return
+	}
+	p.lastQueuedCp = t.cp
+	select {
+	case p.tasks <- t:
+	case <-p.ctx.Done():
+	}
+}
+
+func (p *pipeline) cpQueued() uint64 { return p.lastQueuedCp }
+
+func sortSnaps(s []segSnap) {
+	for i := 1; i < len(s); i++ {
+		for j := i; j > 0 && s[j].minPos < s[j-1].minPos; j-- {
+			s[j], s[j-1] = s[j-1], s[j]
+		}
+	}
+}
+
+// recordBytes is the memory a record holds.
+func recordBytes(rec arrow.RecordBatch) int64 {
+	var n int64
+	for _, c := range rec.Columns() {
+		for _, b := range c.Data().Buffers() {
+			if b != nil {
+				n += int64(b.Len())
+			}
+		}
+	}
+	return n
+}

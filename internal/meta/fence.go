@@ -1,0 +1,99 @@
+package meta
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/weir-db/weir/internal/metastore"
+)
+
+// ErrLeaseLost means the channel's lease key changed since the writer read it: another owner
+// (or a release) took the channel. The write did not happen and must not be retried.
+var ErrLeaseLost = errors.New("meta: channel lease lost")
+
+// Lease is a data node's right to write one channel's meta. Revision, the mod revision of the
+// lease key when the node read it, is the fencing token: every assignment rewrites the key, so
+// the token only grows and an old owner's token never matches again, even when the channel
+// comes back to the same node (A-B-A).
+type Lease struct {
+	Channel      string    `json:"-"`
+	CollectionID int64     `json:"collection_id"`
+	NodeID       int64     `json:"node_id"`
+	AssignedAt   time.Time `json:"assigned_at"`
+	Revision     int64     `json:"-"`
+}
+
+// AssignChannel writes a new lease for a channel: node becomes its owner and every earlier
+// lease stops matching. It is the coordinator's (and standalone bootstrap's) call, never a
+// data node's.
+func (c *Catalog) AssignChannel(ctx context.Context, ch string, collectionID, node int64) (Lease, error) {
+	l := Lease{Channel: ch, CollectionID: collectionID, NodeID: node, AssignedAt: c.now().UTC()}
+	b, err := json.Marshal(l)
+	if err != nil {
+		return Lease{}, err
+	}
+	rev, err := c.kv.Txn(ctx, nil, []metastore.Op{metastore.Put(c.keys.lease(ch), b)})
+	if err != nil {
+		return Lease{}, fmt.Errorf("assign channel %s: %w", ch, err)
+	}
+	l.Revision = rev
+	return l, nil
+}
+
+// ReadLease returns the channel's current lease.
+func (c *Catalog) ReadLease(ctx context.Context, ch string) (Lease, error) {
+	kv, err := c.kv.Get(ctx, c.keys.lease(ch))
+	if err != nil {
+		return Lease{}, fmt.Errorf("read lease of %s: %w", ch, err)
+	}
+	var l Lease
+	if err := json.Unmarshal(kv.Value, &l); err != nil {
+		return Lease{}, fmt.Errorf("meta: decode lease of %s: %w", ch, err)
+	}
+	l.Channel, l.Revision = ch, kv.ModRevision
+	return l, nil
+}
+
+// Fence writes one channel's meta under a lease. It is the only place the lease compare is
+// built: every data node write for a channel — segment meta, delete meta, checkpoint — goes
+// through Commit.
+type Fence struct {
+	kv    Store
+	keys  keys
+	lease Lease
+}
+
+// Fence returns the fenced writer for lease l.
+func (c *Catalog) Fence(l Lease) *Fence { return &Fence{kv: c.kv, keys: c.keys, lease: l} }
+
+// Lease is the lease this fence writes under.
+func (f *Fence) Lease() Lease { return f.lease }
+
+// Commit applies ops in one transaction if the channel's lease is still f's and every cmp
+// holds. It returns the revision the transaction committed at.
+//
+// Errors: ErrLeaseLost when the lease changed (nothing written; stop, do not retry); a
+// *metastore.PredicateError wrapping metastore.ErrPredicateFailed when only a caller's cmp
+// failed; metastore.ErrOutcomeUnknown when the transaction may or may not have applied — the
+// caller re-reads before doing anything else.
+func (f *Fence) Commit(ctx context.Context, cmps []metastore.Cmp, ops []metastore.Op) (int64, error) {
+	all := make([]metastore.Cmp, 0, len(cmps)+1)
+	all = append(all, metastore.ModRevisionEquals(f.keys.lease(f.lease.Channel), f.lease.Revision))
+	all = append(all, cmps...)
+	rev, err := f.kv.Txn(ctx, all, ops)
+	var pe *metastore.PredicateError
+	if errors.As(err, &pe) && len(pe.Current) > 0 && pe.Current[0].ModRevision != f.lease.Revision {
+		return 0, fmt.Errorf("%w: channel %s lease revision %d, now %d", ErrLeaseLost, f.lease.Channel, f.lease.Revision, pe.Current[0].ModRevision)
+	}
+	return rev, err
+}
+
+// Check reports whether a Commit of cmps and ops fits the metastore's transaction limits
+// (metastore.ErrTxnTooLarge otherwise), counting the lease compare Commit adds.
+func (f *Fence) Check(cmps []metastore.Cmp, ops []metastore.Op) error {
+	all := append([]metastore.Cmp{metastore.ModRevisionEquals(f.keys.lease(f.lease.Channel), f.lease.Revision)}, cmps...)
+	return metastore.CheckTxn(all, ops)
+}
