@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"slices"
+	"strconv"
 
 	"github.com/milvus-io/milvus-proto/go-api/v2/commonpb"
 	"github.com/milvus-io/milvus-proto/go-api/v2/milvuspb"
@@ -10,6 +11,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/weir-db/weir/internal/apierr"
+	"github.com/weir-db/weir/internal/dml"
 	"github.com/weir-db/weir/internal/meta"
 	"github.com/weir-db/weir/internal/schema"
 )
@@ -191,15 +193,20 @@ func (s *Server) ShowCollections(ctx context.Context, req *milvuspb.ShowCollecti
 	return resp, nil
 }
 
-// GetCollectionStatistics reports the collection's row count.
+// GetCollectionStatistics reports the collection's row count: the rows in its segments'
+// committed meta (see rowCount).
 func (s *Server) GetCollectionStatistics(ctx context.Context, req *milvuspb.GetCollectionStatisticsRequest) (*milvuspb.GetCollectionStatisticsResponse, error) {
-	if _, err := s.lookup(ctx, req.GetDbName(), req.GetCollectionName(), 0); err != nil {
+	coll, err := s.lookup(ctx, req.GetDbName(), req.GetCollectionName(), 0)
+	if err != nil {
 		return &milvuspb.GetCollectionStatisticsResponse{Status: apierr.Status(err)}, nil
 	}
-	// Rows are counted from segment meta once the write path stores segments.
+	n, err := s.rowCount(ctx, coll, dml.AllPartitions)
+	if err != nil {
+		return &milvuspb.GetCollectionStatisticsResponse{Status: apierr.Status(err)}, nil
+	}
 	return &milvuspb.GetCollectionStatisticsResponse{
 		Status: apierr.OK(),
-		Stats:  []*commonpb.KeyValuePair{{Key: "row_count", Value: "0"}},
+		Stats:  []*commonpb.KeyValuePair{{Key: "row_count", Value: strconv.FormatInt(n, 10)}},
 	}, nil
 }
 
@@ -289,16 +296,25 @@ func (s *Server) ShowPartitions(ctx context.Context, req *milvuspb.ShowPartition
 
 // GetPartitionStatistics reports a partition's row count.
 func (s *Server) GetPartitionStatistics(ctx context.Context, req *milvuspb.GetPartitionStatisticsRequest) (*milvuspb.GetPartitionStatisticsResponse, error) {
-	has, err := s.HasPartition(ctx, &milvuspb.HasPartitionRequest{DbName: req.GetDbName(), CollectionName: req.GetCollectionName(), PartitionName: req.GetPartitionName()})
-	if err != nil || has.GetStatus().GetCode() != 0 {
-		return &milvuspb.GetPartitionStatisticsResponse{Status: has.GetStatus()}, err
+	coll, err := s.lookup(ctx, req.GetDbName(), req.GetCollectionName(), 0)
+	if err != nil {
+		return &milvuspb.GetPartitionStatisticsResponse{Status: apierr.Status(err)}, nil
 	}
-	if !has.GetValue() {
-		err := apierr.New(apierr.PartitionNotFound, "partition %q of collection %q", req.GetPartitionName(), req.GetCollectionName())
+	// An empty name would mean the default partition to s.partition; here it is a mistake.
+	if req.GetPartitionName() == "" {
+		err := apierr.New(apierr.ParameterMissing, "partition name should not be empty")
+		return &milvuspb.GetPartitionStatisticsResponse{Status: apierr.Status(err)}, nil
+	}
+	part, err := s.partition(ctx, coll, req.GetPartitionName())
+	if err != nil {
+		return &milvuspb.GetPartitionStatisticsResponse{Status: apierr.Status(err)}, nil
+	}
+	n, err := s.rowCount(ctx, coll, part.ID)
+	if err != nil {
 		return &milvuspb.GetPartitionStatisticsResponse{Status: apierr.Status(err)}, nil
 	}
 	return &milvuspb.GetPartitionStatisticsResponse{
 		Status: apierr.OK(),
-		Stats:  []*commonpb.KeyValuePair{{Key: "row_count", Value: "0"}},
+		Stats:  []*commonpb.KeyValuePair{{Key: "row_count", Value: strconv.FormatInt(n, 10)}},
 	}, nil
 }

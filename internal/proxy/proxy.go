@@ -1,13 +1,10 @@
-// Package proxy serves the Milvus MilvusService gRPC API: it validates requests, answers DDL
-// and describe calls from the catalog, and (with the write path) appends rows to DML channels.
-// It never calls the coordinator: the catalog's conditional transactions are what keep
-// concurrent proxies consistent.
 package proxy
 
 import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"runtime"
 	"strings"
 	"sync/atomic"
@@ -19,6 +16,8 @@ import (
 
 	"github.com/weir-db/weir/internal/apierr"
 	"github.com/weir-db/weir/internal/meta"
+	"github.com/weir-db/weir/internal/tso"
+	"github.com/weir-db/weir/internal/wal"
 )
 
 // Catalog is what the proxy needs of the collection catalog.
@@ -31,12 +30,34 @@ type Catalog interface {
 	CreatePartition(ctx context.Context, collID int64, name string) (*meta.Partition, error)
 	ListPartitions(ctx context.Context, collID int64) ([]*meta.Partition, error)
 	DropPartition(ctx context.Context, collID int64, name string) error
+
+	// Write path: segment meta and checkpoints written by data nodes, flush markers written
+	// by proxies.
+	ListSegments(ctx context.Context, coll int64) ([]*meta.Segment, error)
+	ReadCheckpoint(ctx context.Context, ch string) (meta.Checkpoint, error)
+	SaveFlush(ctx context.Context, coll int64, fm meta.FlushMarkers) error
+	ReadFlush(ctx context.Context, coll int64, ts uint64) (meta.FlushMarkers, error)
 }
 
-// Channels creates and deletes the DML channels of collections.
+// Channels creates DML channels and appends to them.
 type Channels interface {
 	CreateChannel(ctx context.Context, name string) error
 	DeleteChannel(ctx context.Context, name string) error
+	Append(ctx context.Context, channel string, recs []wal.Record) ([]wal.Position, error)
+}
+
+// IDAllocator hands out unique IDs (auto-generated primary keys).
+type IDAllocator interface {
+	Alloc(ctx context.Context, n int64) (int64, error)
+}
+
+// Deps are the services a proxy uses.
+type Deps struct {
+	Catalog  Catalog
+	Channels Channels
+	IDs      IDAllocator
+	// Clock stamps mutations; nil means a new tso.Clock.
+	Clock *tso.Clock
 }
 
 // Config holds the proxy's settings.
@@ -45,7 +66,24 @@ type Config struct {
 	Version string `yaml:"-"`
 	// Identifier tells clients apart in logs; 0 picks one from the clock.
 	NodeID int64 `yaml:"-"`
+	// MaxMessageBytes bounds one encoded DML message; 0 means DefaultMaxMessageBytes. A
+	// channel's rows are split into as many messages as it takes. Keep it at most half the
+	// WAL's record limit (NATS max_payload) so a message never nears it.
+	MaxMessageBytes int `yaml:"max-message-bytes"`
+	// AppendAttempts is how often an append whose outcome is unknown is tried, with the same
+	// record IDs, before the request fails as retriable; 0 means DefaultAppendAttempts.
+	AppendAttempts int `yaml:"append-attempts"`
 }
+
+// Defaults of Config's zero fields.
+const (
+	// DefaultMaxMessageBytes is half the WAL's default record limit (8 MiB, NATS's
+	// max_payload in the embedded server), leaving room for headers and for a server
+	// configured a little lower.
+	DefaultMaxMessageBytes = 4 << 20
+	// DefaultAppendAttempts tries an append four times (backing off 0.1, 0.2, 0.4 s).
+	DefaultAppendAttempts = 4
+)
 
 // MilvusVersion is the Milvus API version Weir serves. Build metadata after '+' names Weir, so
 // clients that compare versions treat Weir as that Milvus release.
@@ -59,19 +97,37 @@ type Server struct {
 	cfg      Config
 	catalog  Catalog
 	channels Channels
+	ids      IDAllocator
+	clock    *tso.Clock
 	logger   *slog.Logger
 	started  time.Time
 	nextConn atomic.Int64
 	ready    atomic.Bool
+
+	// recordPrefix starts every WAL record ID this server gives out: the node ID and a
+	// random part drawn at start, so that neither another proxy nor this one restarted within
+	// JetStream's duplicate window can reuse an ID (a reused ID would be dropped as a
+	// duplicate: silent data loss). requests numbers the mutations it served.
+	recordPrefix string
+	requests     atomic.Uint64
 }
 
 var _ milvuspb.MilvusServiceServer = (*Server)(nil)
 
-// New returns a proxy over the given catalog and channels. It reports healthy once SetReady is
-// called.
-func New(cfg Config, catalog Catalog, channels Channels, logger *slog.Logger) *Server {
-	s := &Server{cfg: cfg, catalog: catalog, channels: channels, logger: logger, started: time.Now()}
+// New returns a proxy over the given services. It reports healthy once SetReady is called.
+func New(cfg Config, d Deps, logger *slog.Logger) *Server {
+	if d.Clock == nil {
+		d.Clock = tso.NewClock(nil)
+	}
+	if cfg.MaxMessageBytes <= 0 {
+		cfg.MaxMessageBytes = DefaultMaxMessageBytes
+	}
+	if cfg.AppendAttempts <= 0 {
+		cfg.AppendAttempts = DefaultAppendAttempts
+	}
+	s := &Server{cfg: cfg, catalog: d.Catalog, channels: d.Channels, ids: d.IDs, clock: d.Clock, logger: logger, started: time.Now()}
 	s.nextConn.Store(time.Now().UnixMilli())
+	s.recordPrefix = fmt.Sprintf("%d.%016x", cfg.NodeID, rand.Uint64())
 	return s
 }
 

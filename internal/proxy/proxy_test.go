@@ -274,3 +274,58 @@ func TestBadInputIsRejectedAndWritesNothing(t *testing.T) {
 	require.Equal(t, "32", d.GetSchema().GetFields()[1].GetTypeParams()[0].GetValue())
 	require.Equal(t, int32(1), d.GetShardsNum())
 }
+
+// TestWritePathEndToEnd drives the write path through a standalone Weir with its data node:
+// insert, upsert and delete, then Flush and GetFlushState the way the SDKs' Flush().Await()
+// does, and the row count from the segment meta the data node committed.
+func TestWritePathEndToEnd(t *testing.T) {
+	e := start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	c := createColl(t, e.c, "books", 2, pk, vec32, title, score)
+	for _, from := range []int64{1, 501} {
+		res, err := e.c.Insert(ctx, insertReq(c, seq(from, 500), 32))
+		require.NoError(t, err)
+		requireOK(t, res.GetStatus())
+	}
+	up := insertReq(c, seq(1, 10), 32)
+	ur, err := e.c.Upsert(ctx, &milvuspb.UpsertRequest{CollectionName: "books", NumRows: up.NumRows, FieldsData: up.FieldsData})
+	require.NoError(t, err)
+	requireOK(t, ur.GetStatus())
+	dr, err := e.c.Delete(ctx, &milvuspb.DeleteRequest{CollectionName: "books", Expr: "id in [11,12,13,14,15,16,17,18,19,20]"})
+	require.NoError(t, err)
+	requireOK(t, dr.GetStatus())
+	require.Equal(t, int64(10), dr.GetDeleteCnt())
+
+	flushAndWait := func() {
+		t.Helper()
+		fl, err := e.c.Flush(ctx, &milvuspb.FlushRequest{CollectionNames: []string{"books"}})
+		require.NoError(t, err)
+		requireOK(t, fl.GetStatus())
+		req := &milvuspb.GetFlushStateRequest{CollectionName: "books", FlushTs: fl.GetCollFlushTs()["books"], SegmentIDs: fl.GetCollSegIDs()["books"].GetData()}
+		require.Eventually(t, func() bool {
+			r, err := e.c.GetFlushState(ctx, req)
+			require.NoError(t, err)
+			requireOK(t, r.GetStatus())
+			return r.GetFlushed()
+		}, 45*time.Second, 50*time.Millisecond, "flush never completed")
+	}
+	flushAndWait()
+
+	// 1,000 inserted + 10 upserted rows; deletes are not subtracted before compaction.
+	stats, err := e.c.GetCollectionStatistics(ctx, &milvuspb.GetCollectionStatisticsRequest{CollectionName: "books"})
+	require.NoError(t, err)
+	require.Equal(t, []*commonpb.KeyValuePair{kv("row_count", "1010")}, stats.GetStats())
+	info, err := e.c.GetPersistentSegmentInfo(ctx, &milvuspb.GetPersistentSegmentInfoRequest{CollectionName: "books"})
+	require.NoError(t, err)
+	requireOK(t, info.GetStatus())
+	var rows int64
+	for _, in := range info.GetInfos() {
+		require.Equal(t, commonpb.SegmentState_Flushed, in.GetState(), "segment %d", in.GetSegmentID())
+		rows += in.GetNumRows()
+	}
+	require.Equal(t, int64(1010), rows)
+
+	// A flush with nothing new to write completes too.
+	flushAndWait()
+}

@@ -1,0 +1,425 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/milvus-io/milvus-proto/go-api/v2/milvuspb"
+	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/weir-db/weir/internal/apierr"
+	"github.com/weir-db/weir/internal/batch"
+	"github.com/weir-db/weir/internal/dml"
+	"github.com/weir-db/weir/internal/meta"
+	"github.com/weir-db/weir/internal/schema"
+	"github.com/weir-db/weir/internal/wal"
+)
+
+// appendBackoff is the wait before the second attempt of an append; it doubles per attempt.
+const appendBackoff = 100 * time.Millisecond
+
+// Insert validates the rows, stamps them with one timestamp, routes each row to the channel
+// its primary key hashes to and appends them. It answers once every channel acknowledged
+// (durably, per the WAL's sync setting); a rejected request appends nothing.
+func (s *Server) Insert(ctx context.Context, req *milvuspb.InsertRequest) (*milvuspb.MutationResult, error) {
+	res, err := s.insert(ctx, req)
+	if err != nil {
+		s.logger.Debug("insert rejected", "collection", req.GetCollectionName(), "err", err)
+		return &milvuspb.MutationResult{Status: apierr.Status(err)}, nil
+	}
+	return res, nil
+}
+
+func (s *Server) insert(ctx context.Context, req *milvuspb.InsertRequest) (*milvuspb.MutationResult, error) {
+	coll, part, err := s.writeTarget(ctx, req.GetDbName(), req.GetCollectionName(), req.GetPartitionName(), req.GetSchemaTimestamp(), req.GetNamespace())
+	if err != nil {
+		return nil, err
+	}
+	// batch calls AutoIDs only after the request passed validation: a rejected request
+	// allocates nothing.
+	var allocErr error
+	rows, err := batch.FromFieldData(coll.Schema, req.GetFieldsData(), req.GetNumRows(), batch.FromOptions{
+		AutoIDs: func(n int) (int64, error) {
+			if s.ids == nil {
+				allocErr = errors.New("proxy: no ID allocator")
+				return 0, allocErr
+			}
+			first, err := s.ids.Alloc(ctx, int64(n))
+			allocErr = err
+			return first, err
+		},
+	})
+	if allocErr != nil {
+		return nil, apierr.Wrap(apierr.Unavailable, allocErr, "allocate primary keys for collection %q", coll.Name)
+	}
+	if err != nil {
+		return nil, rowsErr(err, coll.Name)
+	}
+	defer rows.Release()
+	ts := s.clock.Next()
+	perChannel, err := s.channelRecords(coll, part.ID, rows, nil, 0, ts)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.appendAll(ctx, coll, perChannel); err != nil {
+		return nil, err
+	}
+	n := rows.Len()
+	return &milvuspb.MutationResult{
+		Status: apierr.OK(), IDs: batch.IDs(rows.PrimaryKeys()), SuccIndex: succIndex(n),
+		InsertCnt: int64(n), Timestamp: ts,
+	}, nil
+}
+
+// Upsert replaces rows by primary key: for each channel it appends, in one Append, a delete
+// of the batch's keys (in the target partition) and then the rows, the delete stamped before
+// the insert. Collections with auto-generated keys are refused: Milvus gives upserted rows of
+// such collections new keys, Weir keeps the client's, and the two would silently disagree.
+func (s *Server) Upsert(ctx context.Context, req *milvuspb.UpsertRequest) (*milvuspb.MutationResult, error) {
+	res, err := s.upsert(ctx, req)
+	if err != nil {
+		s.logger.Debug("upsert rejected", "collection", req.GetCollectionName(), "err", err)
+		return &milvuspb.MutationResult{Status: apierr.Status(err)}, nil
+	}
+	return res, nil
+}
+
+func (s *Server) upsert(ctx context.Context, req *milvuspb.UpsertRequest) (*milvuspb.MutationResult, error) {
+	if req.GetPartialUpdate() || len(req.GetFieldOps()) > 0 {
+		return nil, apierr.New(apierr.ParameterInvalid, "partial update is not supported by Weir: an upsert must carry every field of the rows it replaces")
+	}
+	coll, part, err := s.writeTarget(ctx, req.GetDbName(), req.GetCollectionName(), req.GetPartitionName(), req.GetSchemaTimestamp(), req.GetNamespace())
+	if err != nil {
+		return nil, err
+	}
+	if pk := schema.PrimaryKey(coll.Schema); pk.GetAutoID() {
+		return nil, apierr.New(apierr.ParameterInvalid,
+			"upsert into collection %q is not supported: its primary key %q is auto-generated, and Weir keeps the keys a client sends where Milvus would replace them", coll.Name, pk.GetName())
+	}
+	rows, err := batch.FromFieldData(coll.Schema, req.GetFieldsData(), req.GetNumRows(), batch.FromOptions{Upsert: true})
+	if err != nil {
+		return nil, rowsErr(err, coll.Name)
+	}
+	defer rows.Release()
+	// Two timestamps so that every reader orders the delete before the insert, whatever it
+	// compares: positions (one Append keeps them in order) or timestamps.
+	tsDel := s.clock.Next()
+	tsIns := s.clock.Next()
+	perChannel, err := s.channelRecords(coll, part.ID, rows, &part.ID, tsDel, tsIns)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.appendAll(ctx, coll, perChannel); err != nil {
+		return nil, err
+	}
+	n := rows.Len()
+	return &milvuspb.MutationResult{
+		Status: apierr.OK(), IDs: batch.IDs(rows.PrimaryKeys()), SuccIndex: succIndex(n),
+		UpsertCnt: int64(n), Timestamp: tsIns,
+	}, nil
+}
+
+// rowsErr passes batch's rejections of the request through; anything else means a stored
+// schema batch cannot use, which is Weir's fault, not the client's.
+func rowsErr(err error, coll string) error {
+	var ae *apierr.Error
+	if errors.As(err, &ae) {
+		return err
+	}
+	return apierr.Wrap(apierr.Internal, err, "prepare rows of collection %q", coll)
+}
+
+// writeTarget resolves the collection and partition of a mutation and checks the schema
+// timestamp the client described the collection at.
+func (s *Server) writeTarget(ctx context.Context, db, collName, partName string, schemaTS uint64, namespace string) (*meta.Collection, *meta.Partition, error) {
+	if namespace != "" {
+		return nil, nil, apierr.New(apierr.ParameterInvalid, "namespaces are not supported by Weir (got namespace %q)", namespace)
+	}
+	coll, err := s.lookup(ctx, db, collName, 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := checkChannels(coll); err != nil {
+		return nil, nil, err
+	}
+	// The Go SDK sends the UpdateTimestamp it described the collection at; on a mismatch
+	// (the collection was dropped and created again) it describes again and retries. Weir has
+	// no schema changes, so the timestamp is the creation time.
+	if cur := hybridTS(coll.CreatedAt); schemaTS != 0 && schemaTS != cur {
+		return nil, nil, apierr.New(apierr.SchemaMismatch, "collection %q changed since the client described it (schema timestamp %d, current %d)", coll.Name, schemaTS, cur)
+	}
+	part, err := s.partition(ctx, coll, partName)
+	if err != nil {
+		return nil, nil, err
+	}
+	return coll, part, nil
+}
+
+// checkChannels guards the routing against a collection record whose channel list does not
+// match its shard count (routing would index past it).
+func checkChannels(coll *meta.Collection) error {
+	if coll.Shards <= 0 || len(coll.VChannels) != coll.Shards {
+		return apierr.New(apierr.Internal, "collection %q has %d shards and %d channels", coll.Name, coll.Shards, len(coll.VChannels))
+	}
+	return nil
+}
+
+// partition resolves a partition name; "" is the default partition.
+func (s *Server) partition(ctx context.Context, coll *meta.Collection, name string) (*meta.Partition, error) {
+	if name == "" {
+		name = meta.DefaultPartition
+	}
+	parts, err := s.catalog.ListPartitions(ctx, coll.ID)
+	if err != nil {
+		return nil, metaErr(err, "list partitions of collection %q", coll.Name)
+	}
+	for _, p := range parts {
+		if p.Name == name {
+			return p, nil
+		}
+	}
+	return nil, apierr.New(apierr.PartitionNotFound, "partition %q of collection %q", name, coll.Name)
+}
+
+// metaErr classifies a metastore error: client errors from the catalog pass through; the rest
+// (the metastore unreachable, a timeout) are retriable.
+func metaErr(err error, format string, args ...any) error {
+	var ae *apierr.Error
+	if errors.As(err, &ae) {
+		return err
+	}
+	return apierr.Wrap(apierr.Unavailable, err, format, args...)
+}
+
+func succIndex(n int) []uint32 {
+	out := make([]uint32, n)
+	for i := range out {
+		out[i] = uint32(i)
+	}
+	return out
+}
+
+// channelRecords splits rows by channel and encodes each channel's messages: with delPart
+// set (an upsert), a delete of the channel's keys in partition *delPart stamped tsDel, then
+// the rows as insert messages stamped ts. Element i belongs to coll.VChannels[i]; nil means
+// nothing for that channel. Everything is encoded before anything is appended, so a row too
+// large for a message rejects the request with nothing written.
+func (s *Server) channelRecords(coll *meta.Collection, partID int64, rows *batch.Rows, delPart *int64, tsDel, ts uint64) ([][][]byte, error) {
+	subs := rows.Split(batch.ChannelOf(coll.Shards), coll.Shards)
+	defer func() {
+		for _, sub := range subs {
+			if sub != nil {
+				sub.Release()
+			}
+		}
+	}()
+	out := make([][][]byte, coll.Shards)
+	for c, sub := range subs {
+		if sub == nil {
+			continue
+		}
+		if delPart != nil {
+			out[c] = s.deleteMessages(coll.ID, *delPart, tsDel, toDMLKeys(sub.PrimaryKeys()))
+		}
+		hdr := dml.Header{Kind: dml.Insert, CollectionID: coll.ID, PartitionID: partID, Timestamp: ts}
+		msgs, err := s.insertMessages(hdr, sub, coll.Name)
+		if err != nil {
+			return nil, err
+		}
+		out[c] = append(out[c], msgs...)
+	}
+	return out, nil
+}
+
+func toDMLKeys(p batch.PKs) dml.PKs {
+	if p.Strings != nil {
+		return dml.PKs{Strs: p.Strings}
+	}
+	return dml.PKs{Ints: p.Int64}
+}
+
+// headerBytes is the size of a dml message header.
+const headerBytes = 32
+
+// insertMessages encodes a channel's rows as insert messages of at most MaxMessageBytes each.
+// A message is the unit the data node's replay filter keeps or drops, and nothing ties the
+// rows of one request together, so splitting by rows is safe.
+func (s *Server) insertMessages(hdr dml.Header, rows *batch.Rows, collName string) ([][]byte, error) {
+	rec := rows.Record(hdr.Timestamp)
+	defer rec.Release()
+	limit := s.cfg.MaxMessageBytes
+	n := int(rec.NumRows())
+	// Guess the number of messages from the record's size and cut it into equal row ranges;
+	// a range that still encodes too large (rows of uneven size) is halved.
+	parts := max(1, (recordSize(rec)+limit-1)/(limit-limit/8))
+	parts = min(parts, n)
+	var out [][]byte
+	for i := range parts {
+		lo, hi := n*i/parts, n*(i+1)/parts
+		msgs, err := encodeInsert(hdr, rec, lo, hi, limit, rows.PrimaryKeys(), collName)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, msgs...)
+	}
+	return out, nil
+}
+
+func encodeInsert(hdr dml.Header, rec arrow.RecordBatch, lo, hi, limit int, pks batch.PKs, collName string) ([][]byte, error) {
+	sl := rec.NewSlice(int64(lo), int64(hi))
+	body, err := batch.EncodeIPC(sl)
+	sl.Release()
+	if err != nil {
+		return nil, apierr.Wrap(apierr.Internal, err, "encode rows of collection %q", collName)
+	}
+	if headerBytes+len(body) <= limit {
+		hdr.Rows = uint32(hi - lo)
+		return [][]byte{dml.Encode(dml.Message{Header: hdr, Body: body})}, nil
+	}
+	if hi-lo == 1 {
+		var key any
+		if pks.Strings != nil {
+			key = pks.Strings[lo]
+		} else {
+			key = pks.Int64[lo]
+		}
+		return nil, apierr.New(apierr.ParameterTooLarge, "the row with primary key %v encodes to %d bytes, more than the %d bytes a DML message of Weir holds", key, len(body), limit-headerBytes)
+	}
+	mid := lo + (hi-lo)/2
+	left, err := encodeInsert(hdr, rec, lo, mid, limit, pks, collName)
+	if err != nil {
+		return nil, err
+	}
+	right, err := encodeInsert(hdr, rec, mid, hi, limit, pks, collName)
+	if err != nil {
+		return nil, err
+	}
+	return append(left, right...), nil
+}
+
+// recordSize returns the size of rec's buffers: close to its IPC encoding.
+func recordSize(rec arrow.RecordBatch) int {
+	n := 0
+	var add func(d arrow.ArrayData)
+	add = func(d arrow.ArrayData) {
+		for _, b := range d.Buffers() {
+			if b != nil {
+				n += b.Len()
+			}
+		}
+		for _, c := range d.Children() {
+			add(c)
+		}
+	}
+	for _, c := range rec.Columns() {
+		add(c.Data())
+	}
+	return n
+}
+
+// deleteMessages encodes keys as delete messages of at most MaxMessageBytes each.
+func (s *Server) deleteMessages(collID, partID int64, ts uint64, keys dml.PKs) [][]byte {
+	budget := s.cfg.MaxMessageBytes - headerBytes - 16 // type byte and key count
+	hdr := dml.Header{Kind: dml.Delete, CollectionID: collID, PartitionID: partID, Timestamp: ts}
+	var out [][]byte
+	emit := func(p dml.PKs) {
+		hdr.Rows = uint32(p.Len())
+		out = append(out, dml.Encode(dml.Message{Header: hdr, Body: dml.EncodePKs(p)}))
+	}
+	if keys.Strs != nil {
+		start, size := 0, 0
+		for i, k := range keys.Strs {
+			ks := len(k) + 10 // the length prefix
+			if i > start && size+ks > budget {
+				emit(dml.PKs{Strs: keys.Strs[start:i]})
+				start, size = i, 0
+			}
+			size += ks
+		}
+		emit(dml.PKs{Strs: keys.Strs[start:]})
+		return out
+	}
+	per := max(1, budget/8)
+	for lo := 0; lo < len(keys.Ints); lo += per {
+		emit(dml.PKs{Ints: keys.Ints[lo:min(lo+per, len(keys.Ints))]})
+	}
+	return out
+}
+
+// appendAll appends each channel's messages (perChannel[i] to coll.VChannels[i]) in one
+// Append per channel, the channels in parallel, and returns each channel's positions. It
+// returns once every channel's Append returned: a success is then acknowledged on every
+// channel. Record IDs are unique to this request and message, so the retries of an append
+// whose outcome is unknown store each record once.
+func (s *Server) appendAll(ctx context.Context, coll *meta.Collection, perChannel [][][]byte) ([][]wal.Position, error) {
+	seq := s.requests.Add(1)
+	pos := make([][]wal.Position, len(perChannel))
+	// One goroutine per channel: at most 16 (schema.Shards' limit).
+	var g errgroup.Group
+	for c, msgs := range perChannel {
+		if len(msgs) == 0 {
+			continue
+		}
+		recs := make([]wal.Record, len(msgs))
+		for i, m := range msgs {
+			recs[i] = wal.Record{ID: fmt.Sprintf("%s-%d-%d-%d", s.recordPrefix, seq, c, i), Data: m}
+		}
+		ch := coll.VChannels[c]
+		g.Go(func() error {
+			p, err := s.appendChannel(ctx, ch, recs)
+			pos[c] = p
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	return pos, nil
+}
+
+// appendChannel appends recs to one channel, retrying an unknown outcome with the same
+// records. A channel that does not exist (its collection's create crashed before creating
+// it) is created: CreateChannel is idempotent.
+func (s *Server) appendChannel(ctx context.Context, ch string, recs []wal.Record) ([]wal.Position, error) {
+	var err error
+	created := false
+	for attempt := 0; attempt < s.cfg.AppendAttempts; attempt++ {
+		if attempt > 0 {
+			t := time.NewTimer(appendBackoff << (attempt - 1))
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+				return nil, apierr.Wrap(apierr.Unavailable, errors.Join(err, ctx.Err()), "append to channel %s: outcome unknown; the request may have been partly applied", ch)
+			}
+		}
+		var pos []wal.Position
+		pos, err = s.channels.Append(ctx, ch, recs)
+		switch {
+		case err == nil:
+			return pos, nil
+		case errors.Is(err, wal.ErrChannelNotFound) && !created:
+			if cerr := s.channels.CreateChannel(ctx, ch); cerr != nil {
+				return nil, apierr.Wrap(apierr.Unavailable, cerr, "create missing channel %s", ch)
+			}
+			s.logger.Warn("created missing channel", "channel", ch)
+			created = true
+			attempt-- // creating the channel is not a failed attempt
+		case errors.Is(err, wal.ErrChannelNotFound), errors.Is(err, wal.ErrRecordTooLarge),
+			errors.Is(err, wal.ErrInvalidRecordID), errors.Is(err, wal.ErrInvalidChannel):
+			// Definite: nothing of recs was stored on this channel. A record too large means
+			// the WAL's limit is below MaxMessageBytes, a configuration error.
+			return nil, apierr.Wrap(apierr.Internal, err, "append to channel %s", ch)
+		default:
+			s.logger.Warn("append outcome unknown, retrying with the same record ids", "channel", ch, "attempt", attempt+1, "err", err)
+		}
+	}
+	return nil, apierr.Wrap(apierr.Unavailable, err, "append to channel %s: outcome unknown after %d attempts; the request may have been partly applied", ch, s.cfg.AppendAttempts)
+}
+
+// pkOf returns the primary key field of a collection.
+func pkOf(coll *meta.Collection) *schemapb.FieldSchema { return schema.PrimaryKey(coll.Schema) }
