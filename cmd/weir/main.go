@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/weir-db/weir/internal/demo"
 	"github.com/weir-db/weir/internal/standalone"
 )
 
@@ -45,7 +46,7 @@ func newRoot() *cobra.Command {
 	root.PersistentFlags().StringVar(&g.config, "config", "", "YAML file whose keys are flag names (flags given on the command line win)")
 	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	root.PersistentFlags().StringVar(&g.logFormat, "log-format", "text", "log format: text or json")
-	root.AddCommand(newStandalone(g))
+	root.AddCommand(newStandalone(g), newDemo(g))
 	return root
 }
 
@@ -84,6 +85,46 @@ func newStandalone(g *globals) *cobra.Command {
 	f.StringVar(&cfg.HTTPListen, "http-listen", cfg.HTTPListen, "HTTP listen address for /healthz and /metrics")
 	f.StringVar(&cfg.WALSync, "wal-sync", cfg.WALSync, `when an append is acknowledged: "always" (after fsync) or "interval" (JetStream's periodic fsync)`)
 	f.StringVar(&cfg.RootPath, "root-path", cfg.RootPath, "prefix of every metastore key")
+	return cmd
+}
+
+func newDemo(g *globals) *cobra.Command {
+	cfg := demo.Defaults()
+	cmd := &cobra.Command{
+		Use:   "demo",
+		Short: "Start an embedded standalone in a temporary directory, load a generated data set, flush, and report",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := applyConfigFile(cmd, g.config); err != nil {
+				return err
+			}
+			level := g.logLevel
+			if !cmd.Flags().Changed("log-level") {
+				level = "warn" // the report is the output; Weir's own log lines would bury it
+			}
+			logger, err := newLogger(level, g.logFormat)
+			if err != nil {
+				return err
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			cfg.Progress = os.Stderr
+			res, err := demo.Run(ctx, cfg, logger)
+			if err != nil {
+				return err
+			}
+			res.Print(cmd.OutOrStdout())
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.IntVar(&cfg.Rows, "rows", cfg.Rows, "rows to insert")
+	f.IntVar(&cfg.Dim, "dim", cfg.Dim, "dimension of the float vectors")
+	f.IntVar(&cfg.Batch, "batch", cfg.Batch, "rows per insert request")
+	f.IntVar(&cfg.Shards, "shards", cfg.Shards, "shards (DML channels) of the collection")
+	f.IntVar(&cfg.Clients, "clients", cfg.Clients, "concurrent insert clients")
+	f.IntVar(&cfg.Deletes, "deletes", cfg.Deletes, "rows to delete after the load")
+	f.StringVar(&cfg.Dir, "data-dir", "", "keep the data in this directory (default: a temporary one, removed afterwards)")
 	return cmd
 }
 

@@ -22,6 +22,9 @@ import (
 // appendBackoff is the wait before the second attempt of an append; it doubles per attempt.
 const appendBackoff = 100 * time.Millisecond
 
+// errNoIDAllocator means the proxy was built without Deps.IDs and a collection needs keys.
+var errNoIDAllocator = errors.New("proxy: no ID allocator")
+
 // Insert validates the rows, stamps them with one timestamp, routes each row to the channel
 // its primary key hashes to and appends them. It answers once every channel acknowledged
 // (durably, per the WAL's sync setting); a rejected request appends nothing.
@@ -45,7 +48,7 @@ func (s *Server) insert(ctx context.Context, req *milvuspb.InsertRequest) (*milv
 	rows, err := batch.FromFieldData(coll.Schema, req.GetFieldsData(), req.GetNumRows(), batch.FromOptions{
 		AutoIDs: func(n int) (int64, error) {
 			if s.ids == nil {
-				allocErr = errors.New("proxy: no ID allocator")
+				allocErr = errNoIDAllocator
 				return 0, allocErr
 			}
 			first, err := s.ids.Alloc(ctx, int64(n))
