@@ -147,6 +147,12 @@ func (e *env) assign(ch string, node int64) meta.Lease {
 // them as acknowledged. It returns the message's position.
 func (e *env) insert(ch string, part string, n int) uint64 {
 	e.t.Helper()
+	return e.insertAt(ch, part, n, uint64(time.Now().UnixMilli())<<18)
+}
+
+// insertAt is insert with the message stamped ts.
+func (e *env) insertAt(ch string, part string, n int, ts uint64) uint64 {
+	e.t.Helper()
 	e.mu.Lock()
 	first := e.nextPK
 	e.nextPK += int64(n)
@@ -169,7 +175,6 @@ func (e *env) insert(ch string, part string, n int) uint64 {
 	rows, err := batch.FromFieldData(e.coll.Schema, cols, uint32(n), batch.FromOptions{})
 	require.NoError(e.t, err)
 	defer rows.Release()
-	ts := uint64(time.Now().UnixMilli()) << 18
 	rec := rows.Record(ts)
 	defer rec.Release()
 	body, err := batch.EncodeIPC(rec)

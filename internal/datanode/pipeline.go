@@ -5,11 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
 
 	"github.com/weir-db/weir/internal/batch"
@@ -289,9 +292,13 @@ func (p *pipeline) handle(m wal.Message) error {
 		return fmt.Errorf("position %d: message of collection %d on a channel of collection %d", m.Pos, h.CollectionID, p.coll.ID)
 	}
 	p.n.m.messages.WithLabelValues(h.Kind.String()).Inc()
+	// Timestamps grow with positions within a channel even when several proxies (whose
+	// clocks differ) append to it: a message is stored with max(its timestamp, previous+1).
+	// A delete then applies exactly to the rows positioned before it.
+	h.Timestamp = max(h.Timestamp, p.consumedTs+1)
 	defer func() {
 		p.consumed = m.Pos
-		p.consumedTs = max(p.consumedTs, h.Timestamp)
+		p.consumedTs = h.Timestamp
 	}()
 	switch h.Kind {
 	case dml.Insert:
@@ -312,7 +319,7 @@ func (p *pipeline) handle(m wal.Message) error {
 		for _, b := range p.growing {
 			b.sealed = true
 		}
-		p.cut(true, m.Pos, max(p.consumedTs, h.Timestamp), func(*segBuf) bool { return true })
+		p.cut(true, m.Pos, h.Timestamp, func(*segBuf) bool { return true })
 	}
 	return nil
 }
@@ -329,6 +336,9 @@ func (p *pipeline) insert(m wal.Message, h dml.Header) error {
 	if !rec.Schema().Equal(p.schema) {
 		rec.Release()
 		return fmt.Errorf("position %d: rows do not match the schema of collection %d", m.Pos, p.coll.ID)
+	}
+	if msg.Timestamp != h.Timestamp {
+		rec = restamp(rec, h.Timestamp)
 	}
 	b, err := p.growingSegment(h.PartitionID, m.Pos)
 	if err != nil {
@@ -472,26 +482,25 @@ func (p *pipeline) cut(flush bool, markerPos, markerTs uint64, pick func(*segBuf
 	// Sync segments in position order, so that a partition's older segment commits first.
 	sortSnaps(t.segs)
 
-	first := uint64(0)
-	for _, b := range p.growing {
-		if !b.empty() && (first == 0 || b.minPos < first) {
-			first = b.minPos
+	// Timestamps grow with positions, so the first buffered message also has the smallest
+	// timestamp still buffered: everything stamped below it is in committed meta.
+	var first, firstTs uint64
+	consider := func(b *segBuf) {
+		if b != nil && !b.empty() && (first == 0 || b.minPos < first) {
+			first, firstTs = b.minPos, b.minTs
 		}
 	}
-	if p.l0 != nil && !p.l0.empty() && (first == 0 || p.l0.minPos < first) {
-		first = p.l0.minPos
+	for _, b := range p.growing {
+		consider(b)
 	}
+	consider(p.l0)
 	switch {
 	case first != 0:
-		t.cp = first - 1
+		t.cp, t.cpTs = first-1, firstTs-1
 	case flush:
-		t.cp = markerPos
+		t.cp, t.cpTs = markerPos, markerTs
 	default:
-		t.cp = p.consumed
-	}
-	t.cpTs = p.consumedTs
-	if flush {
-		t.cpTs = markerTs
+		t.cp, t.cpTs = p.consumed, p.consumedTs
 	}
 	if len(t.segs) == 0 && t.cp <= p.cpQueued() {
 		return
@@ -524,4 +533,21 @@ func recordBytes(rec arrow.RecordBatch) int64 {
 		}
 	}
 	return n
+}
+
+// restamp returns rec with every row's timestamp set to ts, releasing rec.
+func restamp(rec arrow.RecordBatch, ts uint64) arrow.RecordBatch {
+	defer rec.Release()
+	b := array.NewUint64Builder(memory.DefaultAllocator)
+	defer b.Release()
+	n := int(rec.NumRows())
+	b.Reserve(n)
+	for i := 0; i < n; i++ {
+		b.UnsafeAppend(ts)
+	}
+	col := b.NewArray()
+	defer col.Release()
+	cols := slices.Clone(rec.Columns())
+	cols[len(cols)-1] = col
+	return array.NewRecordBatch(rec.Schema(), cols, rec.NumRows())
 }

@@ -1,16 +1,19 @@
 package datanode
 
 import (
+	"bytes"
 	"errors"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
 
 	"github.com/weir-db/weir/internal/failpoint"
 	"github.com/weir-db/weir/internal/meta"
+	"github.com/weir-db/weir/internal/segment"
 )
 
 func TestPipelineStoresEveryRowOnceAndFlushes(t *testing.T) {
@@ -207,4 +210,39 @@ func TestWatchRejectsChannelsLeasedElsewhere(t *testing.T) {
 	require.Empty(t, n.Channels())
 	n.Close()
 	require.ErrorIs(t, n.Watch(e.ctx, ch), ErrClosed)
+}
+
+// TestTimestampsGrowWithPositions: messages from proxies with different clocks arrive out of
+// timestamp order; the data node stores them with timestamps that grow with their positions.
+func TestTimestampsGrowWithPositions(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	ch := e.coll.VChannels[0]
+	e.assign(ch, 1)
+	n := e.node(testConfig(1))
+	require.NoError(t, n.Watch(e.ctx, ch))
+	const t1 = uint64(1_000_000) << 18
+	e.insertAt(ch, meta.DefaultPartition, 3, t1+50)
+	e.insertAt(ch, meta.DefaultPartition, 3, t1) // a slower proxy clock, later position
+	last := e.flush(ch)
+	cp := e.waitCheckpoint(ch, last)
+
+	segs, err := e.catalog.ListChannelSegments(e.ctx, e.coll.ID, ch)
+	require.NoError(t, err)
+	files, err := e.catalog.ListFiles(e.ctx, e.coll.ID, segs[0].ID)
+	require.NoError(t, err)
+	var ts []uint64
+	for _, f := range files {
+		if f.Kind != meta.InsertFile {
+			continue
+		}
+		data, err := e.bucket.Get(e.ctx, f.Key)
+		require.NoError(t, err)
+		col, err := segment.ReadColumn(bytes.NewReader(data), int64(len(data)), "_ts")
+		require.NoError(t, err)
+		ts = append(ts, col.(*array.Uint64).Uint64Values()...)
+		col.Release()
+	}
+	require.Equal(t, []uint64{t1 + 50, t1 + 50, t1 + 50, t1 + 51, t1 + 51, t1 + 51}, ts)
+	require.Greater(t, cp.Timestamp, t1+51, "the checkpoint's timestamp is the flush marker's, after every row")
+	e.requireExactlyOnce()
 }
