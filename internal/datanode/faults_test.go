@@ -246,3 +246,65 @@ func TestConfigValidate(t *testing.T) {
 	_, err = New(c, nil, nil, nil, nil, nil, quiet())
 	require.Error(t, err)
 }
+
+type failingIDs struct {
+	IDAllocator
+	fail atomic.Bool
+}
+
+func (f *failingIDs) Alloc(ctx context.Context, n int64) (int64, error) {
+	if f.fail.Load() {
+		return 0, errors.New("test: id allocator unavailable")
+	}
+	return f.IDAllocator.Alloc(ctx, n)
+}
+
+// TestIDAllocationFailureStopsOnlyThatPipeline: when the ID allocator cannot be reached the
+// pipeline stops with an error (a restart replays), without a panic.
+func TestIDAllocationFailureStopsOnlyThatPipeline(t *testing.T) {
+	for _, when := range []string{"segment", "file"} {
+		t.Run(when, func(t *testing.T) {
+			e := newEnv(t, envOpts{})
+			ch := e.coll.VChannels[0]
+			e.assign(ch, 1)
+			ids := &failingIDs{IDAllocator: meta.NewIDAllocator(e.kv, "weir", 1)}
+			node, err := New(testConfig(1), e.catalog, ids, e.log, e.bucket, nil, quiet())
+			require.NoError(t, err)
+			defer node.Close()
+			require.NoError(t, node.Watch(e.ctx, ch))
+			if when == "segment" {
+				ids.fail.Store(true)
+				e.insert(ch, meta.DefaultPartition, 2)
+			} else {
+				e.insert(ch, meta.DefaultPartition, 2)
+				e.delete(ch, 1)
+				// Wait until the rows are buffered (their segment ID allocated), then fail the
+				// file IDs the flush needs.
+				require.Eventually(t, func() bool { return testutil.ToFloat64(node.m.rows) == 3 }, 10*time.Second, time.Millisecond)
+				ids.fail.Store(true)
+				e.flush(ch)
+			}
+			require.Eventually(t, func() bool { return node.Err(ch) != nil }, 10*time.Second, 5*time.Millisecond)
+			require.ErrorContains(t, node.Err(ch), "id allocator unavailable")
+
+			ids.fail.Store(false)
+			n2 := e.node(testConfig(1))
+			require.NoError(t, n2.Watch(e.ctx, ch))
+			e.waitCheckpoint(ch, e.flush(ch))
+			e.requireExactlyOnce()
+		})
+	}
+}
+
+func TestWatchFailsCleanlyWhenTheCollectionOrChannelIsMissing(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	n := e.node(testConfig(1))
+	_, err := e.catalog.AssignChannel(e.ctx, "dml_999_v0", 999, 1)
+	require.NoError(t, err)
+	require.ErrorContains(t, n.Watch(e.ctx, "dml_999_v0"), "collection id 999")
+	ch := e.coll.VChannels[0]
+	e.assign(ch, 1)
+	require.NoError(t, e.log.DeleteChannel(e.ctx, ch))
+	require.ErrorIs(t, n.Watch(e.ctx, ch), wal.ErrChannelNotFound)
+	require.Empty(t, n.Channels())
+}
