@@ -12,7 +12,9 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
+	"github.com/weir-db/weir/internal/datanode"
 	"github.com/weir-db/weir/internal/demo"
 	"github.com/weir-db/weir/internal/standalone"
 )
@@ -84,7 +86,8 @@ func newStandalone(g *globals) *cobra.Command {
 	f.StringVar(&cfg.Listen, "listen", cfg.Listen, "Milvus gRPC listen address")
 	f.StringVar(&cfg.HTTPListen, "http-listen", cfg.HTTPListen, "HTTP listen address for /healthz and /metrics")
 	f.StringVar(&cfg.WALSync, "wal-sync", cfg.WALSync, `when an append is acknowledged: "always" (after fsync) or "interval" (JetStream's periodic fsync)`)
-	f.StringVar(&cfg.RootPath, "root-path", cfg.RootPath, "prefix of every metastore key")
+	f.StringVar(&cfg.RootPath, "root-path", cfg.RootPath, "prefix of every metastore and object key")
+	dataNodeFlags(f, &cfg.DataNode)
 	return cmd
 }
 
@@ -126,6 +129,18 @@ func newDemo(g *globals) *cobra.Command {
 	f.IntVar(&cfg.Deletes, "deletes", cfg.Deletes, "rows to delete after the load")
 	f.StringVar(&cfg.Dir, "data-dir", "", "keep the data in this directory (default: a temporary one, removed afterwards)")
 	return cmd
+}
+
+// dataNodeFlags binds the data node's tuning settings (docs/operations.md).
+func dataNodeFlags(f *pflag.FlagSet, c *datanode.Config) {
+	f.Int64Var(&c.MemoryLimit, "memory-limit", c.MemoryLimit, "bytes of rows the data node buffers across all channels before it syncs and stops consuming")
+	f.Int64Var(&c.SyncBufferBytes, "sync-buffer-bytes", c.SyncBufferBytes, "bytes buffered for one segment that trigger a sync")
+	f.DurationVar(&c.SyncStaleAge, "sync-stale-age", c.SyncStaleAge, "age of the oldest buffered row that triggers a sync")
+	f.Int64Var(&c.SealBytes, "seal-bytes", c.SealBytes, "segment size at which it is sealed")
+	f.Int64Var(&c.SealRows, "seal-rows", c.SealRows, "segment row count at which it is sealed")
+	f.DurationVar(&c.SealAge, "seal-age", c.SealAge, "segment age at which it is sealed")
+	f.DurationVar(&c.SealIdle, "seal-idle", c.SealIdle, "time without inserts after which a segment of at least seal-idle-min-bytes is sealed")
+	f.Int64Var(&c.SealIdleMinBytes, "seal-idle-min-bytes", c.SealIdleMinBytes, "smallest segment sealed for being idle")
 }
 
 func newLogger(level, format string) (*slog.Logger, error) {

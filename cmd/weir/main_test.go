@@ -70,3 +70,18 @@ func TestNewLogger(t *testing.T) {
 	_, err = newLogger("info", "xml")
 	require.ErrorContains(t, err, "--log-format")
 }
+
+func TestDataNodeSettingsFromFlagsAndConfig(t *testing.T) {
+	p := writeConfig(t, "memory-limit: 1048576\nseal-age: 1h\n")
+	cmd, err := parse(t, "--config", p, "--sync-buffer-bytes", "4096")
+	require.NoError(t, err)
+	v, err := cmd.Flags().GetInt64("memory-limit")
+	require.NoError(t, err)
+	require.Equal(t, int64(1<<20), v)
+	v, err = cmd.Flags().GetInt64("sync-buffer-bytes")
+	require.NoError(t, err)
+	require.Equal(t, int64(4096), v)
+	d, err := cmd.Flags().GetDuration("seal-age")
+	require.NoError(t, err)
+	require.Equal(t, "1h0m0s", d.String())
+}
