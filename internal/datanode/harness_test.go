@@ -50,6 +50,8 @@ type envOpts struct {
 	shards int
 	// memory uses an in-memory metastore (for fault injection) instead of embedded etcd.
 	memory bool
+	// store, when set, is the metastore to use.
+	store metastore.Store
 }
 
 func newEnv(t *testing.T, o envOpts) *env {
@@ -60,7 +62,9 @@ func newEnv(t *testing.T, o envOpts) *env {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
 	e := &env{t: t, ctx: ctx, parts: map[string]int64{}, acked: map[int64]int{}}
-	if o.memory {
+	if o.store != nil {
+		e.kv = o.store
+	} else if o.memory {
 		m := metastore.NewMemory()
 		t.Cleanup(func() { m.Close() })
 		e.kv = m
