@@ -86,6 +86,9 @@ func Open(ctx context.Context, url string, cfg Config) (*Log, error) {
 		nats.ReconnectBufSize(-1),
 		nats.PingInterval(pingInterval),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err == nil {
+				return // our own Close
+			}
 			logger.Warn("nats disconnected", "err", err)
 		}),
 		nats.ReconnectHandler(func(c *nats.Conn) {
