@@ -578,3 +578,23 @@ func TestPredicateErrorMessage(t *testing.T) {
 	require.Equal(t, "dir/", DeletePrefix("dir/").Key())
 	require.Equal(t, `[put("a", "1") delete("b") delete_prefix("c/") invalid op]`, fmt.Sprint([]Op{Put("a", []byte("1")), Delete("b"), DeletePrefix("c/"), {}}))
 }
+
+// TestRangeExactKey: ExactKey reads one key, not the keys it prefixes, at any revision.
+func TestRangeExactKey(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s Store, p string) {
+		rev := put(t, s, p+"a", "old")
+		put(t, s, p+"ab", "other")
+		put(t, s, p+"a", "new")
+		kvs, _, err := s.Range(t.Context(), p+"a", ExactKey(), AtRevision(rev))
+		require.NoError(t, err)
+		require.Len(t, kvs, 1)
+		require.Equal(t, "old", string(kvs[0].Value))
+		kvs, _, err = s.Range(t.Context(), p+"a", ExactKey())
+		require.NoError(t, err)
+		require.Len(t, kvs, 1)
+		require.Equal(t, "new", string(kvs[0].Value))
+		kvs, _, err = s.Range(t.Context(), p+"missing", ExactKey())
+		require.NoError(t, err)
+		require.Empty(t, kvs)
+	})
+}

@@ -177,7 +177,10 @@ func (e *Etcd) Range(ctx context.Context, prefix string, opts ...RangeOption) ([
 	rev := o.rev
 	var kvs []KV
 	for {
-		page := []clientv3.OpOption{clientv3.WithRange(end), clientv3.WithLimit(rangePageSize)}
+		page := []clientv3.OpOption{clientv3.WithLimit(rangePageSize)}
+		if !o.exact {
+			page = append(page, clientv3.WithRange(end))
+		}
 		if rev > 0 {
 			page = append(page, clientv3.WithRev(rev))
 		}

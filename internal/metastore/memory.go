@@ -169,6 +169,9 @@ func (m *Memory) Range(ctx context.Context, prefix string, opts ...RangeOption) 
 	}
 	var kvs []KV
 	for _, k := range m.keysWithPrefix(prefix) {
+		if o.exact && k != prefix {
+			continue
+		}
 		kv, ok := m.at(k, rev)
 		if !ok || kv.ModRevision < o.minModRev {
 			continue

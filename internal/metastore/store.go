@@ -200,6 +200,7 @@ type rangeOptions struct {
 	minModRev int64
 	rev       int64
 	keysOnly  bool
+	exact     bool
 }
 
 // RangeOption changes what Range reads.
@@ -208,6 +209,10 @@ type RangeOption func(*rangeOptions)
 // WithMinModRev keeps only keys whose ModRevision >= rev: the keys written since rev.
 // Deleted keys are not reported; a caller that must see deletions compares key sets.
 func WithMinModRev(rev int64) RangeOption { return func(o *rangeOptions) { o.minModRev = rev } }
+
+// ExactKey makes Range read the one key equal to its argument instead of every key with that
+// prefix: a point read that can use AtRevision, which Get cannot.
+func ExactKey() RangeOption { return func(o *rangeOptions) { o.exact = true } }
 
 // AtRevision reads a snapshot at rev, which must not be compacted (ErrCompacted) nor lie
 // ahead of the store (ErrFutureRevision).
