@@ -428,3 +428,48 @@ func (c *Catalog) DropPartition(ctx context.Context, collID int64, name string) 
 	}
 	return nil
 }
+
+// ListCollectionRecords returns every collection record, live or dropped, in ID order: what the
+// coordinator assigns channels for and garbage-collects.
+func (c *Catalog) ListCollectionRecords(ctx context.Context) ([]*Collection, error) {
+	kvs, _, err := c.kv.Range(ctx, c.keys.collections())
+	if err != nil {
+		return nil, fmt.Errorf("list collection records: %w", err)
+	}
+	out := make([]*Collection, 0, len(kvs))
+	for _, kv := range kvs {
+		coll, err := decodeCollection(kv.Value)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, coll)
+	}
+	slices.SortFunc(out, func(a, b *Collection) int { return cmpInt(a.ID, b.ID) })
+	return out, nil
+}
+
+// DeleteSegmentMeta removes segment records and their file records, after garbage collection
+// deleted the files they name. Each transaction stays within etcd's limits.
+func (c *Catalog) DeleteSegmentMeta(ctx context.Context, segs []Segment) error {
+	var ops []metastore.Op
+	flush := func() error {
+		if len(ops) == 0 {
+			return nil
+		}
+		_, err := c.kv.Txn(ctx, nil, ops)
+		ops = ops[:0]
+		return err
+	}
+	for _, s := range segs {
+		if len(ops)+2 > metastore.MaxTxnOps {
+			if err := flush(); err != nil {
+				return fmt.Errorf("delete segment meta: %w", err)
+			}
+		}
+		ops = append(ops, metastore.Delete(c.keys.segment(s.CollectionID, s.ID)), metastore.DeletePrefix(c.keys.segmentFiles(s.CollectionID, s.ID)))
+	}
+	if err := flush(); err != nil {
+		return fmt.Errorf("delete segment meta: %w", err)
+	}
+	return nil
+}

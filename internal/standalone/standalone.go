@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"google.golang.org/grpc"
 
+	"github.com/weir-db/weir/internal/coord"
 	"github.com/weir-db/weir/internal/datanode"
 	"github.com/weir-db/weir/internal/meta"
 	"github.com/weir-db/weir/internal/metastore"
@@ -40,7 +41,8 @@ type Config struct {
 	// RootPath prefixes every metastore key and object key, so several Weir clusters can
 	// share one etcd and one bucket.
 	RootPath string `yaml:"root-path"`
-	// AssignInterval is how often channels of new collections are assigned to the data node.
+	// AssignInterval is how often the coordinator assigns channels (of new collections, or
+	// whose owner died); standalone checks often so a new collection is served at once.
 	AssignInterval time.Duration   `yaml:"assign-interval"`
 	DataNode       datanode.Config `yaml:"datanode"`
 }
@@ -91,6 +93,7 @@ type Standalone struct {
 	nats     *wal.Embedded
 	store    *metastore.Etcd
 	node     *datanode.Node
+	coord    *coord.Coordinator
 	log      *wal.Log
 	proxy    *proxy.Server
 	closers  []func() error
@@ -166,12 +169,21 @@ func Start(ctx context.Context, cfg Config, version string, logger *slog.Logger)
 		return nil, err
 	}
 	s.closers = append(s.closers, func() error { s.node.Close(); return nil })
-	actx, stopAssign := context.WithCancel(context.Background())
-	a := &assigner{catalog: catalog, node: s.node, nodeID: dcfg.NodeID, interval: cfg.AssignInterval, logger: logger}
-	a.once(ctx)
-	assignDone := make(chan struct{})
-	go func() { defer close(assignDone); a.run(actx) }()
-	s.closers = append(s.closers, func() error { stopAssign(); <-assignDone; return nil })
+	ccfg := coord.Defaults()
+	ccfg.RootPath, ccfg.AssignInterval = cfg.RootPath, cfg.AssignInterval
+	co, err := coord.New(ccfg, catalog, meta.NewView(s.store, cfg.RootPath, meta.ReloadChanged),
+		localNodes{id: dcfg.NodeID, node: s.node}, bucket, reg, logger.With("role", "coord"))
+	if err != nil {
+		return nil, err
+	}
+	if _, err := co.Assign(ctx); err != nil {
+		return nil, fmt.Errorf("standalone: assign channels: %w", err)
+	}
+	cctx, stopCoord := context.WithCancel(context.Background())
+	coordDone := make(chan struct{})
+	go func() { defer close(coordDone); co.Run(cctx) }()
+	s.closers = append(s.closers, func() error { stopCoord(); <-coordDone; return nil })
+	s.coord = co
 
 	s.proxy = proxy.New(proxy.Config{Version: version}, proxy.Deps{Catalog: catalog, Channels: s.log, IDs: ids}, logger.With("role", "proxy"))
 	if err := s.startGRPC(); err != nil {

@@ -1,0 +1,244 @@
+// Package coord is Weir's coordinator: it assigns DML channels to live data nodes with a new
+// lease per assignment, re-reads what data nodes committed on an interval (no etcd Watch), answers
+// recovery targets from that view, and collects garbage. It is never on the write path: proxies
+// and data nodes work without it, and a restarted coordinator rebuilds everything from etcd.
+package coord
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+
+	"github.com/weir-db/weir/internal/meta"
+	"github.com/weir-db/weir/internal/objstore"
+)
+
+// Config holds the coordinator's settings.
+type Config struct {
+	RootPath       string        `yaml:"root-path"`
+	ReloadInterval time.Duration `yaml:"reload-interval"`
+	AssignInterval time.Duration `yaml:"assign-interval"`
+	GCInterval     time.Duration `yaml:"gc-interval"`
+	// GCGrace is how old an unreferenced file must be before it is deleted. It must exceed by
+	// far the time a data node can take between writing a file and committing the meta that
+	// references it, retries included: a file is only ever deleted when no commit that could
+	// still reference it can be in flight.
+	GCGrace time.Duration `yaml:"gc-grace"`
+}
+
+// Defaults returns the default configuration.
+func Defaults() Config {
+	return Config{RootPath: "weir", ReloadInterval: time.Second, AssignInterval: time.Second,
+		GCInterval: 10 * time.Minute, GCGrace: time.Hour}
+}
+
+// Validate reports the first invalid setting.
+func (c Config) Validate() error {
+	switch {
+	case c.RootPath == "":
+		return errors.New("coord: root-path must be set")
+	case c.ReloadInterval <= 0, c.AssignInterval <= 0, c.GCInterval <= 0:
+		return errors.New("coord: reload-interval, assign-interval and gc-interval must be positive")
+	case c.GCGrace < time.Minute:
+		return fmt.Errorf("coord: gc-grace must be at least 1m, got %s", c.GCGrace)
+	}
+	return nil
+}
+
+// Catalog is what the coordinator reads and writes in the catalog.
+type Catalog interface {
+	ListCollectionRecords(ctx context.Context) ([]*meta.Collection, error)
+	AssignChannel(ctx context.Context, ch string, collectionID, node int64) (meta.Lease, error)
+	DeleteSegmentMeta(ctx context.Context, segs []meta.Segment) error
+}
+
+// Nodes reaches the data nodes.
+type Nodes interface {
+	// Live returns the IDs of the data nodes with a live session.
+	Live(ctx context.Context) ([]int64, error)
+	// Watch tells node to start the channel under the lease it now holds; Release to stop it.
+	// Both are notifications: a data node also finds its leases in the metastore itself.
+	Watch(ctx context.Context, node int64, ch string, lease int64) error
+	Release(ctx context.Context, node int64, ch string) error
+}
+
+// Coordinator is a running coordinator.
+type Coordinator struct {
+	cfg     Config
+	catalog Catalog
+	view    *meta.View
+	nodes   Nodes
+	bucket  objstore.Bucket
+	logger  *slog.Logger
+	now     func() time.Time
+	m       *metrics
+
+	mu       sync.Mutex
+	reloaded bool
+}
+
+type metrics struct {
+	reloads      *prometheus.CounterVec
+	reloadSecs   prometheus.Histogram
+	reloadKeys   prometheus.Counter
+	moves        *prometheus.CounterVec
+	gcDeleted    prometheus.Counter
+	gcSegments   prometheus.Counter
+	liveNodes    prometheus.Gauge
+	viewRevision prometheus.Gauge
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	f := promauto.With(reg)
+	return &metrics{
+		reloads: f.NewCounterVec(prometheus.CounterOpts{Name: "weir_coord_reloads_total",
+			Help: "Meta reloads, by outcome (read, skipped: nothing changed, error)."}, []string{"outcome"}),
+		reloadSecs: f.NewHistogram(prometheus.HistogramOpts{Name: "weir_coord_reload_duration_seconds",
+			Help: "Time of one reload.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)}),
+		reloadKeys: f.NewCounter(prometheus.CounterOpts{Name: "weir_coord_reload_keys_total",
+			Help: "Segment and file keys read by reloads."}),
+		moves: f.NewCounterVec(prometheus.CounterOpts{Name: "weir_coord_channel_moves_total",
+			Help: "Channel assignments written, by reason."}, []string{"reason"}),
+		gcDeleted: f.NewCounter(prometheus.CounterOpts{Name: "weir_coord_gc_deleted_files_total",
+			Help: "Unreferenced files deleted by garbage collection."}),
+		gcSegments: f.NewCounter(prometheus.CounterOpts{Name: "weir_coord_gc_dropped_segments_total",
+			Help: "Segments of dropped collections whose files and meta were removed."}),
+		liveNodes: f.NewGauge(prometheus.GaugeOpts{Name: "weir_coord_live_datanodes",
+			Help: "Data nodes with a live session at the last assignment round."}),
+		viewRevision: f.NewGauge(prometheus.GaugeOpts{Name: "weir_coord_view_revision",
+			Help: "Metastore revision the coordinator's view reflects."}),
+	}
+}
+
+// New returns a coordinator. It does nothing until Run.
+func New(cfg Config, catalog Catalog, view *meta.View, nodes Nodes, bucket objstore.Bucket, reg prometheus.Registerer, logger *slog.Logger) (*Coordinator, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &Coordinator{cfg: cfg, catalog: catalog, view: view, nodes: nodes, bucket: bucket, logger: logger,
+		now: time.Now, m: newMetrics(reg)}, nil
+}
+
+// Run reloads, assigns and collects garbage on their intervals until ctx is done.
+func (c *Coordinator) Run(ctx context.Context) {
+	reload := time.NewTicker(c.cfg.ReloadInterval)
+	assign := time.NewTicker(c.cfg.AssignInterval)
+	gc := time.NewTicker(c.cfg.GCInterval)
+	defer reload.Stop()
+	defer assign.Stop()
+	defer gc.Stop()
+	c.reload(ctx)
+	c.assignLogged(ctx)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-reload.C:
+			c.reload(ctx)
+		case <-assign.C:
+			c.assignLogged(ctx)
+		case <-gc.C:
+			if _, err := c.CollectGarbage(ctx); err != nil && ctx.Err() == nil {
+				c.logger.Warn("garbage collection", "err", err)
+			}
+		}
+	}
+}
+
+// reload refreshes the view and records how it went.
+func (c *Coordinator) reload(ctx context.Context) {
+	st, err := c.view.Reload(ctx)
+	switch {
+	case err != nil:
+		if ctx.Err() == nil {
+			c.m.reloads.WithLabelValues("error").Inc()
+			c.logger.Warn("meta reload", "err", err)
+		}
+		return
+	case st.Skipped:
+		c.m.reloads.WithLabelValues("skipped").Inc()
+	default:
+		c.m.reloads.WithLabelValues("read").Inc()
+	}
+	c.m.reloadSecs.Observe(st.Duration.Seconds())
+	c.m.reloadKeys.Add(float64(st.Keys))
+	c.m.viewRevision.Set(float64(st.Revision))
+	c.mu.Lock()
+	c.reloaded = true
+	c.mu.Unlock()
+}
+
+func (c *Coordinator) assignLogged(ctx context.Context) {
+	if _, err := c.Assign(ctx); err != nil && ctx.Err() == nil {
+		c.logger.Warn("channel assignment", "err", err)
+	}
+}
+
+// Assign runs one assignment round: every channel of every live collection on a live data
+// node, balanced, each move a release of the old owner, then a new lease (which fences the old
+// owner even if it never hears of the release), then a watch by the new owner. It returns the
+// moves it made.
+func (c *Coordinator) Assign(ctx context.Context) ([]Move, error) {
+	live, err := c.nodes.Live(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list live data nodes: %w", err)
+	}
+	c.m.liveNodes.Set(float64(len(live)))
+	colls, err := c.catalog.ListCollectionRecords(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := c.view.Reload(ctx); err != nil {
+		return nil, err // decide from fresh leases only
+	}
+	channels := map[string]int64{}
+	for _, coll := range colls {
+		if coll.State != meta.Created {
+			continue
+		}
+		for _, ch := range coll.VChannels {
+			channels[ch] = coll.ID
+		}
+	}
+	leases := c.view.Leases()
+	moves := plan(channels, leases, live)
+	var errs []error
+	for _, mv := range moves {
+		if mv.From != 0 && slices.Contains(live, mv.From) {
+			if err := c.nodes.Release(ctx, mv.From, mv.Channel); err != nil {
+				c.logger.Warn("release channel", "channel", mv.Channel, "node", mv.From, "err", err)
+			}
+		}
+		l, err := c.catalog.AssignChannel(ctx, mv.Channel, mv.Collection, mv.To)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		c.m.moves.WithLabelValues(mv.Reason).Inc()
+		c.logger.Info("channel assigned", "channel", mv.Channel, "from", mv.From, "to", mv.To, "lease", l.Revision, "reason", mv.Reason)
+		if err := c.nodes.Watch(ctx, mv.To, mv.Channel, l.Revision); err != nil {
+			c.logger.Warn("watch channel", "channel", mv.Channel, "node", mv.To, "err", err)
+		}
+	}
+	// Owners that should run a channel but may have missed a notification are told again;
+	// a node already running it under that lease does nothing.
+	for ch := range channels {
+		if l, ok := leases[ch]; ok && slices.Contains(live, l.NodeID) && !movedAway(moves, ch) {
+			if err := c.nodes.Watch(ctx, l.NodeID, ch, l.Revision); err != nil {
+				c.logger.Debug("watch channel", "channel", ch, "node", l.NodeID, "err", err)
+			}
+		}
+	}
+	return moves, errors.Join(errs...)
+}
+
+func movedAway(moves []Move, ch string) bool {
+	return slices.ContainsFunc(moves, func(m Move) bool { return m.Channel == ch })
+}
