@@ -7,9 +7,14 @@
 //
 //   - Fencing (BRIEF invariant 1). Every metastore write goes through meta.Fence, whose
 //     transaction compares the channel's lease key with the revision read when the pipeline
-//     started. A failed compare (meta.ErrLeaseLost) stops that channel's pipeline: pending
-//     syncs are dropped, the consumer closes, buffers are released, a metric and a log line
-//     record it. Nothing is retried, nothing panics, other channels go on.
+//     started, and the channel's epoch key with the revision the pipeline's claim wrote. The
+//     lease fences off other owners; the epoch fences off an earlier pipeline of the same
+//     owner under the same lease (a restart after an error, or a new process after a crash)
+//     whose last transaction is still in flight. A failed compare (meta.ErrLeaseLost) stops
+//     that channel's pipeline: pending syncs are dropped, the consumer closes, buffers are
+//     released, a metric and a log line record it. Nothing is retried, nothing panics, other
+//     channels go on. Watch and Release of one channel are serialised, so one node never runs
+//     two pipelines of a channel.
 //
 //   - Order (invariant 2). A pipeline's syncs run one at a time in the order they were cut,
 //     and each commits its segment meta before its checkpoint, in separate transactions. A
@@ -32,10 +37,13 @@
 //     predicates, so a re-applied duplicate is rejected rather than double-counted) before
 //     anything else happens.
 //
-// Segment assignment: one growing L1 segment per (channel, partition) and one L0 segment per
-// channel. A segment is sealed, at a message boundary, when it reaches SealRows or SealBytes,
-// when it is older than SealAge, when it has been idle for SealIdle (if it holds at least
-// SealIdleMinBytes), and always at a flush marker. Sealing by rows, bytes and markers depends
-// only on the log and the metastore, so a replay makes the same choices; age and idleness
-// depend on the clock, which changes only where segment boundaries fall, never what is stored.
+// Segment assignment: one growing L1 segment per (channel, partition), and one L0 segment per
+// (channel, delete scope), the scope being the partition a delete names or all partitions. A
+// segment is sealed, at a message boundary, when it reaches SealRows or SealBytes, when it is
+// older than SealAge, when it has been idle for SealIdle (if it holds at least
+// SealIdleMinBytes), and always at a flush marker. Sealing by rows and markers depends only on
+// the log and the metastore; sealing by bytes counts buffered Arrow bytes on top of the
+// committed file bytes, and age and idleness depend on the clock, so after a restart those may
+// place segment boundaries elsewhere. That changes where segments end, never what is stored:
+// exactly-once rests on positions, not on boundaries.
 package datanode

@@ -68,6 +68,7 @@ type Node struct {
 		sync.Mutex
 		closed    bool
 		pipelines map[string]*pipeline
+		locks     map[string]chan struct{} // one-slot semaphores serialising Watch/Release per channel
 	}
 	wg sync.WaitGroup
 }
@@ -80,13 +81,22 @@ func New(cfg Config, catalog Catalog, ids IDAllocator, log Log, bucket Bucket, r
 	n := &Node{cfg: cfg, catalog: catalog, ids: ids, log: log, bucket: bucket, logger: logger,
 		m: newMetrics(reg), memFreed: make(chan struct{}), now: time.Now}
 	n.mu.pipelines = map[string]*pipeline{}
+	n.mu.locks = map[string]chan struct{}{}
 	return n, nil
 }
 
 // Watch starts the pipeline of channel ch under its current lease, which must name this node.
 // Watching a channel that already runs under the same lease does nothing; under an older lease,
-// the old pipeline is stopped first.
+// the old pipeline is stopped first. Calls for one channel are serialised, so two overlapping
+// Watch calls never start two pipelines, and a Release waits for a Watch in progress. A
+// pipeline that stopped on an error is restarted no sooner than a backoff after its last start,
+// so a message it cannot process does not make it spin.
 func (n *Node) Watch(ctx context.Context, ch string) error {
+	unlock, err := n.lockChannel(ctx, ch)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	lease, err := n.catalog.ReadLease(ctx, ch)
 	if err != nil {
 		return err
@@ -95,10 +105,6 @@ func (n *Node) Watch(ctx context.Context, ch string) error {
 		return fmt.Errorf("%w: %s is leased to node %d (revision %d), this is node %d", ErrNotOwner, ch, lease.NodeID, lease.Revision, n.cfg.NodeID)
 	}
 	n.mu.Lock()
-	if n.mu.closed {
-		n.mu.Unlock()
-		return ErrClosed
-	}
 	old := n.mu.pipelines[ch]
 	n.mu.Unlock()
 	if old != nil {
@@ -106,24 +112,72 @@ func (n *Node) Watch(ctx context.Context, ch string) error {
 			return nil
 		}
 		old.stop()
+		if old.lease.Revision == lease.Revision {
+			if wait := old.restartAfter.Sub(n.now()); wait > 0 {
+				return fmt.Errorf("datanode: %s stopped (%v); restarting in %s", ch, old.stopErr(), wait.Round(time.Millisecond))
+			}
+		}
 	}
+	// Account for the pipeline before it exists, so Close either sees it or refuses it.
+	n.mu.Lock()
+	if n.mu.closed {
+		n.mu.Unlock()
+		return ErrClosed
+	}
+	n.wg.Add(1)
+	n.mu.Unlock()
 	p, err := n.startPipeline(ctx, lease)
 	if err != nil {
+		n.wg.Done()
 		return err
 	}
+	p.backoff = restartBackoff(old, lease)
+	p.restartAfter = n.now().Add(p.backoff)
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.mu.closed {
-		p.stop()
+		go p.stop()
 		return ErrClosed
 	}
 	n.mu.pipelines[ch] = p
 	return nil
 }
 
+// restartBackoff is how long after its start a pipeline that fails may be started again
+// under the same lease: doubling from 100 ms while restarts keep failing, up to a minute.
+func restartBackoff(prev *pipeline, lease meta.Lease) time.Duration {
+	const first, limit = 100 * time.Millisecond, time.Minute
+	if prev == nil || prev.lease.Revision != lease.Revision || prev.backoff == 0 {
+		return first
+	}
+	return min(2*prev.backoff, limit)
+}
+
+// lockChannel serialises Watch and Release of one channel.
+func (n *Node) lockChannel(ctx context.Context, ch string) (func(), error) {
+	n.mu.Lock()
+	l := n.mu.locks[ch]
+	if l == nil {
+		l = make(chan struct{}, 1)
+		n.mu.locks[ch] = l
+	}
+	n.mu.Unlock()
+	select {
+	case l <- struct{}{}:
+		return func() { <-l }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
 // Release stops the pipeline of ch, dropping what it buffered (the next owner replays it from
 // the checkpoint).
 func (n *Node) Release(ch string) {
+	unlock, err := n.lockChannel(context.Background(), ch)
+	if err != nil {
+		return
+	}
+	defer unlock()
 	n.mu.Lock()
 	p := n.mu.pipelines[ch]
 	delete(n.mu.pipelines, ch)

@@ -44,12 +44,17 @@ type pipeline struct {
 	errMu sync.Mutex
 	err   error
 
+	// restartAfter is the earliest a failed pipeline may be restarted under the same lease;
+	// backoff is the delay that set it.
+	restartAfter time.Time
+	backoff      time.Duration
+
 	// Consumer state.
 	growing      map[int64]*segBuf // partition ID → growing L1 segment
-	l0           *segBuf
-	replayPart   map[int64]uint64 // partition ID → highest committed position, at start
-	replayL0     uint64
-	consumed     uint64 // last position consumed
+	l0           map[int64]*segBuf // partition ID (or dml.AllPartitions) → L0 delete segment
+	replayPart   map[int64]uint64  // partition ID → highest committed insert position, at start
+	replayL0     map[int64]uint64  // partition ID → highest committed delete position, at start
+	consumed     uint64            // last position consumed
 	consumedTs   uint64
 	lastQueuedCp uint64 // checkpoint of the last task queued
 
@@ -112,6 +117,12 @@ type syncTask struct {
 }
 
 func (n *Node) startPipeline(ctx context.Context, lease meta.Lease) (*pipeline, error) {
+	// Claim the channel before reading its state: whatever an earlier pipeline under this
+	// lease still had in flight either is in what we read next or can no longer commit.
+	fence := n.catalog.Fence(lease)
+	if err := fence.Claim(ctx, n.cfg.NodeID); err != nil {
+		return nil, err
+	}
 	coll, err := n.catalog.GetCollection(ctx, lease.CollectionID)
 	if err != nil {
 		return nil, fmt.Errorf("watch %s: %w", lease.Channel, err)
@@ -131,13 +142,15 @@ func (n *Node) startPipeline(ctx context.Context, lease meta.Lease) (*pipeline, 
 	}
 	pctx, cancel := context.WithCancel(context.Background())
 	p := &pipeline{
-		n: n, ch: lease.Channel, lease: lease, fence: n.catalog.Fence(lease),
+		n: n, ch: lease.Channel, lease: lease, fence: fence,
 		coll: coll, schema: sch, pkName: pk.GetName(), strPK: pk.GetDataType() == schemapb.DataType_VarChar,
 		logger: n.logger.With("channel", lease.Channel, "lease", lease.Revision),
 		ctx:    pctx, cancel: cancel, done: make(chan struct{}),
 		tasks:        make(chan *syncTask, 64),
 		growing:      map[int64]*segBuf{},
+		l0:           map[int64]*segBuf{},
 		replayPart:   map[int64]uint64{},
+		replayL0:     map[int64]uint64{},
 		committed:    map[int64]*meta.Segment{},
 		cp:           cp,
 		consumed:     cp.Position,
@@ -149,8 +162,8 @@ func (n *Node) startPipeline(ctx context.Context, lease meta.Lease) (*pipeline, 
 		p.committed[s.ID] = s
 		switch s.Level {
 		case meta.L0:
-			p.replayL0 = max(p.replayL0, s.MaxPos)
-			p.l0 = &segBuf{seg: *s, totalRows: s.Rows, totalSize: s.Bytes}
+			p.replayL0[s.PartitionID] = max(p.replayL0[s.PartitionID], s.MaxPos)
+			p.l0[s.PartitionID] = &segBuf{seg: *s, totalRows: s.Rows, totalSize: s.Bytes}
 		default:
 			p.replayPart[s.PartitionID] = max(p.replayPart[s.PartitionID], s.MaxPos)
 			if s.State == meta.Growing {
@@ -164,7 +177,6 @@ func (n *Node) startPipeline(ctx context.Context, lease meta.Lease) (*pipeline, 
 		return nil, fmt.Errorf("watch %s: read from %d: %w", lease.Channel, cp.Position+1, err)
 	}
 	n.m.pipelines.Inc()
-	n.wg.Add(1)
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() { defer wg.Done(); p.run(reader) }()
@@ -220,7 +232,13 @@ func (p *pipeline) run(reader *wal.Reader) {
 	defer close(p.tasks)
 	msgs := make(chan wal.Message, 1)
 	readErr := make(chan error, 1)
+	readerDone := make(chan struct{})
+	// Every way out of run has the pipeline's context cancelled (or the reader already
+	// stopped), so waiting for the reader here is bounded; it keeps Reader.Close, called after
+	// run returns, from racing a Next still in flight.
+	defer func() { <-readerDone }()
 	go func() {
+		defer close(readerDone)
 		for {
 			m, err := reader.Next(p.ctx)
 			if err != nil {
@@ -243,7 +261,6 @@ func (p *pipeline) run(reader *wal.Reader) {
 		}
 		select {
 		case <-p.ctx.Done():
-			<-readErr
 			return
 		case err := <-readErr:
 			if p.ctx.Err() == nil {
@@ -255,7 +272,6 @@ func (p *pipeline) run(reader *wal.Reader) {
 			if err := p.handle(m); err != nil {
 				p.logger.Error("channel message rejected", "position", m.Pos, "err", err)
 				p.fail(err)
-				<-readErr
 				return
 			}
 		case now := <-tick.C:
@@ -308,7 +324,7 @@ func (p *pipeline) handle(m wal.Message) error {
 		}
 		return p.insert(m, h)
 	case dml.Delete:
-		if m.Pos <= p.replayL0 {
+		if m.Pos <= p.replayL0[h.PartitionID] {
 			p.n.m.replayDropped.WithLabelValues("delete").Inc()
 			return nil
 		}
@@ -382,15 +398,18 @@ func (p *pipeline) delete(m wal.Message, h dml.Header) error {
 	if (pks.Strs != nil) != p.strPK {
 		return fmt.Errorf("position %d: delete keys of the wrong type for collection %d", m.Pos, p.coll.ID)
 	}
-	if p.l0 == nil {
-		id, err := p.n.ids.Alloc(p.ctx, 1)
+	// A delete applies to the partition it names (or to all of them), so each scope has its
+	// own L0 segment: a query node applies an L0 segment to the partition it records.
+	b := p.l0[h.PartitionID]
+	if b == nil {
+		id, err := p.alloc(1)
 		if err != nil {
 			return fmt.Errorf("allocate L0 segment id: %w", err)
 		}
-		p.l0 = &segBuf{seg: meta.Segment{ID: id, CollectionID: p.coll.ID, PartitionID: dml.AllPartitions,
+		b = &segBuf{seg: meta.Segment{ID: id, CollectionID: p.coll.ID, PartitionID: h.PartitionID,
 			Channel: p.ch, Level: meta.L0, State: meta.Growing, StartPos: m.Pos, CreatedAt: p.n.now().UTC()}}
+		p.l0[h.PartitionID] = b
 	}
-	b := p.l0
 	n := pks.Len()
 	now := p.n.now()
 	if b.empty() {
@@ -416,13 +435,26 @@ func (p *pipeline) delete(m wal.Message, h dml.Header) error {
 	return nil
 }
 
+// alloc reserves n IDs, retrying with backoff while the allocator's store is unreachable:
+// running out of cached IDs during an etcd blip must not stop the channel. A reservation
+// whose outcome was unknown is simply skipped.
+func (p *pipeline) alloc(n int64) (int64, error) {
+	var id int64
+	_, err := p.retry("alloc", func() (struct{}, error) {
+		var err error
+		id, err = p.n.ids.Alloc(p.ctx, n)
+		return struct{}{}, err
+	})
+	return id, err
+}
+
 // growingSegment returns the growing segment of a partition, opening a new one (with an ID
 // from the allocator) when there is none or the last one was sealed.
 func (p *pipeline) growingSegment(part int64, pos uint64) (*segBuf, error) {
 	if b := p.growing[part]; b != nil && !b.sealed {
 		return b, nil
 	}
-	id, err := p.n.ids.Alloc(p.ctx, 1)
+	id, err := p.alloc(1)
 	if err != nil {
 		return nil, fmt.Errorf("allocate segment id: %w", err)
 	}
@@ -476,8 +508,10 @@ func (p *pipeline) cut(flush bool, markerPos, markerTs uint64, pick func(*segBuf
 			}
 		}
 	}
-	if p.l0 != nil && !p.l0.empty() && pick(p.l0) {
-		take(p.l0)
+	for _, b := range p.l0 {
+		if !b.empty() && pick(b) {
+			take(b)
+		}
 	}
 	// Sync segments in position order, so that a partition's older segment commits first.
 	sortSnaps(t.segs)
@@ -493,7 +527,9 @@ func (p *pipeline) cut(flush bool, markerPos, markerTs uint64, pick func(*segBuf
 	for _, b := range p.growing {
 		consider(b)
 	}
-	consider(p.l0)
+	for _, b := range p.l0 {
+		consider(b)
+	}
 	switch {
 	case first != 0:
 		t.cp, t.cpTs = first-1, firstTs-1

@@ -126,7 +126,7 @@ func (p *pipeline) writeFiles(s segSnap) (pending, error) {
 		if s.seg.Level == meta.L0 {
 			kinds = []meta.FileKind{meta.DeleteFile}
 		}
-		first, err := p.n.ids.Alloc(p.ctx, int64(len(kinds)))
+		first, err := p.alloc(int64(len(kinds)))
 		if err != nil {
 			return pending{}, fmt.Errorf("allocate file ids: %w", err)
 		}
@@ -352,14 +352,8 @@ func (p *pipeline) commit(step string, cmps []metastore.Cmp, ops []metastore.Op,
 			rev = r
 			return struct{}{}, nil
 		}
-		// Not applied: retry only while the lease is still ours.
-		l, lerr := p.n.catalog.ReadLease(p.ctx, p.ch)
-		if lerr != nil {
-			return struct{}{}, lerr
-		}
-		if l.Revision != p.lease.Revision {
-			return struct{}{}, fmt.Errorf("%w: channel %s lease revision %d, now %d", meta.ErrLeaseLost, p.ch, p.lease.Revision, l.Revision)
-		}
+		// Not applied: retry. The retry is fenced like the first attempt, so if the lease
+		// moved (or a newer pipeline claimed the channel) it fails with ErrLeaseLost.
 		return struct{}{}, err
 	})
 	return rev, err

@@ -64,6 +64,8 @@ type Fence struct {
 	kv    Store
 	keys  keys
 	lease Lease
+	// epoch is the mod revision of the channel's epoch key written by Claim (0 before).
+	epoch int64
 }
 
 // Fence returns the fenced writer for lease l.
@@ -71,6 +73,25 @@ func (c *Catalog) Fence(l Lease) *Fence { return &Fence{kv: c.kv, keys: c.keys, 
 
 // Lease is the lease this fence writes under.
 func (f *Fence) Lease() Lease { return f.lease }
+
+// Claim starts a new incarnation of the channel's writer under the same lease: it rewrites the
+// channel's epoch key (fenced by the lease), and every later Commit also compares it. A
+// pipeline restarted under an unchanged lease — in the same process after an error, or in a new
+// process after a crash — thus fences off its predecessor: a transaction the predecessor sent
+// before it stopped either applied before the Claim (and the new pipeline reads it) or fails.
+// Call it before reading the channel's state.
+func (f *Fence) Claim(ctx context.Context, node int64) error {
+	b, err := json.Marshal(map[string]any{"node_id": node, "claimed_at": time.Now().UTC()})
+	if err != nil {
+		return err
+	}
+	rev, err := f.Commit(ctx, nil, []metastore.Op{metastore.Put(f.keys.epoch(f.lease.Channel), b)})
+	if err != nil {
+		return fmt.Errorf("claim channel %s: %w", f.lease.Channel, err)
+	}
+	f.epoch = rev
+	return nil
+}
 
 // Commit applies ops in one transaction if the channel's lease is still f's and every cmp
 // holds. It returns the revision the transaction committed at.
@@ -80,20 +101,34 @@ func (f *Fence) Lease() Lease { return f.lease }
 // failed; metastore.ErrOutcomeUnknown when the transaction may or may not have applied — the
 // caller re-reads before doing anything else.
 func (f *Fence) Commit(ctx context.Context, cmps []metastore.Cmp, ops []metastore.Op) (int64, error) {
-	all := make([]metastore.Cmp, 0, len(cmps)+1)
-	all = append(all, metastore.ModRevisionEquals(f.keys.lease(f.lease.Channel), f.lease.Revision))
+	all := f.fenceCmps(len(cmps))
 	all = append(all, cmps...)
 	rev, err := f.kv.Txn(ctx, all, ops)
 	var pe *metastore.PredicateError
-	if errors.As(err, &pe) && len(pe.Current) > 0 && pe.Current[0].ModRevision != f.lease.Revision {
-		return 0, fmt.Errorf("%w: channel %s lease revision %d, now %d", ErrLeaseLost, f.lease.Channel, f.lease.Revision, pe.Current[0].ModRevision)
+	if errors.As(err, &pe) && len(pe.Current) > 0 {
+		if pe.Current[0].ModRevision != f.lease.Revision {
+			return 0, fmt.Errorf("%w: channel %s lease revision %d, now %d", ErrLeaseLost, f.lease.Channel, f.lease.Revision, pe.Current[0].ModRevision)
+		}
+		if f.epoch != 0 && len(pe.Current) > 1 && pe.Current[1].ModRevision != f.epoch {
+			return 0, fmt.Errorf("%w: channel %s claimed by a newer pipeline under lease %d", ErrLeaseLost, f.lease.Channel, f.lease.Revision)
+		}
 	}
 	return rev, err
 }
 
+// fenceCmps are the compares every Commit starts with: the lease, then (once claimed) the
+// epoch.
+func (f *Fence) fenceCmps(extra int) []metastore.Cmp {
+	all := make([]metastore.Cmp, 0, 2+extra)
+	all = append(all, metastore.ModRevisionEquals(f.keys.lease(f.lease.Channel), f.lease.Revision))
+	if f.epoch != 0 {
+		all = append(all, metastore.ModRevisionEquals(f.keys.epoch(f.lease.Channel), f.epoch))
+	}
+	return all
+}
+
 // Check reports whether a Commit of cmps and ops fits the metastore's transaction limits
-// (metastore.ErrTxnTooLarge otherwise), counting the lease compare Commit adds.
+// (metastore.ErrTxnTooLarge otherwise), counting the compares Commit adds.
 func (f *Fence) Check(cmps []metastore.Cmp, ops []metastore.Op) error {
-	all := append([]metastore.Cmp{metastore.ModRevisionEquals(f.keys.lease(f.lease.Channel), f.lease.Revision)}, cmps...)
-	return metastore.CheckTxn(all, ops)
+	return metastore.CheckTxn(append(f.fenceCmps(len(cmps)), cmps...), ops)
 }

@@ -40,6 +40,8 @@ func (k keys) lease(ch string) string { return k.channels() + ch + "/lease" }
 
 func (k keys) checkpoint(ch string) string { return k.channels() + ch + "/checkpoint" }
 
+func (k keys) epoch(ch string) string { return k.channels() + ch + "/epoch" }
+
 func (k keys) segments() string { return k.root + "/meta/segments/" }
 
 func (k keys) collectionSegments(coll int64) string {
