@@ -282,3 +282,18 @@ func TestIDAllocatorReportsUnknownOutcome(t *testing.T) {
 	_, err := NewIDAllocator(kv, "weir", 5).Alloc(context.Background(), 1)
 	require.ErrorIs(t, err, metastore.ErrOutcomeUnknown)
 }
+
+func TestFlushRecordsAreNeverOverwrittenAndTokensResolve(t *testing.T) {
+	ctx := context.Background()
+	c, _ := newCatalog(t)
+	fm := FlushMarkers{Timestamp: 42, Token: 7, Positions: map[string]uint64{"ch": 3}}
+	require.NoError(t, c.SaveFlush(ctx, 1, fm))
+	err := c.SaveFlush(ctx, 1, FlushMarkers{Timestamp: 42, Positions: map[string]uint64{"ch": 1}})
+	require.ErrorIs(t, err, ErrFlushExists, "a second proxy's flush in the same millisecond takes another timestamp")
+	coll, got, err := c.ReadFlushToken(ctx, 7)
+	require.NoError(t, err)
+	require.Equal(t, int64(1), coll)
+	require.Equal(t, map[string]uint64{"ch": 3}, got.Positions)
+	_, _, err = c.ReadFlushToken(ctx, 8)
+	require.ErrorIs(t, err, metastore.ErrNotFound)
+}

@@ -67,3 +67,7 @@ func (k keys) flushes(coll int64) string { return fmt.Sprintf("%s/meta/flush/%d/
 func (k keys) flush(coll int64, ts uint64) string {
 	return k.flushes(coll) + strconv.FormatUint(ts, 10)
 }
+
+func (k keys) flushToken(id int64) string {
+	return k.root + "/meta/flush-tokens/" + strconv.FormatInt(id, 10)
+}

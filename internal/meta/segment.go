@@ -236,20 +236,61 @@ func (c *Catalog) ListFiles(ctx context.Context, coll, seg int64) ([]File, error
 type FlushMarkers struct {
 	Timestamp uint64            `json:"timestamp"`
 	Positions map[string]uint64 `json:"positions"`
-	CreatedAt time.Time         `json:"created_at"`
+	// Token is an ID the proxy hands out among the flushed segment IDs, for clients that ask
+	// GetFlushState by segment IDs only (the Node SDK): it names this record.
+	Token     int64     `json:"token,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
 }
 
-// SaveFlush stores the marker positions of one Flush call.
+// ErrFlushExists means a flush record with that timestamp exists already (two proxies flushed
+// the same collection in the same millisecond); the caller picks another timestamp.
+var ErrFlushExists = errors.New("meta: flush record exists")
+
+// SaveFlush stores the marker positions of one Flush call, and its token when set. It never
+// overwrites another flush's record.
 func (c *Catalog) SaveFlush(ctx context.Context, coll int64, fm FlushMarkers) error {
 	fm.CreatedAt = c.now().UTC()
 	b, err := json.Marshal(fm)
 	if err != nil {
 		return err
 	}
-	if _, err := c.kv.Txn(ctx, nil, []metastore.Op{metastore.Put(c.keys.flush(coll, fm.Timestamp), b)}); err != nil {
+	key := c.keys.flush(coll, fm.Timestamp)
+	ops := []metastore.Op{metastore.Put(key, b)}
+	if fm.Token != 0 {
+		ref, err := json.Marshal(flushToken{Collection: coll, Timestamp: fm.Timestamp})
+		if err != nil {
+			return err
+		}
+		ops = append(ops, metastore.Put(c.keys.flushToken(fm.Token), ref))
+	}
+	_, err = c.kv.Txn(ctx, []metastore.Cmp{metastore.KeyAbsent(key)}, ops)
+	if errors.Is(err, metastore.ErrPredicateFailed) {
+		return fmt.Errorf("%w: collection %d, timestamp %d", ErrFlushExists, coll, fm.Timestamp)
+	}
+	if err != nil {
 		return fmt.Errorf("save flush %d of collection %d: %w", fm.Timestamp, coll, err)
 	}
 	return nil
+}
+
+type flushToken struct {
+	Collection int64  `json:"collection_id"`
+	Timestamp  uint64 `json:"timestamp"`
+}
+
+// ReadFlushToken returns the flush record a token names, and its collection; an ID that is not
+// a flush token gives metastore.ErrNotFound.
+func (c *Catalog) ReadFlushToken(ctx context.Context, token int64) (int64, FlushMarkers, error) {
+	kv, err := c.kv.Get(ctx, c.keys.flushToken(token))
+	if err != nil {
+		return 0, FlushMarkers{}, fmt.Errorf("read flush token %d: %w", token, err)
+	}
+	var ref flushToken
+	if err := json.Unmarshal(kv.Value, &ref); err != nil {
+		return 0, FlushMarkers{}, fmt.Errorf("meta: decode flush token %d: %w", token, err)
+	}
+	fm, err := c.ReadFlush(ctx, ref.Collection, ref.Timestamp)
+	return ref.Collection, fm, err
 }
 
 // ReadFlush returns the marker positions of the Flush with timestamp ts.

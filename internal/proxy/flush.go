@@ -77,15 +77,31 @@ func (s *Server) flushCollection(ctx context.Context, coll *meta.Collection, res
 	if err != nil {
 		return err
 	}
-	fm := meta.FlushMarkers{Timestamp: ts, Positions: make(map[string]uint64, len(coll.VChannels))}
+	token, err := s.ids.Alloc(ctx, 1)
+	if err != nil {
+		return metaErr(err, "allocate a flush token for collection %q", coll.Name)
+	}
+	fm := meta.FlushMarkers{Timestamp: ts, Token: token, Positions: make(map[string]uint64, len(coll.VChannels))}
 	for i, ch := range coll.VChannels {
 		fm.Positions[ch] = pos[i][0]
 	}
 	// A crash before this write leaves markers nobody waits for: harmless, the data node
-	// seals at them all the same, and the client's retry writes new ones.
-	if err := s.catalog.SaveFlush(ctx, coll.ID, fm); err != nil {
-		return metaErr(err, "save flush markers of collection %q", coll.Name)
+	// seals at them all the same, and the client's retry writes new ones. The record is
+	// found by the flush timestamp the client gets back; another proxy may have flushed the
+	// same collection in the same millisecond, so on a clash the record (not the markers,
+	// which are found by position) takes a new timestamp.
+	for {
+		err := s.catalog.SaveFlush(ctx, coll.ID, fm)
+		if errors.Is(err, meta.ErrFlushExists) {
+			fm.Timestamp = s.clock.Next()
+			continue
+		}
+		if err != nil {
+			return metaErr(err, "save flush markers of collection %q", coll.Name)
+		}
+		break
 	}
+	ts = fm.Timestamp
 	segs, err := s.catalog.ListSegments(ctx, coll.ID)
 	if err != nil {
 		return metaErr(err, "list segments of collection %q", coll.Name)
@@ -102,7 +118,10 @@ func (s *Server) flushCollection(ctx context.Context, coll *meta.Collection, res
 			flushed = append(flushed, seg.ID)
 		}
 	}
-	resp.CollSegIDs[coll.Name] = &schemapb.LongArray{Data: sealing}
+	// The token rides among the segment IDs: a client that asks GetFlushState by segment IDs
+	// alone (the Node SDK) is then answered by the markers too, not just by segments already
+	// in meta — rows still buffered in a data node have no segment record yet.
+	resp.CollSegIDs[coll.Name] = &schemapb.LongArray{Data: append(sealing, token)}
 	resp.FlushCollSegIDs[coll.Name] = &schemapb.LongArray{Data: flushed}
 	resp.CollSealTimes[coll.Name] = time.Now().Unix()
 	resp.CollFlushTs[coll.Name] = ts
@@ -179,7 +198,8 @@ func (s *Server) markersReached(ctx context.Context, fm meta.FlushMarkers) (bool
 	return true, nil
 }
 
-// segmentsFlushed reports whether none of ids is a growing or sealed segment of colls.
+// segmentsFlushed reports whether none of ids is a growing or sealed segment of colls, and
+// every flush token among them has its markers reached.
 func (s *Server) segmentsFlushed(ctx context.Context, colls []*meta.Collection, ids []int64) (bool, error) {
 	if len(ids) == 0 {
 		return true, nil
@@ -187,6 +207,16 @@ func (s *Server) segmentsFlushed(ctx context.Context, colls []*meta.Collection, 
 	want := make(map[int64]bool, len(ids))
 	for _, id := range ids {
 		want[id] = true
+		_, fm, err := s.catalog.ReadFlushToken(ctx, id)
+		switch {
+		case errors.Is(err, metastore.ErrNotFound):
+			continue // a segment ID
+		case err != nil:
+			return false, metaErr(err, "read flush token %d", id)
+		}
+		if ok, err := s.markersReached(ctx, fm); err != nil || !ok {
+			return false, err
+		}
 	}
 	for _, coll := range colls {
 		segs, err := s.catalog.ListSegments(ctx, coll.ID)

@@ -81,7 +81,10 @@ func TestFlushMarkersAndState(t *testing.T) {
 	require.Equal(t, "default", fl.GetDbName())
 	ts := fl.GetCollFlushTs()["books"]
 	require.Greater(t, ts, ins.GetTimestamp())
-	require.Equal(t, []int64{9001, 9005}, fl.GetCollSegIDs()["books"].GetData(), "the segments this flush seals")
+	segIDs := fl.GetCollSegIDs()["books"].GetData()
+	require.Len(t, segIDs, 3)
+	require.Equal(t, []int64{9001, 9005}, segIDs[:2], "the segments this flush seals, then the flush's token")
+	token := segIDs[2]
 	require.Equal(t, []int64{9002}, fl.GetFlushCollSegIDs()["books"].GetData())
 	require.NotZero(t, fl.GetCollSealTimes()["books"])
 	require.Len(t, fl.GetChannelCps(), 2)
@@ -124,6 +127,14 @@ func TestFlushMarkersAndState(t *testing.T) {
 	require.False(t, state(sdkReq), "one channel is still behind its marker")
 	node.checkpoint(ch1, markers[ch1]+3, ts+5)
 	require.True(t, state(sdkReq), "every checkpoint is at or past its marker")
+
+	// The Node SDK asks by segment IDs alone: the token among them makes the markers decide,
+	// so rows still buffered in a data node (no segment record yet) are waited for too.
+	tokenOnly := &milvuspb.GetFlushStateRequest{SegmentIDs: []int64{token}}
+	require.True(t, state(tokenOnly))
+	node.checkpoint(ch1, markers[ch1]-1, ts) // (test only: pretend a channel is behind)
+	require.False(t, state(tokenOnly), "a token is flushed only when every marker is reached")
+	node.checkpoint(ch1, markers[ch1]+3, ts+5)
 
 	// Without a flush record for the timestamp, or without a collection: the segments decide.
 	require.False(t, state(&milvuspb.GetFlushStateRequest{CollectionName: "books", FlushTs: ts + 1, SegmentIDs: []int64{9001}}))

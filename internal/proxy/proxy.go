@@ -37,6 +37,7 @@ type Catalog interface {
 	ReadCheckpoint(ctx context.Context, ch string) (meta.Checkpoint, error)
 	SaveFlush(ctx context.Context, coll int64, fm meta.FlushMarkers) error
 	ReadFlush(ctx context.Context, coll int64, ts uint64) (meta.FlushMarkers, error)
+	ReadFlushToken(ctx context.Context, token int64) (int64, meta.FlushMarkers, error)
 }
 
 // Channels creates DML channels and appends to them.
