@@ -1,0 +1,202 @@
+package testcluster
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+const (
+	// stopTimeout is how long Stop waits after SIGTERM before it kills.
+	stopTimeout = 10 * time.Second
+	// logTail is how much of a process's log a failed test shows.
+	logTail = 64 << 10
+)
+
+// Process is a running child process whose output goes to a log file.
+type Process struct {
+	name    string
+	logPath string
+	cmd     *exec.Cmd
+	done    chan struct{} // closed once the process has exited and been reaped
+	state   *os.ProcessState
+}
+
+// Start runs bin with args as a child process named name (for logs), with env added to the
+// test's environment, and its stdout and stderr in a log file in t.TempDir(). The process is
+// killed when the test ends; when the test failed, the tail of its log is shown.
+func Start(t testing.TB, name, bin string, args, env []string) *Process {
+	t.Helper()
+	p, err := spawn(name, bin, args, env, filepath.Join(t.TempDir(), name+".log"))
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		p.Kill()
+		showLogOnFailure(t, p.name, p.logPath)
+	})
+	return p
+}
+
+// spawn starts a process appending its output to logPath.
+func spawn(name, bin string, args, env []string, logPath string) (*Process, error) {
+	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("start %s: %w", name, err)
+	}
+	// The child holds its own copy of the descriptor; ours is closed once it has started.
+	defer f.Close()
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdout, cmd.Stderr = f, f
+	cmd.SysProcAttr = sysProcAttr()
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", name, err)
+	}
+	p := &Process{name: name, logPath: logPath, cmd: cmd, done: make(chan struct{})}
+	go func() {
+		// Wait's error only repeats the exit status, which ProcessState holds.
+		_ = cmd.Wait()
+		p.state = cmd.ProcessState
+		close(p.done)
+	}()
+	return p, nil
+}
+
+// Name is the name the process was started with.
+func (p *Process) Name() string { return p.name }
+
+// PID is the process id.
+func (p *Process) PID() int { return p.cmd.Process.Pid }
+
+// Done is closed when the process has exited.
+func (p *Process) Done() <-chan struct{} { return p.done }
+
+// Signal sends sig to the process; signalling a process that has exited does nothing.
+func (p *Process) Signal(sig os.Signal) error {
+	select {
+	case <-p.done:
+		return nil
+	default:
+	}
+	if err := p.cmd.Process.Signal(sig); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		return fmt.Errorf("signal %s: %w", p.name, err)
+	}
+	return nil
+}
+
+// Kill sends SIGKILL, which stops the process at once without a chance to clean up (also when
+// paused), and returns once it has exited.
+func (p *Process) Kill() {
+	_ = p.Signal(syscall.SIGKILL)
+	<-p.done
+}
+
+// Stop asks the process to exit with SIGTERM (resuming it if paused), kills it when it has
+// not exited within timeout, and returns its exit code; the error says when it had to kill.
+func (p *Process) Stop(timeout time.Duration) (int, error) {
+	_ = p.Signal(syscall.SIGTERM)
+	_ = p.Signal(syscall.SIGCONT) // a stopped process acts on SIGTERM only once continued
+	code, err := p.Wait(timeout)
+	if err != nil {
+		p.Kill()
+		return p.exitCode(), fmt.Errorf("stop %s: no exit %s after SIGTERM, killed: %w", p.name, timeout, err)
+	}
+	return code, nil
+}
+
+// Pause stops the process with SIGSTOP, as a machine that hangs or a long GC pause would: it
+// keeps its sockets and state but answers nothing. It returns once every thread has stopped.
+func (p *Process) Pause() error {
+	if err := p.Signal(syscall.SIGSTOP); err != nil {
+		return err
+	}
+	if err := waitStopped(p.PID(), stopTimeout); err != nil {
+		select {
+		case <-p.done:
+			return nil // exited meanwhile: nothing left to pause
+		default:
+			return fmt.Errorf("pause %s: %w", p.name, err)
+		}
+	}
+	return nil
+}
+
+// Resume continues a paused process with SIGCONT.
+func (p *Process) Resume() error { return p.Signal(syscall.SIGCONT) }
+
+// Wait waits up to timeout for the process to exit and returns its exit code: -1 when a
+// signal ended it. It returns ErrStillRunning when the process is still running.
+func (p *Process) Wait(timeout time.Duration) (int, error) {
+	select {
+	case <-p.done: // first, so that an exited process is reported even with no timeout
+		return p.exitCode(), nil
+	default:
+	}
+	select {
+	case <-p.done:
+		return p.exitCode(), nil
+	case <-time.After(timeout):
+		return 0, fmt.Errorf("wait for %s %s: %w", p.name, timeout, ErrStillRunning)
+	}
+}
+
+func (p *Process) exitCode() int { return p.state.ExitCode() }
+
+// Log returns everything the process has written to stdout and stderr so far.
+func (p *Process) Log() string {
+	b, err := os.ReadFile(p.logPath)
+	if err != nil {
+		return fmt.Sprintf("(read log of %s: %v)", p.name, err)
+	}
+	return string(b)
+}
+
+// LogPath is the file holding the process's output.
+func (p *Process) LogPath() string { return p.logPath }
+
+// showLogOnFailure shows the tail of a log when the test failed.
+func showLogOnFailure(t testing.TB, name, path string) {
+	if !t.Failed() {
+		return
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Logf("log of %s: %v", name, err)
+		return
+	}
+	t.Logf("log of %s (%s):\n%s", name, path, tail(b, logTail))
+}
+
+// tail returns the last n bytes of b, saying how much it left out.
+func tail(b []byte, n int) string {
+	if len(b) <= n {
+		return string(b)
+	}
+	return fmt.Sprintf("[... %d bytes before]\n%s", len(b)-n, b[len(b)-n:])
+}
+
+// processSlot holds the current process of a server that restarts; its methods act on
+// whichever process runs now.
+type processSlot struct {
+	mu   sync.Mutex
+	proc *Process
+}
+
+func (s *processSlot) get() *Process {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.proc
+}
+
+func (s *processSlot) set(p *Process) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.proc = p
+}
