@@ -132,3 +132,13 @@ func (f *Fence) fenceCmps(extra int) []metastore.Cmp {
 func (f *Fence) Check(cmps []metastore.Cmp, ops []metastore.Op) error {
 	return metastore.CheckTxn(append(f.fenceCmps(len(cmps)), cmps...), ops)
 }
+
+// ListLeases returns every channel lease.
+func (c *Catalog) ListLeases(ctx context.Context) (map[string]Lease, error) {
+	kvs, _, err := c.kv.Range(ctx, c.keys.channels())
+	if err != nil {
+		return nil, fmt.Errorf("list leases: %w", err)
+	}
+	leases, _, err := decodeChannels(kvs, c.keys.channels())
+	return leases, err
+}
