@@ -57,3 +57,5 @@ func describe(t testing.TB, c milvuspb.MilvusServiceClient, name string) *milvus
 	require.Zero(t, resp.GetStatus().GetCode(), resp.GetStatus().GetReason())
 	return resp
 }
+
+func protoMarshal(m proto.Message) ([]byte, error) { return proto.Marshal(m) }

@@ -14,8 +14,10 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/weir-db/weir/internal/coord"
 	"github.com/weir-db/weir/internal/datanode"
 	"github.com/weir-db/weir/internal/demo"
+	"github.com/weir-db/weir/internal/role"
 	"github.com/weir-db/weir/internal/standalone"
 )
 
@@ -48,7 +50,7 @@ func newRoot() *cobra.Command {
 	root.PersistentFlags().StringVar(&g.config, "config", "", "YAML file whose keys are flag names (flags given on the command line win)")
 	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	root.PersistentFlags().StringVar(&g.logFormat, "log-format", "text", "log format: text or json")
-	root.AddCommand(newStandalone(g), newDemo(g))
+	root.AddCommand(newStandalone(g), newDemo(g), newRun(g))
 	return root
 }
 
@@ -129,6 +131,64 @@ func newDemo(g *globals) *cobra.Command {
 	f.IntVar(&cfg.Deletes, "deletes", cfg.Deletes, "rows to delete after the load")
 	f.StringVar(&cfg.Dir, "data-dir", "", "keep the data in this directory (default: a temporary one, removed afterwards)")
 	return cmd
+}
+
+func newRun(g *globals) *cobra.Command {
+	run := &cobra.Command{
+		Use:   "run",
+		Short: "Run one role (coord, datanode or proxy) against external etcd, NATS JetStream and object storage",
+	}
+	for _, name := range []string{"coord", "datanode", "proxy"} {
+		cfg := role.Defaults()
+		dcfg := datanode.Defaults()
+		ccfg := coord.Defaults()
+		cmd := &cobra.Command{
+			Use:   name,
+			Short: map[string]string{"coord": "Assign channels, reload meta, answer recovery targets, collect garbage", "datanode": "Consume DML channels into Parquet segments", "proxy": "Serve the Milvus API"}[name],
+			Args:  cobra.NoArgs,
+			RunE: func(cmd *cobra.Command, _ []string) error {
+				if err := applyConfigFile(cmd, g.config); err != nil {
+					return err
+				}
+				logger, err := newLogger(g.logLevel, g.logFormat)
+				if err != nil {
+					return err
+				}
+				ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+				defer stop()
+				cfg.Version = version
+				switch name {
+				case "coord":
+					return role.RunCoord(ctx, cfg, ccfg, logger)
+				case "datanode":
+					return role.RunDataNode(ctx, cfg, dcfg, logger)
+				}
+				return role.RunProxy(ctx, cfg, logger)
+			},
+		}
+		f := cmd.Flags()
+		f.StringSliceVar(&cfg.Etcd, "etcd", cfg.Etcd, "etcd client URLs, comma-separated")
+		f.StringVar(&cfg.NATS, "nats", cfg.NATS, "NATS URL (JetStream enabled)")
+		f.StringVar(&cfg.Storage, "storage", cfg.Storage, "object storage: file:///path or s3://bucket/prefix?endpoint=host:port&...")
+		f.Int64Var(&cfg.NodeID, "node-id", cfg.NodeID, "this process's node ID, stable across restarts")
+		f.StringVar(&cfg.GRPCListen, "grpc-listen", cfg.GRPCListen, "internal gRPC listen address, advertised in the session")
+		f.StringVar(&cfg.HTTPListen, "http-listen", cfg.HTTPListen, "HTTP listen address for /healthz and /metrics")
+		f.StringVar(&cfg.RootPath, "root-path", cfg.RootPath, "prefix of every metastore and object key")
+		f.DurationVar(&cfg.SessionTTL, "session-ttl", cfg.SessionTTL, "session lease TTL: a process silent this long counts as dead")
+		switch name {
+		case "proxy":
+			f.StringVar(&cfg.Listen, "listen", cfg.Listen, "Milvus gRPC listen address")
+		case "datanode":
+			dataNodeFlags(f, &dcfg)
+		case "coord":
+			f.DurationVar(&ccfg.ReloadInterval, "reload-interval", ccfg.ReloadInterval, "how often committed meta is re-read")
+			f.DurationVar(&ccfg.AssignInterval, "assign-interval", ccfg.AssignInterval, "how often channel assignment is checked")
+			f.DurationVar(&ccfg.GCInterval, "gc-interval", ccfg.GCInterval, "how often garbage is collected")
+			f.DurationVar(&ccfg.GCGrace, "gc-grace", ccfg.GCGrace, "age before an unreferenced file is deleted")
+		}
+		run.AddCommand(cmd)
+	}
+	return run
 }
 
 // dataNodeFlags binds the data node's tuning settings (docs/operations.md).

@@ -35,6 +35,9 @@ type ChannelRecovery struct {
 	CheckpointTs uint64            `json:"checkpoint_ts"`
 	Flushed      []SegmentRecovery `json:"flushed"`
 	Growing      []SegmentRecovery `json:"growing"`
+	// L0 are the channel's delete segments; a reader applies them to the partition each
+	// records (-1: every partition).
+	L0 []SegmentRecovery `json:"l0,omitempty"`
 }
 
 // SegmentRecovery is one segment of a recovery target.

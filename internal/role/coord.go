@@ -1,0 +1,150 @@
+package role
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/weir-db/weir/internal/coord"
+	"github.com/weir-db/weir/internal/meta"
+	"github.com/weir-db/weir/internal/objstore"
+	"github.com/weir-db/weir/internal/rpc"
+	"github.com/weir-db/weir/internal/session"
+)
+
+// RunCoord runs the coordinator until ctx ends or its session is lost.
+func RunCoord(ctx context.Context, cfg Config, ccfg coord.Config, logger *slog.Logger) error {
+	b, err := newBase(ctx, cfg, "coord", logger)
+	if err != nil {
+		return err
+	}
+	defer b.close()
+	bucket, err := objstore.Open(ctx, cfg.Storage)
+	if err != nil {
+		return fmt.Errorf("role: open storage: %w", err)
+	}
+	ccfg.RootPath = cfg.RootPath
+	nodes := &remoteNodes{b: b, conns: map[string]*grpc.ClientConn{}}
+	b.closers = append(b.closers, nodes.close)
+	co, err := coord.New(ccfg, b.catalog, meta.NewView(b.store, cfg.RootPath, meta.ReloadChanged), nodes, bucket, b.reg, b.logger)
+	if err != nil {
+		return err
+	}
+	srv := rpc.NewServer(b.logger)
+	rpc.RegisterCoordServer(srv, coordServer{co})
+	if err := b.serveGRPC(srv); err != nil {
+		return err
+	}
+	// One coordinator at a time: a second one with the same node ID waits for the first
+	// session to expire. (Two coordinators with different IDs would both assign; safety holds
+	// through the leases, but they would fight, so run one.)
+	if err := b.register(ctx, b.grpcLn.Addr().String()); err != nil {
+		return err
+	}
+	rctx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); co.Run(rctx) }()
+	b.closers = append(b.closers, func() { stop(); <-done })
+	return b.wait(ctx)
+}
+
+// remoteNodes reaches data nodes through their sessions and internal gRPC.
+type remoteNodes struct {
+	b     *base
+	mu    sync.Mutex
+	addrs map[int64]string
+	conns map[string]*grpc.ClientConn
+}
+
+func (r *remoteNodes) Live(ctx context.Context) ([]int64, error) {
+	infos, _, err := session.List(ctx, r.b.store, r.b.cfg.RootPath, "datanode")
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]int64, 0, len(infos))
+	addrs := map[int64]string{}
+	for _, in := range infos {
+		ids = append(ids, in.NodeID)
+		addrs[in.NodeID] = in.GRPCAddr
+	}
+	r.mu.Lock()
+	r.addrs = addrs
+	r.mu.Unlock()
+	return ids, nil
+}
+
+func (r *remoteNodes) client(ctx context.Context, node int64) (*rpc.DataNodeClient, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	addr, ok := r.addrs[node]
+	if !ok {
+		return nil, fmt.Errorf("role: data node %d has no live session", node)
+	}
+	cc := r.conns[addr]
+	if cc == nil {
+		var err error
+		if cc, err = rpc.Dial(ctx, addr); err != nil {
+			return nil, err
+		}
+		r.conns[addr] = cc
+	}
+	return rpc.NewDataNodeClient(cc), nil
+}
+
+func (r *remoteNodes) Watch(ctx context.Context, node int64, ch string, lease int64) error {
+	c, err := r.client(ctx, node)
+	if err != nil {
+		return err
+	}
+	_, err = c.Watch(ctx, &rpc.WatchRequest{Channel: ch, LeaseRevision: lease})
+	return err
+}
+
+func (r *remoteNodes) Release(ctx context.Context, node int64, ch string) error {
+	c, err := r.client(ctx, node)
+	if err != nil {
+		return err
+	}
+	_, err = c.Release(ctx, &rpc.ReleaseRequest{Channel: ch})
+	return err
+}
+
+func (r *remoteNodes) close() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, cc := range r.conns {
+		_ = cc.Close()
+	}
+}
+
+// coordServer answers recovery targets over internal gRPC.
+type coordServer struct{ c *coord.Coordinator }
+
+func (s coordServer) GetRecoveryInfo(ctx context.Context, req *rpc.RecoveryInfoRequest) (*rpc.RecoveryInfoResponse, error) {
+	info, err := s.c.RecoveryInfo(ctx, req.CollectionID, req.Channel)
+	if err != nil {
+		return nil, status.Error(codes.Unavailable, err.Error())
+	}
+	resp := &rpc.RecoveryInfoResponse{Revision: info.Revision}
+	conv := func(in []coord.SegmentRecovery) []rpc.SegmentRecovery {
+		out := make([]rpc.SegmentRecovery, 0, len(in))
+		for _, s := range in {
+			sr := rpc.SegmentRecovery{ID: s.ID, PartitionID: s.PartitionID, Rows: s.Rows, State: string(s.State), Level: string(s.Level), MaxPos: s.MaxPos}
+			for _, f := range s.Files {
+				sr.Files = append(sr.Files, rpc.FileRecovery{Key: f.Key, Kind: string(f.Kind), Rows: f.Rows, Bytes: f.Bytes})
+			}
+			out = append(out, sr)
+		}
+		return out
+	}
+	for _, ch := range info.Channels {
+		resp.Channels = append(resp.Channels, rpc.ChannelRecovery{Channel: ch.Channel, Checkpoint: ch.Checkpoint.Position,
+			CheckpointTs: ch.Checkpoint.Timestamp, Flushed: conv(ch.Flushed), Growing: conv(ch.Growing), L0: conv(ch.L0)})
+	}
+	return resp, nil
+}

@@ -1,0 +1,42 @@
+package role
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+
+	"github.com/weir-db/weir/internal/proxy"
+	"github.com/weir-db/weir/internal/wal"
+)
+
+// RunProxy runs a proxy, serving the Milvus API on cfg.Listen, until ctx ends or its session
+// is lost. It needs no coordinator: DDL goes through conditional catalog transactions, writes
+// to the channels, flush state and statistics come from the metastore.
+func RunProxy(ctx context.Context, cfg Config, logger *slog.Logger) error {
+	b, err := newBase(ctx, cfg, "proxy", logger)
+	if err != nil {
+		return err
+	}
+	defer b.close()
+	log, err := wal.Open(ctx, cfg.NATS, wal.Config{Logger: b.logger})
+	if err != nil {
+		return fmt.Errorf("role: connect to nats %s: %w", cfg.NATS, err)
+	}
+	b.closers = append(b.closers, func() { _ = log.Close() })
+	p := proxy.New(proxy.Config{Version: cfg.Version, NodeID: cfg.NodeID}, proxy.Deps{Catalog: b.catalog, Channels: log, IDs: b.ids}, b.logger)
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("role: listen %s: %w", cfg.Listen, err)
+	}
+	srv := proxy.NewGRPCServer(p, b.logger)
+	done := make(chan struct{})
+	go func() { defer close(done); _ = srv.Serve(ln) }()
+	b.closers = append(b.closers, func() { srv.GracefulStop(); <-done })
+	if err := b.register(ctx, ln.Addr().String()); err != nil {
+		return err
+	}
+	p.SetReady(true)
+	b.logger.Info("milvus api listening", "listen", ln.Addr().String())
+	return b.wait(ctx)
+}

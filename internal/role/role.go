@@ -1,0 +1,177 @@
+// Package role runs one Weir role — coordinator, data node or proxy — as its own process
+// against external etcd, NATS JetStream and object storage: what `weir run` starts. Each role
+// registers a session, serves /healthz and /metrics, and stops cleanly when its context ends or
+// its session is lost.
+package role
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"google.golang.org/grpc"
+
+	"github.com/weir-db/weir/internal/meta"
+	"github.com/weir-db/weir/internal/metastore"
+	"github.com/weir-db/weir/internal/session"
+)
+
+// Config is what every role needs. YAML keys are the flag names of `weir run`.
+type Config struct {
+	Etcd       []string      `yaml:"etcd"`
+	NATS       string        `yaml:"nats"`
+	Storage    string        `yaml:"storage"`
+	NodeID     int64         `yaml:"node-id"`
+	Listen     string        `yaml:"listen"`      // the proxy's Milvus gRPC address
+	GRPCListen string        `yaml:"grpc-listen"` // internal gRPC; advertised in the session
+	HTTPListen string        `yaml:"http-listen"`
+	RootPath   string        `yaml:"root-path"`
+	SessionTTL time.Duration `yaml:"session-ttl"`
+	Version    string        `yaml:"-"`
+}
+
+// Defaults returns the defaults of `weir run`.
+func Defaults() Config {
+	return Config{Etcd: []string{"http://127.0.0.1:2379"}, NATS: "nats://127.0.0.1:4222", Storage: "file:///var/lib/weir/objects",
+		NodeID: 1, Listen: ":19530", GRPCListen: "127.0.0.1:0", HTTPListen: ":9091", RootPath: "weir", SessionTTL: session.DefaultTTL}
+}
+
+// Validate reports the first invalid setting.
+func (c Config) Validate() error {
+	switch {
+	case len(c.Etcd) == 0:
+		return errors.New("role: --etcd must name at least one endpoint")
+	case c.NodeID <= 0:
+		return fmt.Errorf("role: --node-id must be positive, got %d", c.NodeID)
+	case c.RootPath == "":
+		return errors.New("role: --root-path must be set")
+	case c.SessionTTL < time.Second:
+		return fmt.Errorf("role: --session-ttl must be at least 1s, got %s", c.SessionTTL)
+	}
+	return nil
+}
+
+// base holds what every role has: the metastore, the catalog, metrics, the HTTP server, the
+// internal gRPC server and the session.
+type base struct {
+	cfg     Config
+	role    string
+	logger  *slog.Logger
+	store   *metastore.Etcd
+	catalog *meta.Catalog
+	ids     *meta.IDAllocator
+	reg     *prometheus.Registry
+	ready   atomic.Bool
+	grpc    *grpc.Server
+	grpcLn  net.Listener
+	httpLn  net.Listener
+	http    *http.Server
+	session *session.Session
+	closers []func()
+}
+
+func newBase(ctx context.Context, cfg Config, role string, logger *slog.Logger) (*base, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	b := &base{cfg: cfg, role: role, logger: logger.With("role", role, "node", cfg.NodeID), reg: prometheus.NewRegistry()}
+	b.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	promauto.With(b.reg).NewGaugeVec(prometheus.GaugeOpts{Name: "weir_build_info", Help: "Weir's version; always 1."},
+		[]string{"version", "role"}).WithLabelValues(cfg.Version, role).Set(1)
+	var err error
+	if b.httpLn, err = net.Listen("tcp", cfg.HTTPListen); err != nil {
+		return nil, fmt.Errorf("role: listen http: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		if !b.ready.Load() {
+			http.Error(w, "starting\n", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	})
+	mux.Handle("/metrics", promhttp.HandlerFor(b.reg, promhttp.HandlerOpts{Registry: b.reg}))
+	b.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = b.http.Serve(b.httpLn) }()
+	b.closers = append(b.closers, func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = b.http.Shutdown(sctx)
+	})
+	if b.store, err = metastore.Dial(ctx, metastore.Config{Endpoints: cfg.Etcd, Logger: logger}); err != nil {
+		b.close()
+		return nil, fmt.Errorf("role: connect to etcd %v: %w", cfg.Etcd, err)
+	}
+	b.closers = append(b.closers, func() { _ = b.store.Close() })
+	b.ids = meta.NewIDAllocator(b.store, cfg.RootPath, 1000)
+	b.catalog = meta.NewCatalog(b.store, cfg.RootPath, b.ids, b.logger)
+	return b, nil
+}
+
+// serveGRPC starts the internal gRPC server, with the services register adds.
+func (b *base) serveGRPC(srv *grpc.Server) error {
+	ln, err := net.Listen("tcp", b.cfg.GRPCListen)
+	if err != nil {
+		return fmt.Errorf("role: listen grpc: %w", err)
+	}
+	b.grpc, b.grpcLn = srv, ln
+	done := make(chan struct{})
+	go func() { defer close(done); _ = srv.Serve(ln) }()
+	b.closers = append(b.closers, func() { srv.GracefulStop(); <-done })
+	return nil
+}
+
+// register writes the role's session; it blocks while a previous session of the same node ID
+// has not expired yet (a restart after a crash).
+func (b *base) register(ctx context.Context, grpcAddr string) error {
+	s, err := session.Register(ctx, b.store.Client(), session.Config{Root: b.cfg.RootPath, TTL: b.cfg.SessionTTL, Logger: b.logger},
+		session.Info{Role: b.role, NodeID: b.cfg.NodeID, GRPCAddr: grpcAddr, HTTPAddr: b.httpLn.Addr().String(), Version: b.cfg.Version, StartedAt: time.Now().UTC()})
+	if err != nil {
+		return err
+	}
+	b.session = s
+	b.closers = append(b.closers, func() {
+		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = s.Close(cctx)
+	})
+	return nil
+}
+
+// wait blocks until ctx ends or the session is lost; a lost session is an error, so the process
+// exits and its supervisor restarts it with a fresh session.
+func (b *base) wait(ctx context.Context) error {
+	b.ready.Store(true)
+	b.logger.Info("weir role ready", "http", b.httpLn.Addr().String(), "grpc", addr(b.grpcLn), "etcd", b.cfg.Etcd)
+	select {
+	case <-ctx.Done():
+		return nil
+	case <-b.session.Done():
+		return fmt.Errorf("role %s: session lost: %w", b.role, b.session.Err())
+	}
+}
+
+func addr(ln net.Listener) string {
+	if ln == nil {
+		return ""
+	}
+	return ln.Addr().String()
+}
+
+// close stops everything in reverse start order.
+func (b *base) close() {
+	b.ready.Store(false)
+	for i := len(b.closers) - 1; i >= 0; i-- {
+		b.closers[i]()
+	}
+	b.closers = nil
+}
