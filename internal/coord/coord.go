@@ -212,7 +212,7 @@ func (c *Coordinator) Assign(ctx context.Context) ([]Move, error) {
 	var errs []error
 	for _, mv := range moves {
 		if mv.From != 0 && slices.Contains(live, mv.From) {
-			if err := c.nodes.Release(ctx, mv.From, mv.Channel); err != nil {
+			if err := c.release(ctx, mv.From, mv.Channel); err != nil {
 				c.logger.Warn("release channel", "channel", mv.Channel, "node", mv.From, "err", err)
 			}
 		}
@@ -223,20 +223,45 @@ func (c *Coordinator) Assign(ctx context.Context) ([]Move, error) {
 		}
 		c.m.moves.WithLabelValues(mv.Reason).Inc()
 		c.logger.Info("channel assigned", "channel", mv.Channel, "from", mv.From, "to", mv.To, "lease", l.Revision, "reason", mv.Reason)
-		if err := c.nodes.Watch(ctx, mv.To, mv.Channel, l.Revision); err != nil {
+		if err := c.watch(ctx, mv.To, mv.Channel, l.Revision); err != nil {
 			c.logger.Warn("watch channel", "channel", mv.Channel, "node", mv.To, "err", err)
 		}
 	}
 	// Owners that should run a channel but may have missed a notification are told again;
 	// a node already running it under that lease does nothing.
+	// Concurrently, each call bounded: one unresponsive node delays this round by at most
+	// notifyTimeout.
+	var wg sync.WaitGroup
 	for ch := range channels {
 		if l, ok := leases[ch]; ok && slices.Contains(live, l.NodeID) && !movedAway(moves, ch) {
-			if err := c.nodes.Watch(ctx, l.NodeID, ch, l.Revision); err != nil {
-				c.logger.Debug("watch channel", "channel", ch, "node", l.NodeID, "err", err)
-			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := c.watch(ctx, l.NodeID, ch, l.Revision); err != nil {
+					c.logger.Debug("watch channel", "channel", ch, "node", l.NodeID, "err", err)
+				}
+			}()
 		}
 	}
+	wg.Wait()
 	return moves, errors.Join(errs...)
+}
+
+// notifyTimeout bounds each Watch or Release call to a data node: a node that is paused or cut
+// off must not hold up the assignment of every other channel (its session expiring is what
+// moves its channels).
+const notifyTimeout = 2 * time.Second
+
+func (c *Coordinator) watch(ctx context.Context, node int64, ch string, lease int64) error {
+	ctx, cancel := context.WithTimeout(ctx, notifyTimeout)
+	defer cancel()
+	return c.nodes.Watch(ctx, node, ch, lease)
+}
+
+func (c *Coordinator) release(ctx context.Context, node int64, ch string) error {
+	ctx, cancel := context.WithTimeout(ctx, notifyTimeout)
+	defer cancel()
+	return c.nodes.Release(ctx, node, ch)
 }
 
 func movedAway(moves []Move, ch string) bool {
