@@ -31,7 +31,7 @@ func TestEtcdOutageMidRun(t *testing.T) {
 	etcd, err := metastore.StartEmbedded(ctx, ecfg)
 	require.NoError(t, err)
 	defer func() { etcd.Close() }()
-	store, err := metastore.Dial(ctx, metastore.Config{Endpoints: etcd.Endpoints(), RequestTimeout: 300 * time.Millisecond})
+	store, err := metastore.Dial(ctx, metastore.Config{Endpoints: etcd.Endpoints(), RequestTimeout: time.Second})
 	require.NoError(t, err)
 	defer store.Close()
 
