@@ -255,10 +255,18 @@ func TestMEPCoordinatorOffline(t *testing.T) {
 	c.waitAssigned(coll.VChannels, 1, 2)
 	// 3. The coordinator goes offline after channel assignment.
 	co.Kill()
-	// 4. Writes, syncs and flushes go on; no data node panics; all data is intact.
-	for i := 0; i < 20; i++ {
+	// 4. Writes, syncs and flushes go on; no data node panics; all data is intact. A data
+	// node killed and restarted while the coordinator is down resumes its channels from the
+	// leases in etcd.
+	for i := 0; i < 10; i++ {
 		require.NoError(t, w.insert(t, 100))
 	}
+	c.procs["dn1"].Kill()
+	delete(c.procs, "dn1")
+	for i := 0; i < 10; i++ {
+		require.NoError(t, w.insert(t, 100))
+	}
+	c.start("dn1-restarted", "datanode", 1)
 	w.flush(t)
 	c.requireExactlyOnce(coll.ID, w)
 	c.noPanics()

@@ -169,3 +169,19 @@ func TestConfigValidate(t *testing.T) {
 		require.Error(t, RunProxy(context.Background(), c, slog.New(slog.DiscardHandler)))
 	}
 }
+
+func TestStartFailuresAreReported(t *testing.T) {
+	logger := slog.New(slog.DiscardHandler)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	cfg := Defaults()
+	cfg.HTTPListen = ln.Addr().String()
+	require.ErrorContains(t, RunDataNode(context.Background(), cfg, datanode.Defaults(), logger), "listen http")
+
+	cfg.HTTPListen = "127.0.0.1:0"
+	cfg.Etcd = []string{"http://" + freeAddr(t)} // nothing listens there
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	require.ErrorContains(t, RunCoord(ctx, cfg, coord.Defaults(), logger), "connect to etcd")
+}
