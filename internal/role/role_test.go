@@ -119,15 +119,18 @@ func TestRolesServeTogether(t *testing.T) {
 	cc, err := rpc.Dial(ctx, infos[0].GRPCAddr)
 	require.NoError(t, err)
 	defer cc.Close()
-	resp, err := rpc.NewCoordClient(cc).GetRecoveryInfo(ctx, &rpc.RecoveryInfoRequest{CollectionID: 1})
-	require.NoError(t, err)
-	var rows int64
-	for _, ch := range resp.Channels {
-		for _, s := range ch.Flushed {
-			rows += s.Rows
+	// The coordinator's view catches up with the flush within a reload interval.
+	require.Eventually(t, func() bool {
+		resp, err := rpc.NewCoordClient(cc).GetRecoveryInfo(ctx, &rpc.RecoveryInfoRequest{CollectionID: 1})
+		require.NoError(t, err)
+		var rows int64
+		for _, ch := range resp.Channels {
+			for _, s := range ch.Flushed {
+				rows += s.Rows
+			}
 		}
-	}
-	require.Equal(t, int64(3), rows)
+		return rows == 3
+	}, 10*time.Second, 10*time.Millisecond)
 	dinfos, _, err := session.List(ctx, store, "weir", "datanode")
 	require.NoError(t, err)
 	dc, err := rpc.Dial(ctx, dinfos[0].GRPCAddr)
