@@ -4,6 +4,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -61,14 +62,10 @@ func newStandalone(g *globals) *cobra.Command {
 		Short: "Run every role in one process over embedded etcd, NATS JetStream and local object storage",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := applyConfigFile(cmd, g.config); err != nil {
-				return err
-			}
-			logger, err := newLogger(g.logLevel, g.logFormat)
+			ctx, stop, logger, err := g.setUp(cmd, "")
 			if err != nil {
 				return err
 			}
-			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			s, err := standalone.Start(ctx, cfg, version, logger)
 			if err != nil {
@@ -100,18 +97,11 @@ func newDemo(g *globals) *cobra.Command {
 		Short: "Start an embedded standalone in a temporary directory, load a generated data set, flush, and report",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := applyConfigFile(cmd, g.config); err != nil {
-				return err
-			}
-			level := g.logLevel
-			if !cmd.Flags().Changed("log-level") {
-				level = "warn" // the report is the output; Weir's own log lines would bury it
-			}
-			logger, err := newLogger(level, g.logFormat)
+			// The report is the output; Weir's own log lines would bury it.
+			ctx, stop, logger, err := g.setUp(cmd, "warn")
 			if err != nil {
 				return err
 			}
-			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			cfg.Progress = os.Stderr
 			res, err := demo.Run(ctx, cfg, logger)
@@ -147,14 +137,10 @@ func newRun(g *globals) *cobra.Command {
 			Short: map[string]string{"coord": "Assign channels, reload meta, answer recovery targets, collect garbage", "datanode": "Consume DML channels into Parquet segments", "proxy": "Serve the Milvus API"}[name],
 			Args:  cobra.NoArgs,
 			RunE: func(cmd *cobra.Command, _ []string) error {
-				if err := applyConfigFile(cmd, g.config); err != nil {
-					return err
-				}
-				logger, err := newLogger(g.logLevel, g.logFormat)
+				ctx, stop, logger, err := g.setUp(cmd, "")
 				if err != nil {
 					return err
 				}
-				ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 				defer stop()
 				cfg.Version = version
 				switch name {
@@ -201,6 +187,25 @@ func dataNodeFlags(f *pflag.FlagSet, c *datanode.Config) {
 	f.DurationVar(&c.SealAge, "seal-age", c.SealAge, "segment age at which it is sealed")
 	f.DurationVar(&c.SealIdle, "seal-idle", c.SealIdle, "time without inserts after which a segment of at least seal-idle-min-bytes is sealed")
 	f.Int64Var(&c.SealIdleMinBytes, "seal-idle-min-bytes", c.SealIdleMinBytes, "smallest segment sealed for being idle")
+}
+
+// setUp is what every command does first: apply the config file, build the logger (at
+// defaultLevel when set and --log-level was not given), and return a context that ends on
+// SIGINT or SIGTERM.
+func (g *globals) setUp(cmd *cobra.Command, defaultLevel string) (context.Context, context.CancelFunc, *slog.Logger, error) {
+	if err := applyConfigFile(cmd, g.config); err != nil {
+		return nil, nil, nil, err
+	}
+	level := g.logLevel
+	if defaultLevel != "" && !cmd.Flags().Changed("log-level") {
+		level = defaultLevel
+	}
+	logger, err := newLogger(level, g.logFormat)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+	return ctx, stop, logger, nil
 }
 
 func newLogger(level, format string) (*slog.Logger, error) {

@@ -14,7 +14,7 @@ import (
 // almost all of an insert, and costs more time than the copy (BenchmarkEncodeIPC).
 func EncodeIPC(rec arrow.RecordBatch) ([]byte, error) {
 	var buf bytes.Buffer
-	buf.Grow(recordBytes(rec) + 1024) // the schema message and the flatbuffer headers
+	buf.Grow(RecordBytes(rec) + 1024) // the schema message and the flatbuffer headers
 	w := ipc.NewWriter(&buf, ipc.WithSchema(rec.Schema()))
 	if err := w.Write(rec); err != nil {
 		_ = w.Close()
@@ -52,8 +52,9 @@ func DecodeIPC(b []byte) (arrow.RecordBatch, error) {
 	return rec, nil
 }
 
-// recordBytes returns the size of rec's buffers.
-func recordBytes(rec arrow.RecordBatch) int {
+// RecordBytes returns the size of rec's buffers, children included: the memory it holds, and
+// close to the size of its IPC encoding.
+func RecordBytes(rec arrow.RecordBatch) int {
 	n := 0
 	var add func(d arrow.ArrayData)
 	add = func(d arrow.ArrayData) {

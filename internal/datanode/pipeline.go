@@ -361,7 +361,7 @@ func (p *pipeline) insert(m wal.Message, h dml.Header) error {
 		rec.Release()
 		return err
 	}
-	size := recordBytes(rec)
+	size := int64(batch.RecordBytes(rec))
 	now := p.n.now()
 	if b.empty() {
 		b.minPos, b.minTs, b.firstAt = m.Pos, h.Timestamp, now
@@ -558,18 +558,6 @@ func sortSnaps(s []segSnap) {
 	}
 }
 
-// recordBytes is the memory a record holds.
-func recordBytes(rec arrow.RecordBatch) int64 {
-	var n int64
-	for _, c := range rec.Columns() {
-		for _, b := range c.Data().Buffers() {
-			if b != nil {
-				n += int64(b.Len())
-			}
-		}
-	}
-	return n
-}
 
 // restamp returns rec with every row's timestamp set to ts, releasing rec.
 func restamp(rec arrow.RecordBatch, ts uint64) arrow.RecordBatch {

@@ -258,7 +258,7 @@ func (s *Server) insertMessages(hdr dml.Header, rows *batch.Rows, collName strin
 	n := int(rec.NumRows())
 	// Guess the number of messages from the record's size and cut it into equal row ranges;
 	// a range that still encodes too large (rows of uneven size) is halved.
-	parts := max(1, (recordSize(rec)+limit-1)/(limit-limit/8))
+	parts := max(1, (batch.RecordBytes(rec)+limit-1)/(limit-limit/8))
 	parts = min(parts, n)
 	var out [][]byte
 	for i := range parts {
@@ -302,26 +302,6 @@ func encodeInsert(hdr dml.Header, rec arrow.RecordBatch, lo, hi, limit int, pks 
 		return nil, err
 	}
 	return append(left, right...), nil
-}
-
-// recordSize returns the size of rec's buffers: close to its IPC encoding.
-func recordSize(rec arrow.RecordBatch) int {
-	n := 0
-	var add func(d arrow.ArrayData)
-	add = func(d arrow.ArrayData) {
-		for _, b := range d.Buffers() {
-			if b != nil {
-				n += b.Len()
-			}
-		}
-		for _, c := range d.Children() {
-			add(c)
-		}
-	}
-	for _, c := range rec.Columns() {
-		add(c.Data())
-	}
-	return n
 }
 
 // deleteMessages encodes keys as delete messages of at most MaxMessageBytes each.
