@@ -44,7 +44,9 @@ func TestRunAssignsReloadsAndCollects(t *testing.T) {
 // failingNodes cannot list live nodes.
 type failingNodes struct{ fakeNodes }
 
-func (f *failingNodes) Live(context.Context) ([]int64, error) { return nil, errors.New("test: etcd down") }
+func (f *failingNodes) Live(context.Context) ([]int64, error) {
+	return nil, errors.New("test: etcd down")
+}
 
 func TestAssignAndReloadReportErrors(t *testing.T) {
 	e := newEnv(t)

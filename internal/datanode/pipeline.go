@@ -558,7 +558,6 @@ func sortSnaps(s []segSnap) {
 	}
 }
 
-
 // restamp returns rec with every row's timestamp set to ts, releasing rec.
 func restamp(rec arrow.RecordBatch, ts uint64) arrow.RecordBatch {
 	defer rec.Release()
