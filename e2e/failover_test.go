@@ -43,12 +43,16 @@ func startCluster(t *testing.T, name string) (*cluster, *writer, *meta.Collectio
 	c.coord()
 	c.start("dn1", "datanode", 1, "--sync-stale-age", "1s")
 	c.start("dn2", "datanode", 2, "--sync-stale-age", "1s")
-	leases := c.waitAssigned(coll.VChannels, 1, 2)
-	owners := map[int64]int{}
-	for _, ch := range coll.VChannels {
-		owners[leases[ch].NodeID]++
-	}
-	require.Equal(t, map[int64]int{1: 2, 2: 2}, owners, "four channels, two per node")
+	// The coordinator may assign every channel before the second node registers; it then
+	// rebalances: wait for two channels per node.
+	require.Eventually(t, func() bool {
+		leases := c.waitAssigned(coll.VChannels, 1, 2)
+		owners := map[int64]int{}
+		for _, ch := range coll.VChannels {
+			owners[leases[ch].NodeID]++
+		}
+		return owners[1] == 2 && owners[2] == 2
+	}, 30*time.Second, 50*time.Millisecond, "four channels, two per node")
 	return c, &writer{c: cl, name: name, acked: map[int64]bool{}}, coll
 }
 
