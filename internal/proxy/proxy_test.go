@@ -2,6 +2,7 @@ package proxy_test
 
 import (
 	"context"
+	"strings"
 	"log/slog"
 	"testing"
 	"time"
@@ -43,6 +44,26 @@ func start(t *testing.T) *env {
 	require.NoError(t, err)
 	t.Cleanup(func() { store.Close() })
 	return &env{c: milvuspb.NewMilvusServiceClient(conn), store: store}
+}
+
+// waitClaimed waits until n channels are leased and claimed by the standalone's data node: the
+// coordinator's assignment and the node's claim are metastore writes of their own, and tests
+// that check a request wrote nothing compare revisions once those are done.
+func (e *env) waitClaimed(t *testing.T, n int) {
+	require.Eventually(t, func() bool {
+		kvs, _, err := e.store.Range(context.Background(), "weir/meta/channels/")
+		require.NoError(t, err)
+		leases, epochs := 0, 0
+		for _, kv := range kvs {
+			switch {
+			case strings.HasSuffix(kv.Key, "/lease"):
+				leases++
+			case strings.HasSuffix(kv.Key, "/epoch"):
+				epochs++
+			}
+		}
+		return leases >= n && epochs >= n
+	}, 10*time.Second, 5*time.Millisecond)
 }
 
 func ctxT(t *testing.T) context.Context {
@@ -94,6 +115,7 @@ func TestCollectionLifecycle(t *testing.T) {
 	require.Equal(t, "books", byID.GetCollectionName())
 
 	// Identical create succeeds and changes nothing.
+	e.waitClaimed(t, 2)
 	rev, err := e.store.Revision(ctx)
 	require.NoError(t, err)
 	st, err = e.c.CreateCollection(ctx, &milvuspb.CreateCollectionRequest{
@@ -189,6 +211,7 @@ func TestBadInputIsRejectedAndWritesNothing(t *testing.T) {
 	st, err := e.c.CreateCollection(ctx, &milvuspb.CreateCollectionRequest{CollectionName: "books", Schema: schemaBytes(t, "books", pk, vec32)})
 	require.NoError(t, err)
 	require.Zero(t, st.GetCode(), st.GetReason())
+	e.waitClaimed(t, 1)
 
 	create := func(name string, shards int32, fields ...*schemapb.FieldSchema) func() (*commonpb.Status, error) {
 		return func() (*commonpb.Status, error) {
