@@ -57,6 +57,12 @@ type Catalog interface {
 	ListCollectionRecords(ctx context.Context) ([]*meta.Collection, error)
 	AssignChannel(ctx context.Context, ch string, collectionID, node int64) (meta.Lease, error)
 	DeleteSegmentMeta(ctx context.Context, segs []meta.Segment) error
+
+	// The legacy protocol's writes, made on a data node's behalf.
+	ReadLease(ctx context.Context, ch string) (meta.Lease, error)
+	Fence(l meta.Lease) *meta.Fence
+	GetSegment(ctx context.Context, coll, id int64) (*meta.Segment, error)
+	ReadCheckpoint(ctx context.Context, ch string) (meta.Checkpoint, error)
 }
 
 // Nodes reaches the data nodes.
@@ -93,6 +99,7 @@ type metrics struct {
 	gcSegments   prometheus.Counter
 	liveNodes    prometheus.Gauge
 	viewRevision prometheus.Gauge
+	legacyCalls  *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -114,6 +121,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Data nodes with a live session at the last assignment round."}),
 		viewRevision: f.NewGauge(prometheus.GaugeOpts{Name: "weir_coord_view_revision",
 			Help: "Metastore revision the coordinator's view reflects."}),
+		legacyCalls: f.NewCounterVec(prometheus.CounterOpts{Name: "weir_coord_legacy_calls_total",
+			Help: "Legacy-protocol meta writes served for lease-less data nodes, by call."}, []string{"call"}),
 	}
 }
 

@@ -23,14 +23,28 @@ type Lease struct {
 	CollectionID int64     `json:"collection_id"`
 	NodeID       int64     `json:"node_id"`
 	AssignedAt   time.Time `json:"assigned_at"`
-	Revision     int64     `json:"-"`
+	// Legacy marks watch info of the previous release's protocol: no lease. The data node
+	// then sends its meta to the coordinator (SaveBinlogPaths, UpdateChannelCheckpoint),
+	// which writes it after checking the caller owns the channel (invariant 7).
+	Legacy   bool  `json:"legacy,omitempty"`
+	Revision int64 `json:"-"`
 }
 
 // AssignChannel writes a new lease for a channel: node becomes its owner and every earlier
 // lease stops matching. It is the coordinator's (and standalone bootstrap's) call, never a
 // data node's.
 func (c *Catalog) AssignChannel(ctx context.Context, ch string, collectionID, node int64) (Lease, error) {
-	l := Lease{Channel: ch, CollectionID: collectionID, NodeID: node, AssignedAt: c.now().UTC()}
+	return c.assign(ctx, Lease{Channel: ch, CollectionID: collectionID, NodeID: node, AssignedAt: c.now().UTC()})
+}
+
+// AssignChannelLegacy writes watch info of the legacy protocol: the node owns the channel, and
+// the revision of this write is the watch operation ID the node presents to the coordinator.
+func (c *Catalog) AssignChannelLegacy(ctx context.Context, ch string, collectionID, node int64) (Lease, error) {
+	return c.assign(ctx, Lease{Channel: ch, CollectionID: collectionID, NodeID: node, AssignedAt: c.now().UTC(), Legacy: true})
+}
+
+func (c *Catalog) assign(ctx context.Context, l Lease) (Lease, error) {
+	ch := l.Channel
 	b, err := json.Marshal(l)
 	if err != nil {
 		return Lease{}, err

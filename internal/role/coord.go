@@ -2,6 +2,7 @@ package role
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -147,4 +148,31 @@ func (s coordServer) GetRecoveryInfo(ctx context.Context, req *rpc.RecoveryInfoR
 			CheckpointTs: ch.Checkpoint.Timestamp, Flushed: conv(ch.Flushed), Growing: conv(ch.Growing), L0: conv(ch.L0)})
 	}
 	return resp, nil
+}
+
+func (s coordServer) SaveBinlogPaths(ctx context.Context, req *rpc.SaveBinlogPathsRequest) (*rpc.SaveBinlogPathsResponse, error) {
+	segs := make([]coord.SegmentUpdate, len(req.Segments))
+	for i, u := range req.Segments {
+		segs[i] = coord.SegmentUpdate{Segment: u.Segment, Files: u.Files}
+	}
+	if err := s.c.SaveBinlogPaths(ctx, req.Channel, req.NodeID, req.OpID, segs, req.Checkpoint); err != nil {
+		return nil, legacyStatus(err)
+	}
+	return &rpc.SaveBinlogPathsResponse{}, nil
+}
+
+func (s coordServer) UpdateChannelCheckpoint(ctx context.Context, req *rpc.UpdateChannelCheckpointRequest) (*rpc.UpdateChannelCheckpointResponse, error) {
+	if err := s.c.UpdateChannelCheckpoint(ctx, req.Channel, req.NodeID, req.OpID, req.Checkpoint); err != nil {
+		return nil, legacyStatus(err)
+	}
+	return &rpc.UpdateChannelCheckpointResponse{}, nil
+}
+
+// legacyStatus maps a legacy write's failure to a gRPC code: a caller that does not own the
+// channel must stop (FailedPrecondition); anything else may be retried (Unavailable).
+func legacyStatus(err error) error {
+	if errors.Is(err, coord.ErrNotWatcher) {
+		return status.Error(codes.FailedPrecondition, err.Error())
+	}
+	return status.Error(codes.Unavailable, err.Error())
 }

@@ -6,6 +6,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/weir-db/weir/internal/meta"
 )
 
 // CoordService is the gRPC name of the coordinator's service.
@@ -60,14 +62,46 @@ type FileRecovery struct {
 	Bytes int64  `json:"bytes"`
 }
 
-// CoordServer is what the coordinator implements to serve CoordService.
-//
-// The legacy protocol's methods (SaveBinlogPaths, UpdateChannelCheckpoint: a data node
-// watching a channel without a lease sends its meta to the coordinator, which checks the
-// caller owns the channel and writes it, invariant 7) will be added here with the rolling
-// upgrade work; UnimplementedCoordServer keeps implementations compiling when they are.
+// SegmentUpdate is one segment's new state and its new files, as a legacy data node reports
+// them.
+type SegmentUpdate struct {
+	Segment meta.Segment `json:"segment"`
+	Files   []meta.File  `json:"files"`
+}
+
+// SaveBinlogPathsRequest is the legacy protocol's segment meta write: a data node watching a
+// channel without a lease sends it to the coordinator, which checks that NodeID watches Channel
+// under watch operation OpID and writes it (BRIEF invariant 7). Checkpoint, when set, is
+// written after the segments.
+type SaveBinlogPathsRequest struct {
+	Channel    string           `json:"channel"`
+	NodeID     int64            `json:"node_id"`
+	OpID       int64            `json:"op_id"`
+	Segments   []SegmentUpdate  `json:"segments"`
+	Checkpoint *meta.Checkpoint `json:"checkpoint,omitempty"`
+}
+
+// SaveBinlogPathsResponse answers SaveBinlogPaths.
+type SaveBinlogPathsResponse struct{}
+
+// UpdateChannelCheckpointRequest is the legacy protocol's checkpoint write.
+type UpdateChannelCheckpointRequest struct {
+	Channel    string          `json:"channel"`
+	NodeID     int64           `json:"node_id"`
+	OpID       int64           `json:"op_id"`
+	Checkpoint meta.Checkpoint `json:"checkpoint"`
+}
+
+// UpdateChannelCheckpointResponse answers UpdateChannelCheckpoint.
+type UpdateChannelCheckpointResponse struct{}
+
+// CoordServer is what the coordinator implements to serve CoordService. SaveBinlogPaths and
+// UpdateChannelCheckpoint are the legacy protocol's calls; they stay until a documented
+// breaking release.
 type CoordServer interface {
 	GetRecoveryInfo(ctx context.Context, req *RecoveryInfoRequest) (*RecoveryInfoResponse, error)
+	SaveBinlogPaths(ctx context.Context, req *SaveBinlogPathsRequest) (*SaveBinlogPathsResponse, error)
+	UpdateChannelCheckpoint(ctx context.Context, req *UpdateChannelCheckpointRequest) (*UpdateChannelCheckpointResponse, error)
 }
 
 // UnimplementedCoordServer answers every method with Unimplemented. Embedded in an
@@ -80,11 +114,21 @@ func (UnimplementedCoordServer) GetRecoveryInfo(context.Context, *RecoveryInfoRe
 	return nil, status.Error(codes.Unimplemented, "method GetRecoveryInfo not implemented")
 }
 
+func (UnimplementedCoordServer) SaveBinlogPaths(context.Context, *SaveBinlogPathsRequest) (*SaveBinlogPathsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SaveBinlogPaths not implemented")
+}
+
+func (UnimplementedCoordServer) UpdateChannelCheckpoint(context.Context, *UpdateChannelCheckpointRequest) (*UpdateChannelCheckpointResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UpdateChannelCheckpoint not implemented")
+}
+
 var coordDesc = grpc.ServiceDesc{
 	ServiceName: CoordService,
 	HandlerType: (*CoordServer)(nil),
 	Methods: []grpc.MethodDesc{
 		unaryMethod(CoordService, "GetRecoveryInfo", CoordServer.GetRecoveryInfo),
+		unaryMethod(CoordService, "SaveBinlogPaths", CoordServer.SaveBinlogPaths),
+		unaryMethod(CoordService, "UpdateChannelCheckpoint", CoordServer.UpdateChannelCheckpoint),
 	},
 	Metadata: "internal/rpc/coord.go",
 }
@@ -107,4 +151,14 @@ func NewCoordClient(cc grpc.ClientConnInterface) *CoordClient {
 // GetRecoveryInfo asks for a collection's recovery target.
 func (c *CoordClient) GetRecoveryInfo(ctx context.Context, req *RecoveryInfoRequest, opts ...grpc.CallOption) (*RecoveryInfoResponse, error) {
 	return invoke[RecoveryInfoResponse](ctx, c.cc, "/"+CoordService+"/GetRecoveryInfo", req, opts)
+}
+
+// SaveBinlogPaths sends a legacy segment meta write.
+func (c *CoordClient) SaveBinlogPaths(ctx context.Context, req *SaveBinlogPathsRequest, opts ...grpc.CallOption) (*SaveBinlogPathsResponse, error) {
+	return invoke[SaveBinlogPathsResponse](ctx, c.cc, "/"+CoordService+"/SaveBinlogPaths", req, opts)
+}
+
+// UpdateChannelCheckpoint sends a legacy checkpoint write.
+func (c *CoordClient) UpdateChannelCheckpoint(ctx context.Context, req *UpdateChannelCheckpointRequest, opts ...grpc.CallOption) (*UpdateChannelCheckpointResponse, error) {
+	return invoke[UpdateChannelCheckpointResponse](ctx, c.cc, "/"+CoordService+"/UpdateChannelCheckpoint", req, opts)
 }

@@ -19,6 +19,8 @@ import (
 	"google.golang.org/grpc/encoding"
 	"google.golang.org/grpc/status"
 
+	"github.com/weir-db/weir/internal/meta"
+
 	"github.com/weir-db/weir/internal/apierr"
 )
 
@@ -66,8 +68,21 @@ func (d *dataNode) Status(ctx context.Context, _ *StatusRequest) (*StatusRespons
 }
 
 type coord struct {
-	got  *RecoveryInfoRequest
-	resp *RecoveryInfoResponse
+	UnimplementedCoordServer
+	got   *RecoveryInfoRequest
+	resp  *RecoveryInfoResponse
+	saved *SaveBinlogPathsRequest
+	cp    *UpdateChannelCheckpointRequest
+}
+
+func (c *coord) SaveBinlogPaths(_ context.Context, req *SaveBinlogPathsRequest) (*SaveBinlogPathsResponse, error) {
+	c.saved = req
+	return &SaveBinlogPathsResponse{}, nil
+}
+
+func (c *coord) UpdateChannelCheckpoint(_ context.Context, req *UpdateChannelCheckpointRequest) (*UpdateChannelCheckpointResponse, error) {
+	c.cp = req
+	return &UpdateChannelCheckpointResponse{}, nil
 }
 
 func (c *coord) GetRecoveryInfo(_ context.Context, req *RecoveryInfoRequest) (*RecoveryInfoResponse, error) {
@@ -183,6 +198,17 @@ func TestCoordRoundTrip(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, want, got)
 	require.Equal(t, &RecoveryInfoRequest{CollectionID: 5, Channel: "by-dml-0"}, e.co.got)
+
+	save := &SaveBinlogPathsRequest{Channel: "c", NodeID: 2, OpID: 9,
+		Segments:   []SegmentUpdate{{Segment: meta.Segment{ID: 4, Rows: 10, MaxPos: 7, State: meta.Flushed}, Files: []meta.File{{ID: 5, Key: "k", Kind: meta.InsertFile}}}},
+		Checkpoint: &meta.Checkpoint{Position: 7, Timestamp: 1 << 60}}
+	_, err = c.SaveBinlogPaths(t.Context(), save)
+	require.NoError(t, err)
+	require.Equal(t, save, e.co.saved)
+	upd := &UpdateChannelCheckpointRequest{Channel: "c", NodeID: 2, OpID: 9, Checkpoint: meta.Checkpoint{Position: 8}}
+	_, err = c.UpdateChannelCheckpoint(t.Context(), upd)
+	require.NoError(t, err)
+	require.Equal(t, upd, e.co.cp)
 }
 
 func TestErrorsKeepCodeAndMessage(t *testing.T) {
