@@ -32,6 +32,8 @@ type Config struct {
 	CheckInterval time.Duration `yaml:"check-interval"`
 	// RetryMax bounds the backoff between retries of object writes and metastore commits.
 	RetryMax time.Duration `yaml:"retry-max"`
+	// Protocol is ProtocolCurrent or ProtocolLegacy (the previous release's behaviour).
+	Protocol string `yaml:"protocol"`
 }
 
 // Defaults returns the default configuration.
@@ -49,6 +51,7 @@ func Defaults() Config {
 		MemoryLimit:      512 << 20,
 		CheckInterval:    time.Second,
 		RetryMax:         5 * time.Second,
+		Protocol:         ProtocolCurrent,
 	}
 }
 
@@ -70,6 +73,9 @@ func (c Config) Validate() error {
 	positive("memory-limit", c.MemoryLimit)
 	positive("check-interval", int64(c.CheckInterval))
 	positive("retry-max", int64(c.RetryMax))
+	if c.Protocol != ProtocolCurrent && c.Protocol != ProtocolLegacy {
+		errs = append(errs, fmt.Errorf("datanode: protocol must be %q or %q, got %q", ProtocolCurrent, ProtocolLegacy, c.Protocol))
+	}
 	if c.ObjectRoot == "" {
 		errs = append(errs, errors.New("datanode: object-root must be set"))
 	}

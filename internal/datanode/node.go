@@ -57,6 +57,9 @@ type Node struct {
 	logger  *slog.Logger
 	m       *metrics
 	now     func() time.Time
+	// coord is the coordinator's legacy meta service; nil when the node has none (then only
+	// channels with a lease can be watched).
+	coord Coordinator
 
 	// buffered counts the bytes of rows held by all pipelines; memFreed is closed and
 	// replaced whenever it drops, to wake pipelines waiting for memory.
@@ -84,6 +87,10 @@ func New(cfg Config, catalog Catalog, ids IDAllocator, log Log, bucket Bucket, r
 	n.mu.locks = map[string]chan struct{}{}
 	return n, nil
 }
+
+// SetCoordinator gives the node the coordinator's legacy meta service, for channels whose
+// watch info has no lease (and for every channel under ProtocolLegacy). Call before Watch.
+func (n *Node) SetCoordinator(c Coordinator) { n.coord = c }
 
 // Watch starts the pipeline of channel ch under its current lease, which must name this node.
 // Watching a channel that already runs under the same lease does nothing; under an older lease,

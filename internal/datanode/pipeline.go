@@ -30,6 +30,7 @@ type pipeline struct {
 	ch     string
 	lease  meta.Lease
 	fence  *meta.Fence
+	writer metaWriter
 	coll   *meta.Collection
 	schema *arrow.Schema
 	pkName string
@@ -120,8 +121,14 @@ func (n *Node) startPipeline(ctx context.Context, lease meta.Lease) (*pipeline, 
 	// Claim the channel before reading its state: whatever an earlier pipeline under this
 	// lease still had in flight either is in what we read next or can no longer commit.
 	fence := n.catalog.Fence(lease)
-	if err := fence.Claim(ctx, n.cfg.NodeID); err != nil {
-		return nil, err
+	legacy := n.cfg.Protocol == ProtocolLegacy || lease.Legacy
+	if legacy && n.coord == nil {
+		return nil, fmt.Errorf("watch %s: lease-less watch info needs the coordinator's legacy service, which this node has no client for", lease.Channel)
+	}
+	if !legacy {
+		if err := fence.Claim(ctx, n.cfg.NodeID); err != nil {
+			return nil, err
+		}
 	}
 	coll, err := n.catalog.GetCollection(ctx, lease.CollectionID)
 	if err != nil {
@@ -157,6 +164,10 @@ func (n *Node) startPipeline(ctx context.Context, lease meta.Lease) (*pipeline, 
 		consumedTs:   cp.Timestamp,
 		lastQueuedCp: cp.Position,
 	}
+	p.writer = directWriter{p}
+	if legacy {
+		p.writer = legacyWriter{p: p, coord: n.coord}
+	}
 	for _, s := range segs {
 		s := s
 		p.committed[s.ID] = s
@@ -190,7 +201,7 @@ func (n *Node) startPipeline(ctx context.Context, lease meta.Lease) (*pipeline, 
 		n.wg.Done()
 	}()
 	p.logger.Info("channel pipeline started", "collection", coll.ID, "checkpoint", cp.Position,
-		"segments", len(segs), "node", n.cfg.NodeID)
+		"segments", len(segs), "node", n.cfg.NodeID, "legacy", legacy)
 	return p, nil
 }
 

@@ -78,21 +78,16 @@ func (p *pipeline) sync(t *syncTask) error {
 	if err := failpoint.Hit(FailAfterFiles); err != nil {
 		return err
 	}
-	for len(pend) > 0 {
-		n, err := p.fitTxn(pend)
-		if err != nil {
+	if len(pend) > 0 {
+		if err := p.writer.commitSegments(pend); err != nil {
 			return err
 		}
-		if err := p.commitSegments(pend[:n]); err != nil {
-			return err
-		}
-		pend = pend[n:]
 	}
 	if err := failpoint.Hit(FailAfterSegmentMeta); err != nil {
 		return err
 	}
 	if t.cp > p.cp.Position {
-		if err := p.commitCheckpoint(meta.Checkpoint{Position: t.cp, Timestamp: max(t.cpTs, p.cp.Timestamp), UpdatedAt: p.n.now().UTC()}); err != nil {
+		if err := p.writer.commitCheckpoint(meta.Checkpoint{Position: t.cp, Timestamp: max(t.cpTs, p.cp.Timestamp), UpdatedAt: p.n.now().UTC()}); err != nil {
 			return err
 		}
 		p.n.m.checkpoint.WithLabelValues(p.ch).Set(float64(t.cp))

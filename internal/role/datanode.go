@@ -5,14 +5,17 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	"github.com/weir-db/weir/internal/datanode"
 	"github.com/weir-db/weir/internal/objstore"
 	"github.com/weir-db/weir/internal/rpc"
+	"github.com/weir-db/weir/internal/session"
 	"github.com/weir-db/weir/internal/wal"
 )
 
@@ -42,6 +45,9 @@ func RunDataNode(ctx context.Context, cfg Config, dcfg datanode.Config, logger *
 		return err
 	}
 	b.closers = append(b.closers, node.Close)
+	legacy := &coordClient{b: b}
+	b.closers = append(b.closers, legacy.close)
+	node.SetCoordinator(legacy)
 	srv := rpc.NewServer(b.logger)
 	rpc.RegisterDataNodeServer(srv, nodeServer{node})
 	if err := b.serveGRPC(srv); err != nil {
@@ -82,4 +88,69 @@ func (s nodeServer) Release(_ context.Context, req *rpc.ReleaseRequest) (*rpc.Re
 func (s nodeServer) Status(context.Context, *rpc.StatusRequest) (*rpc.StatusResponse, error) {
 	resp := &rpc.StatusResponse{Channels: s.n.Channels(), Errors: map[string]string{}}
 	return resp, nil
+}
+
+// coordClient reaches the coordinator's legacy meta service, finding it through its session
+// and dialing again when a call fails (the coordinator may have restarted elsewhere).
+type coordClient struct {
+	b  *base
+	mu sync.Mutex
+	cc *grpc.ClientConn
+}
+
+func (c *coordClient) client(ctx context.Context) (*rpc.CoordClient, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cc != nil {
+		return rpc.NewCoordClient(c.cc), nil
+	}
+	infos, _, err := session.List(ctx, c.b.store, c.b.cfg.RootPath, "coord")
+	if err != nil {
+		return nil, err
+	}
+	if len(infos) == 0 {
+		return nil, status.Error(codes.Unavailable, "no coordinator session")
+	}
+	if c.cc, err = rpc.Dial(ctx, infos[0].GRPCAddr); err != nil {
+		return nil, err
+	}
+	return rpc.NewCoordClient(c.cc), nil
+}
+
+// reset drops the connection after a failure other than a refusal, so the next call looks
+// the coordinator up again.
+func (c *coordClient) reset(err error) {
+	if err == nil || status.Code(err) == codes.FailedPrecondition {
+		return
+	}
+	c.close()
+}
+
+func (c *coordClient) close() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cc != nil {
+		_ = c.cc.Close()
+		c.cc = nil
+	}
+}
+
+func (c *coordClient) SaveBinlogPaths(ctx context.Context, req *rpc.SaveBinlogPathsRequest) error {
+	cl, err := c.client(ctx)
+	if err != nil {
+		return err
+	}
+	_, err = cl.SaveBinlogPaths(ctx, req)
+	c.reset(err)
+	return err
+}
+
+func (c *coordClient) UpdateChannelCheckpoint(ctx context.Context, req *rpc.UpdateChannelCheckpointRequest) error {
+	cl, err := c.client(ctx)
+	if err != nil {
+		return err
+	}
+	_, err = cl.UpdateChannelCheckpoint(ctx, req)
+	c.reset(err)
+	return err
 }
