@@ -166,11 +166,13 @@ func newRun(g *globals) *cobra.Command {
 			f.StringVar(&cfg.Listen, "listen", cfg.Listen, "Milvus gRPC listen address")
 		case "datanode":
 			dataNodeFlags(f, &dcfg)
+			f.StringVar(&dcfg.Protocol, "protocol", dcfg.Protocol, `"current", or "legacy" to behave as the previous release (every meta write through the coordinator)`)
 		case "coord":
 			f.DurationVar(&ccfg.ReloadInterval, "reload-interval", ccfg.ReloadInterval, "how often committed meta is re-read")
 			f.DurationVar(&ccfg.AssignInterval, "assign-interval", ccfg.AssignInterval, "how often channel assignment is checked")
 			f.DurationVar(&ccfg.GCInterval, "gc-interval", ccfg.GCInterval, "how often garbage is collected")
 			f.DurationVar(&ccfg.GCGrace, "gc-grace", ccfg.GCGrace, "age before an unreferenced file is deleted")
+			f.StringVar(&ccfg.Protocol, "protocol", ccfg.Protocol, `"current", or "legacy" to behave as the previous release (watch info without leases)`)
 		}
 		run.AddCommand(cmd)
 	}

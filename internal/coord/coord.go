@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -31,12 +32,22 @@ type Config struct {
 	// references it, retries included: a file is only ever deleted when no commit that could
 	// still reference it can be in flight.
 	GCGrace time.Duration `yaml:"gc-grace"`
+	// Protocol is "current" (watch info with leases; lease-less watch info of current data
+	// nodes is upgraded) or "legacy" (the previous release: watch info without leases, data
+	// nodes send their meta through SaveBinlogPaths).
+	Protocol string `yaml:"protocol"`
 }
+
+// Protocols.
+const (
+	ProtocolCurrent = "current"
+	ProtocolLegacy  = "legacy"
+)
 
 // Defaults returns the default configuration.
 func Defaults() Config {
 	return Config{RootPath: "weir", ReloadInterval: time.Second, AssignInterval: time.Second,
-		GCInterval: 10 * time.Minute, GCGrace: time.Hour}
+		GCInterval: 10 * time.Minute, GCGrace: time.Hour, Protocol: ProtocolCurrent}
 }
 
 // Validate reports the first invalid setting.
@@ -48,6 +59,8 @@ func (c Config) Validate() error {
 		return errors.New("coord: reload-interval, assign-interval and gc-interval must be positive")
 	case c.GCGrace < time.Minute:
 		return fmt.Errorf("coord: gc-grace must be at least 1m, got %s", c.GCGrace)
+	case c.Protocol != ProtocolCurrent && c.Protocol != ProtocolLegacy:
+		return fmt.Errorf("coord: protocol must be %q or %q, got %q", ProtocolCurrent, ProtocolLegacy, c.Protocol)
 	}
 	return nil
 }
@@ -56,6 +69,7 @@ func (c Config) Validate() error {
 type Catalog interface {
 	ListCollectionRecords(ctx context.Context) ([]*meta.Collection, error)
 	AssignChannel(ctx context.Context, ch string, collectionID, node int64) (meta.Lease, error)
+	AssignChannelLegacy(ctx context.Context, ch string, collectionID, node int64) (meta.Lease, error)
 	DeleteSegmentMeta(ctx context.Context, segs []meta.Segment) error
 
 	// The legacy protocol's writes, made on a data node's behalf.
@@ -73,6 +87,9 @@ type Nodes interface {
 	// Both are notifications: a data node also finds its leases in the metastore itself.
 	Watch(ctx context.Context, node int64, ch string, lease int64) error
 	Release(ctx context.Context, node int64, ch string) error
+	// Protocol is the protocol a live node's session announced at the last Live call
+	// ("" counts as current).
+	Protocol(node int64) string
 }
 
 // Coordinator is a running coordinator.
@@ -218,6 +235,7 @@ func (c *Coordinator) Assign(ctx context.Context) ([]Move, error) {
 	}
 	leases := c.view.Leases()
 	moves := plan(channels, leases, live)
+	moves = append(moves, c.upgrades(channels, leases, live, moves)...)
 	var errs []error
 	for _, mv := range moves {
 		if mv.From != 0 && slices.Contains(live, mv.From) {
@@ -225,7 +243,11 @@ func (c *Coordinator) Assign(ctx context.Context) ([]Move, error) {
 				c.logger.Warn("release channel", "channel", mv.Channel, "node", mv.From, "err", err)
 			}
 		}
-		l, err := c.catalog.AssignChannel(ctx, mv.Channel, mv.Collection, mv.To)
+		assign := c.catalog.AssignChannel
+		if c.cfg.Protocol == ProtocolLegacy {
+			assign = c.catalog.AssignChannelLegacy
+		}
+		l, err := assign(ctx, mv.Channel, mv.Collection, mv.To)
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -271,6 +293,28 @@ func (c *Coordinator) release(ctx context.Context, node int64, ch string) error 
 	ctx, cancel := context.WithTimeout(ctx, notifyTimeout)
 	defer cancel()
 	return c.nodes.Release(ctx, node, ch)
+}
+
+// upgrades are the moves that put lease-less (legacy) watch info under a lease, on the same
+// node, once that node runs the current protocol: release, then watch with a lease. A node that
+// still runs the legacy protocol keeps its watch info and its gRPC path until it restarts as
+// current.
+func (c *Coordinator) upgrades(channels map[string]int64, leases map[string]meta.Lease, live []int64, moves []Move) []Move {
+	if c.cfg.Protocol != ProtocolCurrent {
+		return nil
+	}
+	var out []Move
+	for ch, coll := range channels {
+		l, ok := leases[ch]
+		if !ok || !l.Legacy || movedAway(moves, ch) || !slices.Contains(live, l.NodeID) {
+			continue
+		}
+		if p := c.nodes.Protocol(l.NodeID); p == "" || p == ProtocolCurrent {
+			out = append(out, Move{Channel: ch, Collection: coll, From: l.NodeID, To: l.NodeID, Reason: "upgrade"})
+		}
+	}
+	slices.SortFunc(out, func(a, b Move) int { return strings.Compare(a.Channel, b.Channel) })
+	return out
 }
 
 func movedAway(moves []Move, ch string) bool {

@@ -23,10 +23,11 @@ import (
 
 // fakeNodes records what the coordinator tells data nodes.
 type fakeNodes struct {
-	mu       sync.Mutex
-	live     []int64
-	watches  []string
-	releases []string
+	mu        sync.Mutex
+	live      []int64
+	protocols map[int64]string
+	watches   []string
+	releases  []string
 }
 
 func (f *fakeNodes) Live(context.Context) ([]int64, error) {
@@ -40,6 +41,12 @@ func (f *fakeNodes) Watch(_ context.Context, node int64, ch string, lease int64)
 	defer f.mu.Unlock()
 	f.watches = append(f.watches, fmt.Sprintf("%d:%s", node, ch))
 	return nil
+}
+
+func (f *fakeNodes) Protocol(node int64) string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.protocols[node]
 }
 
 func (f *fakeNodes) Release(_ context.Context, node int64, ch string) error {

@@ -1,8 +1,10 @@
 package coord
 
 import (
+	"log/slog"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
 	"github.com/weir-db/weir/internal/meta"
@@ -74,4 +76,47 @@ func TestLegacySaveBinlogPaths(t *testing.T) {
 	other := third
 	other.Channel = "elsewhere"
 	require.ErrorContains(t, c.SaveBinlogPaths(e.ctx, ch, 8, moved.Revision, []SegmentUpdate{{Segment: other}}, nil), "belongs to channel")
+}
+
+// TestUpgradeOnCoordinatorStart: a current coordinator finds lease-less watch info. Channels of a
+// node that already runs the current protocol are upgraded — release, then watch with a lease,
+// same node — while a node still on the legacy protocol keeps its watch info (and its gRPC
+// path) until it restarts as current. A legacy coordinator writes lease-less watch info.
+func TestUpgradeOnCoordinatorStart(t *testing.T) {
+	e := newEnv(t)
+	coll := e.collection(t, "up", 2)
+	e.nodes.live = []int64{1, 2}
+	e.nodes.protocols = map[int64]string{1: ProtocolLegacy, 2: ProtocolLegacy}
+	cfg := Defaults()
+	cfg.Protocol = ProtocolLegacy
+	legacy, err := New(cfg, e.catalog, meta.NewView(e.kv, "weir", meta.ReloadChanged), e.nodes, e.bucket, prometheus.NewRegistry(), slog.New(slog.DiscardHandler))
+	require.NoError(t, err)
+	_, err = legacy.Assign(e.ctx)
+	require.NoError(t, err)
+	leases, err := e.catalog.ListLeases(e.ctx)
+	require.NoError(t, err)
+	owner := map[int64]string{}
+	for _, ch := range coll.VChannels {
+		require.True(t, leases[ch].Legacy, "a legacy coordinator writes watch info without a lease")
+		owner[leases[ch].NodeID] = ch
+	}
+
+	current := e.coordinator(t)
+	moves, err := current.Assign(e.ctx)
+	require.NoError(t, err)
+	require.Empty(t, moves, "legacy nodes keep their watch info")
+
+	e.nodes.protocols[1] = ProtocolCurrent // node 1 restarted as current
+	moves, err = current.Assign(e.ctx)
+	require.NoError(t, err)
+	require.Equal(t, []Move{{Channel: owner[1], Collection: coll.ID, From: 1, To: 1, Reason: "upgrade"}}, moves)
+	require.Contains(t, e.nodes.releases, "1:"+owner[1], "release, then watch with a lease")
+	leases, err = e.catalog.ListLeases(e.ctx)
+	require.NoError(t, err)
+	require.False(t, leases[owner[1]].Legacy)
+	require.Equal(t, int64(1), leases[owner[1]].NodeID)
+	require.True(t, leases[owner[2]].Legacy)
+	moves, err = current.Assign(e.ctx)
+	require.NoError(t, err)
+	require.Empty(t, moves)
 }

@@ -2,8 +2,8 @@ package proxy_test
 
 import (
 	"context"
-	"strings"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 

@@ -44,7 +44,7 @@ func RunCoord(ctx context.Context, cfg Config, ccfg coord.Config, logger *slog.L
 	// One coordinator at a time: a second one with the same node ID waits for the first
 	// session to expire. (Two coordinators with different IDs would both assign; safety holds
 	// through the leases, but they would fight, so run one.)
-	if err := b.register(ctx, b.grpcLn.Addr().String()); err != nil {
+	if err := b.register(ctx, b.grpcLn.Addr().String(), ccfg.Protocol); err != nil {
 		return err
 	}
 	rctx, stop := context.WithCancel(ctx)
@@ -56,10 +56,11 @@ func RunCoord(ctx context.Context, cfg Config, ccfg coord.Config, logger *slog.L
 
 // remoteNodes reaches data nodes through their sessions and internal gRPC.
 type remoteNodes struct {
-	b     *base
-	mu    sync.Mutex
-	addrs map[int64]string
-	conns map[string]*grpc.ClientConn
+	b         *base
+	mu        sync.Mutex
+	addrs     map[int64]string
+	protocols map[int64]string
+	conns     map[string]*grpc.ClientConn
 }
 
 func (r *remoteNodes) Live(ctx context.Context) ([]int64, error) {
@@ -68,15 +69,22 @@ func (r *remoteNodes) Live(ctx context.Context) ([]int64, error) {
 		return nil, err
 	}
 	ids := make([]int64, 0, len(infos))
-	addrs := map[int64]string{}
+	addrs, protocols := map[int64]string{}, map[int64]string{}
 	for _, in := range infos {
 		ids = append(ids, in.NodeID)
 		addrs[in.NodeID] = in.GRPCAddr
+		protocols[in.NodeID] = in.Protocol
 	}
 	r.mu.Lock()
-	r.addrs = addrs
+	r.addrs, r.protocols = addrs, protocols
 	r.mu.Unlock()
 	return ids, nil
+}
+
+func (r *remoteNodes) Protocol(node int64) string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.protocols[node]
 }
 
 func (r *remoteNodes) client(ctx context.Context, node int64) (*rpc.DataNodeClient, error) {

@@ -53,7 +53,7 @@ func RunDataNode(ctx context.Context, cfg Config, dcfg datanode.Config, logger *
 	if err := b.serveGRPC(srv); err != nil {
 		return err
 	}
-	if err := b.register(ctx, b.grpcLn.Addr().String()); err != nil {
+	if err := b.register(ctx, b.grpcLn.Addr().String(), dcfg.Protocol); err != nil {
 		return err
 	}
 	lctx, stop := context.WithCancel(ctx)

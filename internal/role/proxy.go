@@ -33,7 +33,7 @@ func RunProxy(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	done := make(chan struct{})
 	go func() { defer close(done); _ = srv.Serve(ln) }()
 	b.closers = append(b.closers, func() { srv.GracefulStop(); <-done })
-	if err := b.register(ctx, ln.Addr().String()); err != nil {
+	if err := b.register(ctx, ln.Addr().String(), "current"); err != nil {
 		return err
 	}
 	p.SetReady(true)

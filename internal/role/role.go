@@ -132,9 +132,9 @@ func (b *base) serveGRPC(srv *grpc.Server) error {
 
 // register writes the role's session; it blocks while a previous session of the same node ID
 // has not expired yet (a restart after a crash).
-func (b *base) register(ctx context.Context, grpcAddr string) error {
+func (b *base) register(ctx context.Context, grpcAddr, protocol string) error {
 	s, err := session.Register(ctx, b.store.Client(), session.Config{Root: b.cfg.RootPath, TTL: b.cfg.SessionTTL, Logger: b.logger},
-		session.Info{Role: b.role, NodeID: b.cfg.NodeID, GRPCAddr: grpcAddr, HTTPAddr: b.httpLn.Addr().String(), Version: b.cfg.Version, StartedAt: time.Now().UTC()})
+		session.Info{Role: b.role, NodeID: b.cfg.NodeID, GRPCAddr: grpcAddr, HTTPAddr: b.httpLn.Addr().String(), Version: b.cfg.Version, Protocol: protocol, StartedAt: time.Now().UTC()})
 	if err != nil {
 		return err
 	}

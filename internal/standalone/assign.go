@@ -19,6 +19,8 @@ func (l localNodes) Watch(ctx context.Context, _ int64, ch string, _ int64) erro
 	return l.node.Watch(ctx, ch)
 }
 
+func (l localNodes) Protocol(int64) string { return "" }
+
 func (l localNodes) Release(_ context.Context, _ int64, ch string) error {
 	l.node.Release(ch)
 	return nil
