@@ -14,6 +14,8 @@ import (
 	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/weir-db/weir/internal/batch"
 	"github.com/weir-db/weir/internal/coord"
@@ -168,6 +170,23 @@ func TestLegacyWatchInfoGoesThroughTheCoordinator(t *testing.T) {
 	}
 	require.Equal(t, int64(len(want)), rows)
 	t.Logf("stand-in coordinator received %v", calls)
+
+	// An old data node's call for a channel it no longer owns is refused over the wire with
+	// FailedPrecondition (the node stops that pipeline), and stores nothing.
+	_, err = catalog.AssignChannelLegacy(ctx, ch, coll.ID, 2)
+	require.NoError(t, err)
+	before, err := store.Revision(ctx)
+	require.NoError(t, err)
+	stale := segs[0]
+	stale.Rows, stale.MaxPos, stale.Files = stale.Rows+100, stale.MaxPos+100, stale.Files+2
+	_, err = rpc.NewCoordClient(cc).SaveBinlogPaths(ctx, &rpc.SaveBinlogPathsRequest{Channel: ch, NodeID: 1, OpID: segs[0].Lease,
+		Segments: []rpc.SegmentUpdate{{Segment: *stale}}, Checkpoint: &meta.Checkpoint{Position: 999}})
+	require.Equal(t, codes.FailedPrecondition, status.Code(err))
+	_, err = rpc.NewCoordClient(cc).UpdateChannelCheckpoint(ctx, &rpc.UpdateChannelCheckpointRequest{Channel: ch, NodeID: 1, OpID: segs[0].Lease, Checkpoint: meta.Checkpoint{Position: 999}})
+	require.Equal(t, codes.FailedPrecondition, status.Code(err))
+	after, err := store.Revision(ctx)
+	require.NoError(t, err)
+	require.Equal(t, before, after, "a refused legacy call stores nothing")
 }
 
 // grpcCoord adapts the typed client to the data node's Coordinator.
