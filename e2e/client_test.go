@@ -9,19 +9,8 @@ import (
 	"github.com/milvus-io/milvus-proto/go-api/v2/milvuspb"
 	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
 	"github.com/stretchr/testify/require"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/proto"
 )
-
-// dial connects a raw Milvus API client (no SDK) to addr.
-func dial(t testing.TB, addr string) milvuspb.MilvusServiceClient {
-	t.Helper()
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	require.NoError(t, err)
-	t.Cleanup(func() { conn.Close() })
-	return milvuspb.NewMilvusServiceClient(conn)
-}
 
 func ctxT(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -57,5 +46,3 @@ func describe(t testing.TB, c milvuspb.MilvusServiceClient, name string) *milvus
 	require.Zero(t, resp.GetStatus().GetCode(), resp.GetStatus().GetReason())
 	return resp
 }
-
-func protoMarshal(m proto.Message) ([]byte, error) { return proto.Marshal(m) }

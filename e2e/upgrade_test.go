@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/weir-db/weir/internal/meta"
+	"github.com/weir-db/weir/internal/weirtest"
 )
 
 // TestRollingUpgradeFromLegacy: a coordinator and two data nodes start in the legacy protocol
@@ -16,41 +17,35 @@ import (
 // acknowledged key is stored exactly once, no process panicked, and every channel has a lease
 // and is written directly.
 func TestRollingUpgradeFromLegacy(t *testing.T) {
-	c := newCluster(t)
-	proxyAddr := freeAddr(t)
-	c.start("proxy", "proxy", 1, "--listen", proxyAddr)
-	cl := dial(t, proxyAddr)
-	createVecCollection(t, cl, "upgrade", 4)
+	c := weirtest.NewCluster(t)
+	proxyAddr := weirtest.FreeAddr(t)
+	c.Start("proxy", "proxy", 1, "--listen", proxyAddr)
+	cl := weirtest.Dial(t, proxyAddr)
+	weirtest.CreateVecCollection(t, cl, "upgrade", 4)
 	ctx := context.Background()
-	coll, err := c.catalog.GetCollectionByName(ctx, meta.DefaultDatabase, "upgrade")
+	coll, err := c.Catalog.GetCollectionByName(ctx, meta.DefaultDatabase, "upgrade")
 	require.NoError(t, err)
 	fast := []string{"--assign-interval", "200ms", "--reload-interval", "200ms"}
-	c.start("coord-legacy", "coord", 1, append(fast, "--protocol", "legacy")...)
-	c.start("dn1-legacy", "datanode", 1, "--protocol", "legacy", "--sync-stale-age", "1s")
-	c.start("dn2-legacy", "datanode", 2, "--protocol", "legacy", "--sync-stale-age", "1s")
-	c.waitAssigned(coll.VChannels, 1, 2)
-	leases, err := c.catalog.ListLeases(ctx)
+	c.Start("coord-legacy", "coord", 1, append(fast, "--protocol", "legacy")...)
+	c.Start("dn1-legacy", "datanode", 1, "--protocol", "legacy", "--sync-stale-age", "1s")
+	c.Start("dn2-legacy", "datanode", 2, "--protocol", "legacy", "--sync-stale-age", "1s")
+	c.WaitAssigned(coll.VChannels, 1, 2)
+	leases, err := c.Catalog.ListLeases(ctx)
 	require.NoError(t, err)
 	for _, ch := range coll.VChannels {
 		require.True(t, leases[ch].Legacy, "the legacy coordinator writes watch info without leases")
 	}
 
-	w := &writer{c: cl, name: "upgrade", acked: map[int64]bool{}}
+	w := weirtest.NewWriter(cl, "upgrade")
 	stop := make(chan struct{})
-	wg := load(t, w, stop)
-	progress := func(n int) {
-		t.Helper()
-		w.mu.Lock()
-		target := len(w.acked) + n
-		w.mu.Unlock()
-		require.Eventually(t, func() bool { w.mu.Lock(); defer w.mu.Unlock(); return len(w.acked) >= target }, 30*time.Second, 10*time.Millisecond)
-	}
+	wg := weirtest.Load(t, w, stop)
+	progress := func(n int) { t.Helper(); w.WaitAcked(t, n) }
 	restart := func(old, name, role string, node int64, args ...string) {
 		t.Helper()
-		code, err := c.procs[old].Stop(15 * time.Second)
+		code, err := c.Procs[old].Stop(15 * time.Second)
 		require.NoError(t, err)
 		require.Zero(t, code, "%s stops cleanly", old)
-		c.start(name, role, node, args...)
+		c.Start(name, role, node, args...)
 		progress(500)
 	}
 	progress(1000)
@@ -60,7 +55,7 @@ func TestRollingUpgradeFromLegacy(t *testing.T) {
 
 	// Every channel ends up under a lease, on a current node.
 	require.Eventually(t, func() bool {
-		leases, err := c.catalog.ListLeases(ctx)
+		leases, err := c.Catalog.ListLeases(ctx)
 		if err != nil {
 			return false
 		}
@@ -74,16 +69,16 @@ func TestRollingUpgradeFromLegacy(t *testing.T) {
 	progress(500)
 	close(stop)
 	wg.Wait()
-	w.flush(t)
-	c.requireExactlyOnce(coll.ID, w)
-	c.noPanics()
+	w.Flush(t)
+	c.RequireExactlyOnce(coll.ID, w)
+	c.NoPanics()
 
 	// Written directly: the last flush's segments carry the current leases, which the
 	// coordinator's legacy service cannot write under (it serves lease-less watch info only
 	// when asked, and no node asks any more).
-	leases, err = c.catalog.ListLeases(ctx)
+	leases, err = c.Catalog.ListLeases(ctx)
 	require.NoError(t, err)
-	segs, err := c.catalog.ListSegments(ctx, coll.ID)
+	segs, err := c.Catalog.ListSegments(ctx, coll.ID)
 	require.NoError(t, err)
 	current := map[int64]bool{}
 	for _, ch := range coll.VChannels {
@@ -97,7 +92,7 @@ func TestRollingUpgradeFromLegacy(t *testing.T) {
 	}
 	require.Positive(t, direct, "segments written under the upgraded leases")
 	for _, dn := range []string{"dn1", "dn2"} {
-		require.Contains(t, c.procs[dn].Log(), "legacy=false", "%s runs pipelines on the direct path", dn)
+		require.Contains(t, c.Procs[dn].Log(), "legacy=false", "%s runs pipelines on the direct path", dn)
 	}
-	require.Contains(t, c.procs["dn1-legacy"].Log(), "legacy=true", "before the upgrade, meta went through the coordinator")
+	require.Contains(t, c.Procs["dn1-legacy"].Log(), "legacy=true", "before the upgrade, meta went through the coordinator")
 }

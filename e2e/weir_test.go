@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -15,6 +14,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/weir-db/weir/internal/weirtest"
 )
 
 var (
@@ -44,15 +45,6 @@ func binary(t testing.TB) string {
 	return weirBin
 }
 
-func freeAddr(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := ln.Addr().String()
-	require.NoError(t, ln.Close())
-	return addr
-}
-
 // process is a running `weir standalone`.
 type process struct {
 	cmd      *exec.Cmd
@@ -67,7 +59,7 @@ type process struct {
 // /healthz answers 200.
 func startStandalone(t testing.TB, dataDir string, extra ...string) *process {
 	t.Helper()
-	p := &process{addr: freeAddr(t), httpAddr: freeAddr(t), dataDir: dataDir, done: make(chan error, 1)}
+	p := &process{addr: weirtest.FreeAddr(t), httpAddr: weirtest.FreeAddr(t), dataDir: dataDir, done: make(chan error, 1)}
 	p.logPath = filepath.Join(t.TempDir(), "weir.log")
 	logf, err := os.Create(p.logPath)
 	require.NoError(t, err)
@@ -144,13 +136,13 @@ func TestGoSDKCompat(t *testing.T) {
 func TestStandaloneLifecycle(t *testing.T) {
 	dir := t.TempDir()
 	p := startStandalone(t, dir)
-	c := dial(t, p.addr)
+	c := weirtest.Dial(t, p.addr)
 	createCollection(t, c, "kept", 2)
 	p.stop(t)
 	require.Contains(t, p.log(t), "stopped")
 
 	p2 := startStandalone(t, dir)
-	c2 := dial(t, p2.addr)
+	c2 := weirtest.Dial(t, p2.addr)
 	names := showCollections(t, c2)
 	require.Equal(t, []string{"kept"}, names)
 	desc := describe(t, c2, "kept")

@@ -1,0 +1,330 @@
+// Package weirtest runs Weir as separate OS processes — `weir run` roles over real etcd and
+// nats-server binaries — and drives a workload that records every acknowledged write, for tests
+// that check nothing acknowledged is lost or duplicated after a fault.
+package weirtest
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/milvus-io/milvus-proto/go-api/v2/commonpb"
+	"github.com/milvus-io/milvus-proto/go-api/v2/milvuspb"
+	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
+	"github.com/stretchr/testify/require"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/weir-db/weir/internal/meta"
+	"github.com/weir-db/weir/internal/metastore"
+	"github.com/weir-db/weir/internal/objstore"
+	"github.com/weir-db/weir/internal/segment"
+	"github.com/weir-db/weir/internal/testcluster"
+)
+
+// Cluster is Weir as separate OS processes over a real etcd and a real nats-server.
+type Cluster struct {
+	T       *testing.T
+	Etcd    *testcluster.Etcd
+	NATS    *testcluster.NATS
+	Storage string
+	Bin     string
+	Store   *metastore.Etcd
+	Catalog *meta.Catalog
+	Bucket  objstore.Bucket
+	Procs   map[string]*testcluster.Process
+	HTTP    map[string]string
+}
+
+func NewCluster(t *testing.T) *Cluster {
+	c := &Cluster{T: t, Procs: map[string]*testcluster.Process{}, HTTP: map[string]string{}}
+	c.Etcd = testcluster.StartEtcd(t)
+	c.NATS = testcluster.StartNATS(t, testcluster.NATSSyncAlways())
+	dir := t.TempDir()
+	c.Storage = "file://" + dir
+	c.Bin = testcluster.BuildWeir(t)
+	ctx := context.Background()
+	var err error
+	c.Store, err = metastore.Dial(ctx, metastore.Config{Endpoints: c.Etcd.Endpoints()})
+	require.NoError(t, err)
+	t.Cleanup(func() { c.Store.Close() })
+	c.Catalog = meta.NewCatalog(c.Store, "weir", meta.NewIDAllocator(c.Store, "weir", 10), nil)
+	c.Bucket, err = objstore.Open(ctx, c.Storage)
+	require.NoError(t, err)
+	return c
+}
+
+// Start runs `weir run role` as process name and waits until it is healthy.
+func (c *Cluster) Start(name, role string, node int64, extra ...string) *testcluster.Process {
+	c.T.Helper()
+	httpAddr := FreeAddr(c.T)
+	args := append([]string{"run", role, "--etcd", strings.Join(c.Etcd.Endpoints(), ","), "--nats", c.NATS.URL(),
+		"--storage", c.Storage, "--node-id", fmt.Sprint(node), "--http-listen", httpAddr, "--session-ttl", "2s"}, extra...)
+	p := testcluster.Start(c.T, name, c.Bin, args, nil)
+	c.Procs[name], c.HTTP[name] = p, httpAddr
+	require.Eventually(c.T, func() bool {
+		resp, err := http.Get("http://" + httpAddr + "/healthz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	}, 30*time.Second, 20*time.Millisecond, "%s not healthy", name)
+	return p
+}
+
+func (c *Cluster) Coord() *testcluster.Process {
+	return c.Start("coord", "coord", 1, "--assign-interval", "200ms", "--reload-interval", "200ms")
+}
+
+// leasesOn waits until every channel is leased to one of the given live data nodes.
+func (c *Cluster) WaitAssigned(chans []string, nodes ...int64) map[string]meta.Lease {
+	c.T.Helper()
+	var leases map[string]meta.Lease
+	require.Eventually(c.T, func() bool {
+		all, err := c.Catalog.ListLeases(context.Background())
+		if err != nil {
+			return false
+		}
+		for _, ch := range chans {
+			l, ok := all[ch]
+			if !ok || !containsID(nodes, l.NodeID) {
+				return false
+			}
+		}
+		leases = all
+		return true
+	}, 30*time.Second, 50*time.Millisecond, "channels not assigned to %v", nodes)
+	return leases
+}
+
+func containsID(ids []int64, id int64) bool {
+	for _, x := range ids {
+		if x == id {
+			return true
+		}
+	}
+	return false
+}
+
+// Writer inserts and deletes through the proxy and remembers what was acknowledged.
+type Writer struct {
+	C      milvuspb.MilvusServiceClient
+	Name   string
+	mu     sync.Mutex
+	next   int64
+	acked  map[int64]bool
+	failed int
+}
+
+func (w *Writer) Insert(t *testing.T, n int) error {
+	w.mu.Lock()
+	first := w.next
+	w.next += int64(n)
+	w.mu.Unlock()
+	ids := make([]int64, n)
+	vecs := make([]float32, 8*n)
+	for i := range ids {
+		ids[i] = first + int64(i)
+		vecs[8*i] = float32(ids[i])
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	resp, err := w.C.Insert(ctx, &milvuspb.InsertRequest{CollectionName: w.Name, NumRows: uint32(n), FieldsData: []*schemapb.FieldData{
+		{FieldName: "id", Field: &schemapb.FieldData_Scalars{Scalars: &schemapb.ScalarField{Data: &schemapb.ScalarField_LongData{LongData: &schemapb.LongArray{Data: ids}}}}},
+		{FieldName: "vec", Field: &schemapb.FieldData_Vectors{Vectors: &schemapb.VectorField{Dim: 8, Data: &schemapb.VectorField_FloatVector{FloatVector: &schemapb.FloatArray{Data: vecs}}}}},
+	}})
+	if err == nil && resp.GetStatus().GetCode() != 0 {
+		err = fmt.Errorf("insert: %s", resp.GetStatus().GetReason())
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err != nil {
+		w.failed++ // not acknowledged: it may or may not be stored, it must not be lost if it was
+		return err
+	}
+	for _, id := range ids {
+		w.acked[id] = true
+	}
+	return nil
+}
+
+func (w *Writer) Flush(t *testing.T) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	fl, err := w.C.Flush(ctx, &milvuspb.FlushRequest{CollectionNames: []string{w.Name}})
+	require.NoError(t, err)
+	require.Zero(t, fl.GetStatus().GetCode(), fl.GetStatus().GetReason())
+	ts := fl.GetCollFlushTs()[w.Name]
+	require.Eventually(t, func() bool {
+		st, err := w.C.GetFlushState(ctx, &milvuspb.GetFlushStateRequest{CollectionName: w.Name, FlushTs: ts})
+		return err == nil && st.GetFlushed()
+	}, 60*time.Second, 50*time.Millisecond, "flush never completed")
+}
+
+// RequireExactlyOnce reads every insert file that committed segment meta names and checks that
+// each acknowledged key is stored exactly once (keys of unacknowledged inserts may be stored
+// once or not at all).
+func (c *Cluster) RequireExactlyOnce(coll int64, w *Writer) {
+	c.T.Helper()
+	ctx := context.Background()
+	segs, err := c.Catalog.ListSegments(ctx, coll)
+	require.NoError(c.T, err)
+	count := map[int64]int{}
+	for _, s := range segs {
+		files, err := c.Catalog.ListFiles(ctx, coll, s.ID)
+		require.NoError(c.T, err)
+		for _, f := range files {
+			if f.Kind != meta.InsertFile {
+				continue
+			}
+			data, err := c.Bucket.Get(ctx, f.Key)
+			require.NoError(c.T, err, "file %s named by segment meta", f.Key)
+			col, err := segment.ReadColumn(bytes.NewReader(data), int64(len(data)), "id")
+			require.NoError(c.T, err)
+			for _, v := range col.(*array.Int64).Int64Values() {
+				count[v]++
+			}
+			col.Release()
+		}
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	lost, dup := 0, 0
+	for id := range w.acked {
+		if count[id] == 0 {
+			lost++
+		}
+	}
+	for _, n := range count {
+		if n > 1 {
+			dup++
+		}
+	}
+	c.T.Logf("acknowledged %d keys (%d requests failed), stored %d distinct, lost %d, duplicated %d", len(w.acked), w.failed, len(count), lost, dup)
+	require.Zero(c.T, lost, "acknowledged keys lost")
+	require.Zero(c.T, dup, "keys stored more than once")
+}
+
+func (c *Cluster) NoPanics() {
+	c.T.Helper()
+	for name, p := range c.Procs {
+		require.NotContains(c.T, p.Log(), "panic:", "%s panicked", name)
+	}
+}
+
+func CreateVecCollection(t *testing.T, c milvuspb.MilvusServiceClient, name string, shards int32) {
+	s := &schemapb.CollectionSchema{Name: name, Fields: []*schemapb.FieldSchema{
+		{Name: "id", DataType: schemapb.DataType_Int64, IsPrimaryKey: true},
+		{Name: "vec", DataType: schemapb.DataType_FloatVector, TypeParams: []*commonpb.KeyValuePair{{Key: "dim", Value: "8"}}},
+	}}
+	b, err := proto.Marshal(s)
+	require.NoError(t, err)
+	st, err := c.CreateCollection(context.Background(), &milvuspb.CreateCollectionRequest{CollectionName: name, Schema: b, ShardsNum: shards})
+	require.NoError(t, err)
+	require.Zero(t, st.GetCode(), st.GetReason())
+}
+
+// TestMEPCoordinatorOffline is the MEP's integration test, as its test plan writes it, with
+// every role a separate process: insert data with no data node online; start data nodes; make
+// the coordinator go offline after channel assignment; assert no data node panics and all data
+// is intact (flush completes, every acknowledged key stored once); bring the coordinator back
+// and check GetRecoveryInfo returns the latest target.
+
+// Load inserts batches until stop is closed (or a bound is reached), recording acknowledged
+// keys; errors (for example while a channel moves) are counted, never retried blindly.
+func Load(t *testing.T, w *Writer, stop <-chan struct{}) *sync.WaitGroup {
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := 0; i < 2000; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			_ = w.Insert(t, 50)
+			time.Sleep(2 * time.Millisecond) // pacing: a steady stream, not a benchmark
+		}
+	}()
+	return &wg
+}
+
+func StartCluster(t *testing.T, name string) (*Cluster, *Writer, *meta.Collection) {
+	c := NewCluster(t)
+	proxyAddr := FreeAddr(t)
+	c.Start("proxy", "proxy", 1, "--listen", proxyAddr)
+	cl := Dial(t, proxyAddr)
+	CreateVecCollection(t, cl, name, 4)
+	coll, err := c.Catalog.GetCollectionByName(context.Background(), meta.DefaultDatabase, name)
+	require.NoError(t, err)
+	c.Coord()
+	c.Start("dn1", "datanode", 1, "--sync-stale-age", "1s")
+	c.Start("dn2", "datanode", 2, "--sync-stale-age", "1s")
+	// The coordinator may assign every channel before the second node registers; it then
+	// rebalances: wait for two channels per node.
+	require.Eventually(t, func() bool {
+		leases := c.WaitAssigned(coll.VChannels, 1, 2)
+		owners := map[int64]int{}
+		for _, ch := range coll.VChannels {
+			owners[leases[ch].NodeID]++
+		}
+		return owners[1] == 2 && owners[2] == 2
+	}, 30*time.Second, 50*time.Millisecond, "four channels, two per node")
+	return c, NewWriter(cl, name), coll
+}
+
+// FreeAddr returns a free loopback address.
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close())
+	return addr
+}
+
+// Dial connects a raw Milvus API client to addr.
+func Dial(t testing.TB, addr string) milvuspb.MilvusServiceClient {
+	t.Helper()
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	require.NoError(t, err)
+	t.Cleanup(func() { conn.Close() })
+	return milvuspb.NewMilvusServiceClient(conn)
+}
+
+// NewWriter returns a writer into collection name through c.
+func NewWriter(c milvuspb.MilvusServiceClient, name string) *Writer {
+	return &Writer{C: c, Name: name, acked: map[int64]bool{}}
+}
+
+// Acked is the number of acknowledged keys.
+func (w *Writer) Acked() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.acked)
+}
+
+// Failed is the number of requests that were not acknowledged.
+func (w *Writer) Failed() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.failed
+}
+
+// WaitAcked waits until n more keys than now are acknowledged.
+func (w *Writer) WaitAcked(t testing.TB, n int) {
+	t.Helper()
+	target := w.Acked() + n
+	require.Eventually(t, func() bool { return w.Acked() >= target }, 60*time.Second, 10*time.Millisecond, "the workload stalled")
+}
