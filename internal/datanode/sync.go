@@ -21,6 +21,8 @@ const (
 	FailAfterFiles       = "datanode/after-files"
 	FailAfterSegmentMeta = "datanode/after-segment-meta"
 	FailAfterCheckpoint  = "datanode/after-checkpoint"
+	// FailPut fails an object write, as object storage refusing writes would.
+	FailPut = "datanode/put"
 )
 
 // syncLoop commits the pipeline's syncs one at a time, in the order they were cut.
@@ -196,6 +198,9 @@ func (p *pipeline) encode(kind meta.FileKind, s segSnap) ([]byte, int64, error) 
 // nothing.
 func (p *pipeline) put(key string, data []byte) error {
 	_, err := p.retry("put", func() (struct{}, error) {
+		if err := failpoint.Hit(FailPut); err != nil {
+			return struct{}{}, err
+		}
 		return struct{}{}, p.n.bucket.Put(p.ctx, key, data)
 	})
 	return err

@@ -9,7 +9,8 @@
 //   - multi-process tests set WEIR_FAILPOINTS="name=exit;other=sleep(2000)" in the child's
 //     environment: "exit" ends the process at once with status 137, as kill -9 would, without
 //     running deferred functions or flushing anything; "sleep(ms)" pauses; "error" returns
-//     ErrInjected.
+//     ErrInjected; "error-while(path)" returns ErrInjected while the file path exists, so a test
+//     can start and end an outage in a running process by creating and removing a file.
 package failpoint
 
 import (
@@ -95,6 +96,17 @@ func parseAction(a string) (func() error, error) {
 		return func() error { os.Exit(137); return nil }, nil
 	case a == "error":
 		return func() error { return ErrInjected }, nil
+	case strings.HasPrefix(a, "error-while(") && strings.HasSuffix(a, ")"):
+		path := a[len("error-while(") : len(a)-1]
+		if path == "" {
+			return nil, fmt.Errorf("bad error-while %q", a)
+		}
+		return func() error {
+			if _, err := os.Stat(path); err == nil {
+				return ErrInjected
+			}
+			return nil
+		}, nil
 	case strings.HasPrefix(a, "sleep(") && strings.HasSuffix(a, ")"):
 		ms, err := strconv.Atoi(a[len("sleep(") : len(a)-1])
 		if err != nil || ms < 0 {

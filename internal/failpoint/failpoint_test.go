@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -28,7 +29,15 @@ func TestParse(t *testing.T) {
 	t0 := time.Now()
 	require.NoError(t, Hit("b"))
 	require.GreaterOrEqual(t, time.Since(t0), 20*time.Millisecond)
-	for _, bad := range []string{"a", "=error", "a=explode", "a=sleep(x)", "a=sleep(-1)"} {
+	flag := filepath.Join(t.TempDir(), "down")
+	require.NoError(t, Parse("c=error-while("+flag+")"))
+	defer func() { Enable("c", nil)() }()
+	require.NoError(t, Hit("c"))
+	require.NoError(t, os.WriteFile(flag, nil, 0o644))
+	require.ErrorIs(t, Hit("c"), ErrInjected)
+	require.NoError(t, os.Remove(flag))
+	require.NoError(t, Hit("c"))
+	for _, bad := range []string{"a", "=error", "a=explode", "a=sleep(x)", "a=sleep(-1)", "a=error-while()"} {
 		require.Error(t, Parse(bad), bad)
 	}
 }
