@@ -42,10 +42,19 @@ type Cluster struct {
 	Bucket  objstore.Bucket
 	Procs   map[string]*testcluster.Process
 	HTTP    map[string]string
+	specs   map[string]spec
+}
+
+// spec is how a process was started, so that it can be started again the same way.
+type spec struct {
+	role  string
+	node  int64
+	env   []string
+	extra []string
 }
 
 func NewCluster(t *testing.T) *Cluster {
-	c := &Cluster{T: t, Procs: map[string]*testcluster.Process{}, HTTP: map[string]string{}}
+	c := &Cluster{T: t, Procs: map[string]*testcluster.Process{}, HTTP: map[string]string{}, specs: map[string]spec{}}
 	c.Etcd = testcluster.StartEtcd(t)
 	c.NATS = testcluster.StartNATS(t, testcluster.NATSSyncAlways())
 	dir := t.TempDir()
@@ -65,11 +74,17 @@ func NewCluster(t *testing.T) *Cluster {
 // Start runs `weir run role` as process name and waits until it is healthy.
 func (c *Cluster) Start(name, role string, node int64, extra ...string) *testcluster.Process {
 	c.T.Helper()
+	return c.StartEnv(name, role, node, nil, extra...)
+}
+
+// StartEnv is Start with extra environment variables for the process (WEIR_FAILPOINTS, say).
+func (c *Cluster) StartEnv(name, role string, node int64, env []string, extra ...string) *testcluster.Process {
+	c.T.Helper()
 	httpAddr := FreeAddr(c.T)
 	args := append([]string{"run", role, "--etcd", strings.Join(c.Etcd.Endpoints(), ","), "--nats", c.NATS.URL(),
 		"--storage", c.Storage, "--node-id", fmt.Sprint(node), "--http-listen", httpAddr, "--session-ttl", "2s"}, extra...)
-	p := testcluster.Start(c.T, name, c.Bin, args, nil)
-	c.Procs[name], c.HTTP[name] = p, httpAddr
+	p := testcluster.Start(c.T, name, c.Bin, args, env)
+	c.Procs[name], c.HTTP[name], c.specs[name] = p, httpAddr, spec{role, node, env, extra}
 	require.Eventually(c.T, func() bool {
 		resp, err := http.Get("http://" + httpAddr + "/healthz")
 		if err != nil {
@@ -79,6 +94,17 @@ func (c *Cluster) Start(name, role string, node int64, extra ...string) *testclu
 		return resp.StatusCode == http.StatusOK
 	}, 30*time.Second, 20*time.Millisecond, "%s not healthy", name)
 	return p
+}
+
+// Restart starts process name again as it was started (a supervisor's job), once it has
+// exited; the new process keeps the name.
+func (c *Cluster) Restart(name string) *testcluster.Process {
+	c.T.Helper()
+	sp, ok := c.specs[name]
+	require.True(c.T, ok, "no process %s", name)
+	_, err := c.Procs[name].Wait(30 * time.Second)
+	require.NoError(c.T, err, "%s is still running", name)
+	return c.StartEnv(name, sp.role, sp.node, sp.env, sp.extra...)
 }
 
 func (c *Cluster) Coord() *testcluster.Process {
@@ -176,6 +202,15 @@ func (w *Writer) Flush(t *testing.T) {
 // once or not at all).
 func (c *Cluster) RequireExactlyOnce(coll int64, w *Writer) {
 	c.T.Helper()
+	lost, dup := c.Count(coll, w)
+	require.Zero(c.T, lost, "acknowledged keys lost")
+	require.Zero(c.T, dup, "keys stored more than once")
+}
+
+// Count reads every insert file that committed segment meta names and returns how many
+// acknowledged keys are missing and how many keys are stored more than once.
+func (c *Cluster) Count(coll int64, w *Writer) (lost, dup int) {
+	c.T.Helper()
 	ctx := context.Background()
 	segs, err := c.Catalog.ListSegments(ctx, coll)
 	require.NoError(c.T, err)
@@ -199,7 +234,6 @@ func (c *Cluster) RequireExactlyOnce(coll int64, w *Writer) {
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	lost, dup := 0, 0
 	for id := range w.acked {
 		if count[id] == 0 {
 			lost++
@@ -211,8 +245,18 @@ func (c *Cluster) RequireExactlyOnce(coll int64, w *Writer) {
 		}
 	}
 	c.T.Logf("acknowledged %d keys (%d requests failed), stored %d distinct, lost %d, duplicated %d", len(w.acked), w.failed, len(count), lost, dup)
-	require.Zero(c.T, lost, "acknowledged keys lost")
-	require.Zero(c.T, dup, "keys stored more than once")
+	return lost, dup
+}
+
+// Panics counts the processes whose log shows a panic.
+func (c *Cluster) Panics() int {
+	n := 0
+	for _, p := range c.Procs {
+		if strings.Contains(p.Log(), "panic:") {
+			n++
+		}
+	}
+	return n
 }
 
 func (c *Cluster) NoPanics() {

@@ -1,0 +1,277 @@
+//go:build fault
+
+package fault
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/weir-db/weir/internal/meta"
+	"github.com/weir-db/weir/internal/weirtest"
+)
+
+// row is one scenario's line of the report.
+type row struct {
+	runs, acked, lost, duplicated, panics int
+	recover                               time.Duration // worst time from the fault to the flush completing
+}
+
+var report = struct {
+	sync.Mutex
+	rows map[string]*row
+}{rows: map[string]*row{}}
+
+func record(name string, acked, lost, dup, panics int, recovered time.Duration) {
+	report.Lock()
+	defer report.Unlock()
+	r := report.rows[name]
+	if r == nil {
+		r = &row{}
+		report.rows[name] = r
+	}
+	r.runs++
+	r.acked += acked
+	r.lost += lost
+	r.duplicated += dup
+	r.panics += panics
+	r.recover = max(r.recover, recovered)
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if err := writeReport(); err != nil {
+		fmt.Fprintln(os.Stderr, "fault: write report:", err)
+	}
+	os.Exit(code)
+}
+
+func writeReport() error {
+	report.Lock()
+	defer report.Unlock()
+	if len(report.rows) == 0 {
+		return nil
+	}
+	path := os.Getenv("WEIR_FAULT_REPORT")
+	if path == "" {
+		path = "REPORT.md"
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "# Fault suite report\n\n%s, %d run(s) per scenario, 2 data nodes, 1 coordinator, 1 proxy, real etcd and nats-server.\n\n",
+		time.Now().UTC().Format("2006-01-02 15:04 UTC"), runs())
+	b.WriteString("| scenario | runs | acknowledged rows | lost | duplicated | panics | worst time to recover |\n|---|---|---|---|---|---|---|\n")
+	names := make([]string, 0, len(report.rows))
+	for n := range report.rows {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		r := report.rows[n]
+		fmt.Fprintf(&b, "| %s | %d | %d | %d | %d | %d | %s |\n", n, r.runs, r.acked, r.lost, r.duplicated, r.panics, r.recover.Round(10*time.Millisecond))
+	}
+	b.WriteString("\nTime to recover: from the fault to the flush that follows it reporting flushed.\n")
+	return os.WriteFile(path, []byte(b.String()), 0o644)
+}
+
+// runs is how often each scenario runs: 1 in the short form, WEIR_FAULT_RUNS in the long one.
+func runs() int {
+	n, err := strconv.Atoi(os.Getenv("WEIR_FAULT_RUNS"))
+	if err != nil || n < 1 {
+		return 1
+	}
+	return n
+}
+
+// jitter is a random delay for the long form, so faults land at different points of the
+// workload; the short form uses none.
+func jitter() time.Duration {
+	if runs() == 1 {
+		return 0
+	}
+	return time.Duration(rand.IntN(500)) * time.Millisecond
+}
+
+// scenario runs fault once per run against a fresh cluster under load, then flushes and
+// checks: every acknowledged key once, no panic. fault returns when the cluster should
+// recover; the time from the fault's start to the completed flush is recorded.
+func scenario(t *testing.T, name string, fault func(t *testing.T, c *weirtest.Cluster, w *weirtest.Writer, coll *meta.Collection)) {
+	for i := 0; i < runs(); i++ {
+		t.Run(fmt.Sprintf("run%d", i+1), func(t *testing.T) {
+			c, w, coll := weirtest.StartCluster(t, "fault")
+			stop := make(chan struct{})
+			wg := weirtest.Load(t, w, stop)
+			w.WaitAcked(t, 1000)
+			time.Sleep(jitter()) // random fault timing in the long form, by design
+			start := time.Now()
+			fault(t, c, w, coll)
+			w.WaitAcked(t, 500)
+			close(stop)
+			wg.Wait()
+			w.Flush(t)
+			recovered := time.Since(start)
+			lost, dup := c.Count(coll.ID, w)
+			panics := c.Panics()
+			record(name, w.Acked(), lost, dup, panics, recovered)
+			require.Zero(t, lost, "acknowledged keys lost")
+			require.Zero(t, dup, "keys stored more than once")
+			require.Zero(t, panics, "processes panicked")
+		})
+	}
+}
+
+// killAtFailpoint restarts data node 1 with a failpoint that ends the process (as kill -9)
+// at one step of a sync, waits for it to die there, and starts it again without it.
+func killAtFailpoint(fp string) func(*testing.T, *weirtest.Cluster, *weirtest.Writer, *meta.Collection) {
+	return func(t *testing.T, c *weirtest.Cluster, w *weirtest.Writer, coll *meta.Collection) {
+		_, err := c.Procs["dn1"].Stop(15 * time.Second)
+		require.NoError(t, err)
+		p := c.StartEnv("dn1-failpoint", "datanode", 1, []string{"WEIR_FAILPOINTS=" + fp + "=exit"}, "--sync-stale-age", "1s")
+		code, err := p.Wait(60 * time.Second)
+		require.NoError(t, err, "the failpoint never fired")
+		require.Equal(t, 137, code)
+		delete(c.Procs, "dn1-failpoint") // died on purpose
+		c.Start("dn1", "datanode", 1, "--sync-stale-age", "1s")
+	}
+}
+
+func TestKillAfterFiles(t *testing.T) {
+	scenario(t, "kill -9 after files", killAtFailpoint("datanode/after-files"))
+}
+
+func TestKillAfterSegmentMeta(t *testing.T) {
+	scenario(t, "kill -9 after segment meta", killAtFailpoint("datanode/after-segment-meta"))
+}
+
+func TestKillAfterCheckpoint(t *testing.T) {
+	scenario(t, "kill -9 after checkpoint", killAtFailpoint("datanode/after-checkpoint"))
+}
+
+// TestStaleOwnerPaused: SIGSTOP past the session TTL, reassignment, SIGCONT.
+func TestStaleOwnerPaused(t *testing.T) {
+	scenario(t, "SIGSTOP past session TTL", func(t *testing.T, c *weirtest.Cluster, w *weirtest.Writer, coll *meta.Collection) {
+		dn1 := c.Procs["dn1"]
+		require.NoError(t, dn1.Pause())
+		c.WaitAssigned(coll.VChannels, 2)
+		w.WaitAcked(t, 500)
+		require.NoError(t, dn1.Resume())
+		_, err := dn1.Wait(30 * time.Second) // it finds its session lost and exits
+		require.NoError(t, err)
+		delete(c.Procs, "dn1")
+	})
+}
+
+// TestABA: the channel goes from node 1 to node 2 and back to node 1 (a new process) while
+// the first node-1 process is still paused; then the paused one resumes.
+func TestABA(t *testing.T) {
+	scenario(t, "A-B-A reassignment", func(t *testing.T, c *weirtest.Cluster, w *weirtest.Writer, coll *meta.Collection) {
+		old := c.Procs["dn1"]
+		require.NoError(t, old.Pause())
+		c.WaitAssigned(coll.VChannels, 2)
+		delete(c.Procs, "dn1")
+		c.Start("dn1-again", "datanode", 1, "--sync-stale-age", "1s")
+		require.Eventually(t, func() bool {
+			leases, err := c.Catalog.ListLeases(t.Context())
+			if err != nil {
+				return false
+			}
+			for _, ch := range coll.VChannels {
+				if leases[ch].NodeID == 1 {
+					return true
+				}
+			}
+			return false
+		}, 30*time.Second, 50*time.Millisecond, "no channel came back to node 1")
+		w.WaitAcked(t, 500)
+		require.NoError(t, old.Resume())
+		_, err := old.Wait(30 * time.Second)
+		require.NoError(t, err)
+	})
+}
+
+// TestCoordinatorKilledDuringRebalance: a third data node joins and the coordinator is killed
+// while it moves channels to it; a new coordinator finishes the job.
+func TestCoordinatorKilledDuringRebalance(t *testing.T) {
+	scenario(t, "coordinator killed during rebalance", func(t *testing.T, c *weirtest.Cluster, w *weirtest.Writer, coll *meta.Collection) {
+		c.Start("dn3", "datanode", 3, "--sync-stale-age", "1s")
+		c.Procs["coord"].Kill()
+		delete(c.Procs, "coord")
+		w.WaitAcked(t, 500)
+		c.Start("coord2", "coord", 1, "--assign-interval", "200ms", "--reload-interval", "200ms")
+		c.WaitAssigned(coll.VChannels, 1, 2, 3)
+	})
+}
+
+// TestCoordinatorDown: the coordinator is killed after assignment and stays down.
+func TestCoordinatorDown(t *testing.T) {
+	scenario(t, "coordinator down for the run", func(t *testing.T, c *weirtest.Cluster, w *weirtest.Writer, coll *meta.Collection) {
+		c.Procs["coord"].Kill()
+		delete(c.Procs, "coord")
+	})
+}
+
+// TestEtcdRestarted: etcd is stopped and started again on the same data.
+func TestEtcdRestarted(t *testing.T) {
+	scenario(t, "etcd restarted", func(t *testing.T, c *weirtest.Cluster, w *weirtest.Writer, coll *meta.Collection) {
+		c.Etcd.Restart(t)
+	})
+}
+
+// TestEtcdUnreachablePastSessionTTL: etcd is paused for longer than the session TTL. Every
+// session expires; the processes find theirs lost and exit, and are started again as a
+// supervisor would. Nothing acknowledged is lost.
+func TestEtcdUnreachablePastSessionTTL(t *testing.T) {
+	scenario(t, "etcd unreachable past session TTL", func(t *testing.T, c *weirtest.Cluster, w *weirtest.Writer, coll *meta.Collection) {
+		c.Etcd.Pause()
+		time.Sleep(3 * time.Second) // the outage itself: longer than the 2 s session TTL
+		c.Etcd.Resume()
+		for _, name := range []string{"proxy", "coord", "dn1", "dn2"} {
+			p := c.Procs[name]
+			select {
+			case <-p.Done():
+				c.Restart(name)
+			case <-time.After(15 * time.Second):
+				// Its keep-alive got through in time; it keeps running.
+			}
+		}
+	})
+}
+
+// TestNATSRestarted: nats-server is restarted under load; appends fail while it is down (not
+// acknowledged) and go on after.
+func TestNATSRestarted(t *testing.T) {
+	scenario(t, "nats-server restarted under load", func(t *testing.T, c *weirtest.Cluster, w *weirtest.Writer, coll *meta.Collection) {
+		c.NATS.Restart(t)
+	})
+}
+
+// TestObjectStorageRefusingWrites: the data nodes' object writes fail for a while; syncs retry
+// with backoff and nothing is lost.
+func TestObjectStorageRefusingWrites(t *testing.T) {
+	scenario(t, "object storage refusing writes", func(t *testing.T, c *weirtest.Cluster, w *weirtest.Writer, coll *meta.Collection) {
+		flag := filepath.Join(t.TempDir(), "storage-down")
+		for _, n := range []int64{1, 2} {
+			name := fmt.Sprintf("dn%d", n)
+			_, err := c.Procs[name].Stop(15 * time.Second)
+			require.NoError(t, err)
+			c.StartEnv(name+"-faulty", "datanode", n, []string{"WEIR_FAILPOINTS=datanode/put=error-while(" + flag + ")"}, "--sync-stale-age", "1s")
+			delete(c.Procs, name)
+		}
+		require.NoError(t, os.WriteFile(flag, nil, 0o644))
+		// Inserts are acknowledged into the WAL while nothing can sync; wait until both nodes
+		// have had syncs refused.
+		require.Eventually(t, func() bool {
+			return strings.Contains(c.Procs["dn1-faulty"].Log(), "step=put") && strings.Contains(c.Procs["dn2-faulty"].Log(), "step=put")
+		}, 30*time.Second, 50*time.Millisecond, "no sync was refused")
+		w.WaitAcked(t, 500)
+		require.NoError(t, os.Remove(flag))
+	})
+}
