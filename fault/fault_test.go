@@ -120,6 +120,8 @@ func scenario(t *testing.T, name string, fault func(t *testing.T, c *weirtest.Cl
 			recovered := time.Since(start)
 			lost, dup := c.Count(coll.ID, w)
 			panics := c.Panics()
+			code, out := c.Verify()
+			require.Zero(t, code, "weir inspect verify found inconsistencies:\n%s", out)
 			record(name, w.Acked(), lost, dup, panics, recovered)
 			require.Zero(t, lost, "acknowledged keys lost")
 			require.Zero(t, dup, "keys stored more than once")

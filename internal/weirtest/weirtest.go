@@ -372,3 +372,13 @@ func (w *Writer) WaitAcked(t testing.TB, n int) {
 	target := w.Acked() + n
 	require.Eventually(t, func() bool { return w.Acked() >= target }, 60*time.Second, 10*time.Millisecond, "the workload stalled")
 }
+
+// Verify runs `weir inspect verify` against the cluster and returns its exit status and output.
+func (c *Cluster) Verify() (int, string) {
+	c.T.Helper()
+	p := testcluster.Start(c.T, "inspect-verify", c.Bin, []string{"inspect", "verify", "--etcd", strings.Join(c.Etcd.Endpoints(), ","),
+		"--nats", c.NATS.URL(), "--storage", c.Storage}, nil)
+	code, err := p.Wait(2 * time.Minute)
+	require.NoError(c.T, err)
+	return code, p.Log()
+}
