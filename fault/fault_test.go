@@ -68,7 +68,7 @@ func writeReport() error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Fault suite report\n\n%s, %d run(s) per scenario, 2 data nodes, 1 coordinator, 1 proxy, real etcd and nats-server.\n\n",
 		time.Now().UTC().Format("2006-01-02 15:04 UTC"), runs())
-	b.WriteString("| scenario | runs | acknowledged rows | lost | duplicated | panics | worst time to recover |\n|---|---|---|---|---|---|---|\n")
+	b.WriteString("| scenario | runs | acknowledged rows (inserts + deletes) | lost | duplicated | panics | worst time to recover |\n|---|---|---|---|---|---|---|\n")
 	names := make([]string, 0, len(report.rows))
 	for n := range report.rows {
 		names = append(names, n)
@@ -122,7 +122,7 @@ func scenario(t *testing.T, name string, fault func(t *testing.T, c *weirtest.Cl
 			panics := c.Panics()
 			code, out := c.Verify()
 			require.Zero(t, code, "weir inspect verify found inconsistencies:\n%s", out)
-			record(name, w.Acked(), lost, dup, panics, recovered)
+			record(name, w.Acked()+w.Deleted(), lost, dup, panics, recovered)
 			require.Zero(t, lost, "acknowledged keys lost")
 			require.Zero(t, dup, "keys stored more than once")
 			require.Zero(t, panics, "processes panicked")

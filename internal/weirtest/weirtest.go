@@ -143,12 +143,57 @@ func containsID(ids []int64, id int64) bool {
 
 // Writer inserts and deletes through the proxy and remembers what was acknowledged.
 type Writer struct {
-	C      milvuspb.MilvusServiceClient
-	Name   string
-	mu     sync.Mutex
-	next   int64
-	acked  map[int64]bool
-	failed int
+	C       milvuspb.MilvusServiceClient
+	Name    string
+	mu      sync.Mutex
+	next    int64
+	acked   map[int64]bool
+	deleted map[int64]bool // keys whose delete was acknowledged
+	failed  int
+}
+
+// Delete deletes up to n acknowledged keys not deleted yet, by primary key, and records the
+// acknowledged deletes.
+func (w *Writer) Delete(t *testing.T, n int) error {
+	w.mu.Lock()
+	var keys []string
+	var ids []int64
+	for id := range w.acked {
+		if len(ids) == n {
+			break
+		}
+		if !w.deleted[id] {
+			ids = append(ids, id)
+			keys = append(keys, fmt.Sprint(id))
+		}
+	}
+	w.mu.Unlock()
+	if len(ids) == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	resp, err := w.C.Delete(ctx, &milvuspb.DeleteRequest{CollectionName: w.Name, Expr: "id in [" + strings.Join(keys, ",") + "]"})
+	if err == nil && resp.GetStatus().GetCode() != 0 {
+		err = fmt.Errorf("delete: %s", resp.GetStatus().GetReason())
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err != nil {
+		w.failed++
+		return err
+	}
+	for _, id := range ids {
+		w.deleted[id] = true
+	}
+	return nil
+}
+
+// Deleted is the number of keys whose delete was acknowledged.
+func (w *Writer) Deleted() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.deleted)
 }
 
 func (w *Writer) Insert(t *testing.T, n int) error {
@@ -214,11 +259,21 @@ func (c *Cluster) Count(coll int64, w *Writer) (lost, dup int) {
 	ctx := context.Background()
 	segs, err := c.Catalog.ListSegments(ctx, coll)
 	require.NoError(c.T, err)
-	count := map[int64]int{}
+	count, dels := map[int64]int{}, map[int64]int{}
 	for _, s := range segs {
 		files, err := c.Catalog.ListFiles(ctx, coll, s.ID)
 		require.NoError(c.T, err)
 		for _, f := range files {
+			if f.Kind == meta.DeleteFile {
+				data, err := c.Bucket.Get(ctx, f.Key)
+				require.NoError(c.T, err, "file %s named by segment meta", f.Key)
+				d, err := segment.ReadDeletes(bytes.NewReader(data), int64(len(data)))
+				require.NoError(c.T, err)
+				for _, v := range d.IntPKs {
+					dels[v]++
+				}
+				continue
+			}
 			if f.Kind != meta.InsertFile {
 				continue
 			}
@@ -244,7 +299,20 @@ func (c *Cluster) Count(coll int64, w *Writer) (lost, dup int) {
 			dup++
 		}
 	}
-	c.T.Logf("acknowledged %d keys (%d requests failed), stored %d distinct, lost %d, duplicated %d", len(w.acked), w.failed, len(count), lost, dup)
+	// Every acknowledged delete is stored once in an L0 delete file (a delete is a
+	// tombstone: the inserted row stays in its segment until compaction).
+	for id := range w.deleted {
+		if dels[id] == 0 {
+			lost++
+		}
+	}
+	for _, n := range dels {
+		if n > 1 {
+			dup++
+		}
+	}
+	c.T.Logf("acknowledged %d keys and %d deletes (%d requests failed), stored %d distinct keys and %d deletes, lost %d, duplicated %d",
+		len(w.acked), len(w.deleted), w.failed, len(count), len(dels), lost, dup)
 	return lost, dup
 }
 
@@ -298,6 +366,9 @@ func Load(t *testing.T, w *Writer, stop <-chan struct{}) *sync.WaitGroup {
 			default:
 			}
 			_ = w.Insert(t, 50)
+			if i%10 == 9 {
+				_ = w.Delete(t, 5)
+			}
 			time.Sleep(2 * time.Millisecond) // pacing: a steady stream, not a benchmark
 		}
 	}()
@@ -349,7 +420,7 @@ func Dial(t testing.TB, addr string) milvuspb.MilvusServiceClient {
 
 // NewWriter returns a writer into collection name through c.
 func NewWriter(c milvuspb.MilvusServiceClient, name string) *Writer {
-	return &Writer{C: c, Name: name, acked: map[int64]bool{}}
+	return &Writer{C: c, Name: name, acked: map[int64]bool{}, deleted: map[int64]bool{}}
 }
 
 // Acked is the number of acknowledged keys.
