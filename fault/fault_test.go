@@ -104,9 +104,13 @@ func jitter() time.Duration {
 // checks: every acknowledged key once, no panic. fault returns when the cluster should
 // recover; the time from the fault's start to the completed flush is recorded.
 func scenario(t *testing.T, name string, fault func(t *testing.T, c *weirtest.Cluster, w *weirtest.Writer, coll *meta.Collection)) {
+	scenarioProtocol(t, name, "current", fault)
+}
+
+func scenarioProtocol(t *testing.T, name, protocol string, fault func(t *testing.T, c *weirtest.Cluster, w *weirtest.Writer, coll *meta.Collection)) {
 	for i := 0; i < runs(); i++ {
 		t.Run(fmt.Sprintf("run%d", i+1), func(t *testing.T) {
-			c, w, coll := weirtest.StartCluster(t, "fault")
+			c, w, coll := weirtest.StartClusterProtocol(t, "fault", protocol)
 			stop := make(chan struct{})
 			wg := weirtest.Load(t, w, stop)
 			w.WaitAcked(t, 1000)
@@ -275,5 +279,39 @@ func TestObjectStorageRefusingWrites(t *testing.T) {
 		}, 30*time.Second, 50*time.Millisecond, "no sync was refused")
 		w.WaitAcked(t, 500)
 		require.NoError(t, os.Remove(flag))
+	})
+}
+
+// TestRollingUpgrade: coordinator and data nodes start in the legacy protocol; under load the
+// coordinator restarts as current, then each data node, one at a time; every channel ends up
+// under a lease.
+func TestRollingUpgrade(t *testing.T) {
+	scenarioProtocol(t, "rolling upgrade from the legacy protocol", "legacy", func(t *testing.T, c *weirtest.Cluster, w *weirtest.Writer, coll *meta.Collection) {
+		for _, p := range []struct {
+			name, role string
+			node       int64
+			args       []string
+		}{
+			{"coord", "coord", 1, []string{"--assign-interval", "200ms", "--reload-interval", "200ms"}},
+			{"dn1", "datanode", 1, []string{"--sync-stale-age", "1s"}},
+			{"dn2", "datanode", 2, []string{"--sync-stale-age", "1s"}},
+		} {
+			_, err := c.Procs[p.name].Stop(15 * time.Second)
+			require.NoError(t, err)
+			c.Start(p.name, p.role, p.node, p.args...)
+			w.WaitAcked(t, 300)
+		}
+		require.Eventually(t, func() bool {
+			leases, err := c.Catalog.ListLeases(t.Context())
+			if err != nil {
+				return false
+			}
+			for _, ch := range coll.VChannels {
+				if leases[ch].Legacy {
+					return false
+				}
+			}
+			return true
+		}, 30*time.Second, 50*time.Millisecond, "lease-less watch info was never upgraded")
 	})
 }

@@ -376,6 +376,12 @@ func Load(t *testing.T, w *Writer, stop <-chan struct{}) *sync.WaitGroup {
 }
 
 func StartCluster(t *testing.T, name string) (*Cluster, *Writer, *meta.Collection) {
+	return StartClusterProtocol(t, name, "current")
+}
+
+// StartClusterProtocol is StartCluster with the coordinator and data nodes speaking protocol
+// ("current", or "legacy" for the previous release).
+func StartClusterProtocol(t *testing.T, name, protocol string) (*Cluster, *Writer, *meta.Collection) {
 	c := NewCluster(t)
 	proxyAddr := FreeAddr(t)
 	c.Start("proxy", "proxy", 1, "--listen", proxyAddr)
@@ -383,9 +389,9 @@ func StartCluster(t *testing.T, name string) (*Cluster, *Writer, *meta.Collectio
 	CreateVecCollection(t, cl, name, 4)
 	coll, err := c.Catalog.GetCollectionByName(context.Background(), meta.DefaultDatabase, name)
 	require.NoError(t, err)
-	c.Coord()
-	c.Start("dn1", "datanode", 1, "--sync-stale-age", "1s")
-	c.Start("dn2", "datanode", 2, "--sync-stale-age", "1s")
+	c.Start("coord", "coord", 1, "--assign-interval", "200ms", "--reload-interval", "200ms", "--protocol", protocol)
+	c.Start("dn1", "datanode", 1, "--sync-stale-age", "1s", "--protocol", protocol)
+	c.Start("dn2", "datanode", 2, "--sync-stale-age", "1s", "--protocol", protocol)
 	// The coordinator may assign every channel before the second node registers; it then
 	// rebalances: wait for two channels per node.
 	require.Eventually(t, func() bool {
