@@ -8,5 +8,7 @@
 //	go test -tags fault -count=1 ./fault/                      # short form: each scenario once
 //	WEIR_FAULT_RUNS=20 go test -tags fault -timeout 3h ./fault/ # long form, randomised timing
 //
-// Each run writes its figures to the report (WEIR_FAULT_REPORT, default fault/REPORT.md).
+// Each run writes its figures to the file WEIR_FAULT_REPORT names (default: a temporary file);
+// the published figures are in fault/REPORT.md, written with
+// WEIR_FAULT_REPORT=$PWD/fault/REPORT.md.
 package fault

@@ -61,10 +61,13 @@ func writeReport() error {
 	if len(report.rows) == 0 {
 		return nil
 	}
+	// A partial run (-run) must not overwrite the published report: it goes to a temporary
+	// file unless WEIR_FAULT_REPORT names one.
 	path := os.Getenv("WEIR_FAULT_REPORT")
 	if path == "" {
-		path = "REPORT.md"
+		path = filepath.Join(os.TempDir(), "weir-fault-report.md")
 	}
+	defer fmt.Fprintln(os.Stderr, "fault: report written to", path)
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Fault suite report\n\n%s, %d run(s) per scenario, 2 data nodes, 1 coordinator, 1 proxy, real etcd and nats-server.\n\n",
 		time.Now().UTC().Format("2006-01-02 15:04 UTC"), runs())
