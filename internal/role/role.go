@@ -10,16 +10,14 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
-	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promauto"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"google.golang.org/grpc"
 
+	"github.com/weir-db/weir/internal/health"
 	"github.com/weir-db/weir/internal/meta"
 	"github.com/weir-db/weir/internal/metastore"
 	"github.com/weir-db/weir/internal/session"
@@ -70,11 +68,9 @@ type base struct {
 	catalog *meta.Catalog
 	ids     *meta.IDAllocator
 	reg     *prometheus.Registry
-	ready   atomic.Bool
 	grpc    *grpc.Server
 	grpcLn  net.Listener
-	httpLn  net.Listener
-	http    *http.Server
+	health  *health.Server
 	session *session.Session
 	closers []func()
 }
@@ -88,25 +84,10 @@ func newBase(ctx context.Context, cfg Config, role string, logger *slog.Logger) 
 	promauto.With(b.reg).NewGaugeVec(prometheus.GaugeOpts{Name: "weir_build_info", Help: "Weir's version; always 1."},
 		[]string{"version", "role"}).WithLabelValues(cfg.Version, role).Set(1)
 	var err error
-	if b.httpLn, err = net.Listen("tcp", cfg.HTTPListen); err != nil {
+	if b.health, err = health.Listen(cfg.HTTPListen, b.reg); err != nil {
 		return nil, fmt.Errorf("role: listen http: %w", err)
 	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
-		if !b.ready.Load() {
-			http.Error(w, "starting\n", http.StatusServiceUnavailable)
-			return
-		}
-		fmt.Fprintln(w, "ok")
-	})
-	mux.Handle("/metrics", promhttp.HandlerFor(b.reg, promhttp.HandlerOpts{Registry: b.reg}))
-	b.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = b.http.Serve(b.httpLn) }()
-	b.closers = append(b.closers, func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = b.http.Shutdown(sctx)
-	})
+	b.closers = append(b.closers, func() { _ = b.health.Close() })
 	if b.store, err = metastore.Dial(ctx, metastore.Config{Endpoints: cfg.Etcd, Logger: logger}); err != nil {
 		b.close()
 		return nil, fmt.Errorf("role: connect to etcd %v: %w", cfg.Etcd, err)
@@ -134,7 +115,7 @@ func (b *base) serveGRPC(srv *grpc.Server) error {
 // has not expired yet (a restart after a crash).
 func (b *base) register(ctx context.Context, grpcAddr, protocol string) error {
 	s, err := session.Register(ctx, b.store.Client(), session.Config{Root: b.cfg.RootPath, TTL: b.cfg.SessionTTL, Logger: b.logger},
-		session.Info{Role: b.role, NodeID: b.cfg.NodeID, GRPCAddr: grpcAddr, HTTPAddr: b.httpLn.Addr().String(), Version: b.cfg.Version, Protocol: protocol, StartedAt: time.Now().UTC()})
+		session.Info{Role: b.role, NodeID: b.cfg.NodeID, GRPCAddr: grpcAddr, HTTPAddr: b.health.Addr(), Version: b.cfg.Version, Protocol: protocol, StartedAt: time.Now().UTC()})
 	if err != nil {
 		return err
 	}
@@ -150,8 +131,8 @@ func (b *base) register(ctx context.Context, grpcAddr, protocol string) error {
 // wait blocks until ctx ends or the session is lost; a lost session is an error, so the process
 // exits and its supervisor restarts it with a fresh session.
 func (b *base) wait(ctx context.Context) error {
-	b.ready.Store(true)
-	b.logger.Info("weir role ready", "http", b.httpLn.Addr().String(), "grpc", addr(b.grpcLn), "etcd", b.cfg.Etcd)
+	b.health.SetReady(true)
+	b.logger.Info("weir role ready", "http", b.health.Addr(), "grpc", addr(b.grpcLn), "etcd", b.cfg.Etcd)
 	select {
 	case <-ctx.Done():
 		return nil
@@ -169,7 +150,9 @@ func addr(ln net.Listener) string {
 
 // close stops everything in reverse start order.
 func (b *base) close() {
-	b.ready.Store(false)
+	if b.health != nil {
+		b.health.SetReady(false)
+	}
 	for i := len(b.closers) - 1; i >= 0; i-- {
 		b.closers[i]()
 	}

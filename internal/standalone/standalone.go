@@ -9,20 +9,18 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
-	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promauto"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"google.golang.org/grpc"
 
 	"github.com/weir-db/weir/internal/coord"
 	"github.com/weir-db/weir/internal/datanode"
+	"github.com/weir-db/weir/internal/health"
 	"github.com/weir-db/weir/internal/meta"
 	"github.com/weir-db/weir/internal/metastore"
 	"github.com/weir-db/weir/internal/objstore"
@@ -83,10 +81,8 @@ func (c Config) Validate() error {
 type Standalone struct {
 	cfg    Config
 	logger *slog.Logger
-	ready  atomic.Bool
 
-	httpLn   net.Listener
-	httpSrv  *http.Server
+	health   *health.Server
 	grpcLn   net.Listener
 	grpcSrv  *grpc.Server
 	etcd     *metastore.Embedded
@@ -97,7 +93,6 @@ type Standalone struct {
 	log      *wal.Log
 	proxy    *proxy.Server
 	closers  []func() error
-	httpDone chan error
 	grpcDone chan error
 }
 
@@ -190,31 +185,17 @@ func Start(ctx context.Context, cfg Config, version string, logger *slog.Logger)
 		return nil, err
 	}
 	s.proxy.SetReady(true)
-	s.ready.Store(true)
-	logger.Info("weir standalone ready", "listen", s.grpcLn.Addr().String(), "http", s.httpLn.Addr().String(),
+	s.health.SetReady(true)
+	logger.Info("weir standalone ready", "listen", s.grpcLn.Addr().String(), "http", s.health.Addr(),
 		"data_dir", cfg.DataDir, "etcd", s.etcd.Endpoints(), "nats", s.nats.ClientURL(),
 		"wal_sync", cfg.WALSync, "startup", time.Since(t0).Round(time.Millisecond))
 	return s, nil
 }
 
-func (s *Standalone) startHTTP(reg *prometheus.Registry) error {
-	ln, err := net.Listen("tcp", s.cfg.HTTPListen)
-	if err != nil {
+func (s *Standalone) startHTTP(reg *prometheus.Registry) (err error) {
+	if s.health, err = health.Listen(s.cfg.HTTPListen, reg); err != nil {
 		return fmt.Errorf("standalone: listen http: %w", err)
 	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
-		if !s.ready.Load() {
-			http.Error(w, "starting\n", http.StatusServiceUnavailable)
-			return
-		}
-		fmt.Fprintln(w, "ok")
-	})
-	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
-	s.httpLn = ln
-	s.httpSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	s.httpDone = make(chan error, 1)
-	go func() { s.httpDone <- s.httpSrv.Serve(ln) }()
 	return nil
 }
 
@@ -234,7 +215,7 @@ func (s *Standalone) startGRPC() error {
 func (s *Standalone) Addr() string { return s.grpcLn.Addr().String() }
 
 // HTTPAddr is the address of /healthz and /metrics.
-func (s *Standalone) HTTPAddr() string { return s.httpLn.Addr().String() }
+func (s *Standalone) HTTPAddr() string { return s.health.Addr() }
 
 // EtcdEndpoints are the embedded etcd's client URLs (for `weir inspect` and tests).
 func (s *Standalone) EtcdEndpoints() []string { return s.etcd.Endpoints() }
@@ -245,7 +226,9 @@ func (s *Standalone) NATSURL() string { return s.nats.ClientURL() }
 // Close stops serving and shuts every component down in reverse start order: in-flight RPCs
 // finish first, then the clients close, then the embedded servers flush and stop.
 func (s *Standalone) Close() error {
-	s.ready.Store(false)
+	if s.health != nil {
+		s.health.SetReady(false)
+	}
 	var errs []error
 	if s.grpcSrv != nil {
 		stopped := make(chan struct{})
@@ -263,13 +246,10 @@ func (s *Standalone) Close() error {
 		}
 	}
 	s.closers = nil
-	if s.httpSrv != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := s.httpSrv.Shutdown(ctx); err != nil {
+	if s.health != nil {
+		if err := s.health.Close(); err != nil {
 			errs = append(errs, err)
 		}
-		<-s.httpDone
 	}
 	return errors.Join(errs...)
 }

@@ -71,7 +71,7 @@ func TestStartServesHealthAndMetrics(t *testing.T) {
 	require.Contains(t, s.NATSURL(), "nats://127.0.0.1:")
 
 	// Before Start returns and after Close begins, /healthz says 503.
-	s.ready.Store(false)
+	s.health.SetReady(false)
 	code, _ = get(t, "http://"+s.HTTPAddr()+"/healthz")
 	require.Equal(t, http.StatusServiceUnavailable, code)
 	require.NoError(t, s.Close())
