@@ -89,7 +89,6 @@ type Standalone struct {
 	nats     *wal.Embedded
 	store    *metastore.Etcd
 	node     *datanode.Node
-	coord    *coord.Coordinator
 	log      *wal.Log
 	proxy    *proxy.Server
 	closers  []func() error
@@ -178,7 +177,6 @@ func Start(ctx context.Context, cfg Config, version string, logger *slog.Logger)
 	coordDone := make(chan struct{})
 	go func() { defer close(coordDone); co.Run(cctx) }()
 	s.closers = append(s.closers, func() error { stopCoord(); <-coordDone; return nil })
-	s.coord = co
 
 	s.proxy = proxy.New(proxy.Config{Version: version}, proxy.Deps{Catalog: catalog, Channels: s.log, IDs: ids}, logger.With("role", "proxy"))
 	if err := s.startGRPC(); err != nil {
