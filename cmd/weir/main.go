@@ -51,7 +51,7 @@ func newRoot() *cobra.Command {
 	root.PersistentFlags().StringVar(&g.config, "config", "", "YAML file whose keys are flag names (flags given on the command line win)")
 	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	root.PersistentFlags().StringVar(&g.logFormat, "log-format", "text", "log format: text or json")
-	root.AddCommand(newStandalone(g), newDemo(g), newRun(g), newInspect(g))
+	root.AddCommand(newStandalone(g), newDemo(g), newRun(g), newInspect(g), newBench(g))
 	return root
 }
 

@@ -18,6 +18,7 @@ type metrics struct {
 	retries       *prometheus.CounterVec // by step
 	pipelines     prometheus.Gauge
 	checkpoint    *prometheus.GaugeVec // by channel
+	consumed      *prometheus.GaugeVec // by channel
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -47,5 +48,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Channel pipelines running."}),
 		checkpoint: f.NewGaugeVec(prometheus.GaugeOpts{Name: "weir_datanode_checkpoint_position",
 			Help: "Last committed checkpoint position, by channel."}, []string{"channel"}),
+		consumed: f.NewGaugeVec(prometheus.GaugeOpts{Name: "weir_datanode_consumed_position",
+			Help: "Position of the last DML message consumed (buffered or dropped on replay), by channel: compare with the channel's end to see how far behind the node is."}, []string{"channel"}),
 	}
 }

@@ -326,6 +326,7 @@ func (p *pipeline) handle(m wal.Message) error {
 	defer func() {
 		p.consumed = m.Pos
 		p.consumedTs = h.Timestamp
+		p.n.m.consumed.WithLabelValues(p.ch).Set(float64(m.Pos))
 	}()
 	switch h.Kind {
 	case dml.Insert:
