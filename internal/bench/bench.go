@@ -132,7 +132,9 @@ func (r *Report) atMost(name string, got, want float64, unit string) {
 	r.Targets = append(r.Targets, Target{Name: name, Want: "< " + trim(want) + unit, Got: got, Unit: unit, Met: got < want})
 }
 
-func trim(f float64) string { return strings.TrimRight(strings.TrimRight(fmt.Sprintf("%.3f", f), "0"), ".") }
+func trim(f float64) string {
+	return strings.TrimRight(strings.TrimRight(fmt.Sprintf("%.3f", f), "0"), ".")
+}
 
 // Print writes the report's tables, targets and notes.
 func (r *Report) Print(w io.Writer) {
