@@ -164,6 +164,7 @@ func newRun(g *globals) *cobra.Command {
 		switch name {
 		case "proxy":
 			f.StringVar(&cfg.Listen, "listen", cfg.Listen, "Milvus gRPC listen address")
+			f.DurationVar(&cfg.MetaCacheTTL, "meta-cache-ttl", cfg.MetaCacheTTL, "how long inserts reuse a collection's metastore record (0 disables); another proxy's drop may go unseen this long")
 		case "datanode":
 			dataNodeFlags(f, &dcfg)
 			f.StringVar(&dcfg.Protocol, "protocol", dcfg.Protocol, `"current", or "legacy" to behave as the previous release (every meta write through the coordinator)`)

@@ -86,6 +86,19 @@ func (c *client) flushAndWait(ctx context.Context, name string) (time.Duration, 
 	}
 }
 
+// channel returns the one DML channel of a 1-shard collection.
+func (c *client) channel(ctx context.Context, name string) (string, error) {
+	res, err := c.DescribeCollection(ctx, &milvuspb.DescribeCollectionRequest{CollectionName: name})
+	if err := check(res.GetStatus(), err, "describe "+name); err != nil {
+		return "", err
+	}
+	chs := res.GetVirtualChannelNames()
+	if len(chs) != 1 {
+		return "", fmt.Errorf("collection %s has %d channels, want 1", name, len(chs))
+	}
+	return chs[0], nil
+}
+
 // workload is a pool of insert requests generated before the clock starts: the figures are
 // Weir's insert path, not a random number generator. Requests differ only in their keys.
 type workload struct {
@@ -128,6 +141,7 @@ func (w *workload) requestBytes() int { return proto.Size(w.request(0)) }
 // insertResult is what an insert run measured.
 type insertResult struct {
 	Requests  int
+	Start     time.Time
 	Elapsed   time.Duration
 	Latencies []time.Duration
 }
@@ -173,7 +187,7 @@ func (c *client) insert(ctx context.Context, w *workload, first, n, clients int,
 		})
 	}
 	err := g.Wait()
-	return insertResult{Requests: n, Elapsed: time.Since(start), Latencies: lat}, err
+	return insertResult{Requests: n, Start: start, Elapsed: time.Since(start), Latencies: lat}, err
 }
 
 // cpuTime is the CPU time (user and system) this process used so far.

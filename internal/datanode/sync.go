@@ -10,6 +10,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/cenkalti/backoff/v5"
 
+	"github.com/weir-db/weir/internal/batch"
 	"github.com/weir-db/weir/internal/failpoint"
 	"github.com/weir-db/weir/internal/meta"
 	"github.com/weir-db/weir/internal/metastore"
@@ -166,6 +167,13 @@ func (p *pipeline) encode(kind meta.FileKind, s segSnap) ([]byte, int64, error) 
 	var buf bytes.Buffer
 	switch kind {
 	case meta.InsertFile:
+		// A Parquet insert file is about the size of its rows (vectors are written as they
+		// are): sized once, the buffer is not regrown and copied a dozen times per sync.
+		var size int64
+		for _, r := range s.recs {
+			size += int64(batch.RecordBytes(r))
+		}
+		buf.Grow(int(size) + 64<<10)
 		info, err := segment.WriteInsert(&buf, p.schema, s.recs, segment.WriteOptions{})
 		if err != nil {
 			return nil, 0, fmt.Errorf("encode insert file of segment %d: %w", s.seg.ID, err)

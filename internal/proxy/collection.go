@@ -82,6 +82,7 @@ func (s *Server) DropCollection(ctx context.Context, req *milvuspb.DropCollectio
 	if err != nil {
 		return apierr.Status(err), nil
 	}
+	defer s.cache.invalidate(db, req.GetCollectionName())
 	coll, err := s.catalog.DropCollection(ctx, db, req.GetCollectionName())
 	if apierr.KindOf(err) == apierr.CollectionNotFound {
 		return apierr.OK(), nil
@@ -219,6 +220,7 @@ func (s *Server) CreatePartition(ctx context.Context, req *milvuspb.CreatePartit
 	if err != nil {
 		return apierr.Status(err), nil
 	}
+	defer s.cache.invalidate(coll.DB, coll.Name)
 	_, err = s.catalog.CreatePartition(ctx, coll.ID, req.GetPartitionName())
 	return apierr.Status(err), nil
 }
@@ -233,6 +235,7 @@ func (s *Server) DropPartition(ctx context.Context, req *milvuspb.DropPartitionR
 	if err != nil {
 		return apierr.Status(err), nil
 	}
+	defer s.cache.invalidate(coll.DB, coll.Name)
 	err = s.catalog.DropPartition(ctx, coll.ID, req.GetPartitionName())
 	if apierr.KindOf(err) == apierr.PartitionNotFound {
 		return apierr.OK(), nil

@@ -74,6 +74,10 @@ type Config struct {
 	// AppendAttempts is how often an append whose outcome is unknown is tried, with the same
 	// record IDs, before the request fails as retriable; 0 means DefaultAppendAttempts.
 	AppendAttempts int `yaml:"append-attempts"`
+	// MetaCacheTTL is how long inserts reuse a collection's metastore record; 0 means
+	// DefaultMetaCacheTTL and a negative value disables the cache. Another proxy's drop of a
+	// collection or partition can go unnoticed by this one for this long (see targetCache).
+	MetaCacheTTL time.Duration `yaml:"meta-cache-ttl"`
 }
 
 // Defaults of Config's zero fields.
@@ -84,6 +88,9 @@ const (
 	DefaultMaxMessageBytes = 4 << 20
 	// DefaultAppendAttempts tries an append four times (backing off 0.1, 0.2, 0.4 s).
 	DefaultAppendAttempts = 4
+	// DefaultMetaCacheTTL saves two metastore reads on all but one insert per second and
+	// collection, and bounds how long a drop through another proxy can go unseen.
+	DefaultMetaCacheTTL = time.Second
 )
 
 // MilvusVersion is the Milvus API version Weir serves. Build metadata after '+' names Weir, so
@@ -111,6 +118,8 @@ type Server struct {
 	// duplicate: silent data loss). requests numbers the mutations it served.
 	recordPrefix string
 	requests     atomic.Uint64
+
+	cache *targetCache
 }
 
 var _ milvuspb.MilvusServiceServer = (*Server)(nil)
@@ -123,10 +132,14 @@ func New(cfg Config, d Deps, logger *slog.Logger) *Server {
 	if cfg.MaxMessageBytes <= 0 {
 		cfg.MaxMessageBytes = DefaultMaxMessageBytes
 	}
+	if cfg.MetaCacheTTL == 0 {
+		cfg.MetaCacheTTL = DefaultMetaCacheTTL
+	}
 	if cfg.AppendAttempts <= 0 {
 		cfg.AppendAttempts = DefaultAppendAttempts
 	}
-	s := &Server{cfg: cfg, catalog: d.Catalog, channels: d.Channels, ids: d.IDs, clock: d.Clock, logger: logger, started: time.Now()}
+	s := &Server{cfg: cfg, catalog: d.Catalog, channels: d.Channels, ids: d.IDs, clock: d.Clock, logger: logger, started: time.Now(),
+		cache: newTargetCache(cfg.MetaCacheTTL)}
 	s.nextConn.Store(time.Now().UnixMilli())
 	s.recordPrefix = fmt.Sprintf("%d.%016x", cfg.NodeID, rand.Uint64())
 	return s

@@ -137,11 +137,22 @@ func rowsErr(err error, coll string) error {
 }
 
 // writeTarget resolves the collection and partition of a mutation and checks the schema
-// timestamp the client described the collection at.
-func (s *Server) writeTarget(ctx context.Context, db, collName, partName string, schemaTS uint64, namespace string) (*meta.Collection, *meta.Partition, error) {
+// timestamp the client described the collection at. It answers from the target cache when it
+// can and re-reads the metastore before rejecting anything the cache does not know.
+func (s *Server) writeTarget(ctx context.Context, reqDB, collName, partName string, schemaTS uint64, namespace string) (*meta.Collection, *meta.Partition, error) {
 	if namespace != "" {
 		return nil, nil, apierr.New(apierr.ParameterInvalid, "namespaces are not supported by Weir (got namespace %q)", namespace)
 	}
+	db, err := database(ctx, reqDB)
+	if err != nil {
+		return nil, nil, err
+	}
+	if e, ok := s.cache.get(db, collName); ok {
+		if part := findPartition(e.parts, partName); part != nil && checkSchemaTS(e.coll, schemaTS) == nil {
+			return e.coll, part, nil
+		}
+	}
+	entry := s.cache.start()
 	coll, err := s.lookup(ctx, db, collName, 0)
 	if err != nil {
 		return nil, nil, err
@@ -149,17 +160,49 @@ func (s *Server) writeTarget(ctx context.Context, db, collName, partName string,
 	if err := checkChannels(coll); err != nil {
 		return nil, nil, err
 	}
-	// The Go SDK sends the UpdateTimestamp it described the collection at; on a mismatch
-	// (the collection was dropped and created again) it describes again and retries. Weir has
-	// no schema changes, so the timestamp is the creation time.
-	if cur := hybridTS(coll.CreatedAt); schemaTS != 0 && schemaTS != cur {
-		return nil, nil, apierr.New(apierr.SchemaMismatch, "collection %q changed since the client described it (schema timestamp %d, current %d)", coll.Name, schemaTS, cur)
-	}
-	part, err := s.partition(ctx, coll, partName)
-	if err != nil {
+	if err := checkSchemaTS(coll, schemaTS); err != nil {
 		return nil, nil, err
 	}
+	parts, err := s.catalog.ListPartitions(ctx, coll.ID)
+	if err != nil {
+		return nil, nil, metaErr(err, "list partitions of collection %q", coll.Name)
+	}
+	entry.coll, entry.parts = coll, parts
+	s.cache.put(db, collName, entry)
+	part := findPartition(parts, partName)
+	if part == nil {
+		return nil, nil, apierr.New(apierr.PartitionNotFound, "partition %q of collection %q", partNameOrDefault(partName), coll.Name)
+	}
 	return coll, part, nil
+}
+
+// checkSchemaTS compares the schema timestamp a client sends with the collection's. The Go
+// SDK sends the UpdateTimestamp it described the collection at; on a mismatch (the collection
+// was dropped and created again) it describes again and retries. Weir has no schema changes,
+// so the timestamp is the creation time.
+func checkSchemaTS(coll *meta.Collection, schemaTS uint64) error {
+	if cur := hybridTS(coll.CreatedAt); schemaTS != 0 && schemaTS != cur {
+		return apierr.New(apierr.SchemaMismatch, "collection %q changed since the client described it (schema timestamp %d, current %d)", coll.Name, schemaTS, cur)
+	}
+	return nil
+}
+
+func partNameOrDefault(name string) string {
+	if name == "" {
+		return meta.DefaultPartition
+	}
+	return name
+}
+
+// findPartition returns the partition called name ("" is the default one), or nil.
+func findPartition(parts []*meta.Partition, name string) *meta.Partition {
+	name = partNameOrDefault(name)
+	for _, p := range parts {
+		if p.Name == name {
+			return p
+		}
+	}
+	return nil
 }
 
 // checkChannels guards the routing against a collection record whose channel list does not
@@ -173,23 +216,16 @@ func checkChannels(coll *meta.Collection) error {
 
 // partition resolves a partition name; "" is the default partition.
 func (s *Server) partition(ctx context.Context, coll *meta.Collection, name string) (*meta.Partition, error) {
-	if name == "" {
-		name = meta.DefaultPartition
-	}
 	parts, err := s.catalog.ListPartitions(ctx, coll.ID)
 	if err != nil {
 		return nil, metaErr(err, "list partitions of collection %q", coll.Name)
 	}
-	for _, p := range parts {
-		if p.Name == name {
-			return p, nil
-		}
+	if p := findPartition(parts, name); p != nil {
+		return p, nil
 	}
-	return nil, apierr.New(apierr.PartitionNotFound, "partition %q of collection %q", name, coll.Name)
+	return nil, apierr.New(apierr.PartitionNotFound, "partition %q of collection %q", partNameOrDefault(name), coll.Name)
 }
 
-// metaErr classifies a metastore error: client errors from the catalog pass through; the rest
-// (the metastore unreachable, a timeout) are retriable.
 func metaErr(err error, format string, args ...any) error {
 	var ae *apierr.Error
 	if errors.As(err, &ae) {

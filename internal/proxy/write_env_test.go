@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -193,6 +194,8 @@ type faultyCatalog struct {
 
 	mu      sync.Mutex
 	failing map[string]bool
+	// reads counts collection and partition lookups, to see what the target cache saves.
+	reads atomic.Int64
 }
 
 func (f *faultyCatalog) fail(methods ...string) {
@@ -219,6 +222,7 @@ func (f *faultyCatalog) Alloc(ctx context.Context, n int64) (int64, error) {
 }
 
 func (f *faultyCatalog) ListPartitions(ctx context.Context, coll int64) ([]*meta.Partition, error) {
+	f.reads.Add(1)
 	if f.down("ListPartitions") {
 		return nil, errMetaDown
 	}

@@ -24,7 +24,11 @@ func RunProxy(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		return fmt.Errorf("role: connect to nats %s: %w", cfg.NATS, err)
 	}
 	b.closers = append(b.closers, func() { _ = log.Close() })
-	p := proxy.New(proxy.Config{Version: cfg.Version, NodeID: cfg.NodeID}, proxy.Deps{Catalog: b.catalog, Channels: log, IDs: b.ids}, b.logger)
+	cacheTTL := cfg.MetaCacheTTL
+	if cacheTTL == 0 {
+		cacheTTL = -1 // proxy.Config reads 0 as its default
+	}
+	p := proxy.New(proxy.Config{Version: cfg.Version, NodeID: cfg.NodeID, MetaCacheTTL: cacheTTL}, proxy.Deps{Catalog: b.catalog, Channels: log, IDs: b.ids}, b.logger)
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("role: listen %s: %w", cfg.Listen, err)

@@ -20,6 +20,7 @@ import (
 	"github.com/weir-db/weir/internal/health"
 	"github.com/weir-db/weir/internal/meta"
 	"github.com/weir-db/weir/internal/metastore"
+	"github.com/weir-db/weir/internal/proxy"
 	"github.com/weir-db/weir/internal/session"
 )
 
@@ -34,13 +35,16 @@ type Config struct {
 	HTTPListen string        `yaml:"http-listen"`
 	RootPath   string        `yaml:"root-path"`
 	SessionTTL time.Duration `yaml:"session-ttl"`
-	Version    string        `yaml:"-"`
+	// MetaCacheTTL is the proxy's proxy.Config.MetaCacheTTL, except that 0 disables the cache.
+	MetaCacheTTL time.Duration `yaml:"meta-cache-ttl"`
+	Version      string        `yaml:"-"`
 }
 
 // Defaults returns the defaults of `weir run`.
 func Defaults() Config {
 	return Config{Etcd: []string{"http://127.0.0.1:2379"}, NATS: "nats://127.0.0.1:4222", Storage: "file:///var/lib/weir/objects",
-		NodeID: 1, Listen: ":19530", GRPCListen: "127.0.0.1:0", HTTPListen: ":9091", RootPath: "weir", SessionTTL: session.DefaultTTL}
+		NodeID: 1, Listen: ":19530", GRPCListen: "127.0.0.1:0", HTTPListen: ":9091", RootPath: "weir", SessionTTL: session.DefaultTTL,
+		MetaCacheTTL: proxy.DefaultMetaCacheTTL}
 }
 
 // Validate reports the first invalid setting.

@@ -1,0 +1,56 @@
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// TestIngestQuick runs the ingest benchmark at its quick size and checks that it measured
+// what it reports: every case has a rate, a baseline and latencies; the targets are judged
+// from the figures; the JSON report reads back.
+func TestIngestQuick(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	r, err := Ingest(ctx, Options{Quick: true, Dir: t.TempDir()})
+	require.NoError(t, err)
+	require.Len(t, r.Tables, 2)
+	require.Len(t, r.Tables[0].Rows, 4, "dims 128 and 768 × 1 and 4 clients")
+	for _, dim := range []string{"128", "768"} {
+		for _, c := range []string{"1", "4"} {
+			key := "ingest.dim" + dim + ".clients" + c + "."
+			for _, f := range []string{"rows_per_s", "mb_per_s", "raw_jetstream_mb_per_s", "drained_mb_per_s", "p50_ms", "p99_ms", "cpu_ms_per_mb"} {
+				require.Positive(t, r.Figures[key+f], key+f)
+			}
+			require.LessOrEqual(t, r.Figures[key+"p50_ms"], r.Figures[key+"p99_ms"])
+			// Draining includes the inserts, so it cannot be faster than them.
+			require.LessOrEqual(t, r.Figures[key+"drained_mb_per_s"], r.Figures[key+"mb_per_s"]*1.0001)
+		}
+		require.Positive(t, r.Figures["ingest.dim"+dim+".raw_parquet_mb_per_s"])
+		require.Positive(t, r.Figures["ingest.dim"+dim+".raw_file_fsync_mb_per_s"])
+	}
+	require.Len(t, r.Targets, 6)
+	for _, tg := range r.Targets {
+		require.Positive(t, tg.Got, tg.Name)
+	}
+	requireJSONRoundTrip(t, r)
+}
+
+// requireJSONRoundTrip writes r as `weir bench` does and reads it back.
+func requireJSONRoundTrip(t *testing.T, r *Report) {
+	t.Helper()
+	path, err := r.WriteJSON(t.TempDir())
+	require.NoError(t, err)
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	var back Report
+	require.NoError(t, json.Unmarshal(b, &back))
+	require.Equal(t, r.Name, back.Name)
+	require.Equal(t, r.Figures, back.Figures)
+	require.Equal(t, r.Tables, back.Tables)
+	require.Positive(t, back.Machine.CPUs)
+}
