@@ -15,6 +15,15 @@ import (
 var nativeLittleEndian = binary.NativeEndian.Uint16([]byte{1, 0}) == 1
 
 // putFloats writes v into dst (len(dst) == 4*len(v)) as little-endian float32s.
+// floatBytes returns v's memory as the little-endian bytes of its floats, or nil on a
+// big-endian machine (or for no floats), where the bytes would have to be swapped.
+func floatBytes(v []float32) []byte {
+	if !nativeLittleEndian || len(v) == 0 {
+		return nil
+	}
+	return unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(v))), 4*len(v))
+}
+
 func putFloats(dst []byte, v []float32) {
 	if nativeLittleEndian {
 		copy(dst, unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(v))), 4*len(v)))

@@ -13,9 +13,15 @@ import (
 // collection schema. It is uncompressed: LZ4 saves nothing on float vectors, which are
 // almost all of an insert, and costs more time than the copy (BenchmarkEncodeIPC).
 func EncodeIPC(rec arrow.RecordBatch) ([]byte, error) {
-	var buf bytes.Buffer
+	return AppendIPC(nil, rec)
+}
+
+// AppendIPC appends the encoding of EncodeIPC to dst, so that a caller can put a header
+// before it without copying the rows again.
+func AppendIPC(dst []byte, rec arrow.RecordBatch) ([]byte, error) {
+	buf := bytes.NewBuffer(dst)
 	buf.Grow(RecordBytes(rec) + 1024) // the schema message and the flatbuffer headers
-	w := ipc.NewWriter(&buf, ipc.WithSchema(rec.Schema()))
+	w := ipc.NewWriter(buf, ipc.WithSchema(rec.Schema()))
 	if err := w.Write(rec); err != nil {
 		_ = w.Close()
 		return nil, fmt.Errorf("encode batch: %w", err)

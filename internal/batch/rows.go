@@ -134,6 +134,10 @@ func (r *Rows) Record(ts uint64) arrow.RecordBatch {
 // and a failing AutoIDs give other errors.
 // Validation finishes before anything is built and before AutoIDs is called, so a rejected
 // request allocates neither memory for rows nor IDs.
+//
+// Float vector columns borrow the request's memory instead of copying it (on little-endian
+// machines, where the bytes are the same): the Rows must not outlive cols, and cols must not
+// change while the Rows are in use.
 func FromFieldData(s *schemapb.CollectionSchema, cols []*schemapb.FieldData, numRows uint32, opts FromOptions) (*Rows, error) {
 	if numRows == 0 {
 		return nil, invalid("num_rows should be greater than 0, got 0")

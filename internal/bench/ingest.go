@@ -54,17 +54,19 @@ type ingestCase struct {
 type ingestFigures struct {
 	rowsPerSec, weirMBs, rawMBs float64
 	drainedMBs                  float64 // until the data node consumed everything
+	rawReadMBs                  float64 // raw appends with a reader, until it read everything
 	p50, p99                    time.Duration
 	cpuPerMB, rawCPUPerMB       float64 // CPU ms per MB of vectors
 }
 
 const ingestBatch = 1000
 
-// Ingest measures inserts of 1,000-row batches through the Milvus gRPC API into a standalone
-// with 1 channel, 128- and 768-dim vectors, 1 and 4 clients, and in the same run the physical
-// limits of the same bytes: raw JetStream appends with the same durability and concurrency,
-// raw Parquet encoding of the same rows, and a raw sequential file write with an fsync per
-// request's worth of bytes.
+// Ingest measures inserts of 1,000-row batches through the Milvus gRPC API into a 1-channel
+// collection, 128- and 768-dim vectors, 1 and 4 clients, first into a standalone, then into
+// Weir's roles as separate processes; and in the same run the physical limits of the same
+// bytes: raw JetStream appends with the same durability and concurrency (with and without a
+// reader following the stream), raw Parquet encoding of the same rows, and a raw sequential
+// file write with an fsync per request's worth of bytes.
 func Ingest(ctx context.Context, o Options) (*Report, error) {
 	t0 := time.Now()
 	r := newReport("ingest", "inserts through the Milvus gRPC API, 1,000-row batches, 1 channel, wal-sync always", o)
@@ -72,46 +74,26 @@ func Ingest(ctx context.Context, o Options) (*Report, error) {
 	if o.Quick {
 		perRound, rounds = 8<<20, 1
 	}
-	main := Table{Title: "ingest into a standalone (medians of " + strconv.Itoa(rounds) + " alternating rounds)",
-		Columns: []string{"dim", "clients", "rows/s", "MB/s", "p50", "p99", "CPU ms/MB", "raw JetStream MB/s", "ratio", "drained MB/s"}}
+	main := Table{Title: "ingest (medians of " + strconv.Itoa(rounds) + " alternating rounds of Weir and the raw baselines)",
+		Columns: []string{"deployment", "dim", "clients", "rows/s", "MB/s", "p50", "p99", "CPU ms/MB", "raw CPU ms/MB", "raw JetStream MB/s", "ratio", "drained MB/s", "raw append+read MB/s", "ratio"}}
 	raw := Table{Title: "physical limits of the same bytes, same run",
-		Columns: []string{"dim", "raw Parquet encode MB/s", "weir/parquet (4 clients)", "raw file write+fsync MB/s", "weir/file (4 clients)"}}
-	for _, dim := range []int{128, 768} {
-		dir, cleanup, err := o.scratch("ingest")
-		if err != nil {
-			return nil, err
-		}
-		tgt, err := startStandalone(ctx, o, dir)
-		if err != nil {
-			cleanup()
-			return nil, err
-		}
-		var best float64
-		for _, clients := range []int{1, 4} {
-			f, err := ingestOne(ctx, o, tgt, ingestCase{dim: dim, clients: clients}, perRound, rounds)
-			if err != nil {
-				tgt.Close()
-				cleanup()
-				return nil, fmt.Errorf("ingest dim %d, %d clients: %w", dim, clients, err)
+		Columns: []string{"dim", "raw Parquet encode MB/s", "weir/parquet", "raw file write+fsync MB/s", "weir/file"}}
+	best := map[int]float64{}
+	for _, dep := range []string{"standalone", "processes"} {
+		for _, dim := range []int{128, 768} {
+			if err := ingestDeployment(ctx, o, r, &main, dep, dim, perRound, rounds, best); err != nil {
+				return nil, fmt.Errorf("ingest into %s, dim %d: %w", dep, dim, err)
 			}
-			main.Add(strconv.Itoa(dim), strconv.Itoa(clients), f0(f.rowsPerSec), f1(f.weirMBs), ms(f.p50), ms(f.p99),
-				f1(f.cpuPerMB), f1(f.rawMBs), ratio(f.weirMBs, f.rawMBs), f1(f.drainedMBs))
-			key := fmt.Sprintf("ingest.dim%d.clients%d.", dim, clients)
-			r.Figures[key+"rows_per_s"] = f.rowsPerSec
-			r.Figures[key+"mb_per_s"] = f.weirMBs
-			r.Figures[key+"raw_jetstream_mb_per_s"] = f.rawMBs
-			r.Figures[key+"drained_mb_per_s"] = f.drainedMBs
-			r.Figures[key+"p50_ms"] = float64(f.p50) / 1e6
-			r.Figures[key+"p99_ms"] = float64(f.p99) / 1e6
-			r.Figures[key+"cpu_ms_per_mb"] = f.cpuPerMB
-			r.atLeast(fmt.Sprintf("dim %d, %d clients: ingest / raw JetStream", dim, clients), f.weirMBs/f.rawMBs, 0.5, "")
-			best = max(best, f.weirMBs)
 		}
-		r.atLeast(fmt.Sprintf("dim %d: MB/s of vectors per channel", dim), best, 80, " MB/s")
-		tgt.Close()
+	}
+	for _, dim := range []int{128, 768} {
+		r.atLeast(fmt.Sprintf("dim %d: MB/s of vectors per channel", dim), best[dim], 80, " MB/s")
 		pq, err := rawParquet(dim, perRound)
 		if err != nil {
-			cleanup()
+			return nil, err
+		}
+		dir, cleanup, err := o.scratch("ingest-file")
+		if err != nil {
 			return nil, err
 		}
 		fw, err := rawFileWrite(dir, dim, perRound, false)
@@ -121,16 +103,73 @@ func Ingest(ctx context.Context, o Options) (*Report, error) {
 		}
 		r.Figures[fmt.Sprintf("ingest.dim%d.raw_parquet_mb_per_s", dim)] = pq
 		r.Figures[fmt.Sprintf("ingest.dim%d.raw_file_fsync_mb_per_s", dim)] = fw
-		raw.Add(strconv.Itoa(dim), f1(pq), ratio(best, pq), f1(fw), ratio(best, fw))
+		raw.Add(strconv.Itoa(dim), f1(pq), ratio(best[dim], pq), f1(fw), ratio(best[dim], fw))
 	}
 	r.Tables = append(r.Tables, main, raw)
 	r.Notes = append(r.Notes,
+		"standalone: every role in this process; processes: coordinator, data node and proxy as separate `weir run` processes, etcd and NATS embedded in this process",
 		"MB/s counts vector data (rows × dim × 4 bytes); raw JetStream publishes the encoded request's bytes with the same clients, stream storage and fsync-per-append",
-		"drained MB/s runs until the data node has consumed every appended message (Weir acknowledges after the WAL append; consumption is asynchronous)",
-		"CPU ms/MB is this whole process (clients, proxy, data node, embedded etcd and NATS) per MB of vectors")
+		"drained MB/s runs until the data node has consumed every appended message (Weir acknowledges after the WAL append; consumption is asynchronous); raw append+read is raw JetStream with a reader following the stream, until it read the last message: the floor of writing the log once and reading it once",
+		"CPU ms/MB is the CPU of every process involved (this one, with the clients, etcd and NATS, and the roles' processes) per MB of vectors; raw CPU ms/MB the same for raw appends",
+		"weir/parquet and weir/file compare the best Weir rate of the dimension")
 	r.Seconds = time.Since(t0).Seconds()
 	return r, nil
 }
+
+// ingestDeployment runs the 1- and 4-client cases of one dimension against a fresh Weir
+// deployed as dep, adding rows to t, figures and targets to r, and the best rate to best.
+func ingestDeployment(ctx context.Context, o Options, r *Report, t *Table, dep string, dim int, perRound int64, rounds int, best map[int]float64) error {
+	var tgt ingestTarget
+	if dep == "standalone" {
+		dir, cleanup, err := o.scratch("ingest")
+		if err != nil {
+			return err
+		}
+		defer cleanup()
+		tgt, err = startStandalone(ctx, o, dir)
+		if err != nil {
+			return err
+		}
+	} else {
+		o.step("starting coordinator, data node and proxy processes")
+		c, err := startCluster(ctx, o, clusterConfig{Name: "ingest", DataNodes: 1})
+		if err != nil {
+			return err
+		}
+		tgt = processes{c}
+	}
+	defer tgt.Close()
+	for _, clients := range []int{1, 4} {
+		f, err := ingestOne(ctx, o, tgt, ingestCase{dim: dim, clients: clients}, perRound, rounds)
+		if err != nil {
+			return fmt.Errorf("%d clients: %w", clients, err)
+		}
+		t.Add(dep, strconv.Itoa(dim), strconv.Itoa(clients), f0(f.rowsPerSec), f1(f.weirMBs), ms(f.p50), ms(f.p99),
+			f1(f.cpuPerMB), f1(f.rawCPUPerMB), f1(f.rawMBs), ratio(f.weirMBs, f.rawMBs), f1(f.drainedMBs), f1(f.rawReadMBs), ratio(f.drainedMBs, f.rawReadMBs))
+		key := fmt.Sprintf("ingest.%s.dim%d.clients%d.", dep, dim, clients)
+		r.Figures[key+"rows_per_s"] = f.rowsPerSec
+		r.Figures[key+"mb_per_s"] = f.weirMBs
+		r.Figures[key+"raw_jetstream_mb_per_s"] = f.rawMBs
+		r.Figures[key+"drained_mb_per_s"] = f.drainedMBs
+		r.Figures[key+"raw_jetstream_read_mb_per_s"] = f.rawReadMBs
+		r.Figures[key+"raw_cpu_ms_per_mb"] = f.rawCPUPerMB
+		r.Figures[key+"p50_ms"] = float64(f.p50) / 1e6
+		r.Figures[key+"p99_ms"] = float64(f.p99) / 1e6
+		r.Figures[key+"cpu_ms_per_mb"] = f.cpuPerMB
+		r.atLeast(fmt.Sprintf("%s, dim %d, %d clients: ingest / raw JetStream", dep, dim, clients), f.weirMBs/f.rawMBs, 0.5, "")
+		best[dim] = max(best[dim], f.weirMBs)
+	}
+	return nil
+}
+
+// processes is Weir as separate processes with one data node. Its CPU time is the roles' and
+// this process's (clients, etcd, NATS), so that it compares with a standalone's.
+type processes struct{ *cluster }
+
+func (p processes) Addr() string         { return p.ProxyAddr() }
+func (p processes) NATSURL() string      { return p.natsURL }
+func (p processes) DataNodeHTTP() string { return p.DataNode(0).HTTPAddr() }
+func (p processes) CPU() time.Duration   { return p.CPUTime() + cpuTime() }
 
 func startStandalone(ctx context.Context, o Options, dir string) (ingestTarget, error) {
 	return startStandaloneWith(ctx, o, dir, nil)
@@ -189,9 +228,9 @@ func ingestOne(ctx context.Context, o Options, tgt ingestTarget, c ingestCase, p
 		return ingestFigures{}, err
 	}
 	next := c.clients
-	var weirMBs, rawMBs, drained, rowsPerSec, cpu, rawCPU []float64
+	var weirMBs, rawMBs, rawReadMBs, drained, rowsPerSec, cpu, rawCPU []float64
 	var lat []time.Duration
-	bar := o.bar(int64(2*rounds*n), fmt.Sprintf("ingest dim %d, %d clients", c.dim, c.clients), "requests")
+	bar := o.bar(int64(3*rounds*n), fmt.Sprintf("ingest dim %d, %d clients", c.dim, c.clients), "requests")
 	defer bar.Finish()
 	vecBytes := int64(n) * w.vectorBytes()
 	for range rounds {
@@ -202,6 +241,11 @@ func ingestOne(ctx context.Context, o Options, tgt ingestTarget, c ingestCase, p
 		}
 		rawCPU = append(rawCPU, float64(tgt.CPU()-c0)/1e6/(float64(vecBytes)/1e6))
 		rawMBs = append(rawMBs, mbps(vecBytes, d))
+		d, err = js.runConsumed(ctx, n, c.clients, func() { _ = bar.Add(1) })
+		if err != nil {
+			return ingestFigures{}, err
+		}
+		rawReadMBs = append(rawReadMBs, mbps(vecBytes, d))
 
 		c0 = tgt.CPU()
 		res, err := cl.insert(ctx, w, next, n, c.clients, func() { _ = bar.Add(1) })
@@ -221,7 +265,8 @@ func ingestOne(ctx context.Context, o Options, tgt ingestTarget, c ingestCase, p
 	}
 	return ingestFigures{
 		rowsPerSec: median(rowsPerSec), weirMBs: median(weirMBs), rawMBs: median(rawMBs), drainedMBs: median(drained),
-		p50: percentile(lat, 50), p99: percentile(lat, 99), cpuPerMB: median(cpu), rawCPUPerMB: median(rawCPU),
+		rawReadMBs: median(rawReadMBs),
+		p50:        percentile(lat, 50), p99: percentile(lat, 99), cpuPerMB: median(cpu), rawCPUPerMB: median(rawCPU),
 	}, nil
 }
 
@@ -256,6 +301,7 @@ func waitDrained(ctx context.Context, log *wal.Log, nodeHTTP, ch string) error {
 type rawJetStream struct {
 	nc      *nats.Conn
 	js      jetstream.JetStream
+	stream  string
 	subject string
 	payload []byte
 }
@@ -276,7 +322,7 @@ func newRawJetStream(ctx context.Context, url, name string, size int) (*rawJetSt
 		nc.Close()
 		return nil, err
 	}
-	return &rawJetStream{nc: nc, js: js, subject: subject, payload: make([]byte, size)}, nil
+	return &rawJetStream{nc: nc, js: js, stream: name, subject: subject, payload: make([]byte, size)}, nil
 }
 
 // run publishes n messages from clients goroutines, each waiting for its ack as an insert
@@ -307,6 +353,44 @@ func (r *rawJetStream) run(ctx context.Context, n, clients int, progress ...func
 	}
 	err := g.Wait()
 	return time.Since(start), err
+}
+
+// runConsumed is run with a reader that consumes every message as it is stored, the way a
+// data node follows its channel, and returns the time until the last one was read: the
+// floor of Weir's architecture (write once to the log, read once from it) on this machine.
+func (r *rawJetStream) runConsumed(ctx context.Context, n, clients int, progress ...func()) (time.Duration, error) {
+	cons, err := r.js.OrderedConsumer(ctx, r.stream, jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverNewPolicy})
+	if err != nil {
+		return 0, err
+	}
+	it, err := cons.Messages()
+	if err != nil {
+		return 0, err
+	}
+	defer it.Stop()
+	read := make(chan error, 1)
+	go func() {
+		for range n {
+			if _, err := it.Next(); err != nil {
+				read <- err
+				return
+			}
+		}
+		read <- nil
+	}()
+	start := time.Now()
+	if _, err := r.run(ctx, n, clients, progress...); err != nil {
+		return 0, err
+	}
+	select {
+	case err := <-read:
+		if err != nil {
+			return 0, fmt.Errorf("raw consume: %w", err)
+		}
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+	return time.Since(start), nil
 }
 
 func (r *rawJetStream) Close() { r.nc.Close() }

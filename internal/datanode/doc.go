@@ -5,12 +5,14 @@
 //
 // What it guarantees, and how:
 //
-//   - Fencing (BRIEF invariant 1). Every metastore write goes through meta.Fence, whose
-//     transaction compares the channel's lease key with the revision read when the pipeline
-//     started, and the channel's epoch key with the revision the pipeline's claim wrote. The
-//     lease fences off other owners; the epoch fences off an earlier pipeline of the same
-//     owner under the same lease (a restart after an error, or a new process after a crash)
-//     whose last transaction is still in flight. A failed compare (meta.ErrLeaseLost) stops
+//   - Fencing (BRIEF invariant 1). A pipeline starts by claiming its channel: it rewrites the
+//     channel's epoch key in a transaction that compares the lease key with the revision read
+//     when the pipeline started. Every later metastore write goes through meta.Fence, whose
+//     transaction compares the epoch key with the revision the claim wrote. Every assignment
+//     deletes the epoch key with the lease it writes, so that one compare fences off other
+//     owners and also an earlier pipeline of the same owner under the same lease (a restart
+//     after an error, or a new process after a crash) whose last transaction is still in
+//     flight. A failed compare (meta.ErrLeaseLost) stops
 //     that channel's pipeline: pending syncs are dropped, the consumer closes, buffers are
 //     released, a metric and a log line record it. Nothing is retried, nothing panics, other
 //     channels go on. Watch and Release of one channel are serialised, so one node never runs

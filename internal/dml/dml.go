@@ -49,6 +49,9 @@ func (k Kind) String() string {
 // AllPartitions is the partition ID of a delete that applies to every partition.
 const AllPartitions int64 = -1
 
+// HeaderSize is the size of the fixed header that starts every message.
+const HeaderSize = headerSize
+
 const (
 	headerSize = 32
 	version    = 1
@@ -77,13 +80,20 @@ type Message struct {
 // Encode returns the wire form of m.
 func Encode(m Message) []byte {
 	b := make([]byte, headerSize+len(m.Body))
-	b[0], b[1], b[2], b[3] = 'W', 'D', version, byte(m.Kind)
-	binary.LittleEndian.PutUint64(b[4:], uint64(m.CollectionID))
-	binary.LittleEndian.PutUint64(b[12:], uint64(m.PartitionID))
-	binary.LittleEndian.PutUint64(b[20:], m.Timestamp)
-	binary.LittleEndian.PutUint32(b[28:], m.Rows)
+	PutHeader(b, m.Header)
 	copy(b[headerSize:], m.Body)
 	return b
+}
+
+// PutHeader writes h into the first HeaderSize bytes of b. A writer that builds the body
+// behind room left for the header makes a message without copying the body.
+func PutHeader(b []byte, h Header) {
+	_ = b[headerSize-1]
+	b[0], b[1], b[2], b[3] = 'W', 'D', version, byte(h.Kind)
+	binary.LittleEndian.PutUint64(b[4:], uint64(h.CollectionID))
+	binary.LittleEndian.PutUint64(b[12:], uint64(h.PartitionID))
+	binary.LittleEndian.PutUint64(b[20:], h.Timestamp)
+	binary.LittleEndian.PutUint32(b[28:], h.Rows)
 }
 
 // DecodeHeader reads the header of an encoded message.

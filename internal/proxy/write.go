@@ -281,9 +281,6 @@ func toDMLKeys(p batch.PKs) dml.PKs {
 	return dml.PKs{Ints: p.Int64}
 }
 
-// headerBytes is the size of a dml message header.
-const headerBytes = 32
-
 // insertMessages encodes a channel's rows as insert messages of at most MaxMessageBytes each.
 // A message is the unit the data node's replay filter keeps or drops, and nothing ties the
 // rows of one request together, so splitting by rows is safe.
@@ -310,14 +307,17 @@ func (s *Server) insertMessages(hdr dml.Header, rows *batch.Rows, collName strin
 
 func encodeInsert(hdr dml.Header, rec arrow.RecordBatch, lo, hi, limit int, pks batch.PKs, collName string) ([][]byte, error) {
 	sl := rec.NewSlice(int64(lo), int64(hi))
-	body, err := batch.EncodeIPC(sl)
+	// The rows are encoded behind room for the header: the message is built without another
+	// copy of its body.
+	msg, err := batch.AppendIPC(make([]byte, dml.HeaderSize), sl)
 	sl.Release()
 	if err != nil {
 		return nil, apierr.Wrap(apierr.Internal, err, "encode rows of collection %q", collName)
 	}
-	if headerBytes+len(body) <= limit {
+	if len(msg) <= limit {
 		hdr.Rows = uint32(hi - lo)
-		return [][]byte{dml.Encode(dml.Message{Header: hdr, Body: body})}, nil
+		dml.PutHeader(msg, hdr)
+		return [][]byte{msg}, nil
 	}
 	if hi-lo == 1 {
 		var key any
@@ -326,7 +326,7 @@ func encodeInsert(hdr dml.Header, rec arrow.RecordBatch, lo, hi, limit int, pks 
 		} else {
 			key = pks.Int64[lo]
 		}
-		return nil, apierr.New(apierr.ParameterTooLarge, "the row with primary key %v encodes to %d bytes, more than the %d bytes a DML message of Weir holds", key, len(body), limit-headerBytes)
+		return nil, apierr.New(apierr.ParameterTooLarge, "the row with primary key %v encodes to %d bytes, more than the %d bytes a DML message of Weir holds", key, len(msg)-dml.HeaderSize, limit-dml.HeaderSize)
 	}
 	mid := lo + (hi-lo)/2
 	left, err := encodeInsert(hdr, rec, lo, mid, limit, pks, collName)
@@ -342,7 +342,7 @@ func encodeInsert(hdr dml.Header, rec arrow.RecordBatch, lo, hi, limit int, pks 
 
 // deleteMessages encodes keys as delete messages of at most MaxMessageBytes each.
 func (s *Server) deleteMessages(collID, partID int64, ts uint64, keys dml.PKs) [][]byte {
-	budget := s.cfg.MaxMessageBytes - headerBytes - 16 // type byte and key count
+	budget := s.cfg.MaxMessageBytes - dml.HeaderSize - 16 // type byte and key count
 	hdr := dml.Header{Kind: dml.Delete, CollectionID: collID, PartitionID: partID, Timestamp: ts}
 	var out [][]byte
 	emit := func(p dml.PKs) {
