@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -150,44 +151,53 @@ type insertResult struct {
 // built just before it is sent, and returns once all were acknowledged. progress, when set,
 // is called after each acknowledged request.
 func (c *client) insert(ctx context.Context, w *workload, first, n, clients int, progress func()) (insertResult, error) {
-	var (
-		mu   sync.Mutex
-		next = first
-		lat  = make([]time.Duration, 0, n)
-	)
+	var mu sync.Mutex
+	lat := make([]time.Duration, 0, n)
+	start := time.Now()
+	elapsed, err := spread(ctx, n, clients, func(ctx context.Context, i int) error {
+		req := w.request(first + i)
+		t := time.Now()
+		res, err := c.Insert(ctx, req)
+		if err := check(res.GetStatus(), err, "insert"); err != nil {
+			return err
+		}
+		if got := res.GetInsertCnt(); got != int64(w.rows) {
+			return fmt.Errorf("insert: %d rows acknowledged, sent %d", got, w.rows)
+		}
+		d := time.Since(t)
+		mu.Lock()
+		lat = append(lat, d)
+		mu.Unlock()
+		if progress != nil {
+			progress()
+		}
+		return nil
+	})
+	return insertResult{Requests: n, Start: start, Elapsed: elapsed, Latencies: lat}, err
+}
+
+// spread runs do(0) .. do(n-1) on workers goroutines, each taking the next i when it is done
+// with one, as that many clients would, and returns the time until all returned; the first
+// error cancels the rest.
+func spread(ctx context.Context, n, workers int, do func(ctx context.Context, i int) error) (time.Duration, error) {
+	var next atomic.Int64
 	g, gctx := errgroup.WithContext(ctx)
 	start := time.Now()
-	for range clients {
+	for range workers {
 		g.Go(func() error {
 			for {
-				mu.Lock()
-				i := next
-				next++
-				mu.Unlock()
-				if i >= first+n {
+				i := int(next.Add(1) - 1)
+				if i >= n {
 					return nil
 				}
-				req := w.request(i)
-				t := time.Now()
-				res, err := c.Insert(gctx, req)
-				if err := check(res.GetStatus(), err, "insert"); err != nil {
+				if err := do(gctx, i); err != nil {
 					return err
-				}
-				if got := res.GetInsertCnt(); got != int64(w.rows) {
-					return fmt.Errorf("insert: %d rows acknowledged, sent %d", got, w.rows)
-				}
-				d := time.Since(t)
-				mu.Lock()
-				lat = append(lat, d)
-				mu.Unlock()
-				if progress != nil {
-					progress()
 				}
 			}
 		})
 	}
 	err := g.Wait()
-	return insertResult{Requests: n, Start: start, Elapsed: time.Since(start), Latencies: lat}, err
+	return time.Since(start), err
 }
 
 // cpuTime is the CPU time (user and system) this process used so far.

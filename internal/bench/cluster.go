@@ -11,12 +11,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"reflect"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/weir-db/weir/internal/meta"
@@ -488,18 +486,6 @@ func procCPU(pid int) time.Duration {
 
 // Log returns everything the role has written over all its runs.
 func (p *proc) Log() string { return logFrom(p.logPath, 0) }
-
-// dieWithParent makes the kernel SIGKILL a child when the bench process dies, so that a
-// benchmark killed mid-run leaves no roles behind holding ports and gigabytes of buffers.
-// The parent-death signal exists on Linux only; it is set by field name so that this file
-// needs no build tags (elsewhere the roles of a killed benchmark outlive it).
-func dieWithParent() *syscall.SysProcAttr {
-	a := &syscall.SysProcAttr{}
-	if f := reflect.ValueOf(a).Elem().FieldByName("Pdeathsig"); f.IsValid() && f.CanSet() {
-		f.Set(reflect.ValueOf(syscall.SIGKILL))
-	}
-	return a
-}
 
 // logFrom returns what was written to path after offset.
 func logFrom(path string, offset int64) string {

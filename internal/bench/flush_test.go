@@ -20,5 +20,5 @@ func TestFlushQuick(t *testing.T) {
 	require.Len(t, r.Tables[0].Rows, 1)
 	require.Positive(t, r.Figures["flush.4mb.ms"])
 	require.Positive(t, r.Figures["flush.4mb.floor_ms"])
-	requireJSONRoundTrip(t, r)
+	requireRoundTrip(t, r)
 }

@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -19,7 +18,6 @@ import (
 	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/weir-db/weir/internal/batch"
 	"github.com/weir-db/weir/internal/standalone"
@@ -328,31 +326,15 @@ func newRawJetStream(ctx context.Context, url, name string, size int) (*rawJetSt
 // run publishes n messages from clients goroutines, each waiting for its ack as an insert
 // waits for its append, and returns the elapsed time.
 func (r *rawJetStream) run(ctx context.Context, n, clients int, progress ...func()) (time.Duration, error) {
-	var mu sync.Mutex
-	next := 0
-	g, gctx := errgroup.WithContext(ctx)
-	start := time.Now()
-	for range clients {
-		g.Go(func() error {
-			for {
-				mu.Lock()
-				i := next
-				next++
-				mu.Unlock()
-				if i >= n {
-					return nil
-				}
-				if _, err := r.js.Publish(gctx, r.subject, r.payload); err != nil {
-					return fmt.Errorf("raw publish: %w", err)
-				}
-				for _, p := range progress {
-					p()
-				}
-			}
-		})
-	}
-	err := g.Wait()
-	return time.Since(start), err
+	return spread(ctx, n, clients, func(ctx context.Context, _ int) error {
+		if _, err := r.js.Publish(ctx, r.subject, r.payload); err != nil {
+			return fmt.Errorf("raw publish: %w", err)
+		}
+		for _, p := range progress {
+			p()
+		}
+		return nil
+	})
 }
 
 // runConsumed is run with a reader that consumes every message as it is stored, the way a

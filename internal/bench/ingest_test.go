@@ -2,8 +2,6 @@ package bench
 
 import (
 	"context"
-	"encoding/json"
-	"os"
 	"testing"
 	"time"
 
@@ -39,20 +37,5 @@ func TestIngestQuick(t *testing.T) {
 	for _, tg := range r.Targets {
 		require.Positive(t, tg.Got, tg.Name)
 	}
-	requireJSONRoundTrip(t, r)
-}
-
-// requireJSONRoundTrip writes r as `weir bench` does and reads it back.
-func requireJSONRoundTrip(t *testing.T, r *Report) {
-	t.Helper()
-	path, err := r.WriteJSON(t.TempDir())
-	require.NoError(t, err)
-	b, err := os.ReadFile(path)
-	require.NoError(t, err)
-	var back Report
-	require.NoError(t, json.Unmarshal(b, &back))
-	require.Equal(t, r.Name, back.Name)
-	require.Equal(t, r.Figures, back.Figures)
-	require.Equal(t, r.Tables, back.Tables)
-	require.Positive(t, back.Machine.CPUs)
+	requireRoundTrip(t, r)
 }

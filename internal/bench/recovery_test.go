@@ -35,5 +35,5 @@ func TestRecoveryQuick(t *testing.T) {
 	require.Positive(t, f("replay_rows_per_s"))
 	require.Len(t, r.Targets, 1)
 	require.Equal(t, "replay rate / ingest rate (8 MB)", r.Targets[0].Name)
-	requireJSONRoundTrip(t, r)
+	requireRoundTrip(t, r)
 }

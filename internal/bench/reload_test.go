@@ -2,9 +2,6 @@ package bench
 
 import (
 	"context"
-	"encoding/json"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -27,23 +24,4 @@ func TestReloadQuick(t *testing.T) {
 	require.Equal(t, 2.0, r.Figures["reload.1000.changed_keys_read"])
 	require.Empty(t, r.Targets, "the target is at 100,000 segments, which quick sizes skip")
 	requireRoundTrip(t, r)
-}
-
-// requireRoundTrip writes r as JSON and reads it back unchanged.
-func requireRoundTrip(t testing.TB, r *Report) {
-	t.Helper()
-	dir := t.TempDir()
-	path, err := r.WriteJSON(dir)
-	require.NoError(t, err)
-	require.Equal(t, filepath.Join(dir, r.Name+".json"), path)
-	b, err := os.ReadFile(path)
-	require.NoError(t, err)
-	var back Report
-	require.NoError(t, json.Unmarshal(b, &back))
-	require.Equal(t, r.Tables, back.Tables)
-	require.Equal(t, r.Figures, back.Figures)
-	require.Equal(t, r.Targets, back.Targets)
-	require.Equal(t, r.Notes, back.Notes)
-	require.Equal(t, r.Name, back.Name)
-	require.True(t, back.Quick)
 }
