@@ -102,7 +102,7 @@ func fencingCost(ctx context.Context, o Options, r *Report) error {
 	}
 	r.Tables = append(r.Tables, t)
 	r.Notes = append(r.Notes,
-		"fenced: Fence.Commit adds the channel lease's and epoch key's mod-revision compares; unfenced: the same "+
+		"fenced: Fence.Commit adds the fence compare (the epoch key's mod revision, after the claim); unfenced: the same "+
 			"ops and record compare sent with metastore Txn; on embedded etcd in this process, each channel its own "+
 			"goroutine, lease and claim; cost of fencing = median over rounds of (unfenced rate / fenced rate - 1), "+
 			"each round's two runs back to back; CPU per commit is this whole process's (client and etcd server)")
@@ -204,7 +204,7 @@ type syncWriter struct {
 }
 
 // newSyncWriters assigns n channels and claims each, as a data node does when it starts a
-// channel's pipeline, so that the fenced commits carry both the lease and the epoch compare.
+// channel's pipeline, so that the fenced commits carry the compare a running pipeline's do.
 func newSyncWriters(ctx context.Context, c *meta.Catalog, kv metastore.Store, n int) ([]*syncWriter, error) {
 	dn := datanode.Defaults()
 	ws := make([]*syncWriter, n)
