@@ -100,7 +100,7 @@ func newBench(g *globals) *cobra.Command {
 	fl.StringVar(&f.out, "out", f.out, "folder the JSON reports are written to (<name>.json)")
 	fl.BoolVar(&f.quick, "quick", false, "small sizes that finish in seconds: a smoke test, not figures to record")
 	fl.StringVar(&f.dir, "dir", "", "scratch folder for the servers' data (default: the system's temporary folder)")
-	fl.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile (pprof) of this process to this file")
+	fl.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile (pprof) of this process to this file (roles run as separate processes serve theirs at /debug/pprof/, printed at their start)")
 	fl.StringVar(&f.memProfile, "memprofile", "", "write a heap profile (pprof) of this process to this file at the end")
 	return cmd
 }

@@ -128,6 +128,10 @@ func startCluster(ctx context.Context, o Options, cfg clusterConfig) (_ *cluster
 	if err := c.proxy.Start(ctx); err != nil {
 		return nil, err
 	}
+	// --cpuprofile covers this process only; each role serves its own profiles.
+	for _, p := range c.procs() {
+		o.step("%s: pprof at http://%s/debug/pprof/, log %s", p.name, p.HTTPAddr(), p.logPath)
+	}
 	return c, nil
 }
 

@@ -1,5 +1,7 @@
 // Package health serves a Weir process's /healthz (200 once ready, 503 before and while
-// stopping) and /metrics (Prometheus text from the process's registry).
+// stopping), /metrics (Prometheus text from the process's registry) and /debug/pprof (Go's
+// profiles, as Milvus serves them on its metrics port), so that any role can be profiled
+// where it runs.
 package health
 
 import (
@@ -8,6 +10,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"sync/atomic"
 	"time"
 
@@ -39,6 +42,11 @@ func Listen(addr string, reg *prometheus.Registry) (*Server, error) {
 		fmt.Fprintln(w, "ok")
 	})
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() { s.done <- s.srv.Serve(ln) }()
 	return s, nil
