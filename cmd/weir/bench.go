@@ -18,6 +18,7 @@ type benchFlags struct {
 	dir        string
 	cpuProfile string
 	memProfile string
+	markdown   string
 }
 
 func newBench(g *globals) *cobra.Command {
@@ -65,6 +66,14 @@ func newBench(g *globals) *cobra.Command {
 			}
 			o := bench.Options{Quick: f.quick, Dir: f.dir, Progress: os.Stderr, Logger: logger}
 			out := cmd.OutOrStdout()
+			var md *os.File
+			if f.markdown != "" {
+				if md, err = os.Create(f.markdown); err != nil {
+					return err
+				}
+				defer md.Close()
+				fmt.Fprintf(md, "Machine: %s\n\n", bench.ThisMachine())
+			}
 			var failed []string
 			for _, name := range args {
 				b, _ := bench.Lookup(name)
@@ -79,6 +88,9 @@ func newBench(g *globals) *cobra.Command {
 					continue
 				}
 				r.Print(out)
+				if md != nil {
+					r.Markdown(md)
+				}
 				path, err := r.WriteJSON(f.out)
 				if err != nil {
 					return err
@@ -101,6 +113,7 @@ func newBench(g *globals) *cobra.Command {
 	fl.BoolVar(&f.quick, "quick", false, "small sizes that finish in seconds: a smoke test, not figures to record")
 	fl.StringVar(&f.dir, "dir", "", "scratch folder for the servers' data (default: the system's temporary folder)")
 	fl.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile (pprof) of this process to this file (roles run as separate processes serve theirs at /debug/pprof/, printed at their start)")
+	fl.StringVar(&f.markdown, "markdown", "", "also write the reports' tables as Markdown to this file (BENCHMARKS.md's tables come from it)")
 	fl.StringVar(&f.memProfile, "memprofile", "", "write a heap profile (pprof) of this process to this file at the end")
 	return cmd
 }

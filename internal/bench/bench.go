@@ -167,6 +167,29 @@ func (r *Report) Print(w io.Writer) {
 	}
 }
 
+// Markdown writes the report's tables, targets and notes as Markdown, for BENCHMARKS.md.
+func (r *Report) Markdown(w io.Writer) {
+	fmt.Fprintf(w, "### %s: %s\n\n", r.Name, r.Title)
+	for _, t := range r.Tables {
+		fmt.Fprintf(w, "%s\n\n| %s |\n|%s\n", t.Title, strings.Join(t.Columns, " | "), strings.Repeat("---|", len(t.Columns)))
+		for _, row := range t.Rows {
+			fmt.Fprintf(w, "| %s |\n", strings.Join(row, " | "))
+		}
+		fmt.Fprintln(w)
+	}
+	for _, t := range r.Targets {
+		mark := "met"
+		if !t.Met {
+			mark = "**missed**"
+		}
+		fmt.Fprintf(w, "- %s: %s%s (want %s), %s\n", t.Name, trim(t.Got), t.Unit, t.Want, mark)
+	}
+	for _, n := range r.Notes {
+		fmt.Fprintf(w, "- %s\n", n)
+	}
+	fmt.Fprintln(w)
+}
+
 // WriteJSON writes the report to dir/<name>.json.
 func (r *Report) WriteJSON(dir string) (string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -188,6 +211,11 @@ type Machine struct {
 	OS       string `json:"os"`
 	Arch     string `json:"arch"`
 	Go       string `json:"go"`
+}
+
+// String describes the machine in one line.
+func (m Machine) String() string {
+	return fmt.Sprintf("%s, %d CPUs, %.1f GiB, %s/%s, %s", m.CPU, m.CPUs, float64(m.MemBytes)/(1<<30), m.OS, m.Arch, m.Go)
 }
 
 // ThisMachine reads the CPU model and memory size from /proc where there is one.
