@@ -58,9 +58,6 @@ type clusterConfig struct {
 	DataNodes int
 	// Extra flags of each role's `weir run`.
 	CoordArgs, DataNodeArgs, ProxyArgs []string
-	// NodeArgs are extra flags of one data node by node ID, after DataNodeArgs (a flag given
-	// twice takes the last value).
-	NodeArgs map[int64][]string
 	// SessionTTL is every role's --session-ttl; 0 keeps Weir's default.
 	SessionTTL time.Duration
 }
@@ -117,7 +114,7 @@ func startCluster(ctx context.Context, o Options, cfg clusterConfig) (_ *cluster
 		return nil, err
 	}
 	for id := 1; id <= cfg.DataNodes; id++ {
-		n := c.newProc(exe, "datanode", int64(id), slices.Concat(common, cfg.DataNodeArgs, cfg.NodeArgs[int64(id)]))
+		n := c.newProc(exe, "datanode", int64(id), slices.Concat(common, cfg.DataNodeArgs))
 		c.nodes = append(c.nodes, n)
 		if err := n.Start(ctx); err != nil {
 			return nil, err

@@ -48,4 +48,9 @@
 // committed file bytes, and age and idleness depend on the clock, so after a restart those may
 // place segment boundaries elsewhere. That changes where segments end, never what is stored:
 // exactly-once rests on positions, not on boundaries.
+//
+// Files are streamed into object storage as they are encoded, never built whole in memory
+// (pipeline.put): a sync of any size holds about a Parquet page beyond its rows, and does no
+// work the Go scheduler cannot preempt for longer than that, so it never stalls the process's
+// session keep-alive.
 package datanode

@@ -3,6 +3,7 @@ package datanode
 import (
 	"context"
 	"errors"
+	"io"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -53,19 +54,33 @@ func TestUnknownCommitOutcomesAreReRead(t *testing.T) {
 	}
 }
 
-// flakyBucket fails every Put while down is set.
+// flakyBucket fails every write while down is set, after some bytes were written (a
+// connection that breaks mid-upload).
 type flakyBucket struct {
 	Bucket
 	down  atomic.Bool
 	fails atomic.Int32
 }
 
-func (b *flakyBucket) Put(ctx context.Context, key string, data []byte) error {
-	if b.down.Load() {
-		b.fails.Add(1)
-		return errors.New("test: object storage unavailable")
+func (b *flakyBucket) PutStream(ctx context.Context, key string, write func(io.Writer) error) error {
+	return b.Bucket.PutStream(ctx, key, func(w io.Writer) error {
+		return write(&flakyWriter{w: w, b: b})
+	})
+}
+
+type flakyWriter struct {
+	w io.Writer
+	b *flakyBucket
+	n int
+}
+
+func (f *flakyWriter) Write(p []byte) (int, error) {
+	if f.b.down.Load() && f.n > 0 {
+		f.b.fails.Add(1)
+		return 0, errors.New("test: object storage unavailable")
 	}
-	return b.Bucket.Put(ctx, key, data)
+	f.n += len(p)
+	return f.w.Write(p)
 }
 
 // TestObjectStorageOutageDelaysButLosesNothing: while object storage fails writes, syncs retry

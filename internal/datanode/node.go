@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -35,9 +36,10 @@ type Log interface {
 	Read(ctx context.Context, ch string, from wal.Position) (*wal.Reader, error)
 }
 
-// Bucket is where segment files go.
+// Bucket is where segment files go. Files are streamed into it as they are encoded, never
+// built whole in memory (see pipeline.put).
 type Bucket interface {
-	Put(ctx context.Context, key string, data []byte) error
+	PutStream(ctx context.Context, key string, write func(w io.Writer) error) error
 }
 
 var (

@@ -1,16 +1,15 @@
 package datanode
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/cenkalti/backoff/v5"
 
-	"github.com/weir-db/weir/internal/batch"
 	"github.com/weir-db/weir/internal/failpoint"
 	"github.com/weir-db/weir/internal/meta"
 	"github.com/weir-db/weir/internal/metastore"
@@ -130,18 +129,18 @@ func (p *pipeline) writeFiles(s segSnap) (pending, error) {
 		}
 		for i, kind := range kinds {
 			id := first + int64(i)
-			data, rows, err := p.encode(kind, s)
-			if err != nil {
-				return pending{}, err
-			}
 			key := p.fileKey(kind, s.seg, id)
-			if err := p.put(key, data); err != nil {
+			var info segment.FileInfo
+			if err := p.put(key, func(w io.Writer) (err error) {
+				info, err = p.encode(kind, s, w)
+				return err
+			}); err != nil {
 				return pending{}, err
 			}
-			p.n.m.syncBytes.Add(float64(len(data)))
-			pd.files = append(pd.files, meta.File{ID: id, SegmentID: s.seg.ID, Kind: kind, Key: key, Rows: rows,
-				Bytes: int64(len(data)), MinPos: s.minPos, MaxPos: s.maxPos, MinTs: s.minTs, MaxTs: s.maxTs})
-			rec.Bytes += int64(len(data))
+			p.n.m.syncBytes.Add(float64(info.Bytes))
+			pd.files = append(pd.files, meta.File{ID: id, SegmentID: s.seg.ID, Kind: kind, Key: key, Rows: info.Rows,
+				Bytes: info.Bytes, MinPos: s.minPos, MaxPos: s.maxPos, MinTs: s.minTs, MaxTs: s.maxTs})
+			rec.Bytes += info.Bytes
 		}
 		rec.Rows += s.rows
 		rec.Files += len(kinds)
@@ -163,22 +162,15 @@ func (p *pipeline) fileKey(kind meta.FileKind, s meta.Segment, id int64) string 
 	return segment.DeleteKey(root, s.CollectionID, s.PartitionID, s.ID, p.lease.Revision, uint64(id))
 }
 
-func (p *pipeline) encode(kind meta.FileKind, s segSnap) ([]byte, int64, error) {
-	var buf bytes.Buffer
+// encode writes one file of s to w and returns its rows and size.
+func (p *pipeline) encode(kind meta.FileKind, s segSnap, w io.Writer) (segment.FileInfo, error) {
 	switch kind {
 	case meta.InsertFile:
-		// A Parquet insert file is about the size of its rows (vectors are written as they
-		// are): sized once, the buffer is not regrown and copied a dozen times per sync.
-		var size int64
-		for _, r := range s.recs {
-			size += int64(batch.RecordBytes(r))
-		}
-		buf.Grow(int(size) + 64<<10)
-		info, err := segment.WriteInsert(&buf, p.schema, s.recs, segment.WriteOptions{})
+		info, err := segment.WriteInsert(w, p.schema, s.recs, segment.WriteOptions{})
 		if err != nil {
-			return nil, 0, fmt.Errorf("encode insert file of segment %d: %w", s.seg.ID, err)
+			return info, fmt.Errorf("encode insert file of segment %d: %w", s.seg.ID, err)
 		}
-		return buf.Bytes(), info.Rows, nil
+		return info, nil
 	case meta.StatsFile:
 		pks := make([]arrow.Array, 0, len(s.recs))
 		for _, r := range s.recs {
@@ -186,32 +178,72 @@ func (p *pipeline) encode(kind meta.FileKind, s segSnap) ([]byte, int64, error) 
 		}
 		st, err := segment.BuildStats(pks, 0)
 		if err != nil {
-			return nil, 0, fmt.Errorf("stats of segment %d: %w", s.seg.ID, err)
+			return segment.FileInfo{}, fmt.Errorf("stats of segment %d: %w", s.seg.ID, err)
 		}
-		if _, err := segment.WriteStats(&buf, st); err != nil {
-			return nil, 0, fmt.Errorf("encode stats file of segment %d: %w", s.seg.ID, err)
+		n, err := segment.WriteStats(w, st)
+		if err != nil {
+			return segment.FileInfo{}, fmt.Errorf("encode stats file of segment %d: %w", s.seg.ID, err)
 		}
-		return buf.Bytes(), st.Rows, nil
+		return segment.FileInfo{Rows: st.Rows, Bytes: n}, nil
 	}
 	d := segment.Deletes{IntPKs: s.dels.Ints, StringPKs: s.dels.Strs, TS: s.delTS, Pos: s.delPos}
-	info, err := segment.WriteDeletes(&buf, d)
+	info, err := segment.WriteDeletes(w, d)
 	if err != nil {
-		return nil, 0, fmt.Errorf("encode delete file of segment %d: %w", s.seg.ID, err)
+		return info, fmt.Errorf("encode delete file of segment %d: %w", s.seg.ID, err)
 	}
-	return buf.Bytes(), info.Rows, nil
+	return info, nil
 }
 
-// put writes an object, retrying with backoff until it succeeds or the pipeline stops: object
-// storage being down delays syncs (and, through the memory limit, consumption), it loses
-// nothing.
-func (p *pipeline) put(key string, data []byte) error {
+// put streams an object that encode writes into the bucket, retrying with backoff until it
+// succeeds or the pipeline stops: object storage being down delays syncs (and, through the
+// memory limit, consumption), it loses nothing. Each attempt encodes the file again from the
+// sync's records, which the sync holds until it commits. An encoding error is not retried: it
+// would fail the same way.
+//
+// Files are streamed, never built whole in memory. A sync can hold a gigabyte of rows (a flush
+// of a node with large thresholds), and its file in one bytes.Buffer cost as much again, but
+// above all the buffer's allocation stopped the whole process: Go clears a slice grown by
+// append(make) in one call that cannot be preempted, and page-faults every page of fresh
+// memory doing so (1.1-1.8 s for 1 GB on 2 cores). A garbage collection starting meanwhile
+// (the allocation itself starts one) spins on the other P until it can scan that goroutine's
+// stack, so no goroutine ran at all, the session's keep-alive included: 2 s sessions were
+// lost. Streamed, pqarrow hands the writer one page after another, row group by row group,
+// and the sync holds about a page beyond its rows (TestLargeSyncKeepsSessionAlive).
+func (p *pipeline) put(key string, encode func(io.Writer) error) error {
 	_, err := p.retry("put", func() (struct{}, error) {
 		if err := failpoint.Hit(FailPut); err != nil {
 			return struct{}{}, err
 		}
-		return struct{}{}, p.n.bucket.Put(p.ctx, key, data)
+		var encErr error // an encoding failure, which a retry would repeat
+		err := p.n.bucket.PutStream(p.ctx, key, func(bw io.Writer) error {
+			w := &errWriter{w: bw}
+			err := encode(w)
+			if err != nil && w.err == nil {
+				encErr = fmt.Errorf("%w: %w", errEncode, err)
+			}
+			return err
+		})
+		if encErr != nil {
+			return struct{}{}, encErr
+		}
+		return struct{}{}, err
 	})
 	return err
+}
+
+// errWriter remembers the first error its writer returned, to tell a storage failure from an
+// encoding failure.
+type errWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (e *errWriter) Write(b []byte) (int, error) {
+	n, err := e.w.Write(b)
+	if err != nil && e.err == nil {
+		e.err = err
+	}
+	return n, err
 }
 
 func (p *pipeline) retry(step string, op func() (struct{}, error)) (struct{}, error) {
@@ -232,10 +264,15 @@ func (p *pipeline) retry(step string, op func() (struct{}, error)) (struct{}, er
 }
 
 func isPermanent(err error) bool {
-	return errors.Is(err, meta.ErrLeaseLost) || errors.Is(err, errCorruptState) || errors.Is(err, metastore.ErrTxnTooLarge)
+	return errors.Is(err, meta.ErrLeaseLost) || errors.Is(err, errCorruptState) || errors.Is(err, metastore.ErrTxnTooLarge) ||
+		errors.Is(err, errEncode)
 }
 
-var errCorruptState = errors.New("datanode: metastore state written by no known attempt")
+var (
+	errCorruptState = errors.New("datanode: metastore state written by no known attempt")
+	// errEncode marks a file the sync's records cannot be encoded into.
+	errEncode = errors.New("datanode: encode")
+)
 
 // fitTxn returns how many of pend fit in one transaction.
 func (p *pipeline) fitTxn(pend []pending) (int, error) {

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	mrand "math/rand/v2"
 	"os"
@@ -110,6 +111,10 @@ var contractCases = []contractCase{
 	{"large object", testLargeObject},
 	{"context cancelled", testContextCancelled},
 	{"readers see whole objects during overwrites", testAtomicOverwrite},
+	{"put stream", testPutStream},
+	{"put stream of a large object", testPutStreamLarge},
+	{"failed put stream stores nothing", testPutStreamFails},
+	{"put stream cancelled", testPutStreamCancelled},
 }
 
 func testPutGetStat(t *testing.T, b Bucket) {
@@ -562,4 +567,96 @@ func testAtomicOverwrite(t *testing.T, b Bucket) {
 	for err := range errs {
 		require.NoError(t, err)
 	}
+}
+
+func testPutStream(t *testing.T, b Bucket) {
+	ctx := t.Context()
+	require.NoError(t, b.PutStream(ctx, "s/obj", func(w io.Writer) error {
+		for _, part := range []string{"hello", ", ", "", "weir"} {
+			if _, err := io.WriteString(w, part); err != nil {
+				return err
+			}
+		}
+		return nil
+	}))
+	got, err := b.Get(ctx, "s/obj")
+	require.NoError(t, err)
+	require.Equal(t, "hello, weir", string(got))
+	require.NoError(t, b.PutStream(ctx, "s/empty", func(io.Writer) error { return nil }))
+	info, err := b.Stat(ctx, "s/empty")
+	require.NoError(t, err)
+	require.Zero(t, info.Size)
+	require.ErrorIs(t, b.PutStream(ctx, "/bad", func(io.Writer) error {
+		t.Fatal("write called for an invalid key")
+		return nil
+	}), ErrInvalidKey)
+}
+
+// testPutStreamLarge streams more than one S3 part in writes of uneven sizes, as an encoder
+// does, so that S3 takes its multipart path.
+func testPutStreamLarge(t *testing.T, b Bucket) {
+	ctx := t.Context()
+	data := make([]byte, streamPartSize+3<<20+7)
+	_, _ = rand.Read(data)
+	require.NoError(t, b.PutStream(ctx, "big/stream", func(w io.Writer) error {
+		for rest := data; len(rest) > 0; {
+			n := min(len(rest), 1+mrand.IntN(2<<20))
+			if _, err := w.Write(rest[:n]); err != nil {
+				return err
+			}
+			rest = rest[n:]
+		}
+		return nil
+	}))
+	got, err := b.Get(ctx, "big/stream")
+	require.NoError(t, err)
+	require.True(t, bytes.Equal(data, got), "streamed object differs after a round trip")
+}
+
+// testPutStreamFails fails the write after part of the object, and after more than a part of
+// it: nothing is stored, the previous object stays, the write's error is returned.
+func testPutStreamFails(t *testing.T, b Bucket) {
+	ctx := t.Context()
+	errWrite := errors.New("test: encoder failed")
+	require.NoError(t, b.Put(ctx, "k", []byte("old")))
+	for _, size := range []int{10, streamPartSize + 1<<20} {
+		for _, key := range []string{"k", "new"} {
+			err := b.PutStream(ctx, key, func(w io.Writer) error {
+				if _, err := w.Write(make([]byte, size)); err != nil {
+					return err
+				}
+				return errWrite
+			})
+			require.ErrorIs(t, err, errWrite, "%s after %d bytes", key, size)
+		}
+		got, err := b.Get(ctx, "k")
+		require.NoError(t, err)
+		require.Equal(t, "old", string(got), "a failed stream must leave the old object alone")
+		_, err = b.Get(ctx, "new")
+		require.True(t, IsNotFound(err), "a failed stream must not store: %v", err)
+	}
+}
+
+func testPutStreamCancelled(t *testing.T, b Bucket) {
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	require.ErrorIs(t, b.PutStream(ctx, "new", func(io.Writer) error {
+		t.Fatal("write called with a cancelled context")
+		return nil
+	}), context.Canceled)
+
+	// Cancelled while the object is written: the next write fails, nothing is stored.
+	ctx, cancel = context.WithCancel(t.Context())
+	defer cancel()
+	err := b.PutStream(ctx, "new", func(w io.Writer) error {
+		if _, err := w.Write([]byte("first")); err != nil {
+			return err
+		}
+		cancel()
+		_, err := w.Write([]byte("second"))
+		return err
+	})
+	require.ErrorIs(t, err, context.Canceled)
+	_, err = b.Get(t.Context(), "new")
+	require.True(t, IsNotFound(err), "a cancelled stream must not store: %v", err)
 }

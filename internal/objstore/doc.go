@@ -12,6 +12,10 @@
 //     the directories whose entries changed, so a Put that returned nil
 //     also survives a crash; S3 shows an object only once its upload is
 //     complete. Put replaces an existing object.
+//   - PutStream is Put for an object written by a function, which Local
+//     and S3 store as it is written (a staged file; parts of 16 MiB), so
+//     that an object of any size costs the writer little memory. It is
+//     atomic like Put, and stores nothing when the function fails.
 //   - Keys are '/'-separated relative paths of UTF-8 text, checked the same
 //     way everywhere (ErrInvalidKey otherwise): not empty, no leading '/',
 //     no empty, "." or ".." element (so no trailing '/' or "//" either), no

@@ -1,7 +1,9 @@
 package objstore
 
 import (
+	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -69,6 +71,20 @@ func TestLocalFailedPutLeavesNoStagedFile(t *testing.T) {
 	got, err := l.Get(ctx, "file")
 	require.NoError(t, err)
 	require.Equal(t, "x", string(got), "a failed Put must leave the old object alone")
+}
+
+func TestLocalFailedPutStreamLeavesNoStagedFile(t *testing.T) {
+	l, dir := newTestLocal(t)
+	err := l.PutStream(t.Context(), "obj", func(w io.Writer) error {
+		// More than the write buffer, so that part of it reached the staged file.
+		if _, err := w.Write(make([]byte, 3*streamBuffer)); err != nil {
+			return err
+		}
+		return errors.New("test: encoder failed")
+	})
+	require.ErrorContains(t, err, "encoder failed")
+	require.Empty(t, stagedFiles(t, dir))
+	require.Empty(t, listKeys(t, l, ""))
 }
 
 func TestLocalPutWithoutStagingFolder(t *testing.T) {

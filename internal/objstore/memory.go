@@ -1,8 +1,10 @@
 package objstore
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 	"sync"
@@ -37,13 +39,30 @@ func (m *Memory) Put(ctx context.Context, key string, data []byte) error {
 	if err := checkCall(ctx, key); err != nil {
 		return fmt.Errorf("put %s: %w", key, err)
 	}
-	obj := memObject{data: slices.Clone(data), modTime: time.Now()}
-	if obj.data == nil {
-		obj.data = []byte{}
+	m.store(key, slices.Clone(data))
+	return nil
+}
+
+// store keeps data (which it owns) as the object at key.
+func (m *Memory) store(key string, data []byte) {
+	if data == nil {
+		data = []byte{}
 	}
 	m.mu.Lock()
-	m.mu.objects[key] = obj
+	m.mu.objects[key] = memObject{data: data, modTime: time.Now()}
 	m.mu.Unlock()
+}
+
+// PutStream stores what write writes once it returns without error.
+func (m *Memory) PutStream(ctx context.Context, key string, write func(io.Writer) error) error {
+	if err := checkCall(ctx, key); err != nil {
+		return fmt.Errorf("put %s: %w", key, err)
+	}
+	var buf bytes.Buffer
+	if err := write(ctxWriter{ctx: ctx, w: &buf}); err != nil {
+		return fmt.Errorf("put %s: %w", key, err)
+	}
+	m.store(key, buf.Bytes())
 	return nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -24,7 +25,25 @@ var (
 	// ErrInvalidRange reports a GetRange with a negative offset or length, or an
 	// offset past the end of the object.
 	ErrInvalidRange = errors.New("objstore: invalid range")
+
+	// errUploadEnded fails the writes of an S3 PutStream whose upload
+	// returned before them.
+	errUploadEnded = errors.New("objstore: upload ended")
 )
+
+// ctxWriter fails writes once its context is done, so that a stream whose
+// context ends stops at its next write instead of running to completion.
+type ctxWriter struct {
+	ctx context.Context
+	w   io.Writer
+}
+
+func (c ctxWriter) Write(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.w.Write(p)
+}
 
 // IsNotFound reports whether err means that the object does not exist.
 func IsNotFound(err error) bool { return errors.Is(err, ErrNotFound) }
@@ -50,6 +69,13 @@ type Bucket interface {
 	// Put stores data under key, replacing any previous object; it is
 	// atomic: a reader sees the whole object or nothing.
 	Put(ctx context.Context, key string, data []byte) error
+	// PutStream stores under key the bytes write writes to w, atomically
+	// like Put, without holding the object in memory: Local writes them to
+	// its staged file as they come, S3 uploads them in parts. When write
+	// returns an error nothing is stored and PutStream returns an error
+	// wrapping it. w is valid only until write returns; its writes fail
+	// once ctx is done.
+	PutStream(ctx context.Context, key string, write func(w io.Writer) error) error
 	// Delete removes the object; deleting a missing key is not an error.
 	Delete(ctx context.Context, key string) error
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 
@@ -159,8 +160,83 @@ func (s *S3) Put(ctx context.Context, key string, data []byte) error {
 	if err != nil {
 		return fmt.Errorf("put %s: %w", key, err)
 	}
+	if err := s.putObject(ctx, name, bytes.NewReader(data), int64(len(data)), 0); err != nil {
+		return fmt.Errorf("put %s: %w", key, mapS3Error(ctx, err))
+	}
+	return nil
+}
+
+// streamPartSize is the part size of PutStream's multipart uploads and
+// about the most it holds in memory: minio-go's default for an upload of
+// unknown length is over 500 MiB a part.
+const streamPartSize = 16 << 20
+
+// PutStream uploads what write writes, through a pipe: write runs in its own
+// goroutine, which PutStream waits for. An object that fits in one part goes
+// up in one PUT, as Put sends it; a larger one as a multipart upload, which
+// S3 shows only once complete and which minio-go aborts when it fails.
+func (s *S3) PutStream(ctx context.Context, key string, write func(io.Writer) error) error {
+	name, err := s.objectName(ctx, key)
+	if err != nil {
+		return fmt.Errorf("put %s: %w", key, err)
+	}
+	pr, pw := io.Pipe()
+	w := &pipeWriter{w: ctxWriter{ctx: ctx, w: pw}}
+	wrote := make(chan error, 1)
+	go func() {
+		err := write(w)
+		_ = pw.CloseWithError(err) // never fails; nil gives the upload EOF
+		wrote <- err
+	}()
+	uerr := s.upload(ctx, name, pr)
+	_ = pr.CloseWithError(errUploadEnded) // never fails; stops a write still under way
+	werr := <-wrote
+	switch {
+	case werr != nil && !w.broken:
+		return fmt.Errorf("put %s: %w", key, werr) // write's own failure, which ended the upload
+	case uerr != nil:
+		return fmt.Errorf("put %s: %w", key, mapS3Error(ctx, uerr))
+	case werr != nil:
+		return fmt.Errorf("put %s: %w", key, werr)
+	}
+	return nil
+}
+
+// upload stores what r holds up to its EOF under name.
+func (s *S3) upload(ctx context.Context, name string, r io.Reader) error {
+	// Up to one part is read into memory to tell a small object from a large
+	// one. bytes.Buffer doubles to at most twice the part size here, a
+	// short copy; the object's size is unknown until EOF.
+	var head bytes.Buffer
+	if _, err := head.ReadFrom(io.LimitReader(r, streamPartSize+1)); err != nil {
+		return err
+	}
+	if head.Len() <= streamPartSize {
+		return s.putObject(ctx, name, bytes.NewReader(head.Bytes()), int64(head.Len()), 0)
+	}
+	return s.putObject(ctx, name, io.MultiReader(&head, r), -1, streamPartSize)
+}
+
+// pipeWriter records whether a write failed, which means the upload ended
+// first (with its own error) or the context ended.
+type pipeWriter struct {
+	w      io.Writer
+	broken bool // read only after the writing goroutine returned
+}
+
+func (p *pipeWriter) Write(b []byte) (int, error) {
+	n, err := p.w.Write(b)
+	if err != nil {
+		p.broken = true
+	}
+	return n, err
+}
+
+// putObject sends r, of size bytes (-1: unknown, then in parts of partSize).
+func (s *S3) putObject(ctx context.Context, name string, r io.Reader, size int64, partSize uint64) error {
 	opts := minio.PutObjectOptions{
 		ContentType: "application/octet-stream",
+		PartSize:    partSize,
 		// Content-MD5 on the PUT (and on every part of a multipart upload)
 		// lets the server verify the bytes it stores, on any transport.
 		// With it the payload need not be signed, which keeps minio-go from
@@ -170,11 +246,8 @@ func (s *S3) Put(ctx context.Context, key string, data []byte) error {
 		SendContentMd5:       true,
 		DisableContentSha256: true,
 	}
-	_, err = s.client.PutObject(ctx, s.bucket, name, bytes.NewReader(data), int64(len(data)), opts)
-	if err != nil {
-		return fmt.Errorf("put %s: %w", key, mapS3Error(ctx, err))
-	}
-	return nil
+	_, err := s.client.PutObject(ctx, s.bucket, name, r, size, opts)
+	return err
 }
 
 // Get downloads the whole object.
