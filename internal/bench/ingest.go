@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -31,8 +32,10 @@ type ingestTarget interface {
 	NATSURL() string // the WAL's server, for the same-run JetStream baseline
 	// DataNodeHTTP is the health address of the data node consuming the collection.
 	DataNodeHTTP() string
-	// CPU is the CPU time Weir's processes used so far.
+	// CPU is the CPU time Weir's processes used so far; CPUBy splits it by process, where
+	// there is more than one.
 	CPU() time.Duration
+	CPUBy() map[string]time.Duration
 	Close() error
 }
 
@@ -42,6 +45,8 @@ type inProcess struct{ *standalone.Standalone }
 
 func (s inProcess) DataNodeHTTP() string { return s.HTTPAddr() }
 func (s inProcess) CPU() time.Duration   { return cpuTime() }
+
+func (s inProcess) CPUBy() map[string]time.Duration { return nil }
 
 // ingestCase is one configuration of the ingest benchmark.
 type ingestCase struct {
@@ -54,7 +59,8 @@ type ingestFigures struct {
 	drainedMBs                  float64 // until the data node consumed everything
 	rawReadMBs                  float64 // raw appends with a reader, until it read everything
 	p50, p99                    time.Duration
-	cpuPerMB, rawCPUPerMB       float64 // CPU ms per MB of vectors
+	cpuPerMB, rawCPUPerMB       float64            // CPU ms per MB of vectors
+	cpuBy                       map[string]float64 // CPU ms per MB by process, medians
 }
 
 const ingestBatch = 1000
@@ -74,12 +80,14 @@ func Ingest(ctx context.Context, o Options) (*Report, error) {
 	}
 	main := Table{Title: "ingest (medians of " + strconv.Itoa(rounds) + " alternating rounds of Weir and the raw baselines)",
 		Columns: []string{"deployment", "dim", "clients", "rows/s", "MB/s", "p50", "p99", "CPU ms/MB", "raw CPU ms/MB", "raw JetStream MB/s", "ratio", "drained MB/s", "raw append+read MB/s", "ratio"}}
+	cpuTable := Table{Title: "CPU ms per MB of vectors by process, Weir as separate processes",
+		Columns: []string{"dim", "clients", "proxy", "datanode", "coord", "bench (clients, etcd, NATS)", "all"}}
 	raw := Table{Title: "physical limits of the same bytes, same run",
 		Columns: []string{"dim", "raw Parquet encode MB/s", "weir/parquet", "raw file write+fsync MB/s", "weir/file"}}
 	best := map[int]float64{}
 	for _, dep := range []string{"standalone", "processes"} {
 		for _, dim := range []int{128, 768} {
-			if err := ingestDeployment(ctx, o, r, &main, dep, dim, perRound, rounds, best); err != nil {
+			if err := ingestDeployment(ctx, o, r, &main, &cpuTable, dep, dim, perRound, rounds, best); err != nil {
 				return nil, fmt.Errorf("ingest into %s, dim %d: %w", dep, dim, err)
 			}
 		}
@@ -103,7 +111,7 @@ func Ingest(ctx context.Context, o Options) (*Report, error) {
 		r.Figures[fmt.Sprintf("ingest.dim%d.raw_file_fsync_mb_per_s", dim)] = fw
 		raw.Add(strconv.Itoa(dim), f1(pq), ratio(best[dim], pq), f1(fw), ratio(best[dim], fw))
 	}
-	r.Tables = append(r.Tables, main, raw)
+	r.Tables = append(r.Tables, main, cpuTable, raw)
 	r.Notes = append(r.Notes,
 		"standalone: every role in this process; processes: coordinator, data node and proxy as separate `weir run` processes, etcd and NATS embedded in this process",
 		"MB/s counts vector data (rows × dim × 4 bytes); raw JetStream publishes the encoded request's bytes with the same clients, stream storage and fsync-per-append",
@@ -116,7 +124,7 @@ func Ingest(ctx context.Context, o Options) (*Report, error) {
 
 // ingestDeployment runs the 1- and 4-client cases of one dimension against a fresh Weir
 // deployed as dep, adding rows to t, figures and targets to r, and the best rate to best.
-func ingestDeployment(ctx context.Context, o Options, r *Report, t *Table, dep string, dim int, perRound int64, rounds int, best map[int]float64) error {
+func ingestDeployment(ctx context.Context, o Options, r *Report, t, cpuTable *Table, dep string, dim int, perRound int64, rounds int, best map[int]float64) error {
 	var tgt ingestTarget
 	if dep == "standalone" {
 		dir, cleanup, err := o.scratch("ingest")
@@ -156,6 +164,14 @@ func ingestDeployment(ctx context.Context, o Options, r *Report, t *Table, dep s
 		r.Figures[key+"cpu_ms_per_mb"] = f.cpuPerMB
 		r.atLeast(fmt.Sprintf("%s, dim %d, %d clients: ingest / raw JetStream", dep, dim, clients), f.weirMBs/f.rawMBs, 0.5, "")
 		best[dim] = max(best[dim], f.weirMBs)
+		if f.cpuBy != nil {
+			b := f.cpuBy
+			cpuTable.Add(strconv.Itoa(dim), strconv.Itoa(clients), f1(b["proxy"]), f1(b["datanode"]), f1(b["coord"]),
+				f1(b["bench (clients, etcd, NATS)"]), f1(f.cpuPerMB))
+			for k, v := range b {
+				r.Figures[key+"cpu_ms_per_mb."+strings.Fields(k)[0]] = v
+			}
+		}
 	}
 	return nil
 }
@@ -168,6 +184,14 @@ func (p processes) Addr() string         { return p.ProxyAddr() }
 func (p processes) NATSURL() string      { return p.natsURL }
 func (p processes) DataNodeHTTP() string { return p.DataNode(0).HTTPAddr() }
 func (p processes) CPU() time.Duration   { return p.CPUTime() + cpuTime() }
+
+func (p processes) CPUBy() map[string]time.Duration {
+	by := map[string]time.Duration{"bench (clients, etcd, NATS)": cpuTime()}
+	for _, pr := range p.procs() {
+		by[pr.role] += pr.CPUTime()
+	}
+	return by
+}
 
 func startStandalone(ctx context.Context, o Options, dir string) (ingestTarget, error) {
 	return startStandaloneWith(ctx, o, dir, nil)
@@ -228,6 +252,7 @@ func ingestOne(ctx context.Context, o Options, tgt ingestTarget, c ingestCase, p
 	next := c.clients
 	var weirMBs, rawMBs, rawReadMBs, drained, rowsPerSec, cpu, rawCPU []float64
 	var lat []time.Duration
+	cpuBy := map[string][]float64{}
 	bar := o.bar(int64(3*rounds*n), fmt.Sprintf("ingest dim %d, %d clients", c.dim, c.clients), "requests")
 	defer bar.Finish()
 	vecBytes := int64(n) * w.vectorBytes()
@@ -246,6 +271,7 @@ func ingestOne(ctx context.Context, o Options, tgt ingestTarget, c ingestCase, p
 		rawReadMBs = append(rawReadMBs, mbps(vecBytes, d))
 
 		c0 = tgt.CPU()
+		by0 := tgt.CPUBy()
 		res, err := cl.insert(ctx, w, next, n, c.clients, func() { _ = bar.Add(1) })
 		if err != nil {
 			return ingestFigures{}, err
@@ -256,6 +282,9 @@ func ingestOne(ctx context.Context, o Options, tgt ingestTarget, c ingestCase, p
 		}
 		drainedAt := time.Since(res.Start)
 		cpu = append(cpu, float64(tgt.CPU()-c0)/1e6/(float64(vecBytes)/1e6))
+		for k, v := range tgt.CPUBy() {
+			cpuBy[k] = append(cpuBy[k], float64(v-by0[k])/1e6/(float64(vecBytes)/1e6))
+		}
 		weirMBs = append(weirMBs, mbps(vecBytes, res.Elapsed))
 		rowsPerSec = append(rowsPerSec, float64(n*ingestBatch)/res.Elapsed.Seconds())
 		drained = append(drained, mbps(vecBytes, drainedAt))
@@ -263,10 +292,15 @@ func ingestOne(ctx context.Context, o Options, tgt ingestTarget, c ingestCase, p
 	}
 	return ingestFigures{
 		rowsPerSec: median(rowsPerSec), weirMBs: median(weirMBs), rawMBs: median(rawMBs), drainedMBs: median(drained),
-		rawReadMBs: median(rawReadMBs),
-		p50:        percentile(lat, 50), p99: percentile(lat, 99), cpuPerMB: median(cpu), rawCPUPerMB: median(rawCPU),
+		rawReadMBs: median(rawReadMBs), cpuBy: medians(cpuBy),
+		p50: percentile(lat, 50), p99: percentile(lat, 99), cpuPerMB: median(cpu), rawCPUPerMB: median(rawCPU),
 	}, nil
 }
+
+// drainPoll is how often waitDrained scrapes the data node. A scrape costs the node about a
+// millisecond of CPU (the Go runtime's metrics included), which would show in its CPU per MB
+// if it polled much more often; 10 ms is a fraction of a percent of a round's time.
+const drainPoll = 10 * time.Millisecond
 
 // waitDrained waits until the data node serving ch has consumed the channel's last message.
 func waitDrained(ctx context.Context, log *wal.Log, nodeHTTP, ch string) error {
@@ -289,7 +323,7 @@ func waitDrained(ctx context.Context, log *wal.Log, nodeHTTP, ch string) error {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(time.Millisecond):
+		case <-time.After(drainPoll):
 		}
 	}
 }
@@ -439,4 +473,16 @@ func rawFileWrite(dir string, dim int, total int64, once bool) (float64, error) 
 		}
 	}
 	return mbps(int64(n)*int64(len(chunk)), time.Since(start)), nil
+}
+
+// medians maps each series to its median.
+func medians(m map[string][]float64) map[string]float64 {
+	if len(m) == 0 {
+		return nil
+	}
+	out := make(map[string]float64, len(m))
+	for k, v := range m {
+		out[k] = median(v)
+	}
+	return out
 }

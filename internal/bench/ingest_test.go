@@ -18,8 +18,12 @@ func TestIngestQuick(t *testing.T) {
 	defer cancel()
 	r, err := Ingest(ctx, Options{Quick: true, Dir: t.TempDir(), Executable: testcluster.BuildWeir(t)})
 	require.NoError(t, err)
-	require.Len(t, r.Tables, 2)
+	require.Len(t, r.Tables, 3)
 	require.Len(t, r.Tables[0].Rows, 8, "standalone and processes × dims 128 and 768 × 1 and 4 clients")
+	require.Len(t, r.Tables[1].Rows, 4, "CPU by process: processes × dims × clients")
+	for _, p := range []string{"proxy", "datanode", "bench"} {
+		require.Positive(t, r.Figures["ingest.processes.dim128.clients4.cpu_ms_per_mb."+p], p)
+	}
 	for _, dim := range []string{"128", "768"} {
 		for _, c := range []string{"standalone.dim" + dim + ".clients1", "standalone.dim" + dim + ".clients4", "processes.dim" + dim + ".clients1", "processes.dim" + dim + ".clients4"} {
 			key := "ingest." + c + "."
