@@ -57,7 +57,7 @@ func startEtcd(ctx context.Context, o Options, name string) (*metastore.Etcd, fu
 // fencingCost runs one sync's segment-meta transaction per channel, as fast as etcd takes
 // them, with 1 and 16 channels, fenced and unfenced in alternating short rounds.
 func fencingCost(ctx context.Context, o Options, r *Report) error {
-	rounds, round := 12, time.Second
+	rounds, round := 30, 400*time.Millisecond
 	if o.Quick {
 		rounds, round = 3, 200*time.Millisecond
 	}

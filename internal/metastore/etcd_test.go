@@ -214,3 +214,28 @@ func TestStoreIsFreshlyAtRevisionOne(t *testing.T) {
 	require.Equal(t, int64(1), revision(t, NewMemory()))
 	require.Equal(t, int64(2), put(t, s, "k", "v"))
 }
+
+// TestFailedTxnReportsKeysAtItsRevision checks how a failed Txn learns what its predicates saw
+// now that the transaction carries no else-branch: the compared keys are read at the failing
+// revision, so a write after the failure does not show; when that revision is compacted away
+// the failure is still reported, without the keys.
+func TestFailedTxnReportsKeysAtItsRevision(t *testing.T) {
+	ctx := t.Context()
+	s := dial(t, startServer(t, EmbeddedConfig{}).Endpoints()) // its own: the test compacts
+	key := t.Name() + "/k"
+	rev1, err := s.Put(ctx, key, []byte("v1"))
+	require.NoError(t, err)
+	_, err = s.Txn(ctx, []Cmp{ValueEquals(key, []byte("other"))}, []Op{Put(key, []byte("x"))})
+	var pe *PredicateError
+	require.ErrorAs(t, err, &pe)
+	require.Equal(t, rev1, pe.Current[0].ModRevision)
+	require.Equal(t, []byte("v1"), pe.Current[0].Value)
+
+	rev2, err := s.Put(ctx, key, []byte("v2"))
+	require.NoError(t, err)
+	got := s.compared(ctx, []Cmp{ValueEquals(key, []byte("other"))}, rev1)
+	require.Equal(t, []byte("v1"), got[0].Value, "read at the failing revision, not the latest")
+	require.NoError(t, s.Compact(ctx, rev2))
+	require.Nil(t, s.compared(ctx, []Cmp{ValueEquals(key, []byte("other"))}, rev1), "compacted: no details")
+	require.ErrorIs(t, newPredicateError(nil, nil, rev1), ErrPredicateFailed)
+}

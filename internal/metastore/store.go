@@ -231,9 +231,10 @@ func applyRangeOptions(opts []RangeOption) rangeOptions {
 }
 
 // PredicateError is returned (wrapping ErrPredicateFailed) when a Txn's predicates do not all
-// hold; nothing was written. Current holds the current state of every compared key, in Cmp
-// order (a zero KV with Key set and nil Value, CreateRevision 0 when the key is absent), read
-// in the same transaction, so it shows exactly what the predicates saw.
+// hold; nothing was written. Current holds the state of every compared key at Revision, in Cmp
+// order (a zero KV with Key set and nil Value, CreateRevision 0 when the key is absent), so it
+// shows exactly what the predicates saw. It is empty when that state could not be read (the
+// etcd store reads it after the failure).
 type PredicateError struct {
 	Current []KV
 	// Revision is the store revision the predicates were evaluated at.
