@@ -18,8 +18,9 @@
 // Transactions. Txn evaluates its predicates (Cmp) and applies its writes (Op) atomically: no
 // other write falls between the check and the writes. When a predicate does not hold, nothing
 // is written and the error is a *PredicateError (errors.Is ErrPredicateFailed) holding the
-// state of every compared key as that same transaction read it, so callers can report what
-// changed without a second read that might see something else. A predicate on an absent key
+// state of every compared key at the revision the predicates were evaluated at (read right
+// after the failure, at that revision, so a later write does not show; empty when that read
+// fails), so callers can report what changed. A predicate on an absent key
 // sees CreateRevision == ModRevision == 0; ValueEquals never holds for an absent key.
 //
 // Unknown outcomes. A write that fails after it may have reached etcd (a timeout, a
@@ -35,10 +36,9 @@
 // Limits. etcd rejects a transaction with more than --max-txn-ops (default 128) entries in
 // any one of its compare, then and else lists, and a request above --max-request-bytes
 // (default 1.5 MiB). Every write is checked before it is sent: at most MaxTxnOps predicates
-// and at most MaxTxnOps writes (our else-branch reads one key per predicate, so it is never
-// the longest list), and at most MaxTxnBytes (1.5 MiB less 8 KiB for the raft header) by
-// TxnBytes, an upper bound of the encoded size counting every key, value, compared value and
-// the else-branch reads. Beyond either limit the error is ErrTxnTooLarge and nothing is sent.
+// and at most MaxTxnOps writes, and at most MaxTxnBytes (1.5 MiB less 8 KiB for the raft
+// header) by TxnBytes, an upper bound of the encoded size counting every key, value and
+// compared value. Beyond either limit the error is ErrTxnTooLarge and nothing is sent.
 // CheckTxn applies the same checks without a store, so callers can size batches. A Txn also
 // may not put one key twice, nor put a key one of its deletes removes (ErrInvalidArgument),
 // which etcd rejects as well. Empty keys are invalid; so is DeletePrefix(""), which would

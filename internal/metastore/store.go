@@ -13,8 +13,8 @@ import (
 const (
 	// MaxTxnOps bounds each of the three lists of an etcd transaction: compares, then-ops and
 	// else-ops. etcd counts max(len(compare), len(success), len(failure)), not their sum
-	// (server/etcdserver/api/v3rpc/key.go checkTxnRequest). Our else-branch holds one read per
-	// Cmp, so the rule here is len(cmps) <= MaxTxnOps and len(ops) <= MaxTxnOps.
+	// (server/etcdserver/api/v3rpc/key.go checkTxnRequest). Our transactions have no
+	// else-ops, so the rule here is len(cmps) <= MaxTxnOps and len(ops) <= MaxTxnOps.
 	MaxTxnOps = 128
 	// MaxTxnBytes bounds the estimated encoded size of a transaction (see TxnBytes). etcd
 	// rejects a raft request larger than 1.5 MiB; the 8 KiB margin covers the raft request
@@ -276,15 +276,12 @@ func quoteValue(v []byte) string {
 	return fmt.Sprintf("%q", v)
 }
 
-// TxnBytes returns the estimated encoded size of a transaction as this package sends it,
-// including the else-branch that reads every compared key. It is an upper bound of the
-// protobuf size of the TxnRequest.
+// TxnBytes returns the estimated encoded size of a transaction as this package sends it. It is
+// an upper bound of the protobuf size of the TxnRequest.
 func TxnBytes(cmps []Cmp, ops []Op) int {
 	n := 0
 	for _, c := range cmps {
-		// The compare itself and the else-branch read of the same key.
 		n += len(c.key) + len(c.value) + perEntryOverhead
-		n += len(c.key) + perEntryOverhead
 	}
 	for _, o := range ops {
 		n += len(o.key) + len(o.value) + perEntryOverhead
