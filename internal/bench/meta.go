@@ -101,11 +101,15 @@ func fencingCost(ctx context.Context, o Options, r *Report) error {
 		r.atMost(what, cost, 5, "%")
 	}
 	r.Tables = append(r.Tables, t)
+	if err := compareCost(ctx, o, r, kv.Client()); err != nil {
+		return err
+	}
 	r.Notes = append(r.Notes,
 		"fenced: Fence.Commit adds the fence compare (the epoch key's mod revision, after the claim); unfenced: the same "+
 			"ops and record compare sent with metastore Txn; on embedded etcd in this process, each channel its own "+
 			"goroutine, lease and claim; cost of fencing = median over rounds of (unfenced rate / fenced rate - 1), "+
-			"each round's two runs back to back; CPU per commit is this whole process's (client and etcd server)")
+			"each round's two runs back to back; CPU per commit is this whole process's (client and etcd server)",
+		"bare etcd: the same shape of transaction sent with etcd's client alone, to isolate what one compare costs etcd and what an else-branch reading the compared keys adds to it")
 	return nil
 }
 

@@ -10,7 +10,7 @@ import (
 func TestMetaQuick(t *testing.T) {
 	r, err := Meta(context.Background(), Options{Quick: true, Dir: t.TempDir()})
 	require.NoError(t, err)
-	require.Len(t, r.Tables, 2)
+	require.Len(t, r.Tables, 3)
 
 	fencing := r.Tables[0]
 	require.Len(t, fencing.Rows, 2)
@@ -31,7 +31,12 @@ func TestMetaQuick(t *testing.T) {
 	}
 	require.Equal(t, r.Figures["meta.fencing_cost_pct.16"], r.Targets[1].Got)
 
-	txns := r.Tables[1]
+	bare := r.Tables[1]
+	require.Len(t, bare.Rows, 2, "with and without the else-branch")
+	require.Contains(t, r.Figures, "meta.bare_compare_cost_pct.else")
+	require.Contains(t, r.Figures, "meta.bare_compare_cost_pct.no_else")
+
+	txns := r.Tables[2]
 	require.Len(t, txns.Rows, 2)
 	require.Positive(t, r.Figures["meta.etcd_txns_setup"])
 	// 16 MB is one sync buffer per channel at most: the flush syncs each channel once, two
