@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"runtime"
 	"runtime/pprof"
 	"strings"
@@ -68,6 +69,9 @@ func newBench(g *globals) *cobra.Command {
 			out := cmd.OutOrStdout()
 			var md *os.File
 			if f.markdown != "" {
+				if err := os.MkdirAll(filepath.Dir(f.markdown), 0o755); err != nil {
+					return err
+				}
 				if md, err = os.Create(f.markdown); err != nil {
 					return err
 				}

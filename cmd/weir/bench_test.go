@@ -17,11 +17,11 @@ func TestBenchCommand(t *testing.T) {
 	root := newRoot()
 	var out bytes.Buffer
 	root.SetOut(&out)
-	root.SetArgs([]string{"bench", "flush", "--quick", "--dir", dir, "--out", filepath.Join(dir, "out"), "--markdown", filepath.Join(dir, "b.md")})
+	root.SetArgs([]string{"bench", "flush", "--quick", "--dir", dir, "--out", filepath.Join(dir, "out"), "--markdown", filepath.Join(dir, "md", "b.md")})
 	require.NoError(t, root.Execute())
 	require.Contains(t, out.String(), "== flush:")
 	require.FileExists(t, filepath.Join(dir, "out", "flush.json"))
-	md, err := os.ReadFile(filepath.Join(dir, "b.md"))
+	md, err := os.ReadFile(filepath.Join(dir, "md", "b.md"))
 	require.NoError(t, err)
 	require.Contains(t, string(md), "### flush:")
 
