@@ -292,3 +292,68 @@ func TestConfigValidate(t *testing.T) {
 		require.Error(t, c.Validate())
 	}
 }
+
+// TestRecoveryInfoIsOneState checks invariant 2 as readers see it: while a data node commits
+// segments and then checkpoints and the coordinator reloads, every answer's checkpoint is
+// covered by the segments in the same answer. An answer assembled from two reloads could pair
+// a checkpoint with segments older than it, and a reader tailing from it would skip rows.
+func TestRecoveryInfoIsOneState(t *testing.T) {
+	e := newEnv(t)
+	coll := e.collection(t, "a", 1)
+	e.nodes.live = []int64{1}
+	c := e.coordinator(t)
+	c.reload(e.ctx)
+	_, err := c.Assign(e.ctx)
+	require.NoError(t, err)
+	ch := coll.VChannels[0]
+	l, err := e.catalog.ReadLease(e.ctx, ch)
+	require.NoError(t, err)
+	f := e.catalog.Fence(l)
+
+	const commits = 300
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { // the data node: a segment, then the checkpoint it covers
+		defer wg.Done()
+		defer close(done)
+		for i := int64(1); i <= commits; i++ {
+			writeSegment(t, e, f, &meta.Segment{ID: i, CollectionID: coll.ID, Channel: ch, Level: meta.L1, State: meta.Flushed, Rows: 1, Files: 1, MaxPos: uint64(i)}, fmt.Sprint("k", i), 0)
+			op, err := f.CheckpointOp(meta.Checkpoint{Position: uint64(i)})
+			require.NoError(t, err)
+			_, err = f.Commit(e.ctx, nil, []metastore.Op{op})
+			require.NoError(t, err)
+		}
+	}()
+	go func() { // the coordinator's reload loop
+		defer wg.Done()
+		for {
+			select {
+			case <-done:
+				return
+			default:
+				c.reload(e.ctx)
+			}
+		}
+	}()
+	answers := 0
+	for {
+		select {
+		case <-done:
+			wg.Wait()
+			require.Positive(t, answers)
+			return
+		default:
+		}
+		info, err := c.RecoveryInfo(e.ctx, coll.ID, ch)
+		require.NoError(t, err)
+		for _, r := range info.Channels {
+			var covered uint64
+			for _, s := range r.Flushed {
+				covered = max(covered, s.Segment.MaxPos)
+			}
+			require.LessOrEqual(t, r.Checkpoint.Position, covered, "checkpoint %d beside segments up to %d", r.Checkpoint.Position, covered)
+		}
+		answers++
+	}
+}

@@ -49,25 +49,28 @@ func (c *Coordinator) RecoveryInfo(ctx context.Context, collection int64, ch str
 	return recoveryFrom(c.view, collection, ch), nil
 }
 
-// recoveryFrom builds recovery targets from a view; the same function serves the coordinator
-// and the tests that compare it with a fresh full load.
+// recoveryFrom builds recovery targets from one snapshot of a view, so that every checkpoint
+// and segment in the answer comes from the same reload (a checkpoint newer than the segments
+// beside it would tell a reader to skip rows). The same function serves the coordinator and
+// the tests that compare it with a fresh full load.
 func recoveryFrom(v *meta.View, collection int64, ch string) RecoveryInfo {
-	info := RecoveryInfo{Revision: v.Revision()}
+	snap := v.Snapshot(collection)
+	info := RecoveryInfo{Revision: snap.Revision}
 	byCh := map[string]*ChannelRecovery{}
 	get := func(name string, coll int64) *ChannelRecovery {
 		if r := byCh[name]; r != nil {
 			return r
 		}
-		r := &ChannelRecovery{Channel: name, Collection: coll, Checkpoint: v.Checkpoint(name), Lease: v.Leases()[name]}
+		r := &ChannelRecovery{Channel: name, Collection: coll, Checkpoint: snap.Checkpoints[name], Lease: snap.Leases[name]}
 		byCh[name] = r
 		return r
 	}
-	for _, s := range v.Segments(collection) {
+	for _, s := range snap.Segments {
 		if ch != "" && s.Channel != ch {
 			continue
 		}
 		r := get(s.Channel, s.CollectionID)
-		sr := SegmentRecovery{Segment: s, Files: v.Files(s.ID)}
+		sr := SegmentRecovery{Segment: s, Files: snap.Files[s.ID]}
 		switch {
 		case s.State == meta.SegmentDropped:
 		case s.Level == meta.L0:
@@ -79,7 +82,7 @@ func recoveryFrom(v *meta.View, collection int64, ch string) RecoveryInfo {
 		}
 	}
 	// Channels with a lease but no segment yet still have a checkpoint to tail from.
-	for name, l := range v.Leases() {
+	for name, l := range snap.Leases {
 		if (ch == "" || name == ch) && (collection == 0 || l.CollectionID == collection) {
 			get(name, l.CollectionID)
 		}

@@ -268,6 +268,10 @@ func (v *View) Checkpoint(ch string) Checkpoint {
 func (v *View) Segments(coll int64) []Segment {
 	v.mu.RLock()
 	defer v.mu.RUnlock()
+	return v.segmentsLocked(coll)
+}
+
+func (v *View) segmentsLocked(coll int64) []Segment {
 	var out []Segment
 	for _, s := range v.segments {
 		if coll == 0 || s.CollectionID == coll {
@@ -278,10 +282,39 @@ func (v *View) Segments(coll int64) []Segment {
 	return out
 }
 
+// Snapshot is one consistent state of a View: everything in it was read by the same reload.
+type Snapshot struct {
+	Revision    int64
+	Leases      map[string]Lease
+	Checkpoints map[string]Checkpoint
+	// Segments of the collection asked for (every collection for 0), in ID order.
+	Segments []Segment
+	// Files of those segments by segment ID, each in ID order.
+	Files map[int64][]File
+}
+
+// Snapshot returns the view's state under one lock, for answers that combine several parts
+// of it: read part by part, a reload in between could pair a newer checkpoint with older
+// segments.
+func (v *View) Snapshot(coll int64) Snapshot {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	s := Snapshot{Revision: v.rev, Leases: maps.Clone(v.leases), Checkpoints: maps.Clone(v.cps),
+		Segments: v.segmentsLocked(coll), Files: map[int64][]File{}}
+	for _, seg := range s.Segments {
+		s.Files[seg.ID] = v.filesLocked(seg.ID)
+	}
+	return s
+}
+
 // Files returns the files of a segment in ID order.
 func (v *View) Files(segmentID int64) []File {
 	v.mu.RLock()
 	defer v.mu.RUnlock()
+	return v.filesLocked(segmentID)
+}
+
+func (v *View) filesLocked(segmentID int64) []File {
 	out := slices.Collect(maps.Values(v.files[segmentID]))
 	slices.SortFunc(out, func(a, b File) int { return cmpInt(a.ID, b.ID) })
 	return out
