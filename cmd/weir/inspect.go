@@ -4,10 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
 	"os"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -164,29 +162,12 @@ func runInspect(cmd *cobra.Command, g *globals, f *inspectFlags, args []string) 
 	return nil
 }
 
-// openStorage opens object storage for reading. Opening a local bucket creates its directory,
-// which a read-only tool must not do for a mistyped path, so the directory must exist; and an
-// s3 URL may not ask to create its bucket.
+// openStorage opens object storage without writing to it; a URL that would need a write is
+// a usage error.
 func openStorage(ctx context.Context, raw string) (objstore.BucketReader, error) {
-	if dir, ok := localDir(raw); ok {
-		if st, err := os.Stat(dir); err != nil || !st.IsDir() {
-			return nil, usageError("inspect: --storage directory %s does not exist", dir)
-		}
-	} else if u, err := url.Parse(raw); err == nil && u.Scheme == "s3" {
-		if create, _ := strconv.ParseBool(u.Query().Get("create_bucket")); create {
-			return nil, usageError("inspect: --storage must not set create_bucket: inspect never writes")
-		}
+	b, err := objstore.OpenReader(ctx, raw)
+	if errors.Is(err, objstore.ErrReadOnly) {
+		return nil, usageError("inspect: --storage: %v (inspect never writes)", err)
 	}
-	return objstore.Open(ctx, raw)
-}
-
-// localDir returns the directory of a file URL or bare path (objstore.Open's forms).
-func localDir(raw string) (string, bool) {
-	if !strings.Contains(raw, "://") {
-		return raw, true
-	}
-	if u, err := url.Parse(raw); err == nil && u.Scheme == "file" {
-		return u.Path, true
-	}
-	return "", false
+	return b, err
 }

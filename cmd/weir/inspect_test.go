@@ -144,7 +144,7 @@ func TestInspectUsageAndConnectionErrorsExit2(t *testing.T) {
 		{"unknown flag", []string{"--colour", "verify"}, "unknown flag"},
 		{"verify without storage", []string{"--etcd", e.etcd, "verify"}, "--storage is required"},
 		{"storage folder missing", []string{"--etcd", e.etcd, "--storage", missing, "verify"}, "does not exist"},
-		{"s3 bucket creation", []string{"--etcd", e.etcd, "--storage", "s3://b/p?endpoint=127.0.0.1:1&create_bucket=true", "verify"}, "must not set create_bucket"},
+		{"s3 bucket creation", []string{"--etcd", e.etcd, "--storage", "s3://bkt/p?endpoint=127.0.0.1:1&create_bucket=true", "verify"}, "must not set create_bucket"},
 		{"bad storage url", []string{"--etcd", e.etcd, "--storage", "ftp://x", "verify"}, "unsupported scheme"},
 		{"negative grace", []string{"--etcd", e.etcd, "--grace", "-1s", "--storage", e.dir, "verify"}, "must not be negative"},
 		{"bad timeout", []string{"--etcd", e.etcd, "--connect-timeout", "0s", "channels"}, "must be positive"},

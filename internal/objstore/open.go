@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 )
@@ -26,6 +27,34 @@ func Open(ctx context.Context, rawURL string) (Bucket, error) {
 		return NewS3(ctx, *loc.s3)
 	}
 	return NewLocal(loc.dir)
+}
+
+// ErrReadOnly is what OpenReader returns for a URL that would make it write: a local
+// folder that does not exist, or an s3 URL that asks to create its bucket.
+var ErrReadOnly = errors.New("storage opened read-only")
+
+// OpenReader opens the bucket at rawURL for reading only, and writes nothing doing so:
+// unlike Open it neither creates a local folder (it must exist) nor clears its staged files,
+// and it refuses an s3 URL with create_bucket. It is what read-only tools (weir inspect) use.
+func OpenReader(ctx context.Context, rawURL string) (BucketReader, error) {
+	loc, err := parseURL(rawURL, os.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	if loc.s3 != nil {
+		if loc.s3.CreateBucket {
+			return nil, fmt.Errorf("%w: an s3 URL must not set create_bucket", ErrReadOnly)
+		}
+		return NewS3(ctx, *loc.s3)
+	}
+	root, err := filepath.Abs(loc.dir)
+	if err != nil {
+		return nil, fmt.Errorf("open local bucket %s: %w", loc.dir, err)
+	}
+	if st, err := os.Stat(root); err != nil || !st.IsDir() {
+		return nil, fmt.Errorf("%w: local bucket directory %s does not exist", ErrReadOnly, loc.dir)
+	}
+	return &Local{root: root, tmp: filepath.Join(root, tmpDirName)}, nil
 }
 
 // location is a parsed storage URL: a local directory or an S3 bucket.

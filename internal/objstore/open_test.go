@@ -147,3 +147,31 @@ func TestOpen(t *testing.T) {
 		require.Error(t, err)
 	})
 }
+
+// TestOpenReaderWritesNothing checks what read-only tools rely on: opening a local bucket for
+// reading leaves its folder as it was (no staging folder, no clean-up), a missing folder is
+// refused rather than created, an s3 URL asking to create its bucket is refused, and what a
+// writer stored can be read.
+func TestOpenReaderWritesNothing(t *testing.T) {
+	ctx := t.Context()
+	dir := t.TempDir()
+	r, err := OpenReader(ctx, "file://"+dir)
+	require.NoError(t, err)
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	require.Empty(t, entries, "opening for reading created nothing")
+
+	w, err := NewLocal(dir)
+	require.NoError(t, err)
+	require.NoError(t, w.Put(ctx, "a/b", []byte("x")))
+	got, err := r.Get(ctx, "a/b")
+	require.NoError(t, err)
+	require.Equal(t, []byte("x"), got)
+
+	missing := filepath.Join(dir, "missing")
+	_, err = OpenReader(ctx, missing)
+	require.ErrorIs(t, err, ErrReadOnly)
+	require.NoDirExists(t, missing)
+	_, err = OpenReader(ctx, "s3://bkt/p?endpoint=127.0.0.1:1&create_bucket=true")
+	require.ErrorIs(t, err, ErrReadOnly)
+}
