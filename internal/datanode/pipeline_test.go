@@ -137,15 +137,17 @@ func TestStaleLeaseIsFenced(t *testing.T) {
 	e.waitCheckpoint(ch, e.flush(ch))
 
 	e.assign(ch, 2) // the coordinator moves the channel; node 1 is not told
-	n2 := e.node(testConfig(2))
-	require.NoError(t, n2.Watch(e.ctx, ch))
-
+	// Node 1 must be fenced by the new lease alone, before the new owner claims the channel
+	// (its claim rewrites the epoch key and would fence node 1 by itself).
 	for i := 0; i < 10; i++ {
 		e.insert(ch, meta.DefaultPartition, 20)
 	}
+	e.flush(ch)
 	require.Eventually(t, func() bool { return errors.Is(n1.Err(ch), meta.ErrLeaseLost) }, 10*time.Second, 5*time.Millisecond)
 	require.Equal(t, float64(1), testutil.ToFloat64(n1.m.leaseLost))
 	require.NotContains(t, n1.Channels(), ch)
+	n2 := e.node(testConfig(2))
+	require.NoError(t, n2.Watch(e.ctx, ch))
 
 	// The other channel of node 1 is untouched.
 	e.insert(other, meta.DefaultPartition, 3)
