@@ -75,10 +75,32 @@ func (r *remoteNodes) Live(ctx context.Context) ([]int64, error) {
 		addrs[in.NodeID] = in.GRPCAddr
 		protocols[in.NodeID] = in.Protocol
 	}
+	r.setLive(addrs, protocols)
+	return ids, nil
+}
+
+// setLive records the live data nodes' addresses and protocols.
+func (r *remoteNodes) setLive(addrs, protocols map[int64]string) {
 	r.mu.Lock()
 	r.addrs, r.protocols = addrs, protocols
+	// A restarted data node advertises a new address (its --grpc-listen port is picked at
+	// start): connections to addresses no session names any more would otherwise stay open,
+	// reconnecting, for the coordinator's lifetime.
+	live := map[string]bool{}
+	for _, a := range addrs {
+		live[a] = true
+	}
+	var stale []*grpc.ClientConn
+	for a, cc := range r.conns {
+		if !live[a] {
+			stale = append(stale, cc)
+			delete(r.conns, a)
+		}
+	}
 	r.mu.Unlock()
-	return ids, nil
+	for _, cc := range stale {
+		_ = cc.Close()
+	}
 }
 
 func (r *remoteNodes) Protocol(node int64) string {
@@ -87,21 +109,31 @@ func (r *remoteNodes) Protocol(node int64) string {
 	return r.protocols[node]
 }
 
+// client returns a client of a live data node, dialling it once. The dial (up to the caller's
+// deadline) runs outside the lock, so that calls to other nodes do not queue behind a dead one.
 func (r *remoteNodes) client(ctx context.Context, node int64) (*rpc.DataNodeClient, error) {
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	addr, ok := r.addrs[node]
+	cc := r.conns[addr]
+	r.mu.Unlock()
 	if !ok {
 		return nil, fmt.Errorf("role: data node %d has no live session", node)
 	}
-	cc := r.conns[addr]
-	if cc == nil {
-		var err error
-		if cc, err = rpc.Dial(ctx, addr); err != nil {
-			return nil, err
-		}
-		r.conns[addr] = cc
+	if cc != nil {
+		return rpc.NewDataNodeClient(cc), nil
 	}
+	cc, err := rpc.Dial(ctx, addr)
+	if err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	if cur := r.conns[addr]; cur != nil { // another call dialled meanwhile: keep one
+		r.mu.Unlock()
+		_ = cc.Close()
+		return rpc.NewDataNodeClient(cur), nil
+	}
+	r.conns[addr] = cc
+	r.mu.Unlock()
 	return rpc.NewDataNodeClient(cc), nil
 }
 
