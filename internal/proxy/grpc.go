@@ -1,16 +1,14 @@
 package proxy
 
 import (
-	"context"
 	"log/slog"
-	"runtime/debug"
 	"time"
 
 	"github.com/milvus-io/milvus-proto/go-api/v2/milvuspb"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/keepalive"
-	"google.golang.org/grpc/status"
+
+	"github.com/weir-db/weir/internal/rpc"
 )
 
 // MaxMessageSize bounds one request or response, as Milvus's proxy.grpc.serverMaxRecvSize
@@ -23,7 +21,6 @@ const insertWindow = 8 << 20
 // NewGRPCServer returns a gRPC server with the Milvus service registered, a panic guard, and the
 // keepalive policy Milvus SDKs need: the Go SDK pings every 5 s even without calls in flight,
 // which grpc-go's default policy answers with GOAWAY "too_many_pings".
-
 func NewGRPCServer(s *Server, logger *slog.Logger) *grpc.Server {
 	srv := grpc.NewServer(
 		grpc.MaxRecvMsgSize(MaxMessageSize),
@@ -35,22 +32,8 @@ func NewGRPCServer(s *Server, logger *slog.Logger) *grpc.Server {
 		grpc.InitialConnWindowSize(4*insertWindow),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 2 * time.Second, PermitWithoutStream: true}),
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
-		grpc.ChainUnaryInterceptor(recoverUnary(logger)),
+		grpc.ChainUnaryInterceptor(rpc.RecoverUnary(logger)),
 	)
 	milvuspb.RegisterMilvusServiceServer(srv, s)
 	return srv
-}
-
-// recoverUnary turns a panic in a handler into a gRPC Internal error and a log line with the
-// stack, so that no input can crash the process or reach a client as a dropped connection.
-func recoverUnary(logger *slog.Logger) grpc.UnaryServerInterceptor {
-	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {
-		defer func() {
-			if r := recover(); r != nil {
-				logger.Error("panic in rpc handler", "method", info.FullMethod, "panic", r, "stack", string(debug.Stack()))
-				resp, err = nil, status.Errorf(codes.Internal, "internal error in %s", info.FullMethod)
-			}
-		}()
-		return handler(ctx, req)
-	}
 }

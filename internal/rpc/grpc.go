@@ -53,14 +53,15 @@ func NewServer(logger *slog.Logger, opts ...grpc.ServerOption) *grpc.Server {
 		grpc.MaxSendMsgSize(MaxMessageSize),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: serverMinPingTime, PermitWithoutStream: true}),
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: serverPingTime, Timeout: serverPingTimeout}),
-		grpc.ChainUnaryInterceptor(recoverUnary(logger), statusUnary),
+		grpc.ChainUnaryInterceptor(RecoverUnary(logger), statusUnary),
 	}, opts...)
 	return grpc.NewServer(all...)
 }
 
-// recoverUnary turns a panic in a handler into an Internal error and a log line with the
+// RecoverUnary turns a panic in a handler into an Internal error and a log line with the
 // stack, so that no request can crash the process or reach a caller as a dropped connection.
-func recoverUnary(logger *slog.Logger) grpc.UnaryServerInterceptor {
+// Every gRPC server of Weir, the Milvus API included, installs it.
+func RecoverUnary(logger *slog.Logger) grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {
 		defer func() {
 			if r := recover(); r != nil {
