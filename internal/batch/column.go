@@ -12,12 +12,8 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
-)
 
-// Type parameter keys, as the schema package normalises them.
-const (
-	keyMaxLength   = "max_length"
-	keyMaxCapacity = "max_capacity"
+	"github.com/weir-db/weir/internal/schema"
 )
 
 // payloadKind names the kind of data a FieldData carries, in the words of the Milvus data type
@@ -257,7 +253,7 @@ func checkColumn(f *schemapb.FieldSchema, fd *schemapb.FieldData, n int) (int, e
 		maxLen := math.MaxInt
 		if !f.GetAutoID() {
 			var err error
-			if maxLen, err = typeParam(f, keyMaxLength); err != nil {
+			if maxLen, err = typeParam(f, schema.KeyMaxLength); err != nil {
 				return 0, err
 			}
 		}
@@ -348,13 +344,13 @@ func checkVector(f *schemapb.FieldSchema, vf *schemapb.VectorField, n int) (int,
 // checkArray validates the rows of array field f and returns their number and size.
 func checkArray(f *schemapb.FieldSchema, rows []*schemapb.ScalarField) (int, int, error) {
 	name, et := f.GetName(), f.GetElementType()
-	capacity, err := typeParam(f, keyMaxCapacity)
+	capacity, err := typeParam(f, schema.KeyMaxCapacity)
 	if err != nil {
 		return 0, 0, err
 	}
 	maxLen := 0
 	if et == schemapb.DataType_VarChar || et == schemapb.DataType_String {
-		if maxLen, err = typeParam(f, keyMaxLength); err != nil {
+		if maxLen, err = typeParam(f, schema.KeyMaxLength); err != nil {
 			return 0, 0, err
 		}
 	}

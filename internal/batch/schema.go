@@ -8,6 +8,8 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
+
+	"github.com/weir-db/weir/internal/schema"
 )
 
 // Column names Weir adds to every batch. Milvus reserves field IDs 0 (RowID) and 1
@@ -61,18 +63,7 @@ func ArrowType(f *schemapb.FieldSchema) (arrow.DataType, error) {
 }
 
 // Dim returns the dim type parameter of a vector field.
-func Dim(f *schemapb.FieldSchema) (int, error) {
-	for _, kv := range f.GetTypeParams() {
-		if kv.GetKey() == "dim" {
-			d, err := strconv.Atoi(kv.GetValue())
-			if err != nil || d <= 0 {
-				return 0, fmt.Errorf("batch: field %q: bad dim %q", f.GetName(), kv.GetValue())
-			}
-			return d, nil
-		}
-	}
-	return 0, fmt.Errorf("batch: field %q: no dim", f.GetName())
-}
+func Dim(f *schemapb.FieldSchema) (int, error) { return typeParam(f, schema.KeyDim) }
 
 // VectorBytes returns the size in bytes of one vector of field f.
 func VectorBytes(f *schemapb.FieldSchema) (int, error) {
