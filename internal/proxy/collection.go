@@ -14,6 +14,7 @@ import (
 	"github.com/weir-db/weir/internal/dml"
 	"github.com/weir-db/weir/internal/meta"
 	"github.com/weir-db/weir/internal/schema"
+	"github.com/weir-db/weir/internal/tso"
 )
 
 // CreateCollection validates the schema, creates the collection's DML channels and stores the
@@ -151,7 +152,7 @@ func (s *Server) DescribeCollection(ctx context.Context, req *milvuspb.DescribeC
 		CollectionID:         coll.ID,
 		VirtualChannelNames:  coll.VChannels,
 		PhysicalChannelNames: coll.VChannels, // each virtual channel is its own physical log
-		CreatedTimestamp:     hybridTS(coll.CreatedAt),
+		CreatedTimestamp:     tso.Compose(coll.CreatedAt, 0),
 		CreatedUtcTimestamp:  uint64(coll.CreatedAt.UnixMilli()),
 		ShardsNum:            int32(coll.Shards),
 		ConsistencyLevel:     commonpb.ConsistencyLevel(coll.ConsistencyLevel),
@@ -159,7 +160,7 @@ func (s *Server) DescribeCollection(ctx context.Context, req *milvuspb.DescribeC
 		Properties:           props,
 		DbName:               coll.DB,
 		NumPartitions:        int64(len(parts)),
-		UpdateTimestamp:      hybridTS(coll.CreatedAt),
+		UpdateTimestamp:      tso.Compose(coll.CreatedAt, 0),
 	}, nil
 }
 
@@ -184,7 +185,7 @@ func (s *Server) ShowCollections(ctx context.Context, req *milvuspb.ShowCollecti
 		}
 		resp.CollectionNames = append(resp.CollectionNames, c.Name)
 		resp.CollectionIds = append(resp.CollectionIds, c.ID)
-		resp.CreatedTimestamps = append(resp.CreatedTimestamps, hybridTS(c.CreatedAt))
+		resp.CreatedTimestamps = append(resp.CreatedTimestamps, tso.Compose(c.CreatedAt, 0))
 		resp.CreatedUtcTimestamps = append(resp.CreatedUtcTimestamps, uint64(c.CreatedAt.UnixMilli()))
 		resp.ShardsNum = append(resp.ShardsNum, int32(c.Shards))
 		// Nothing is loaded into query nodes yet.
@@ -282,7 +283,7 @@ func (s *Server) ShowPartitions(ctx context.Context, req *milvuspb.ShowPartition
 		}
 		resp.PartitionNames = append(resp.PartitionNames, p.Name)
 		resp.PartitionIDs = append(resp.PartitionIDs, p.ID)
-		resp.CreatedTimestamps = append(resp.CreatedTimestamps, hybridTS(p.CreatedAt))
+		resp.CreatedTimestamps = append(resp.CreatedTimestamps, tso.Compose(p.CreatedAt, 0))
 		resp.CreatedUtcTimestamps = append(resp.CreatedUtcTimestamps, uint64(p.CreatedAt.UnixMilli()))
 		resp.InMemoryPercentages = append(resp.InMemoryPercentages, 0)
 	}

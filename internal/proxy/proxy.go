@@ -108,7 +108,6 @@ type Server struct {
 	ids      IDAllocator
 	clock    *tso.Clock
 	logger   *slog.Logger
-	started  time.Time
 	nextConn atomic.Int64
 	ready    atomic.Bool
 
@@ -138,7 +137,7 @@ func New(cfg Config, d Deps, logger *slog.Logger) *Server {
 	if cfg.AppendAttempts <= 0 {
 		cfg.AppendAttempts = DefaultAppendAttempts
 	}
-	s := &Server{cfg: cfg, catalog: d.Catalog, channels: d.Channels, ids: d.IDs, clock: d.Clock, logger: logger, started: time.Now(),
+	s := &Server{cfg: cfg, catalog: d.Catalog, channels: d.Channels, ids: d.IDs, clock: d.Clock, logger: logger,
 		cache: newTargetCache(cfg.MetaCacheTTL)}
 	s.nextConn.Store(time.Now().UnixMilli())
 	s.recordPrefix = fmt.Sprintf("%d.%016x", cfg.NodeID, rand.Uint64())
@@ -164,10 +163,6 @@ func database(ctx context.Context, reqDB string) (string, error) {
 	}
 	return "", apierr.New(apierr.DatabaseNotFound, "database %q (Weir has only the database %q)", db, meta.DefaultDatabase)
 }
-
-// hybridTS is a Milvus hybrid timestamp: physical milliseconds shifted left by 18 bits, the
-// logical counter in the low bits.
-func hybridTS(t time.Time) uint64 { return uint64(t.UnixMilli()) << 18 }
 
 func (s *Server) serverInfo() *commonpb.ServerInfo {
 	return &commonpb.ServerInfo{

@@ -16,6 +16,7 @@ import (
 	"github.com/weir-db/weir/internal/dml"
 	"github.com/weir-db/weir/internal/meta"
 	"github.com/weir-db/weir/internal/schema"
+	"github.com/weir-db/weir/internal/tso"
 	"github.com/weir-db/weir/internal/wal"
 )
 
@@ -181,7 +182,7 @@ func (s *Server) writeTarget(ctx context.Context, reqDB, collName, partName stri
 // was dropped and created again) it describes again and retries. Weir has no schema changes,
 // so the timestamp is the creation time.
 func checkSchemaTS(coll *meta.Collection, schemaTS uint64) error {
-	if cur := hybridTS(coll.CreatedAt); schemaTS != 0 && schemaTS != cur {
+	if cur := tso.Compose(coll.CreatedAt, 0); schemaTS != 0 && schemaTS != cur {
 		return apierr.New(apierr.SchemaMismatch, "collection %q changed since the client described it (schema timestamp %d, current %d)", coll.Name, schemaTS, cur)
 	}
 	return nil
