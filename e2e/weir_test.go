@@ -2,48 +2,20 @@ package e2e
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/weir-db/weir/internal/testcluster"
 	"github.com/weir-db/weir/internal/weirtest"
 )
-
-var (
-	buildOnce sync.Once
-	weirBin   string
-	buildErr  error
-)
-
-// binary builds cmd/weir once per test process.
-func binary(t testing.TB) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "weir-e2e-bin")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		weirBin = filepath.Join(dir, "weir")
-		cmd := exec.Command("go", "build", "-o", weirBin, "./cmd/weir")
-		cmd.Dir = ".."
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build ./cmd/weir: %v\n%s", err, out)
-		}
-	})
-	require.NoError(t, buildErr)
-	return weirBin
-}
 
 // process is a running `weir standalone`.
 type process struct {
@@ -64,7 +36,7 @@ func startStandalone(t testing.TB, dataDir string, extra ...string) *process {
 	logf, err := os.Create(p.logPath)
 	require.NoError(t, err)
 	args := append([]string{"standalone", "--data-dir", dataDir, "--listen", p.addr, "--http-listen", p.httpAddr}, extra...)
-	p.cmd = exec.Command(binary(t), args...)
+	p.cmd = exec.Command(testcluster.BuildWeir(t), args...)
 	p.cmd.Stdout, p.cmd.Stderr = logf, logf
 	require.NoError(t, p.cmd.Start())
 	go func() { p.done <- p.cmd.Wait(); logf.Close() }()
