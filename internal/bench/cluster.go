@@ -19,6 +19,7 @@ import (
 
 	"github.com/weir-db/weir/internal/meta"
 	"github.com/weir-db/weir/internal/metastore"
+	"github.com/weir-db/weir/internal/subproc"
 	"github.com/weir-db/weir/internal/wal"
 )
 
@@ -264,16 +265,19 @@ func (p *proc) Start(ctx context.Context) error {
 	return err
 }
 
+// pickPorts picks free loopback ports for the role's HTTP and, for a proxy, Milvus addresses.
 func (p *proc) pickPorts() error {
-	httpAddr, err := freeAddr()
+	n := 1
+	if p.milvus {
+		n = 2
+	}
+	ports, err := subproc.FreePorts(n)
 	if err != nil {
 		return err
 	}
-	milvusAddr := ""
+	httpAddr, milvusAddr := loopback(ports[0]), ""
 	if p.milvus {
-		if milvusAddr, err = freeAddr(); err != nil {
-			return err
-		}
+		milvusAddr = loopback(ports[1])
 	}
 	p.mu.Lock()
 	p.mu.httpAddr, p.mu.milvusAddr = httpAddr, milvusAddr
@@ -281,16 +285,7 @@ func (p *proc) pickPorts() error {
 	return nil
 }
 
-// freeAddr returns a loopback address free right now; it stays free only until someone binds
-// it, which is why a start retries.
-func freeAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", fmt.Errorf("pick a free port: %w", err)
-	}
-	addr := ln.Addr().String()
-	return addr, ln.Close()
-}
+func loopback(port int) string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(port)) }
 
 func (p *proc) argv() []string {
 	args := append([]string{"run", p.role, "--node-id", strconv.FormatInt(p.node, 10), "--http-listen", p.HTTPAddr()}, p.args...)
@@ -311,7 +306,7 @@ func (p *proc) start(ctx context.Context) error {
 	}
 	cmd := exec.Command(p.exe, p.argv()...)
 	cmd.Stdout, cmd.Stderr = f, f
-	cmd.SysProcAttr = dieWithParent()
+	cmd.SysProcAttr = subproc.SysProcAttr()
 	err = cmd.Start()
 	_ = f.Close() // the child has its own copy
 	if err != nil {
@@ -330,11 +325,11 @@ func (p *proc) start(ctx context.Context) error {
 	}()
 	if err := p.waitHealthy(ctx, done, cmd); err != nil {
 		p.Kill()
-		out := logFrom(p.logPath, offset)
+		out := subproc.LogFrom(p.logPath, offset)
 		if strings.Contains(out, "address already in use") {
 			err = fmt.Errorf("%w: %w", errPortTaken, err)
 		}
-		return fmt.Errorf("start %s: %w; its log:\n%s", p.name, err, lastBytes(out, logTailBytes))
+		return fmt.Errorf("start %s: %w; its log:\n%s", p.name, err, subproc.Tail(out, logTailBytes))
 	}
 	return nil
 }
@@ -421,7 +416,7 @@ func watch(ctx context.Context, ps ...*proc) (_ context.Context, stop func()) {
 			defer wg.Done()
 			select {
 			case <-done:
-				cancel(fmt.Errorf("%w: %s; its log:\n%s", errExited, p.name, lastBytes(p.Log(), logTailBytes)))
+				cancel(fmt.Errorf("%w: %s; its log:\n%s", errExited, p.name, subproc.Tail(p.Log(), logTailBytes)))
 			case <-ctx.Done():
 			}
 		}()
@@ -442,9 +437,6 @@ func (p *proc) MilvusAddr() string {
 	defer p.mu.Unlock()
 	return p.mu.milvusAddr
 }
-
-// MetricsURL is the role's Prometheus endpoint.
-func (p *proc) MetricsURL() string { return "http://" + p.HTTPAddr() + "/metrics" }
 
 // CPUTime is the CPU time (user and system) of every run of the role so far: the exited runs
 // from their exit status, the running one from /proc (Linux; elsewhere it counts only runs
@@ -486,21 +478,4 @@ func procCPU(pid int) time.Duration {
 }
 
 // Log returns everything the role has written over all its runs.
-func (p *proc) Log() string { return logFrom(p.logPath, 0) }
-
-// logFrom returns what was written to path after offset.
-func logFrom(path string, offset int64) string {
-	b, err := os.ReadFile(path)
-	if err != nil || offset > int64(len(b)) {
-		return ""
-	}
-	return string(b[offset:])
-}
-
-// lastBytes returns the last n bytes of s, saying how much it left out.
-func lastBytes(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return fmt.Sprintf("[... %d bytes before]\n%s", len(s)-n, s[len(s)-n:])
-}
+func (p *proc) Log() string { return subproc.LogFrom(p.logPath, 0) }

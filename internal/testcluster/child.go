@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"github.com/weir-db/weir/internal/subproc"
 )
 
 const (
@@ -26,7 +26,7 @@ const (
 )
 
 // pickPorts picks the ports of a start; a variable so that a test can hand out a taken one.
-var pickPorts = freePorts
+var pickPorts = subproc.FreePorts
 
 // errPortTaken marks a start that failed because a port was taken in the meantime.
 var errPortTaken = errors.New("testcluster: port taken")
@@ -55,7 +55,7 @@ func (c *child) start(ctx context.Context) error {
 	c.slot.set(p)
 	if err := waitReady(ctx, p, c.ready); err != nil {
 		p.Kill()
-		if strings.Contains(logFrom(c.logPath, offset), "address already in use") {
+		if strings.Contains(subproc.LogFrom(c.logPath, offset), "address already in use") {
 			err = fmt.Errorf("%w: %w", errPortTaken, err)
 		}
 		return fmt.Errorf("start %s: %w", c.name, err)
@@ -82,15 +82,6 @@ func waitReady(ctx context.Context, p *Process, ready func(ctx context.Context) 
 		case <-time.After(probeInterval):
 		}
 	}
-}
-
-// logFrom returns the log written after offset.
-func logFrom(path string, offset int64) string {
-	b, err := os.ReadFile(path)
-	if err != nil || offset > int64(len(b)) {
-		return ""
-	}
-	return string(b[offset:])
 }
 
 // startWithFreePorts configures c for n newly picked free ports and starts it, picking again
@@ -157,20 +148,4 @@ func (c *child) log() string {
 		return fmt.Sprintf("(read log of %s: %v)", c.name, err)
 	}
 	return string(b)
-}
-
-// freePorts picks n distinct free loopback ports. They stay free only until someone binds
-// them, which is why starts retry (portAttempts).
-func freePorts(n int) ([]int, error) {
-	ports := make([]int, 0, n)
-	for range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, fmt.Errorf("pick a free port: %w", err)
-		}
-		// Held open until all are picked, so that the kernel hands out distinct ports.
-		defer ln.Close()
-		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
 }

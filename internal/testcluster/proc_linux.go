@@ -5,15 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 )
-
-// sysProcAttr makes the kernel kill a child when the test binary dies, so that a test killed
-// by its timeout leaves no servers behind holding ports and directories.
-func sysProcAttr() *syscall.SysProcAttr {
-	return &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-}
 
 // waitStopped waits until every thread of pid is stopped: SIGSTOP takes effect only when each
 // thread next enters the kernel, and a server still running for that moment can answer a

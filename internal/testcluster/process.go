@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"github.com/weir-db/weir/internal/subproc"
 )
 
 const (
@@ -55,7 +56,7 @@ func spawn(name, bin string, args, env []string, logPath string) (*Process, erro
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout, cmd.Stderr = f, f
-	cmd.SysProcAttr = sysProcAttr()
+	cmd.SysProcAttr = subproc.SysProcAttr()
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
@@ -171,15 +172,7 @@ func showLogOnFailure(t testing.TB, name, path string) {
 		t.Logf("log of %s: %v", name, err)
 		return
 	}
-	t.Logf("log of %s (%s):\n%s", name, path, tail(b, logTail))
-}
-
-// tail returns the last n bytes of b, saying how much it left out.
-func tail(b []byte, n int) string {
-	if len(b) <= n {
-		return string(b)
-	}
-	return fmt.Sprintf("[... %d bytes before]\n%s", len(b)-n, b[len(b)-n:])
+	t.Logf("log of %s (%s):\n%s", name, path, subproc.Tail(string(b), logTail))
 }
 
 // processSlot holds the current process of a server that restarts; its methods act on

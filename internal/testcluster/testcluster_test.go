@@ -20,6 +20,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
+	"github.com/weir-db/weir/internal/subproc"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/goleak"
 	"go.uber.org/zap"
@@ -240,9 +241,9 @@ func TestPortTakenRetries(t *testing.T) {
 		if calls == 1 {
 			return []int{taken}, nil
 		}
-		return freePorts(n)
+		return subproc.FreePorts(n)
 	}
-	t.Cleanup(func() { pickPorts = freePorts })
+	t.Cleanup(func() { pickPorts = subproc.FreePorts })
 
 	n := StartNATS(t)
 	require.Equal(t, 2, calls)
@@ -350,20 +351,6 @@ func TestWaitReadyGivesUp(t *testing.T) {
 	err := waitReady(t.Context(), q, never)
 	require.ErrorIs(t, err, ErrExited)
 	require.ErrorContains(t, err, "not yet")
-}
-
-func TestTail(t *testing.T) {
-	for _, tc := range []struct {
-		in   string
-		n    int
-		want string
-	}{
-		{"short", 10, "short"},
-		{"exactly10!", 10, "exactly10!"},
-		{"0123456789abc", 3, "[... 10 bytes before]\nabc"},
-	} {
-		t.Run(tc.in, func(t *testing.T) { require.Equal(t, tc.want, tail([]byte(tc.in), tc.n)) })
-	}
 }
 
 // TestBuildWeir builds cmd/weir once and runs it.
