@@ -111,7 +111,7 @@ func (c *Cluster) Coord() *testcluster.Process {
 	return c.Start("coord", "coord", 1, "--assign-interval", "200ms", "--reload-interval", "200ms")
 }
 
-// leasesOn waits until every channel is leased to one of the given live data nodes.
+// WaitAssigned waits until every channel is leased to one of the given live data nodes.
 func (c *Cluster) WaitAssigned(chans []string, nodes ...int64) map[string]meta.Lease {
 	c.T.Helper()
 	var leases map[string]meta.Lease
@@ -149,11 +149,15 @@ type Writer struct {
 	next    int64
 	acked   map[int64]bool
 	deleted map[int64]bool // keys whose delete was acknowledged
-	failed  int
+	// tried holds every key a delete was sent for, acknowledged or not. A key is never sent
+	// twice: a failed delete may still have been stored, and sending it again would store a
+	// second tombstone that Count would report as duplicated.
+	tried  map[int64]bool
+	failed int
 }
 
-// Delete deletes up to n acknowledged keys not deleted yet, by primary key, and records the
-// acknowledged deletes.
+// Delete deletes up to n acknowledged keys no delete was sent for yet, by primary key, and
+// records the acknowledged deletes.
 func (w *Writer) Delete(t *testing.T, n int) error {
 	w.mu.Lock()
 	var keys []string
@@ -162,7 +166,8 @@ func (w *Writer) Delete(t *testing.T, n int) error {
 		if len(ids) == n {
 			break
 		}
-		if !w.deleted[id] {
+		if !w.tried[id] {
+			w.tried[id] = true
 			ids = append(ids, id)
 			keys = append(keys, fmt.Sprint(id))
 		}
@@ -395,10 +400,15 @@ func StartClusterProtocol(t *testing.T, name, protocol string) (*Cluster, *Write
 	// The coordinator may assign every channel before the second node registers; it then
 	// rebalances: wait for two channels per node.
 	require.Eventually(t, func() bool {
-		leases := c.WaitAssigned(coll.VChannels, 1, 2)
+		leases, err := c.Catalog.ListLeases(context.Background())
+		if err != nil {
+			return false
+		}
 		owners := map[int64]int{}
 		for _, ch := range coll.VChannels {
-			owners[leases[ch].NodeID]++
+			if l, ok := leases[ch]; ok {
+				owners[l.NodeID]++
+			}
 		}
 		return owners[1] == 2 && owners[2] == 2
 	}, 30*time.Second, 50*time.Millisecond, "four channels, two per node")
@@ -426,7 +436,7 @@ func Dial(t testing.TB, addr string) milvuspb.MilvusServiceClient {
 
 // NewWriter returns a writer into collection name through c.
 func NewWriter(c milvuspb.MilvusServiceClient, name string) *Writer {
-	return &Writer{C: c, Name: name, acked: map[int64]bool{}, deleted: map[int64]bool{}}
+	return &Writer{C: c, Name: name, acked: map[int64]bool{}, deleted: map[int64]bool{}, tried: map[int64]bool{}}
 }
 
 // Acked is the number of acknowledged keys.
