@@ -3,6 +3,7 @@
 package fault
 
 import (
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -211,6 +212,21 @@ func TestABA(t *testing.T) {
 func TestCoordinatorKilledDuringRebalance(t *testing.T) {
 	scenario(t, "coordinator killed during rebalance", func(t *testing.T, c *weirtest.Cluster, w *weirtest.Writer, coll *meta.Collection) {
 		c.Start("dn3", "datanode", 3, "--sync-stale-age", "1s")
+		// Kill once the move has begun (a lease names the new node), not before the
+		// coordinator's next round has seen it: the new coordinator must finish a move that a
+		// dead one started, with the new owner possibly not yet told to watch.
+		require.Eventually(t, func() bool {
+			leases, err := c.Catalog.ListLeases(context.Background())
+			if err != nil {
+				return false
+			}
+			for _, ch := range coll.VChannels {
+				if leases[ch].NodeID == 3 {
+					return true
+				}
+			}
+			return false
+		}, 30*time.Second, time.Millisecond, "the coordinator never moved a channel to the new node")
 		c.Procs["coord"].Kill()
 		delete(c.Procs, "coord")
 		w.WaitAcked(t, 500)
