@@ -38,10 +38,10 @@ type Config struct {
 	Protocol string `yaml:"protocol"`
 }
 
-// Protocols.
+// Protocols: meta's, which data nodes announce in their sessions.
 const (
-	ProtocolCurrent = "current"
-	ProtocolLegacy  = "legacy"
+	ProtocolCurrent = meta.ProtocolCurrent
+	ProtocolLegacy  = meta.ProtocolLegacy
 )
 
 // Defaults returns the default configuration.

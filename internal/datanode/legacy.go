@@ -11,14 +11,11 @@ import (
 	"github.com/weir-db/weir/internal/rpc"
 )
 
-// Protocols a data node speaks for its meta writes (BRIEF invariant 7).
+// Protocols a data node speaks for its meta writes (BRIEF invariant 7): meta's, which the
+// coordinator compares with what a node announces.
 const (
-	// ProtocolCurrent writes directly, fenced by the lease, when the watch info has a lease,
-	// and through the coordinator when it has none.
-	ProtocolCurrent = "current"
-	// ProtocolLegacy behaves as the previous release: every meta write goes to the
-	// coordinator (SaveBinlogPaths, UpdateChannelCheckpoint), leases are ignored.
-	ProtocolLegacy = "legacy"
+	ProtocolCurrent = meta.ProtocolCurrent
+	ProtocolLegacy  = meta.ProtocolLegacy
 )
 
 // Coordinator is the coordinator's legacy meta service, as a data node reaches it.

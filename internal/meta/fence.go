@@ -30,6 +30,18 @@ type Lease struct {
 	Revision int64 `json:"-"`
 }
 
+// The write protocols a process speaks, announced in its session (BRIEF invariant 7). Data
+// nodes and the coordinator compare what the other announced with these, so they are defined
+// once, here, beside the lease and its Legacy flag.
+const (
+	// ProtocolCurrent: a data node writes its meta directly, fenced by the lease, when the
+	// watch info has a lease, and through the coordinator when it has none.
+	ProtocolCurrent = "current"
+	// ProtocolLegacy behaves as the previous release: watch info without leases, every data
+	// node meta write through the coordinator.
+	ProtocolLegacy = "legacy"
+)
+
 // AssignChannel writes a new lease for a channel: node becomes its owner and every earlier
 // lease stops matching. It is the coordinator's (and standalone bootstrap's) call, never a
 // data node's.

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 
+	"github.com/weir-db/weir/internal/meta"
 	"github.com/weir-db/weir/internal/proxy"
 	"github.com/weir-db/weir/internal/wal"
 )
@@ -37,7 +38,7 @@ func RunProxy(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	done := make(chan struct{})
 	go func() { defer close(done); _ = srv.Serve(ln) }()
 	b.closers = append(b.closers, func() { srv.GracefulStop(); <-done })
-	if err := b.register(ctx, ln.Addr().String(), "current"); err != nil {
+	if err := b.register(ctx, ln.Addr().String(), meta.ProtocolCurrent); err != nil {
 		return err
 	}
 	p.SetReady(true)

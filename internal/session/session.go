@@ -55,7 +55,8 @@ type Info struct {
 	GRPCAddr string `json:"grpc_addr,omitempty"`
 	HTTPAddr string `json:"http_addr,omitempty"`
 	Version  string `json:"version,omitempty"`
-	// Protocol names the write protocol the process speaks (for example "lease" or "legacy"),
+	// Protocol names the write protocol the process speaks (meta.ProtocolCurrent or
+	// meta.ProtocolLegacy),
 	// so that a coordinator can tell which data nodes need the legacy services.
 	Protocol  string    `json:"protocol,omitempty"`
 	StartedAt time.Time `json:"started_at"`
