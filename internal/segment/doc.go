@@ -25,7 +25,7 @@
 //
 // IDs are canonical decimal (no padding or '+'; partition is -1 in an L0 key covering every
 // partition). The lease is the channel lease the writer holds, the seq a number it never
-// reuses within that lease; the insert and stats files of one sync share lease and seq. The
+// reuses within that lease (the data node uses each file's own ID, which its meta records). The
 // kind comes right after the root so that a garbage collector lists one kind with one prefix
 // (KindPrefix), and a collection or segment sits under its own prefix (CollectionPrefix,
 // SegmentPrefix; they end in '/', so collection 1 does not match collection 12).
