@@ -3,7 +3,6 @@
 package fault
 
 import (
-	"context"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -188,23 +187,27 @@ func TestABA(t *testing.T) {
 		c.WaitAssigned(coll.VChannels, 2)
 		delete(c.Procs, "dn1")
 		c.Start("dn1-again", "datanode", 1, "--sync-stale-age", "1s")
-		require.Eventually(t, func() bool {
-			leases, err := c.Catalog.ListLeases(t.Context())
-			if err != nil {
-				return false
-			}
-			for _, ch := range coll.VChannels {
-				if leases[ch].NodeID == 1 {
-					return true
-				}
-			}
-			return false
-		}, 30*time.Second, 50*time.Millisecond, "no channel came back to node 1")
+		require.Eventually(t, func() bool { return anyLeasedTo(t, c, coll.VChannels, 1) },
+			30*time.Second, 50*time.Millisecond, "no channel came back to node 1")
 		w.WaitAcked(t, 500)
 		require.NoError(t, old.Resume())
 		_, err := old.Wait(30 * time.Second)
 		require.NoError(t, err)
 	})
+}
+
+// anyLeasedTo reports whether one of chans is leased to node now.
+func anyLeasedTo(t *testing.T, c *weirtest.Cluster, chans []string, node int64) bool {
+	leases, err := c.Catalog.ListLeases(t.Context())
+	if err != nil {
+		return false
+	}
+	for _, ch := range chans {
+		if leases[ch].NodeID == node {
+			return true
+		}
+	}
+	return false
 }
 
 // TestCoordinatorKilledDuringRebalance: a third data node joins and the coordinator is killed
@@ -215,18 +218,8 @@ func TestCoordinatorKilledDuringRebalance(t *testing.T) {
 		// Kill once the move has begun (a lease names the new node), not before the
 		// coordinator's next round has seen it: the new coordinator must finish a move that a
 		// dead one started, with the new owner possibly not yet told to watch.
-		require.Eventually(t, func() bool {
-			leases, err := c.Catalog.ListLeases(context.Background())
-			if err != nil {
-				return false
-			}
-			for _, ch := range coll.VChannels {
-				if leases[ch].NodeID == 3 {
-					return true
-				}
-			}
-			return false
-		}, 30*time.Second, time.Millisecond, "the coordinator never moved a channel to the new node")
+		require.Eventually(t, func() bool { return anyLeasedTo(t, c, coll.VChannels, 3) },
+			30*time.Second, time.Millisecond, "the coordinator never moved a channel to the new node")
 		c.Procs["coord"].Kill()
 		delete(c.Procs, "coord")
 		w.WaitAcked(t, 500)
