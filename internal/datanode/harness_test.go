@@ -162,10 +162,28 @@ func (e *env) insertAt(ch string, part string, n int, ts uint64) uint64 {
 	e.nextPK += int64(n)
 	e.mu.Unlock()
 	ids := make([]int64, n)
+	for i := range ids {
+		ids[i] = first + int64(i)
+	}
+	return e.rowsMessage(ch, dml.Insert, part, ids, ts)
+}
+
+// upsert appends one upsert message of the rows with keys ids to channel ch of partition part.
+// Each key is then expected once more among the stored rows: its old copy stays in its segment
+// beside the delete that hides it.
+func (e *env) upsert(ch string, part string, ids ...int64) uint64 {
+	e.t.Helper()
+	return e.rowsMessage(ch, dml.Upsert, part, ids, uint64(time.Now().UnixMilli())<<18)
+}
+
+// rowsMessage appends an insert or upsert message of rows with keys ids, stamped ts, and
+// records each row as acknowledged.
+func (e *env) rowsMessage(ch string, kind dml.Kind, part string, ids []int64, ts uint64) uint64 {
+	e.t.Helper()
+	n := len(ids)
 	vecs := make([]float32, 4*n)
 	titles := make([]string, n)
 	for i := range ids {
-		ids[i] = first + int64(i)
 		titles[i] = fmt.Sprintf("t%d", ids[i])
 		for d := 0; d < 4; d++ {
 			vecs[4*i+d] = float32(ids[i]) + float32(d)/10
@@ -183,7 +201,7 @@ func (e *env) insertAt(ch string, part string, n int, ts uint64) uint64 {
 	defer rec.Release()
 	body, err := batch.EncodeIPC(rec)
 	require.NoError(e.t, err)
-	pos := e.append(ch, dml.Message{Header: dml.Header{Kind: dml.Insert, CollectionID: e.coll.ID, PartitionID: e.partition(part), Timestamp: ts, Rows: uint32(n)}, Body: body})
+	pos := e.append(ch, dml.Message{Header: dml.Header{Kind: kind, CollectionID: e.coll.ID, PartitionID: e.partition(part), Timestamp: ts, Rows: uint32(n)}, Body: body})
 	e.mu.Lock()
 	for _, id := range ids {
 		e.acked[id]++
@@ -262,18 +280,20 @@ func (e *env) stored() (inserted map[int64]int, deleted map[int64]int) {
 	return inserted, deleted
 }
 
-// requireExactlyOnce checks that every acknowledged key is stored exactly once and nothing else.
+// requireExactlyOnce checks that every acknowledged row is stored exactly once and nothing else:
+// each key as many times as rows of it were acknowledged (more than once only for upserted
+// keys).
 func (e *env) requireExactlyOnce() {
 	e.t.Helper()
 	inserted, _ := e.stored()
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	var missing, dup, extra []int64
-	for pk := range e.acked {
+	for pk, want := range e.acked {
 		switch n := inserted[pk]; {
-		case n == 0:
+		case n < want:
 			missing = append(missing, pk)
-		case n > 1:
+		case n > want:
 			dup = append(dup, pk)
 		}
 	}

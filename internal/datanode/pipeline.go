@@ -341,6 +341,21 @@ func (p *pipeline) handle(m wal.Message) error {
 			return nil
 		}
 		return p.delete(m, h)
+	case dml.Upsert:
+		// The delete of the rows' keys and the rows themselves land in different segments
+		// (L0, L1), which commit independently: each half is filtered like a message of its
+		// own kind at this position.
+		del, ins := m.Pos > p.replayL0[h.PartitionID], m.Pos > p.replayPart[h.PartitionID]
+		if !del {
+			p.n.m.replayDropped.WithLabelValues("delete").Inc()
+		}
+		if !ins {
+			p.n.m.replayDropped.WithLabelValues("insert").Inc()
+		}
+		if !del && !ins {
+			return nil
+		}
+		return p.upsert(m, h, del, ins)
 	case dml.Flush:
 		// Seal every growing segment and sync everything; the checkpoint passes the marker
 		// once all of it is committed.
@@ -353,21 +368,76 @@ func (p *pipeline) handle(m wal.Message) error {
 }
 
 func (p *pipeline) insert(m wal.Message, h dml.Header) error {
-	msg, err := dml.Decode(m.Data)
+	rec, err := p.decodeRows(m, h)
 	if err != nil {
 		return err
 	}
+	return p.insertRows(m, h, rec)
+}
+
+// upsert applies an upsert message: the delete of its rows' keys (when del) and the rows (when
+// ins), both at the message's timestamp.
+func (p *pipeline) upsert(m wal.Message, h dml.Header, del, ins bool) error {
+	rec, err := p.decodeRows(m, h)
+	if err != nil {
+		return err
+	}
+	if del {
+		pks, err := p.keysOf(rec)
+		if err != nil {
+			rec.Release()
+			return fmt.Errorf("position %d: %w", m.Pos, err)
+		}
+		if err := p.addDeletes(m, h, pks, int64(8*pks.Len())); err != nil {
+			rec.Release()
+			return err
+		}
+	}
+	if !ins {
+		rec.Release()
+		return nil
+	}
+	return p.insertRows(m, h, rec)
+}
+
+// decodeRows decodes the rows of an insert or upsert message, stamped with h's timestamp.
+func (p *pipeline) decodeRows(m wal.Message, h dml.Header) (arrow.RecordBatch, error) {
+	msg, err := dml.Decode(m.Data)
+	if err != nil {
+		return nil, err
+	}
 	rec, err := batch.DecodeIPC(msg.Body)
 	if err != nil {
-		return fmt.Errorf("position %d: decode rows: %w", m.Pos, err)
+		return nil, fmt.Errorf("position %d: decode rows: %w", m.Pos, err)
 	}
 	if !rec.Schema().Equal(p.schema) {
 		rec.Release()
-		return fmt.Errorf("position %d: rows do not match the schema of collection %d", m.Pos, p.coll.ID)
+		return nil, fmt.Errorf("position %d: rows do not match the schema of collection %d", m.Pos, p.coll.ID)
 	}
 	if msg.Timestamp != h.Timestamp {
 		rec = restamp(rec, h.Timestamp)
 	}
+	return rec, nil
+}
+
+// keysOf returns the primary keys of rec's rows.
+func (p *pipeline) keysOf(rec arrow.RecordBatch) (dml.PKs, error) {
+	col := rec.Column(p.schema.FieldIndices(p.pkName)[0])
+	switch c := col.(type) {
+	case *array.Int64:
+		return dml.PKs{Ints: slices.Clone(c.Int64Values())}, nil
+	case *array.String:
+		out := make([]string, c.Len())
+		for i := range out {
+			out[i] = c.Value(i)
+		}
+		return dml.PKs{Strs: out}, nil
+	}
+	return dml.PKs{}, fmt.Errorf("primary key column of type %s", col.DataType())
+}
+
+// insertRows buffers rec, an insert's rows, in its partition's growing segment.
+func (p *pipeline) insertRows(m wal.Message, h dml.Header, rec arrow.RecordBatch) error {
 	b, err := p.growingSegment(h.PartitionID, m.Pos)
 	if err != nil {
 		rec.Release()
@@ -410,6 +480,12 @@ func (p *pipeline) delete(m wal.Message, h dml.Header) error {
 	if (pks.Strs != nil) != p.strPK {
 		return fmt.Errorf("position %d: delete keys of the wrong type for collection %d", m.Pos, p.coll.ID)
 	}
+	return p.addDeletes(m, h, pks, int64(len(msg.Body)))
+}
+
+// addDeletes buffers the deletes of pks at m's position and h's timestamp in the L0 segment of
+// h's partition; body is the size of their encoded form.
+func (p *pipeline) addDeletes(m wal.Message, h dml.Header, pks dml.PKs, body int64) error {
 	// A delete applies to the partition it names (or to all of them), so each scope has its
 	// own L0 segment: a query node applies an L0 segment to the partition it records.
 	b := p.l0[h.PartitionID]
@@ -433,7 +509,7 @@ func (p *pipeline) delete(m wal.Message, h dml.Header) error {
 		b.delTS = append(b.delTS, h.Timestamp)
 		b.delPos = append(b.delPos, m.Pos)
 	}
-	size := int64(len(msg.Body) + 16*n)
+	size := body + int64(16*n)
 	b.rows += int64(n)
 	b.bytes += size
 	b.maxPos, b.maxTs, b.lastAt = m.Pos, max(b.maxTs, h.Timestamp), now

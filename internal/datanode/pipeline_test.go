@@ -3,6 +3,7 @@ package datanode
 import (
 	"bytes"
 	"errors"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
 
+	"github.com/weir-db/weir/internal/batch"
 	"github.com/weir-db/weir/internal/failpoint"
 	"github.com/weir-db/weir/internal/meta"
 	"github.com/weir-db/weir/internal/segment"
@@ -97,6 +99,9 @@ func TestCrashBetweenSyncStepsReplaysExactlyOnce(t *testing.T) {
 				if i%10 == 9 {
 					e.delete(ch, int64(i))
 				}
+				if i%10 == 4 {
+					e.upsert(ch, meta.DefaultPartition, int64(7*i), int64(7*i+1)) // its delete and rows commit separately
+				}
 			}
 			<-crashed
 			require.Eventually(t, func() bool { return n1.Err(ch) != nil }, 5*time.Second, 5*time.Millisecond)
@@ -111,7 +116,8 @@ func TestCrashBetweenSyncStepsReplaysExactlyOnce(t *testing.T) {
 			e.waitCheckpoint(ch, last)
 			e.requireExactlyOnce()
 			_, deleted := e.stored()
-			require.Equal(t, map[int64]int{9: 1, 19: 1, 29: 1}, deleted, "every delete stored exactly once")
+			require.Equal(t, map[int64]int{9: 1, 19: 1, 28: 1, 29: 2, 98: 1, 99: 1, 168: 1, 169: 1}, deleted,
+				"every delete stored exactly once (29 is deleted by the upsert of 28 and 29, then by a delete)")
 			if fp != FailAfterCheckpoint {
 				require.Positive(t, testutil.ToFloat64(n2.m.replayDropped.WithLabelValues("insert"))+
 					testutil.ToFloat64(n2.m.messages.WithLabelValues("insert")), "the new node replayed from the checkpoint")
@@ -247,4 +253,55 @@ func TestTimestampsGrowWithPositions(t *testing.T) {
 	require.Equal(t, []uint64{t1 + 50, t1 + 50, t1 + 50, t1 + 51, t1 + 51, t1 + 51}, ts)
 	require.Greater(t, cp.Timestamp, t1+51, "the checkpoint's timestamp is the flush marker's, after every row")
 	e.requireExactlyOnce()
+}
+
+// TestUpsertDeletesItsKeysAtItsOwnTimestamp: an upsert message stores a delete of its rows' keys
+// and the rows, both at the message's timestamp, so that the delete hides the keys' older rows
+// and not the new ones (a delete hides rows stamped before it).
+func TestUpsertDeletesItsKeysAtItsOwnTimestamp(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	ch := e.coll.VChannels[0]
+	e.assign(ch, 1)
+	n := e.node(testConfig(1))
+	require.NoError(t, n.Watch(e.ctx, ch))
+	e.insert(ch, meta.DefaultPartition, 10)
+	e.upsert(ch, meta.DefaultPartition, 3, 4)
+	e.waitCheckpoint(ch, e.flush(ch))
+	e.requireExactlyOnce()
+
+	segs, err := e.catalog.ListSegments(e.ctx, e.coll.ID)
+	require.NoError(t, err)
+	rowTs := map[int64][]uint64{}
+	var dels segment.Deletes
+	for _, s := range segs {
+		files, err := e.catalog.ListFiles(e.ctx, e.coll.ID, s.ID)
+		require.NoError(t, err)
+		for _, f := range files {
+			data, err := e.bucket.Get(e.ctx, f.Key)
+			require.NoError(t, err)
+			switch f.Kind {
+			case meta.InsertFile:
+				ids, err := segment.ReadColumn(bytes.NewReader(data), int64(len(data)), "id")
+				require.NoError(t, err)
+				tss, err := segment.ReadColumn(bytes.NewReader(data), int64(len(data)), batch.TimestampColumn)
+				require.NoError(t, err)
+				for i, id := range ids.(*array.Int64).Int64Values() {
+					rowTs[id] = append(rowTs[id], tss.(*array.Uint64).Value(i))
+				}
+				ids.Release()
+				tss.Release()
+			case meta.DeleteFile:
+				dels, err = segment.ReadDeletes(bytes.NewReader(data), int64(len(data)))
+				require.NoError(t, err)
+			}
+		}
+	}
+	require.Equal(t, []int64{3, 4}, dels.IntPKs)
+	for i, k := range dels.IntPKs {
+		ts := rowTs[k]
+		require.Len(t, ts, 2, "key %d: the old row and the upserted one", k)
+		slices.Sort(ts)
+		require.Less(t, ts[0], dels.TS[i], "key %d: the delete hides the old row", k)
+		require.Equal(t, ts[1], dels.TS[i], "key %d: the upserted row has the delete's own timestamp", k)
+	}
 }

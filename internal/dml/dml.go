@@ -1,12 +1,13 @@
 // Package dml is the format of the messages Weir appends to DML channels: inserts (a batch of
-// rows of one partition, as Arrow IPC), deletes (primary keys) and flush markers.
+// rows of one partition, as Arrow IPC), deletes (primary keys), upserts (rows that first delete
+// their own keys) and flush markers.
 //
 // A message is a fixed 32-byte header followed by a body:
 //
 //	offset size  field
 //	0      2     magic "WD"
 //	2      1     version (1)
-//	3      1     kind (1 insert, 2 delete, 3 flush)
+//	3      1     kind (1 insert, 2 delete, 3 flush, 4 upsert)
 //	4      8     collection ID (int64, little-endian)
 //	12     8     partition ID (int64; -1 = every partition, for deletes)
 //	20     8     hybrid timestamp (uint64)
@@ -15,6 +16,13 @@
 //
 // The header is fixed-size so a data node can route and filter a message (replay drops what
 // segment meta already holds) without decoding its rows.
+//
+// An upsert is one message, not a delete followed by an insert: its body is the rows (as an
+// insert's), and it deletes the rows' primary keys in its partition at its timestamp before it
+// inserts them at the same timestamp. A delete (pk, ts) hides rows of pk stamped before ts, so
+// the upserted rows survive their own delete. As one message it cannot be split or reordered:
+// two messages of one append could be, when the server refuses one and takes the other and the
+// retry stores the refused one after it.
 package dml
 
 import (
@@ -32,6 +40,7 @@ const (
 	Insert Kind = 1
 	Delete Kind = 2
 	Flush  Kind = 3
+	Upsert Kind = 4
 )
 
 func (k Kind) String() string {
@@ -42,6 +51,8 @@ func (k Kind) String() string {
 		return "delete"
 	case Flush:
 		return "flush"
+	case Upsert:
+		return "upsert"
 	}
 	return fmt.Sprintf("kind(%d)", uint8(k))
 }
@@ -70,8 +81,8 @@ type Header struct {
 	Rows         uint32
 }
 
-// Message is a header and its body: Arrow IPC rows for an insert, encoded primary keys for a
-// delete (see EncodePKs), nothing for a flush marker.
+// Message is a header and its body: Arrow IPC rows for an insert or an upsert, encoded primary
+// keys for a delete (see EncodePKs), nothing for a flush marker.
 type Message struct {
 	Header
 	Body []byte
@@ -114,7 +125,7 @@ func DecodeHeader(b []byte) (Header, error) {
 		Timestamp:    binary.LittleEndian.Uint64(b[20:]),
 		Rows:         binary.LittleEndian.Uint32(b[28:]),
 	}
-	if h.Kind < Insert || h.Kind > Flush {
+	if h.Kind < Insert || h.Kind > Upsert {
 		return Header{}, fmt.Errorf("%w: unknown kind %d", ErrCorrupt, b[3])
 	}
 	return h, nil

@@ -52,7 +52,7 @@ func TestDecodeRejectsCorruptMessages(t *testing.T) {
 func TestRoundTripProperty(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		h := Header{
-			Kind:         Kind(rapid.IntRange(1, 3).Draw(t, "kind")),
+			Kind:         Kind(rapid.IntRange(1, 4).Draw(t, "kind")),
 			CollectionID: rapid.Int64().Draw(t, "coll"),
 			PartitionID:  rapid.Int64().Draw(t, "part"),
 			Timestamp:    rapid.Uint64().Draw(t, "ts"),

@@ -24,8 +24,8 @@
 //
 //   - duplicate-key: a primary key with two copies in the insert files of the collection's L1
 //     segments that are not Dropped, with no delete of that key (in the copy's partition, or in
-//     all partitions) timestamped between them. An upsert — a delete, then an insert at a later
-//     timestamp — is therefore not a duplicate. Copies with the same timestamp are most likely
+//     all partitions) timestamped between them. An upsert — a delete and an insert of the key
+//     at one timestamp, the delete applying first — is therefore not a duplicate. Copies with the same timestamp are most likely
 //     one message stored twice (a broken replay filter); copies with different timestamps may
 //     also be a client inserting a key again without deleting it, which Milvus allows and
 //     verify cannot tell from a fault.

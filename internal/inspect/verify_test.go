@@ -314,6 +314,19 @@ func TestCheckpointAhead(t *testing.T) {
 		require.Equal(t, []Kind{CheckpointAhead}, kinds(rep))
 		require.Contains(t, rep.Findings[0].Detail, "passes 2 messages")
 	})
+	t.Run("an upsert whose delete no L0 segment holds", func(t *testing.T) {
+		w := newWorld(t, true)
+		// Position 8 upserts key 1: its rows are committed, its delete is not.
+		w.append(w.c.UpsertMessage(w.c.Part, []int64{1}, w.ts[7]+1))
+		w.ch.SyncInsert(w.b, []int64{7, 8}, w.ts[7], 7, 7)
+		w.ch.SyncInsert(w.b, []int64{1}, w.ts[7]+1, 8, 8)
+		w.ch.Checkpoint(8, w.ts[7]+1)
+		rep := w.verify(Config{})
+		// Key 1 is then stored twice with no delete between: a duplicate as well.
+		require.Equal(t, []Kind{DuplicateKey, CheckpointAhead}, kinds(rep))
+		require.Contains(t, rep.Findings[1].Detail, "upsert of 1 rows in partition")
+		require.Contains(t, rep.Findings[1].Detail, "at position 8, committed segments hold up to 0")
+	})
 	t.Run("a segment commit still pending is not a finding", func(t *testing.T) {
 		// Between a sync's segment commit and its checkpoint commit the checkpoint trails
 		// what segments hold: normal.

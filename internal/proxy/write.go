@@ -65,7 +65,7 @@ func (s *Server) insert(ctx context.Context, req *milvuspb.InsertRequest) (*milv
 	}
 	defer rows.Release()
 	ts := s.clock.Next()
-	perChannel, err := s.channelRecords(coll, part.ID, rows, nil, 0, ts)
+	perChannel, err := s.channelRecords(coll, dml.Insert, part.ID, rows, ts)
 	if err != nil {
 		return nil, err
 	}
@@ -79,10 +79,13 @@ func (s *Server) insert(ctx context.Context, req *milvuspb.InsertRequest) (*milv
 	}, nil
 }
 
-// Upsert replaces rows by primary key: for each channel it appends, in one Append, a delete
-// of the batch's keys (in the target partition) and then the rows, the delete stamped before
-// the insert. Collections with auto-generated keys are refused: Milvus gives upserted rows of
-// such collections new keys, Weir keeps the client's, and the two would silently disagree.
+// Upsert replaces rows by primary key: each channel's rows go out as upsert messages, each of
+// which deletes its own rows' keys in the target partition and inserts the rows, both at one
+// timestamp (see package dml). One message per part of the batch, not a delete message and an
+// insert message: those could be reordered by a retry, and the delete would then remove the
+// rows the client was told are upserted. Collections with auto-generated keys are refused:
+// Milvus gives upserted rows of such collections new keys, Weir keeps the client's, and the two
+// would silently disagree.
 func (s *Server) Upsert(ctx context.Context, req *milvuspb.UpsertRequest) (*milvuspb.MutationResult, error) {
 	res, err := s.upsert(ctx, req)
 	if err != nil {
@@ -109,11 +112,8 @@ func (s *Server) upsert(ctx context.Context, req *milvuspb.UpsertRequest) (*milv
 		return nil, rowsErr(err, coll.Name)
 	}
 	defer rows.Release()
-	// Two timestamps so that every reader orders the delete before the insert, whatever it
-	// compares: positions (one Append keeps them in order) or timestamps.
-	tsDel := s.clock.Next()
-	tsIns := s.clock.Next()
-	perChannel, err := s.channelRecords(coll, part.ID, rows, &part.ID, tsDel, tsIns)
+	ts := s.clock.Next()
+	perChannel, err := s.channelRecords(coll, dml.Upsert, part.ID, rows, ts)
 	if err != nil {
 		return nil, err
 	}
@@ -123,7 +123,7 @@ func (s *Server) upsert(ctx context.Context, req *milvuspb.UpsertRequest) (*milv
 	n := rows.Len()
 	return &milvuspb.MutationResult{
 		Status: apierr.OK(), IDs: batch.IDs(rows.PrimaryKeys()), SuccIndex: succIndex(n),
-		UpsertCnt: int64(n), Timestamp: tsIns,
+		UpsertCnt: int64(n), Timestamp: ts,
 	}, nil
 }
 
@@ -243,12 +243,11 @@ func succIndex(n int) []uint32 {
 	return out
 }
 
-// channelRecords splits rows by channel and encodes each channel's messages: with delPart
-// set (an upsert), a delete of the channel's keys in partition *delPart stamped tsDel, then
-// the rows as insert messages stamped ts. Element i belongs to coll.VChannels[i]; nil means
+// channelRecords splits rows by channel and encodes each channel's rows as messages of kind
+// (dml.Insert or dml.Upsert) stamped ts. Element i belongs to coll.VChannels[i]; nil means
 // nothing for that channel. Everything is encoded before anything is appended, so a row too
 // large for a message rejects the request with nothing written.
-func (s *Server) channelRecords(coll *meta.Collection, partID int64, rows *batch.Rows, delPart *int64, tsDel, ts uint64) ([][][]byte, error) {
+func (s *Server) channelRecords(coll *meta.Collection, kind dml.Kind, partID int64, rows *batch.Rows, ts uint64) ([][][]byte, error) {
 	subs := rows.Split(batch.ChannelOf(coll.Shards), coll.Shards)
 	defer func() {
 		for _, sub := range subs {
@@ -262,29 +261,20 @@ func (s *Server) channelRecords(coll *meta.Collection, partID int64, rows *batch
 		if sub == nil {
 			continue
 		}
-		if delPart != nil {
-			out[c] = s.deleteMessages(coll.ID, *delPart, tsDel, toDMLKeys(sub.PrimaryKeys()))
-		}
-		hdr := dml.Header{Kind: dml.Insert, CollectionID: coll.ID, PartitionID: partID, Timestamp: ts}
+		hdr := dml.Header{Kind: kind, CollectionID: coll.ID, PartitionID: partID, Timestamp: ts}
 		msgs, err := s.insertMessages(hdr, sub, coll.Name)
 		if err != nil {
 			return nil, err
 		}
-		out[c] = append(out[c], msgs...)
+		out[c] = msgs
 	}
 	return out, nil
 }
 
-func toDMLKeys(p batch.PKs) dml.PKs {
-	if p.Strings != nil {
-		return dml.PKs{Strs: p.Strings}
-	}
-	return dml.PKs{Ints: p.Int64}
-}
-
-// insertMessages encodes a channel's rows as insert messages of at most MaxMessageBytes each.
-// A message is the unit the data node's replay filter keeps or drops, and nothing ties the
-// rows of one request together, so splitting by rows is safe.
+// insertMessages encodes a channel's rows as insert (or upsert) messages of at most
+// MaxMessageBytes each. A message is the unit the data node's replay filter keeps or drops,
+// and nothing ties the rows of one request together (an upsert message deletes only its own
+// rows' keys), so splitting by rows is safe.
 func (s *Server) insertMessages(hdr dml.Header, rows *batch.Rows, collName string) ([][]byte, error) {
 	rec := rows.Record(hdr.Timestamp)
 	defer rec.Release()

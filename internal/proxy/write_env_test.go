@@ -115,6 +115,10 @@ const (
 	unreachable
 	// tooLarge stores nothing and reports wal.ErrRecordTooLarge.
 	tooLarge
+	// headRefused stores every record but the first and reports an error, as a server that
+	// refused one record of an asynchronous batch (a leader change, a timeout) and took the
+	// rest does.
+	headRefused
 )
 
 var errInjected = errors.New("injected: connection lost before the ack")
@@ -162,6 +166,13 @@ func (f *faultyChannels) Append(ctx context.Context, ch string, recs []wal.Recor
 		return nil, errInjected
 	case tooLarge:
 		return nil, wal.ErrRecordTooLarge
+	case headRefused:
+		if len(recs) > 1 {
+			if _, err := f.Log.Append(ctx, ch, recs[1:]); err != nil {
+				return nil, err
+			}
+		}
+		return nil, errInjected
 	}
 	return f.Log.Append(ctx, ch, recs)
 }
@@ -268,7 +279,7 @@ func (f *faultyCatalog) ReadFlush(ctx context.Context, coll int64, ts uint64) (m
 type walMsg struct {
 	pos  uint64
 	hdr  dml.Header
-	rec  arrow.RecordBatch // insert
+	rec  arrow.RecordBatch // insert, upsert
 	keys dml.PKs           // delete
 }
 
@@ -293,7 +304,7 @@ func readChannel(t testing.TB, l *wal.Log, ch string) []walMsg {
 		require.NoError(t, err)
 		w := walMsg{pos: m.Pos, hdr: msg.Header}
 		switch msg.Kind {
-		case dml.Insert:
+		case dml.Insert, dml.Upsert:
 			w.rec, err = batch.DecodeIPC(msg.Body)
 			require.NoError(t, err)
 			t.Cleanup(w.rec.Release)

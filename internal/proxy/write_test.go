@@ -251,9 +251,10 @@ func TestLargeBatchesAreSplitIntoMessages(t *testing.T) {
 	})
 }
 
-// TestUpsertDeletesThenInserts checks the upsert layout: per channel, in one Append, a delete
-// of that channel's keys in the target partition, then the rows, the delete stamped first.
-func TestUpsertDeletesThenInserts(t *testing.T) {
+// TestUpsertIsOneMessage checks the upsert layout: per channel, upsert messages holding that
+// channel's rows, in the target partition, at the timestamp the client is given (the message
+// deletes its rows' keys and inserts the rows at that one timestamp; see package dml).
+func TestUpsertIsOneMessage(t *testing.T) {
 	e := startProxy(t)
 	ctx := ctxT(t)
 	c := createColl(t, e.c, "books", 2, pk, vec32, title, score)
@@ -266,27 +267,20 @@ func TestUpsertDeletesThenInserts(t *testing.T) {
 	require.Equal(t, int64(10), res.GetUpsertCnt())
 	require.Equal(t, keys, res.GetIDs().GetIntId().GetData())
 
-	var deleted, inserted []int64
+	var upserted []int64
 	for ch, name := range c.chans {
 		msgs := readChannel(t, e.log, name)
-		require.Len(t, msgs, 2, "channel %d: a delete then an insert", ch)
-		del, ins := msgs[0], msgs[1]
-		require.Equal(t, dml.Delete, del.hdr.Kind)
-		require.Equal(t, dml.Insert, ins.hdr.Kind)
-		require.Equal(t, del.pos+1, ins.pos)
-		require.Equal(t, p1, del.hdr.PartitionID, "the delete targets the upsert's partition")
-		require.Equal(t, p1, ins.hdr.PartitionID)
-		require.Less(t, del.hdr.Timestamp, ins.hdr.Timestamp, "the delete orders before the insert")
-		require.Equal(t, res.GetTimestamp(), ins.hdr.Timestamp)
-		require.Equal(t, int64s(t, ins.rec, "id"), del.keys.Ints, "the delete names exactly the channel's rows")
-		for _, k := range del.keys.Ints {
+		require.Len(t, msgs, 1, "channel %d: one upsert message", ch)
+		m := msgs[0]
+		require.Equal(t, dml.Upsert, m.hdr.Kind)
+		require.Equal(t, p1, m.hdr.PartitionID, "the upsert targets its partition")
+		require.Equal(t, res.GetTimestamp(), m.hdr.Timestamp)
+		for _, k := range int64s(t, m.rec, "id") {
 			require.Equal(t, ch, int(batch.HashInt64(k)%2))
 		}
-		deleted = append(deleted, del.keys.Ints...)
-		inserted = append(inserted, int64s(t, ins.rec, "id")...)
+		upserted = append(upserted, int64s(t, m.rec, "id")...)
 	}
-	require.ElementsMatch(t, keys, deleted)
-	require.ElementsMatch(t, keys, inserted)
+	require.ElementsMatch(t, keys, upserted)
 
 	t.Run("varchar keys", func(t *testing.T) {
 		sc := createColl(t, e.c, "named", 2, strPK, vec32)
@@ -297,18 +291,15 @@ func TestUpsertDeletesThenInserts(t *testing.T) {
 		require.NoError(t, err)
 		requireOK(t, res.GetStatus())
 		require.Equal(t, keys, res.GetIDs().GetStrId().GetData())
-		var deleted []string
+		var upserted []string
 		for _, name := range sc.chans {
-			msgs := readChannel(t, e.log, name)
-			if len(msgs) == 0 {
-				continue
+			for _, m := range readChannel(t, e.log, name) {
+				require.Equal(t, dml.Upsert, m.hdr.Kind)
+				require.Equal(t, sc.defaultP, m.hdr.PartitionID, "no partition name: the default partition")
+				upserted = append(upserted, strings_(t, m.rec, "key")...)
 			}
-			require.Equal(t, dml.Delete, msgs[0].hdr.Kind)
-			require.Equal(t, sc.defaultP, msgs[0].hdr.PartitionID, "no partition name: the default partition")
-			require.Equal(t, strings_(t, msgs[1].rec, "key"), msgs[0].keys.Strs)
-			deleted = append(deleted, msgs[0].keys.Strs...)
 		}
-		require.ElementsMatch(t, keys, deleted)
+		require.ElementsMatch(t, keys, upserted)
 	})
 }
 
@@ -646,4 +637,39 @@ func TestAppendRetriesKeepRecordIDs(t *testing.T) {
 		require.Len(t, msgs, 1)
 		require.Equal(t, seq(500, 4), int64s(t, msgs[0].rec, "id"))
 	})
+}
+
+// TestUpsertDeleteNeverLandsAfterItsInsert: the server refuses the first record of an upsert's
+// append and stores the rest, and the proxy retries with the same record IDs. Whatever order the
+// records end up in, the last thing each upserted key has on its channel must write the row,
+// never delete it: the client was told the rows are there.
+func TestUpsertDeleteNeverLandsAfterItsInsert(t *testing.T) {
+	e := startProxy(t)
+	ctx := ctxT(t)
+	c := createColl(t, e.c, "books", 1, pk, vec32, title, score)
+	keys := seq(0, 20)
+	req := insertReq(c, keys, 32)
+	e.faults.setPlan(headRefused)
+	res, err := e.c.Upsert(ctx, &milvuspb.UpsertRequest{CollectionName: "books", NumRows: req.NumRows, FieldsData: req.FieldsData})
+	require.NoError(t, err)
+	requireOK(t, res.GetStatus())
+	require.Len(t, e.faults.recorded(), 2, "refused once, then retried")
+
+	last := map[int64]dml.Kind{} // key → kind of the last message that names it
+	for _, m := range readChannel(t, e.log, c.chans[0]) {
+		if m.keys.Len() > 0 {
+			for _, k := range m.keys.Ints {
+				last[k] = dml.Delete
+			}
+		}
+		if m.rec != nil {
+			for _, k := range int64s(t, m.rec, "id") {
+				last[k] = m.hdr.Kind
+			}
+		}
+	}
+	for _, k := range keys {
+		require.NotEqual(t, dml.Delete, last[k], "key %d: its upsert's delete was stored after its insert", k)
+		require.Contains(t, last, k)
+	}
 }

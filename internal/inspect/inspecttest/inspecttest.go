@@ -261,11 +261,20 @@ func (ch *Channel) Checkpoint(pos, ts uint64) {
 
 // InsertMessage is the DML message a proxy appends for rows pks of partition part.
 func (c *Cluster) InsertMessage(part int64, pks []int64, ts uint64) []byte {
+	return c.rowsMessage(dml.Insert, part, pks, ts)
+}
+
+// UpsertMessage is the DML message a proxy appends to upsert rows pks into partition part.
+func (c *Cluster) UpsertMessage(part int64, pks []int64, ts uint64) []byte {
+	return c.rowsMessage(dml.Upsert, part, pks, ts)
+}
+
+func (c *Cluster) rowsMessage(kind dml.Kind, part int64, pks []int64, ts uint64) []byte {
 	rec := c.Rows(pks, ts)
 	defer rec.Release()
 	body, err := batch.EncodeIPC(rec)
 	require.NoError(c.TB, err)
-	return dml.Encode(dml.Message{Header: dml.Header{Kind: dml.Insert, CollectionID: c.Coll.ID, PartitionID: part, Timestamp: ts, Rows: uint32(len(pks))}, Body: body})
+	return dml.Encode(dml.Message{Header: dml.Header{Kind: kind, CollectionID: c.Coll.ID, PartitionID: part, Timestamp: ts, Rows: uint32(len(pks))}, Body: body})
 }
 
 // DeleteMessage is the DML message a proxy appends to delete pks in scope part (a partition
