@@ -71,6 +71,8 @@ type Catalog interface {
 	AssignChannel(ctx context.Context, ch string, collectionID, node int64) (meta.Lease, error)
 	AssignChannelLegacy(ctx context.Context, ch string, collectionID, node int64) (meta.Lease, error)
 	DeleteSegmentMeta(ctx context.Context, segs []meta.Segment) error
+	DeleteChannels(ctx context.Context, chs []string) error
+	MarkCollected(ctx context.Context, id int64) error
 
 	// The legacy protocol's writes, made on a data node's behalf.
 	ReadLease(ctx context.Context, ch string) (meta.Lease, error)
@@ -92,6 +94,12 @@ type Nodes interface {
 	Protocol(node int64) string
 }
 
+// Log is the DML channel log, as garbage collection frees the channels of dropped
+// collections.
+type Log interface {
+	DeleteChannel(ctx context.Context, name string) error
+}
+
 // Coordinator is a running coordinator.
 type Coordinator struct {
 	cfg     Config
@@ -99,6 +107,8 @@ type Coordinator struct {
 	view    *meta.View
 	nodes   Nodes
 	bucket  objstore.Bucket
+	logMu   sync.Mutex
+	log     Log // nil: dropped collections' streams are left in place
 	logger  *slog.Logger
 	now     func() time.Time
 	m       *metrics
@@ -150,6 +160,20 @@ func New(cfg Config, catalog Catalog, view *meta.View, nodes Nodes, bucket objst
 	}
 	return &Coordinator{cfg: cfg, catalog: catalog, view: view, nodes: nodes, bucket: bucket, logger: logger,
 		now: time.Now, m: newMetrics(reg)}, nil
+}
+
+// SetLog gives garbage collection the DML channel log, so that it deletes the channels of
+// dropped collections. It may be called while the coordinator runs (a log connected later).
+func (c *Coordinator) SetLog(l Log) {
+	c.logMu.Lock()
+	defer c.logMu.Unlock()
+	c.log = l
+}
+
+func (c *Coordinator) channelLog() Log {
+	c.logMu.Lock()
+	defer c.logMu.Unlock()
+	return c.log
 }
 
 // Run reloads, assigns and collects garbage on their intervals until ctx is done.
@@ -248,6 +272,9 @@ func (c *Coordinator) Assign(ctx context.Context) ([]Move, error) {
 			assign = c.catalog.AssignChannelLegacy
 		}
 		l, err := assign(ctx, mv.Channel, mv.Collection, mv.To)
+		if errors.Is(err, meta.ErrCollectionDropped) {
+			continue // dropped since the collection list was read
+		}
 		if err != nil {
 			errs = append(errs, err)
 			continue

@@ -227,6 +227,7 @@ func TestGarbageCollection(t *testing.T) {
 	drop := e.collection(t, "drop", 1)
 	e.nodes.live = []int64{1}
 	c := e.coordinator(t)
+	c.SetLog(startLog(t))
 	_, err := c.Assign(e.ctx)
 	require.NoError(t, err)
 	now := time.Now()

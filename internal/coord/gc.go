@@ -13,26 +13,64 @@ import (
 type GCStats struct {
 	Scanned, Deleted int
 	DroppedSegments  int
+	// DroppedChannels and DroppedCollections count the channels and collections of dropped
+	// collections this round finished removing.
+	DroppedChannels, DroppedCollections int
 }
 
 // CollectGarbage deletes files no committed meta references once they are older than the grace
-// period, and removes the segments of dropped collections: their files first, then their meta.
-// It decides from a view reloaded right before it lists the objects, so every file a commit
-// referenced before the listing is known.
+// period and were written under a lease that no channel holds any more, and removes the segments
+// of dropped collections: their files first, then their meta. It decides from a view reloaded
+// right before it lists the objects, so every file a commit referenced before the listing is
+// known.
+//
+// Age alone cannot tell a file nobody will reference from one whose commit is still coming: a
+// sync retries its commit for as long as etcd refuses it (over its space quota, say) or object
+// storage refuses the sync's next file, and such a commit lands, pointing at what GC deleted.
+// The lease in a file's key can tell: every commit of a channel is fenced by its current lease,
+// so a file written under an earlier lease can never be referenced, and a file written under a
+// current lease (or one assigned after the view was read) is kept, however old. Its sync either
+// commits it or, once the lease moves, can no longer.
 func (c *Coordinator) CollectGarbage(ctx context.Context) (GCStats, error) {
 	var st GCStats
 	if _, err := c.view.Reload(ctx); err != nil {
 		return st, err
+	}
+	viewRev := c.view.Revision()
+	current := map[int64]bool{}
+	for _, l := range c.view.Leases() {
+		current[l.Revision] = true
 	}
 	colls, err := c.catalog.ListCollectionRecords(ctx)
 	if err != nil {
 		return st, err
 	}
 	dropped := map[int64]bool{}
+	var collecting []*meta.Collection
 	for _, coll := range colls {
 		if coll.State == meta.Dropped {
 			dropped[coll.ID] = true
+			if coll.CollectedAt.IsZero() {
+				collecting = append(collecting, coll)
+			}
 		}
+	}
+	// A dropped collection's channels go first: their streams, then their keys. The drop
+	// itself deleted their leases (a drop by an older proxy did not: deleting the keys does it
+	// here), so no data node can commit for them any more, and their files can go at once.
+	if c.channelLog() == nil {
+		// Without the log (its connection not up yet) a dropped collection's streams cannot
+		// go: leave the whole collection for a later round, so that it is removed in order.
+		for _, coll := range collecting {
+			delete(dropped, coll.ID)
+		}
+		collecting = nil
+	}
+	for _, coll := range collecting {
+		if err := c.dropChannels(ctx, coll); err != nil {
+			return st, err
+		}
+		st.DroppedChannels += len(coll.VChannels)
 	}
 	referenced := map[string]bool{}
 	var gone []meta.Segment
@@ -56,6 +94,9 @@ func (c *Coordinator) CollectGarbage(ctx context.Context) (GCStats, error) {
 			}
 			if referenced[o.Key] {
 				return nil
+			}
+			if !dropped[info.Collection] && (current[info.Lease] || info.Lease > viewRev) {
+				return nil // its sync may still commit it
 			}
 			// Files of dropped collections go at once; any other unreferenced file only
 			// after the grace period, so a sync still committing keeps its files.
@@ -88,8 +129,31 @@ func (c *Coordinator) CollectGarbage(ctx context.Context) (GCStats, error) {
 		st.DroppedSegments = len(gone)
 		c.m.gcSegments.Add(float64(len(gone)))
 	}
-	if st.Deleted > 0 || st.DroppedSegments > 0 {
-		c.logger.Info("garbage collected", "files", st.Deleted, "dropped_segments", st.DroppedSegments, "scanned", st.Scanned)
+	for _, coll := range collecting {
+		if err := c.catalog.MarkCollected(ctx, coll.ID); err != nil {
+			return st, err
+		}
+		st.DroppedCollections++
+	}
+	if st.Deleted > 0 || st.DroppedSegments > 0 || st.DroppedCollections > 0 {
+		c.logger.Info("garbage collected", "files", st.Deleted, "dropped_segments", st.DroppedSegments,
+			"dropped_collections", st.DroppedCollections, "scanned", st.Scanned)
 	}
 	return st, nil
+}
+
+// dropChannels deletes the DML channels of a dropped collection from the log and then their
+// keys from the metastore. A coordinator without a log (its NATS connection not up yet) leaves
+// the collection for a later round.
+func (c *Coordinator) dropChannels(ctx context.Context, coll *meta.Collection) error {
+	l := c.channelLog()
+	for _, ch := range coll.VChannels {
+		if err := l.DeleteChannel(ctx, ch); err != nil {
+			return fmt.Errorf("collection %d: %w", coll.ID, err)
+		}
+	}
+	if err := c.catalog.DeleteChannels(ctx, coll.VChannels); err != nil {
+		return fmt.Errorf("collection %d: %w", coll.ID, err)
+	}
+	return nil
 }

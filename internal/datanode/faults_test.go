@@ -321,3 +321,34 @@ func TestWatchFailsCleanlyWhenTheCollectionOrChannelIsMissing(t *testing.T) {
 	require.ErrorIs(t, n.Watch(e.ctx, ch), wal.ErrChannelNotFound)
 	require.Empty(t, n.Channels())
 }
+
+// TestRemovedSegmentRecordStopsThePipeline: a segment record the pipeline committed is gone
+// (garbage collection removed it) while its lease is intact. Its next commit must fail for
+// good and stop the pipeline, not retry forever holding its rows (issue 11, item 5).
+func TestRemovedSegmentRecordStopsThePipeline(t *testing.T) {
+	e := newEnv(t, envOpts{memory: true})
+	ch := e.coll.VChannels[0]
+	e.assign(ch, 1)
+	n := e.node(testConfig(1))
+	require.NoError(t, n.Watch(e.ctx, ch))
+	e.insert(ch, meta.DefaultPartition, 30)
+	segs := waitSegments(t, e, 1)
+	require.Equal(t, meta.Growing, segs[0].State)
+	require.NoError(t, e.catalog.DeleteSegmentMeta(e.ctx, []meta.Segment{*segs[0]}))
+	e.insert(ch, meta.DefaultPartition, 30) // the growing segment's next sync
+	require.Eventually(t, func() bool { return n.Err(ch) != nil }, 10*time.Second, 5*time.Millisecond,
+		"the pipeline retries a commit against a removed record forever")
+	require.ErrorContains(t, n.Err(ch), "removed")
+}
+
+// waitSegments waits until the collection has n committed segment records and returns them.
+func waitSegments(t *testing.T, e *env, n int) []*meta.Segment {
+	t.Helper()
+	var segs []*meta.Segment
+	require.Eventually(t, func() bool {
+		var err error
+		segs, err = e.catalog.ListSegments(e.ctx, e.coll.ID)
+		return err == nil && len(segs) >= n
+	}, 10*time.Second, 5*time.Millisecond)
+	return segs
+}

@@ -13,15 +13,23 @@ type LeaseLister interface {
 }
 
 // SyncLeases brings the node's pipelines in line with the leases in the metastore: it watches
-// every channel leased to this node and releases those leased elsewhere. It is how a data node
-// resumes its channels after a restart while the coordinator is down, and how it catches an
-// assignment whose notification was lost; the coordinator's Watch call is only the fast path.
+// every channel leased to this node and releases those leased elsewhere or no longer leased at
+// all (their collection was dropped). It is how a data node resumes its channels after a
+// restart while the coordinator is down, and how it catches an assignment whose notification
+// was lost; the coordinator's Watch call is only the fast path.
 func (n *Node) SyncLeases(ctx context.Context, leases LeaseLister) error {
 	all, err := leases.ListLeases(ctx)
 	if err != nil {
 		return err
 	}
 	running := n.Channels()
+	for ch := range running {
+		if _, ok := all[ch]; !ok {
+			// Nothing it could commit would be accepted: every write is fenced by the lease.
+			n.Release(ch)
+			n.logger.Info("channel released: no longer leased (collection dropped)", "channel", ch)
+		}
+	}
 	for ch, l := range all {
 		if l.NodeID != n.cfg.NodeID {
 			if _, ok := running[ch]; ok {

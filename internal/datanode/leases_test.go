@@ -40,3 +40,30 @@ func TestRestartedNodeResumesItsChannelsWithoutCoordinator(t *testing.T) {
 	cancel()
 	<-done
 }
+
+// TestDroppedCollectionStopsItsPipelines: dropping a collection deletes its channels' leases;
+// the node's next lease check stops their pipelines and frees what they buffered, and a node
+// started afterwards starts none (issue 11, item 5).
+func TestDroppedCollectionStopsItsPipelines(t *testing.T) {
+	e := newEnv(t, envOpts{shards: 2})
+	for _, ch := range e.coll.VChannels {
+		e.assign(ch, 1)
+	}
+	cfg := testConfig(1)
+	cfg.SyncBufferBytes = 1 << 30 // keep the rows buffered
+	n := e.node(cfg)
+	require.NoError(t, n.SyncLeases(e.ctx, e.catalog))
+	require.Len(t, n.Channels(), 2)
+	e.insert(e.coll.VChannels[0], meta.DefaultPartition, 50)
+	require.Eventually(t, func() bool { return n.buffered.Load() > 0 }, 10*time.Second, 5*time.Millisecond)
+
+	_, err := e.catalog.DropCollection(e.ctx, meta.DefaultDatabase, e.coll.Name)
+	require.NoError(t, err)
+	require.NoError(t, n.SyncLeases(e.ctx, e.catalog))
+	require.Empty(t, n.Channels(), "no pipeline runs for a dropped collection")
+	require.Zero(t, n.buffered.Load(), "what they buffered is freed")
+
+	n2 := e.node(cfg)
+	require.NoError(t, n2.SyncLeases(e.ctx, e.catalog))
+	require.Empty(t, n2.Channels())
+}

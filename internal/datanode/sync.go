@@ -265,11 +265,13 @@ func (p *pipeline) retry(step string, op func() (struct{}, error)) (struct{}, er
 
 func isPermanent(err error) bool {
 	return errors.Is(err, meta.ErrLeaseLost) || errors.Is(err, errCorruptState) || errors.Is(err, metastore.ErrTxnTooLarge) ||
-		errors.Is(err, errEncode)
+		errors.Is(err, errEncode) || errors.Is(err, errSegmentRemoved)
 }
 
 var (
 	errCorruptState = errors.New("datanode: metastore state written by no known attempt")
+	// errSegmentRemoved is a committed segment record that no longer exists.
+	errSegmentRemoved = errors.New("datanode: segment record removed")
 	// errEncode marks a file the sync's records cannot be encoded into.
 	errEncode = errors.New("datanode: encode")
 )
@@ -313,6 +315,12 @@ func (p *pipeline) commitSegments(pend []pending) error {
 	rev, err := p.commit("segment-meta", cmps, ops, func(ctx context.Context) (int64, bool, error) {
 		got, err := p.n.catalog.GetSegment(ctx, first.CollectionID, first.ID)
 		if errors.Is(err, metastore.ErrNotFound) {
+			if pend[0].prev != 0 {
+				// It was committed, and is gone: garbage collection removed it (its
+				// collection was dropped). Retrying could only write a record naming files
+				// that may be gone too, or hold the rows forever.
+				return 0, false, fmt.Errorf("%w: segment %d", errSegmentRemoved, first.ID)
+			}
 			return 0, false, nil
 		}
 		if err != nil {

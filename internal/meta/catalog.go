@@ -55,6 +55,9 @@ type Collection struct {
 	CreatedAt        time.Time
 	State            State
 	DroppedAt        time.Time
+	// CollectedAt is when garbage collection finished removing a dropped collection's
+	// channels, files and segment meta (zero until then).
+	CollectedAt time.Time
 }
 
 // Partition is a partition's catalog record.
@@ -80,6 +83,7 @@ type collectionRecord struct {
 	CreatedAt        time.Time       `json:"created_at"`
 	State            State           `json:"state"`
 	DroppedAt        time.Time       `json:"dropped_at,omitzero"`
+	CollectedAt      time.Time       `json:"collected_at,omitzero"`
 }
 
 func encodeCollection(c *Collection) ([]byte, error) {
@@ -90,6 +94,7 @@ func encodeCollection(c *Collection) ([]byte, error) {
 	return json.Marshal(collectionRecord{
 		ID: c.ID, DB: c.DB, Name: c.Name, Schema: s, Shards: c.Shards, VChannels: c.VChannels,
 		ConsistencyLevel: c.ConsistencyLevel, CreatedAt: c.CreatedAt, State: c.State, DroppedAt: c.DroppedAt,
+		CollectedAt: c.CollectedAt,
 	})
 }
 
@@ -105,6 +110,7 @@ func decodeCollection(b []byte) (*Collection, error) {
 	return &Collection{
 		ID: r.ID, DB: r.DB, Name: r.Name, Schema: s, Shards: r.Shards, VChannels: r.VChannels,
 		ConsistencyLevel: r.ConsistencyLevel, CreatedAt: r.CreatedAt, State: r.State, DroppedAt: r.DroppedAt,
+		CollectedAt: r.CollectedAt,
 	}, nil
 }
 
@@ -269,8 +275,11 @@ func (c *Catalog) ListCollections(ctx context.Context, db string) ([]*Collection
 	return out, nil
 }
 
-// DropCollection marks the live collection called name as Dropped and frees its name. Its
-// records stay for garbage collection.
+// DropCollection marks the live collection called name as Dropped, frees its name and
+// releases its channels: their lease and epoch keys go in the same transaction, so no data node
+// write for the collection (every one is fenced by a channel's lease) can land after the drop,
+// and the channels' pipelines stop at their next lease check. Its records stay for garbage
+// collection.
 func (c *Catalog) DropCollection(ctx context.Context, db, name string) (*Collection, error) {
 	nameKey := c.keys.collectionName(db, name)
 	coll, err := c.GetCollectionByName(ctx, db, name)
@@ -282,13 +291,14 @@ func (c *Catalog) DropCollection(ctx context.Context, db, name string) (*Collect
 	if err != nil {
 		return nil, err
 	}
+	ops := []metastore.Op{
+		metastore.Delete(nameKey),
+		metastore.Put(c.keys.collection(coll.ID), rec),
+		metastore.DeletePrefix(c.keys.partitionNames(coll.ID)),
+	}
+	ops = append(ops, c.releaseOps(coll.VChannels)...)
 	_, err = c.kv.Txn(ctx,
-		[]metastore.Cmp{metastore.ValueEquals(nameKey, []byte(strconv.FormatInt(coll.ID, 10)))},
-		[]metastore.Op{
-			metastore.Delete(nameKey),
-			metastore.Put(c.keys.collection(coll.ID), rec),
-			metastore.DeletePrefix(c.keys.partitionNames(coll.ID)),
-		})
+		[]metastore.Cmp{metastore.ValueEquals(nameKey, []byte(strconv.FormatInt(coll.ID, 10)))}, ops)
 	if errors.Is(err, metastore.ErrPredicateFailed) {
 		return nil, apierr.New(apierr.CollectionNotFound, "collection %q in database %q was dropped concurrently", name, db)
 	}
@@ -446,6 +456,29 @@ func (c *Catalog) ListCollectionRecords(ctx context.Context) ([]*Collection, err
 	}
 	slices.SortFunc(out, func(a, b *Collection) int { return cmpInt(a.ID, b.ID) })
 	return out, nil
+}
+
+// MarkCollected records that garbage collection removed everything of dropped collection id
+// but its record, so that later rounds skip it.
+func (c *Catalog) MarkCollected(ctx context.Context, id int64) error {
+	coll, rev, err := c.getCollection(ctx, id)
+	if err != nil {
+		return err
+	}
+	if coll.State != Dropped {
+		return fmt.Errorf("meta: mark collection %d collected: it is %s", id, coll.State)
+	}
+	coll.CollectedAt = c.now().UTC()
+	rec, err := encodeCollection(coll)
+	if err != nil {
+		return err
+	}
+	_, err = c.kv.Txn(ctx, []metastore.Cmp{metastore.ModRevisionEquals(c.keys.collection(id), rev)},
+		[]metastore.Op{metastore.Put(c.keys.collection(id), rec)})
+	if err != nil {
+		return fmt.Errorf("mark collection %d collected: %w", id, err)
+	}
+	return nil
 }
 
 // DeleteSegmentMeta removes segment records and their file records, after garbage collection

@@ -7,12 +7,17 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/weir-db/weir/internal/apierr"
 	"github.com/weir-db/weir/internal/metastore"
 )
 
-// ErrLeaseLost means the channel's lease key changed since the writer read it: another owner
-// (or a release) took the channel. The write did not happen and must not be retried.
-var ErrLeaseLost = errors.New("meta: channel lease lost")
+var (
+	// ErrLeaseLost means the channel's lease key changed since the writer read it: another
+	// owner (or a release) took the channel. The write did not happen and must not be retried.
+	ErrLeaseLost = errors.New("meta: channel lease lost")
+	// ErrCollectionDropped means a channel's collection was dropped: it gets no lease.
+	ErrCollectionDropped = errors.New("meta: collection dropped")
+)
 
 // Lease is a data node's right to write one channel's meta. Revision, the mod revision of the
 // lease key when the node read it, is the fencing token: every assignment rewrites the key, so
@@ -61,14 +66,55 @@ func (c *Catalog) assign(ctx context.Context, l Lease) (Lease, error) {
 	if err != nil {
 		return Lease{}, err
 	}
+	// The collection must be live, and still be when the lease is written: an assignment
+	// decided from a collection list read before a drop would otherwise give a dropped
+	// collection's channel a lease again, after the drop released it. A channel with no
+	// collection record at all (tools and tests that manage bare channels) is not guarded.
+	collKey := c.keys.collection(l.CollectionID)
+	guard := metastore.KeyAbsent(collKey)
+	coll, rev, err := c.getCollection(ctx, l.CollectionID)
+	switch {
+	case err == nil && coll.State != Created:
+		return Lease{}, fmt.Errorf("assign channel %s: %w: collection %d", ch, ErrCollectionDropped, l.CollectionID)
+	case err == nil:
+		guard = metastore.ModRevisionEquals(collKey, rev)
+	case apierr.KindOf(err) != apierr.CollectionNotFound:
+		return Lease{}, fmt.Errorf("assign channel %s: %w", ch, err)
+	}
 	// The epoch key goes with the lease it was claimed under: deleting it here lets a
 	// claimed Fence compare the epoch key alone (see fenceCmps).
-	rev, err := c.kv.Txn(ctx, nil, []metastore.Op{metastore.Put(c.keys.lease(ch), b), metastore.Delete(c.keys.epoch(ch))})
+	rev, err = c.kv.Txn(ctx, []metastore.Cmp{guard}, []metastore.Op{metastore.Put(c.keys.lease(ch), b), metastore.Delete(c.keys.epoch(ch))})
+	if errors.Is(err, metastore.ErrPredicateFailed) {
+		return Lease{}, fmt.Errorf("assign channel %s: %w: collection %d changed meanwhile", ch, ErrCollectionDropped, l.CollectionID)
+	}
 	if err != nil {
 		return Lease{}, fmt.Errorf("assign channel %s: %w", ch, err)
 	}
 	l.Revision = rev
 	return l, nil
+}
+
+// releaseOps delete the lease and epoch keys of chs: after them no fenced write for the
+// channels can succeed and no pipeline can start on them.
+func (c *Catalog) releaseOps(chs []string) []metastore.Op {
+	ops := make([]metastore.Op, 0, 2*len(chs))
+	for _, ch := range chs {
+		ops = append(ops, metastore.Delete(c.keys.lease(ch)), metastore.Delete(c.keys.epoch(ch)))
+	}
+	return ops
+}
+
+// DeleteChannels removes every key of channels chs (lease, epoch, checkpoint): what garbage
+// collection does once a dropped collection's channels are gone from the log.
+func (c *Catalog) DeleteChannels(ctx context.Context, chs []string) error {
+	ops := make([]metastore.Op, 0, len(chs))
+	for _, ch := range chs {
+		ops = append(ops, metastore.DeletePrefix(c.keys.channel(ch)))
+	}
+	if _, err := c.kv.Txn(ctx, nil, ops); err != nil {
+		return fmt.Errorf("delete channels %v: %w", chs, err)
+	}
+	return nil
 }
 
 // ReadLease returns the channel's current lease.

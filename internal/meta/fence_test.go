@@ -2,6 +2,7 @@ package meta
 
 import (
 	"context"
+	"log/slog"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -112,4 +113,74 @@ func TestListSegmentsOrdersByID(t *testing.T) {
 	all, err = c.ListSegments(ctx, 1)
 	require.NoError(t, err)
 	require.Len(t, all, 2)
+}
+
+// TestDropCollectionReleasesItsChannels: the drop deletes the channels' leases in its own
+// transaction, so no data node write for the collection can land after it (a pipeline that
+// claimed the channel and one that had not yet are both fenced), and no assignment can give
+// the channels a new lease afterwards (issue 11, item 5).
+func TestDropCollectionReleasesItsChannels(t *testing.T) {
+	ctx := context.Background()
+	c, _ := newCatalog(t)
+	coll := create(t, c, "a", 2)
+	claimed, err := c.AssignChannel(ctx, coll.VChannels[0], coll.ID, 1)
+	require.NoError(t, err)
+	fClaimed := c.Fence(claimed)
+	require.NoError(t, fClaimed.Claim(ctx, 1))
+	unclaimed, err := c.AssignChannel(ctx, coll.VChannels[1], coll.ID, 1)
+	require.NoError(t, err)
+	fUnclaimed := c.Fence(unclaimed)
+
+	_, err = c.DropCollection(ctx, DefaultDatabase, "a")
+	require.NoError(t, err)
+	for i, f := range []*Fence{fClaimed, fUnclaimed} {
+		_, err := c.ReadLease(ctx, coll.VChannels[i])
+		require.ErrorIs(t, err, metastore.ErrNotFound, "the lease of channel %d is released", i)
+		op, err := f.CheckpointOp(Checkpoint{Position: 9})
+		require.NoError(t, err)
+		_, err = f.Commit(ctx, nil, []metastore.Op{op})
+		require.ErrorIs(t, err, ErrLeaseLost, "channel %d", i)
+	}
+	_, err = c.AssignChannel(ctx, coll.VChannels[0], coll.ID, 1)
+	require.ErrorIs(t, err, ErrCollectionDropped)
+	_, err = c.AssignChannelLegacy(ctx, coll.VChannels[0], coll.ID, 1)
+	require.ErrorIs(t, err, ErrCollectionDropped)
+	leases, err := c.ListLeases(ctx)
+	require.NoError(t, err)
+	require.Empty(t, leases)
+}
+
+// TestAssignmentRacingADropIsRefused: an assignment decided from a collection list read before
+// the drop must not write a lease after it.
+func TestAssignmentRacingADropIsRefused(t *testing.T) {
+	ctx := context.Background()
+	kv := metastore.NewMemory()
+	t.Cleanup(func() { kv.Close() })
+	hs := &hookStore{Memory: kv}
+	c := NewCatalog(hs, "weir", NewIDAllocator(kv, "weir", 10), slog.New(slog.DiscardHandler))
+	coll := create(t, c, "a", 1)
+	// The drop lands between the assignment's read of the collection and its write.
+	hs.before = func() {
+		hs.before = nil
+		_, err := c.DropCollection(ctx, DefaultDatabase, "a")
+		require.NoError(t, err)
+	}
+	_, err := c.AssignChannel(ctx, coll.VChannels[0], coll.ID, 1)
+	require.ErrorIs(t, err, ErrCollectionDropped)
+	leases, err := c.ListLeases(ctx)
+	require.NoError(t, err)
+	require.Empty(t, leases)
+}
+
+// hookStore runs before (once set) ahead of the next transaction.
+type hookStore struct {
+	*metastore.Memory
+	before func()
+}
+
+func (h *hookStore) Txn(ctx context.Context, cmps []metastore.Cmp, ops []metastore.Op) (int64, error) {
+	if f := h.before; f != nil {
+		f()
+	}
+	return h.Memory.Txn(ctx, cmps, ops)
 }

@@ -36,11 +36,14 @@ func (k keys) partitionName(coll int64, name string) string { return k.partition
 
 func (k keys) channels() string { return k.root + "/meta/channels/" }
 
-func (k keys) lease(ch string) string { return k.channels() + ch + "/lease" }
+// channel is the prefix of every key of one channel.
+func (k keys) channel(ch string) string { return k.channels() + ch + "/" }
 
-func (k keys) checkpoint(ch string) string { return k.channels() + ch + "/checkpoint" }
+func (k keys) lease(ch string) string { return k.channel(ch) + "lease" }
 
-func (k keys) epoch(ch string) string { return k.channels() + ch + "/epoch" }
+func (k keys) checkpoint(ch string) string { return k.channel(ch) + "checkpoint" }
+
+func (k keys) epoch(ch string) string { return k.channel(ch) + "epoch" }
 
 func (k keys) segments() string { return k.root + "/meta/segments/" }
 

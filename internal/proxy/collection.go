@@ -91,8 +91,9 @@ func (s *Server) DropCollection(ctx context.Context, req *milvuspb.DropCollectio
 	if err != nil {
 		return apierr.Status(err), nil
 	}
-	// The DML channels stay until garbage collection: a data node may still be syncing
-	// what was acknowledged before the drop.
+	// The drop released the collection's channels (their leases went with it), so data
+	// nodes stop their pipelines at their next lease check and nothing more is committed;
+	// garbage collection deletes the streams, files and segment meta.
 	s.logger.Info("collection dropped", "collection", coll.Name, "id", coll.ID)
 	return apierr.OK(), nil
 }

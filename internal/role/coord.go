@@ -16,6 +16,7 @@ import (
 	"github.com/weir-db/weir/internal/objstore"
 	"github.com/weir-db/weir/internal/rpc"
 	"github.com/weir-db/weir/internal/session"
+	"github.com/weir-db/weir/internal/wal"
 )
 
 // RunCoord runs the coordinator until ctx ends or its session is lost.
@@ -50,7 +51,30 @@ func RunCoord(ctx context.Context, cfg Config, ccfg coord.Config, logger *slog.L
 	rctx, stop := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { defer close(done); co.Run(rctx) }()
-	b.closers = append(b.closers, func() { stop(); <-done })
+	// Garbage collection deletes the streams of dropped collections. The coordinator needs
+	// NATS for nothing else, so it connects in the background rather than wait for it.
+	logDone := make(chan struct{})
+	var log *wal.Log
+	go func() {
+		defer close(logDone)
+		l, err := wal.Open(rctx, cfg.NATS, wal.Config{Logger: b.logger})
+		if err != nil {
+			if rctx.Err() == nil {
+				b.logger.Warn("connect to nats: dropped collections' channels stay until it is reachable", "nats", cfg.NATS, "err", err)
+			}
+			return
+		}
+		log = l
+		co.SetLog(l)
+	}()
+	b.closers = append(b.closers, func() {
+		stop()
+		<-done
+		<-logDone
+		if log != nil {
+			_ = log.Close()
+		}
+	})
 	return b.wait(ctx)
 }
 

@@ -179,6 +179,7 @@ func Start(ctx context.Context, cfg Config, version string, logger *slog.Logger)
 	if err != nil {
 		return nil, err
 	}
+	co.SetLog(s.log)
 	if _, err := co.Assign(ctx); err != nil {
 		return nil, fmt.Errorf("standalone: assign channels: %w", err)
 	}
