@@ -94,7 +94,7 @@ func TestInspectCommand(t *testing.T) {
 	out, _, err, status := inspectCmd(t, append(flags, "verify")...)
 	require.NoError(t, err)
 	require.Equal(t, -1, status)
-	require.Equal(t, "verify: 0 findings (duplicate-key 0, missing-file 0, unreferenced-file 0, checkpoint-ahead 0, dead-owner 0, meta-mismatch 0, corrupt-file 0) in 1 collections, 1 segments, 2 files, 3 rows\n", out)
+	require.Equal(t, "verify: 0 findings (duplicate-key 0, missing-file 0, unreferenced-file 0, checkpoint-ahead 0, dead-owner 0, meta-mismatch 0, corrupt-file 0, log-rewound 0) in 1 collections, 1 segments, 2 files, 3 rows\n", out)
 
 	out, _, err, _ = inspectCmd(t, append(flags, "--json", "channels")...)
 	require.NoError(t, err)

@@ -38,6 +38,8 @@ type env struct {
 	catalog *meta.Catalog
 	ids     *meta.IDAllocator
 	log     *wal.Log
+	nats    *wal.Embedded
+	natsCfg wal.EmbeddedConfig
 	bucket  objstore.Bucket
 	coll    *meta.Collection
 	parts   map[string]int64
@@ -77,9 +79,12 @@ func newEnv(t *testing.T, o envOpts) *env {
 		t.Cleanup(func() { store.Close() })
 		e.kv = store
 	}
-	nats, err := wal.StartEmbedded(wal.EmbeddedConfig{Dir: t.TempDir(), Logger: quiet()})
+	e.natsCfg = wal.EmbeddedConfig{Dir: t.TempDir(), Logger: quiet()}
+	nats, err := wal.StartEmbedded(e.natsCfg)
 	require.NoError(t, err)
-	t.Cleanup(nats.Shutdown)
+	e.nats = nats
+	t.Cleanup(func() { e.nats.Shutdown() })
+	e.natsCfg.Port = nats.Port()
 	e.log, err = wal.Open(ctx, nats.ClientURL(), wal.Config{Logger: quiet()})
 	require.NoError(t, err)
 	t.Cleanup(func() { e.log.Close() })
@@ -138,6 +143,17 @@ func (e *env) node(cfg Config) *Node {
 	require.NoError(e.t, err)
 	e.t.Cleanup(n.Close)
 	return n
+}
+
+// watched assigns the collection's first channel to node and starts a node (testConfig) that
+// watches it.
+func (e *env) watched(node int64) (string, *Node) {
+	e.t.Helper()
+	ch := e.coll.VChannels[0]
+	e.assign(ch, node)
+	n := e.node(testConfig(node))
+	require.NoError(e.t, n.Watch(e.ctx, ch))
+	return ch, n
 }
 
 func (e *env) assign(ch string, node int64) meta.Lease {
@@ -227,6 +243,17 @@ func (e *env) append(ch string, m dml.Message) uint64 {
 	pos, err := e.log.Append(e.ctx, ch, []wal.Record{{Data: dml.Encode(m)}})
 	require.NoError(e.t, err)
 	return pos[0]
+}
+
+// restartNATS stops the NATS server, runs meanwhile (with the server's store directory) and
+// starts it again on the same store and port.
+func (e *env) restartNATS(meanwhile func(storeDir string)) {
+	e.t.Helper()
+	e.nats.Shutdown()
+	meanwhile(e.natsCfg.Dir)
+	nats, err := wal.StartEmbedded(e.natsCfg)
+	require.NoError(e.t, err)
+	e.nats = nats
 }
 
 // waitCheckpoint waits until the channel's committed checkpoint reaches pos.

@@ -17,8 +17,9 @@ type metrics struct {
 	unknown       prometheus.Counter
 	retries       *prometheus.CounterVec // by step
 	pipelines     prometheus.Gauge
-	checkpoint    *prometheus.GaugeVec // by channel
-	consumed      *prometheus.GaugeVec // by channel
+	checkpoint    *prometheus.GaugeVec   // by channel
+	consumed      *prometheus.GaugeVec   // by channel
+	logRewound    *prometheus.CounterVec // by channel
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -50,5 +51,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Last committed checkpoint position, by channel."}, []string{"channel"}),
 		consumed: f.NewGaugeVec(prometheus.GaugeOpts{Name: "weir_datanode_consumed_position",
 			Help: "Position of the last DML message consumed (buffered or dropped on replay), by channel: compare with the channel's end to see how far behind the node is."}, []string{"channel"}),
+		logRewound: f.NewCounterVec(prometheus.CounterOpts{Name: "weir_datanode_log_rewound_total",
+			Help: "Times a channel's pipeline stopped because the channel moved backward under it (its server lost acknowledged records and reuses their positions), by channel. The channel stays stopped: see docs/operations.md."}, []string{"channel"}),
 	}
 }

@@ -33,7 +33,7 @@ type IDAllocator interface {
 
 // Log is the DML channel log.
 type Log interface {
-	Read(ctx context.Context, ch string, from wal.Position) (*wal.Reader, error)
+	Follow(ctx context.Context, ch string, after wal.Anchor) (*wal.Reader, error)
 }
 
 // Bucket is where segment files go. Files are streamed into it as they are encoded, never
@@ -231,6 +231,20 @@ func (n *Node) Close() {
 		p.stop()
 	}
 	n.wg.Wait()
+}
+
+// noteRewound reports whether err is a channel that moved backward under its pipeline and, if
+// so, says so as loudly as the node can: the channel stays stopped (every restart under its
+// lease checks again and fails the same way) until an operator restores the log or accepts the
+// loss (docs/operations.md).
+func (n *Node) noteRewound(ch string, err error) bool {
+	if !errors.Is(err, wal.ErrRewound) {
+		return false
+	}
+	n.m.logRewound.WithLabelValues(ch).Inc()
+	n.logger.Error("channel log moved backward: its server lost acknowledged records and reuses their positions; the channel is stopped",
+		"channel", ch, "err", err)
+	return true
 }
 
 // reserve accounts for b bytes of buffered rows.

@@ -57,6 +57,7 @@ type pipeline struct {
 	replayL0     map[int64]uint64  // partition ID → highest committed delete position, at start
 	consumed     uint64            // last position consumed
 	consumedTs   uint64
+	consumedAt   int64  // when the log stored the last position consumed (wal.Anchor.Time)
 	lastQueuedCp uint64 // checkpoint of the last task queued
 
 	// held counts the bytes this pipeline holds in buffers and unfinished syncs; the consumer
@@ -70,17 +71,20 @@ type pipeline struct {
 
 // segBuf is a segment and the rows buffered for it since its last sync.
 type segBuf struct {
-	seg       meta.Segment // identity and committed totals as the consumer knows them
-	recs      []arrow.RecordBatch
-	dels      dml.PKs
-	delTS     []uint64
-	delPos    []uint64
-	rows      int64
-	bytes     int64
-	minPos    uint64
-	maxPos    uint64
-	minTs     uint64
-	maxTs     uint64
+	seg    meta.Segment // identity and committed totals as the consumer knows them
+	recs   []arrow.RecordBatch
+	dels   dml.PKs
+	delTS  []uint64
+	delPos []uint64
+	rows   int64
+	bytes  int64
+	minPos uint64
+	maxPos uint64
+	minTs  uint64
+	maxTs  uint64
+	// beforeAt is when the log stored position minPos-1, the checkpoint a sync cut before
+	// this buffer's rows takes (wal.Anchor.Time).
+	beforeAt  int64
 	firstAt   time.Time // when the oldest buffered row arrived
 	lastAt    time.Time // when the latest row arrived
 	totalRows int64     // committed + buffered
@@ -111,6 +115,7 @@ type syncTask struct {
 	segs    []segSnap
 	cp      uint64
 	cpTs    uint64
+	cpAt    int64 // when the log stored position cp
 	release int64
 	cutAt   time.Time
 	// flushed is closed when the task is committed; used by tests and flush waiters.
@@ -162,6 +167,7 @@ func (n *Node) startPipeline(ctx context.Context, lease meta.Lease) (*pipeline, 
 		cp:           cp,
 		consumed:     cp.Position,
 		consumedTs:   cp.Timestamp,
+		consumedAt:   cp.LogTime,
 		lastQueuedCp: cp.Position,
 	}
 	p.writer = directWriter{p}
@@ -182,10 +188,15 @@ func (n *Node) startPipeline(ctx context.Context, lease meta.Lease) (*pipeline, 
 			}
 		}
 	}
-	reader, err := n.log.Read(pctx, lease.Channel, cp.Position+1)
+	// Follow resumes exactly after the checkpoint, and only if the channel still holds the
+	// record the checkpoint names: a channel that moved backward (its server lost
+	// acknowledged records and reuses their positions) stops here, loudly, instead of
+	// skipping the new records at the reused positions.
+	reader, err := n.log.Follow(pctx, lease.Channel, wal.Anchor{Pos: cp.Position, Time: cp.LogTime})
 	if err != nil {
 		cancel()
-		return nil, fmt.Errorf("watch %s: read from %d: %w", lease.Channel, cp.Position+1, err)
+		n.noteRewound(lease.Channel, err)
+		return nil, fmt.Errorf("watch %s: read after %d: %w", lease.Channel, cp.Position, err)
 	}
 	n.m.pipelines.Inc()
 	var wg sync.WaitGroup
@@ -275,7 +286,9 @@ func (p *pipeline) run(reader *wal.Reader) {
 			return
 		case err := <-readErr:
 			if p.ctx.Err() == nil {
-				p.logger.Error("channel read failed", "err", err)
+				if !p.n.noteRewound(p.ch, err) {
+					p.logger.Error("channel read failed", "err", err)
+				}
 				p.fail(fmt.Errorf("read %s: %w", p.ch, err))
 			}
 			return
@@ -298,7 +311,7 @@ func (p *pipeline) waitForMemory() error {
 	if !over {
 		return nil
 	}
-	p.cut(false, 0, 0, func(*segBuf) bool { return true })
+	p.cut(false, 0, 0, 0, func(*segBuf) bool { return true })
 	for over {
 		select {
 		case <-freed:
@@ -326,6 +339,7 @@ func (p *pipeline) handle(m wal.Message) error {
 	defer func() {
 		p.consumed = m.Pos
 		p.consumedTs = h.Timestamp
+		p.consumedAt = m.Time.UnixNano()
 		p.n.m.consumed.WithLabelValues(p.ch).Set(float64(m.Pos))
 	}()
 	switch h.Kind {
@@ -362,7 +376,7 @@ func (p *pipeline) handle(m wal.Message) error {
 		for _, b := range p.growing {
 			b.sealed = true
 		}
-		p.cut(true, m.Pos, h.Timestamp, func(*segBuf) bool { return true })
+		p.cut(true, m.Pos, h.Timestamp, m.Time.UnixNano(), func(*segBuf) bool { return true })
 	}
 	return nil
 }
@@ -446,7 +460,7 @@ func (p *pipeline) insertRows(m wal.Message, h dml.Header, rec arrow.RecordBatch
 	size := int64(batch.RecordBytes(rec))
 	now := p.n.now()
 	if b.empty() {
-		b.minPos, b.minTs, b.firstAt = m.Pos, h.Timestamp, now
+		b.minPos, b.minTs, b.beforeAt, b.firstAt = m.Pos, h.Timestamp, p.consumedAt, now
 	}
 	b.recs = append(b.recs, rec)
 	b.rows += rec.NumRows()
@@ -463,7 +477,7 @@ func (p *pipeline) insertRows(m wal.Message, h dml.Header, rec arrow.RecordBatch
 		b.sealed = true
 	}
 	if b.sealed || b.bytes >= p.n.cfg.SyncBufferBytes {
-		p.cut(false, 0, 0, func(x *segBuf) bool { return x == b })
+		p.cut(false, 0, 0, 0, func(x *segBuf) bool { return x == b })
 	}
 	return nil
 }
@@ -501,7 +515,7 @@ func (p *pipeline) addDeletes(m wal.Message, h dml.Header, pks dml.PKs, body int
 	n := pks.Len()
 	now := p.n.now()
 	if b.empty() {
-		b.minPos, b.minTs, b.firstAt = m.Pos, h.Timestamp, now
+		b.minPos, b.minTs, b.beforeAt, b.firstAt = m.Pos, h.Timestamp, p.consumedAt, now
 	}
 	b.dels.Ints = append(b.dels.Ints, pks.Ints...)
 	b.dels.Strs = append(b.dels.Strs, pks.Strs...)
@@ -518,7 +532,7 @@ func (p *pipeline) addDeletes(m wal.Message, h dml.Header, pks dml.PKs, body int
 	p.n.reserve(size)
 	p.n.m.rows.Add(float64(n))
 	if b.bytes >= p.n.cfg.SyncBufferBytes {
-		p.cut(false, 0, 0, func(x *segBuf) bool { return x == b })
+		p.cut(false, 0, 0, 0, func(x *segBuf) bool { return x == b })
 	}
 	return nil
 }
@@ -564,7 +578,7 @@ func (p *pipeline) checkTimers(now time.Time) {
 			b.sealed = true
 		}
 	}
-	p.cut(false, 0, 0, func(b *segBuf) bool {
+	p.cut(false, 0, 0, 0, func(b *segBuf) bool {
 		return b.sealed || (!b.empty() && now.Sub(b.firstAt) >= cfg.SyncStaleAge)
 	})
 }
@@ -572,7 +586,7 @@ func (p *pipeline) checkTimers(now time.Time) {
 // cut moves the buffers pick selects (and every sealed segment) into a sync task and queues it.
 // The task's checkpoint is one below the first position still buffered afterwards, or the
 // last consumed position when nothing is (for a flush marker: the marker's position).
-func (p *pipeline) cut(flush bool, markerPos, markerTs uint64, pick func(*segBuf) bool) {
+func (p *pipeline) cut(flush bool, markerPos, markerTs uint64, markerAt int64, pick func(*segBuf) bool) {
 	t := &syncTask{cutAt: p.n.now(), flushed: make(chan struct{})}
 	take := func(b *segBuf) {
 		state := meta.Growing
@@ -583,7 +597,7 @@ func (p *pipeline) cut(flush bool, markerPos, markerTs uint64, pick func(*segBuf
 			delPos: b.delPos, rows: b.rows, minPos: b.minPos, maxPos: b.maxPos, minTs: b.minTs, maxTs: b.maxTs})
 		t.release += b.bytes
 		b.recs, b.dels, b.delTS, b.delPos = nil, dml.PKs{}, nil, nil
-		b.rows, b.bytes, b.minPos, b.maxPos, b.minTs, b.maxTs = 0, 0, 0, 0, 0, 0
+		b.rows, b.bytes, b.minPos, b.maxPos, b.minTs, b.maxTs, b.beforeAt = 0, 0, 0, 0, 0, 0, 0
 		b.firstAt = time.Time{}
 	}
 	for part, b := range p.growing {
@@ -607,9 +621,10 @@ func (p *pipeline) cut(flush bool, markerPos, markerTs uint64, pick func(*segBuf
 	// Timestamps grow with positions, so the first buffered message also has the smallest
 	// timestamp still buffered: everything stamped below it is in committed meta.
 	var first, firstTs uint64
+	var beforeAt int64
 	consider := func(b *segBuf) {
 		if b != nil && !b.empty() && (first == 0 || b.minPos < first) {
-			first, firstTs = b.minPos, b.minTs
+			first, firstTs, beforeAt = b.minPos, b.minTs, b.beforeAt
 		}
 	}
 	for _, b := range p.growing {
@@ -620,11 +635,11 @@ func (p *pipeline) cut(flush bool, markerPos, markerTs uint64, pick func(*segBuf
 	}
 	switch {
 	case first != 0:
-		t.cp, t.cpTs = first-1, firstTs-1
+		t.cp, t.cpTs, t.cpAt = first-1, firstTs-1, beforeAt
 	case flush:
-		t.cp, t.cpTs = markerPos, markerTs
+		t.cp, t.cpTs, t.cpAt = markerPos, markerTs, markerAt
 	default:
-		t.cp, t.cpTs = p.consumed, p.consumedTs
+		t.cp, t.cpTs, t.cpAt = p.consumed, p.consumedTs, p.consumedAt
 	}
 	if len(t.segs) == 0 && t.cp <= p.cpQueued() {
 		return

@@ -16,6 +16,8 @@ import (
 	"github.com/weir-db/weir/internal/failpoint"
 	"github.com/weir-db/weir/internal/meta"
 	"github.com/weir-db/weir/internal/segment"
+	"github.com/weir-db/weir/internal/wal"
+	"github.com/weir-db/weir/internal/wal/waltest"
 )
 
 func TestPipelineStoresEveryRowOnceAndFlushes(t *testing.T) {
@@ -260,10 +262,7 @@ func TestTimestampsGrowWithPositions(t *testing.T) {
 // and not the new ones (a delete hides rows stamped before it).
 func TestUpsertDeletesItsKeysAtItsOwnTimestamp(t *testing.T) {
 	e := newEnv(t, envOpts{})
-	ch := e.coll.VChannels[0]
-	e.assign(ch, 1)
-	n := e.node(testConfig(1))
-	require.NoError(t, n.Watch(e.ctx, ch))
+	ch, _ := e.watched(1)
 	e.insert(ch, meta.DefaultPartition, 10)
 	e.upsert(ch, meta.DefaultPartition, 3, 4)
 	e.waitCheckpoint(ch, e.flush(ch))
@@ -304,4 +303,38 @@ func TestUpsertDeletesItsKeysAtItsOwnTimestamp(t *testing.T) {
 		require.Less(t, ts[0], dels.TS[i], "key %d: the delete hides the old row", k)
 		require.Equal(t, ts[1], dels.TS[i], "key %d: the upserted row has the delete's own timestamp", k)
 	}
+}
+
+// TestChannelThatMovedBackwardStops: the channel's server lost its tail (positions past 2) after
+// the checkpoint reached 4, and new records reused the lost positions. The pipeline must refuse
+// to resume at 5 (skipping the new records at 3 and 4) and stop the channel loudly: an error,
+// the metric, and the checkpoint left where it is (issue 11, item 2).
+func TestChannelThatMovedBackwardStops(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	ch, n1 := e.watched(1)
+	e.insert(ch, meta.DefaultPartition, 3)
+	e.insert(ch, meta.DefaultPartition, 3)
+	e.insert(ch, meta.DefaultPartition, 3)
+	cp := e.waitCheckpoint(ch, e.flush(ch))
+	require.Equal(t, uint64(4), cp.Position)
+	n1.Close()
+
+	e.restartNATS(func(dir string) { require.NoError(t, waltest.LoseTail(dir, ch, 2)) })
+	require.Eventually(t, func() bool {
+		last, err := e.log.LastPosition(e.ctx, ch)
+		return err == nil && last == 2
+	}, 10*time.Second, 20*time.Millisecond, "the server is back with positions up to 2")
+	for range 4 { // positions 3..6: 3 and 4 lie at or below the checkpoint
+		e.insert(ch, meta.DefaultPartition, 2)
+	}
+	n2 := e.node(testConfig(1))
+	err := n2.Watch(e.ctx, ch)
+	if err == nil {
+		require.Eventually(t, func() bool { return n2.Err(ch) != nil }, 10*time.Second, 5*time.Millisecond,
+			"the pipeline resumed on a channel that moved backward")
+		err = n2.Err(ch)
+	}
+	require.ErrorIs(t, err, wal.ErrRewound)
+	require.Equal(t, float64(1), testutil.ToFloat64(n2.m.logRewound.WithLabelValues(ch)))
+	require.Equal(t, cp.Position, e.waitCheckpoint(ch, 0).Position, "the checkpoint stays")
 }

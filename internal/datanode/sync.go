@@ -89,7 +89,7 @@ func (p *pipeline) sync(t *syncTask) error {
 		return err
 	}
 	if t.cp > p.cp.Position {
-		if err := p.writer.commitCheckpoint(meta.Checkpoint{Position: t.cp, Timestamp: max(t.cpTs, p.cp.Timestamp), UpdatedAt: p.n.now().UTC()}); err != nil {
+		if err := p.writer.commitCheckpoint(meta.Checkpoint{Position: t.cp, Timestamp: max(t.cpTs, p.cp.Timestamp), LogTime: t.cpAt, UpdatedAt: p.n.now().UTC()}); err != nil {
 			return err
 		}
 		p.n.m.checkpoint.WithLabelValues(p.ch).Set(float64(t.cp))

@@ -38,6 +38,9 @@
 //   - dead-owner: a channel leased to a data node that has no live session. Standalone registers
 //     no sessions; when the metastore holds no session of any role, liveness is unknown and this
 //     check is skipped (with a note).
+//   - log-rewound (only with a DML channel Log): the channel ends below its checkpoint, or the
+//     record at the checkpoint is not the one the data node consumed there (another stored
+//     time) or was truncated. The data node will not resume such a channel.
 //   - checkpoint-ahead (only with a DML channel Log): the data node's replay invariant. A
 //     pipeline resumes at checkpoint+1 and drops any message at or below the highest MaxPos of
 //     the committed segments it would go to, so every insert message at a position at or below

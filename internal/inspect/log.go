@@ -17,6 +17,9 @@ type Log interface {
 	// Scan calls fn with every record kept at positions 1 to `to`, in order, and stops at the
 	// first error fn returns. `to` must not exceed LastPosition.
 	Scan(ctx context.Context, channel string, to uint64, fn func(pos uint64, data []byte) error) error
+	// Get returns the record at pos; an error wrapping wal.ErrTruncated when it was
+	// truncated.
+	Get(ctx context.Context, channel string, pos uint64) (wal.Message, error)
 }
 
 // DefaultIdle is how long WAL.Scan waits for a record it expects before giving up.
@@ -43,6 +46,11 @@ func NewWAL(l *wal.Log, idle time.Duration) *WAL {
 // LastPosition implements Log.
 func (w *WAL) LastPosition(ctx context.Context, channel string) (uint64, error) {
 	return w.log.LastPosition(ctx, channel)
+}
+
+// Get implements Log.
+func (w *WAL) Get(ctx context.Context, channel string, pos uint64) (wal.Message, error) {
+	return w.log.Get(ctx, channel, pos)
 }
 
 // Scan implements Log with a wal.Reader from position 1 (the first kept record).

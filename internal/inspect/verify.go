@@ -36,10 +36,11 @@ const (
 	DeadOwner        Kind = "dead-owner"
 	MetaMismatch     Kind = "meta-mismatch"
 	CorruptFile      Kind = "corrupt-file"
+	LogRewound       Kind = "log-rewound"
 )
 
 // Kinds lists every kind, in the order the summary counts them.
-var Kinds = []Kind{DuplicateKey, MissingFile, UnreferencedFile, CheckpointAhead, DeadOwner, MetaMismatch, CorruptFile}
+var Kinds = []Kind{DuplicateKey, MissingFile, UnreferencedFile, CheckpointAhead, DeadOwner, MetaMismatch, CorruptFile, LogRewound}
 
 // Finding is one inconsistency.
 type Finding struct {
@@ -441,6 +442,21 @@ func (in *Inspector) checkCheckpoint(ctx context.Context, s *snapshot, ref chann
 		return fmt.Errorf("channel %s: %w", ref.name, err)
 	case cp.Position > last:
 		ahead("checkpoint %d is beyond the channel's last position %d: the log lost records or was recreated", cp.Position, last)
+		r.add(Finding{Kind: LogRewound, Collection: ref.collID, Channel: ref.name,
+			Detail: fmt.Sprintf("the channel ends at position %d, below its checkpoint %d: its server lost acknowledged records; the data node will not resume it", last, cp.Position)})
+	case cp.LogTime != 0:
+		m, err := in.log.Get(ctx, ref.name, cp.Position)
+		switch {
+		case errors.Is(err, wal.ErrTruncated):
+			r.add(Finding{Kind: LogRewound, Collection: ref.collID, Channel: ref.name,
+				Detail: fmt.Sprintf("the record at the checkpoint %d was truncated: the data node cannot check it and will not resume the channel", cp.Position)})
+		case err != nil:
+			return fmt.Errorf("channel %s: %w", ref.name, err)
+		case m.Anchor().Time != cp.LogTime:
+			r.add(Finding{Kind: LogRewound, Collection: ref.collID, Channel: ref.name,
+				Detail: fmt.Sprintf("the record at the checkpoint %d was stored at %s, the one the data node consumed there at %s: the channel lost records and reused their positions; the data node will not resume it",
+					cp.Position, m.Time.UTC().Format(time.RFC3339Nano), time.Unix(0, cp.LogTime).UTC().Format(time.RFC3339Nano))})
+		}
 	}
 	// What replay would drop: per partition, the highest MaxPos of the channel's L1 segments
 	// (inserts) and of its L0 segments (deletes, by scope), every state counted as the data

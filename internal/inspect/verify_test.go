@@ -45,7 +45,7 @@ func TestCleanStateHasNoFindings(t *testing.T) {
 			} else {
 				require.Equal(t, []string{"no DML channel log (--nats): checkpoint-ahead not checked"}, s.Notes)
 			}
-			require.Equal(t, "verify: 0 findings (duplicate-key 0, missing-file 0, unreferenced-file 0, checkpoint-ahead 0, dead-owner 0, meta-mismatch 0, corrupt-file 0) in 1 collections, 3 segments, 8 files, 9 rows", s.String())
+			require.Equal(t, "verify: 0 findings (duplicate-key 0, missing-file 0, unreferenced-file 0, checkpoint-ahead 0, dead-owner 0, meta-mismatch 0, corrupt-file 0, log-rewound 0) in 1 collections, 3 segments, 8 files, 9 rows", s.String())
 		})
 	}
 }
@@ -338,9 +338,10 @@ func TestCheckpointAhead(t *testing.T) {
 		w := newWorld(t, true)
 		w.ch.Checkpoint(100, w.ts[7])
 		rep := w.verify(Config{})
-		require.Equal(t, []Kind{CheckpointAhead, CheckpointAhead}, kinds(rep))
+		require.Equal(t, []Kind{CheckpointAhead, LogRewound, CheckpointAhead}, kinds(rep))
 		require.Contains(t, rep.Findings[0].Detail, "beyond the channel's last position 7")
-		require.Contains(t, rep.Findings[1].Detail, "passes 1 messages")
+		require.Contains(t, rep.Findings[1].Detail, "ends at position 7, below its checkpoint 100")
+		require.Contains(t, rep.Findings[2].Detail, "passes 1 messages")
 	})
 	t.Run("channel missing from the log", func(t *testing.T) {
 		w := newWorld(t, true)
@@ -356,6 +357,37 @@ func TestCheckpointAhead(t *testing.T) {
 		_, err := w.inspector(Config{}).Verify(w.ctx)
 		require.ErrorIs(t, err, dml.ErrCorrupt)
 		require.ErrorContains(t, err, "position 8")
+	})
+}
+
+// TestLogRewound: the record at the checkpoint is not the one the data node consumed there (the
+// channel lost its tail and reused the position), or was truncated: verify says so.
+func TestLogRewound(t *testing.T) {
+	t.Run("the record the data node consumed", func(t *testing.T) {
+		w := newWorld(t, true)
+		m, err := w.log.Get(w.ctx, w.ch.Name, 6)
+		require.NoError(t, err)
+		w.ch.CheckpointAt(6, w.ts[6], m.Anchor().Time)
+		require.Empty(t, w.verify(Config{}).Findings)
+	})
+	t.Run("another record at the checkpoint's position", func(t *testing.T) {
+		w := newWorld(t, true)
+		m, err := w.log.Get(w.ctx, w.ch.Name, 6)
+		require.NoError(t, err)
+		w.ch.CheckpointAt(6, w.ts[6], m.Anchor().Time-1)
+		rep := w.verify(Config{})
+		require.Equal(t, []Kind{LogRewound}, kinds(rep))
+		require.Contains(t, rep.Findings[0].Detail, "lost records and reused their positions")
+	})
+	t.Run("the record at the checkpoint was truncated", func(t *testing.T) {
+		w := newWorld(t, true)
+		m, err := w.log.Get(w.ctx, w.ch.Name, 6)
+		require.NoError(t, err)
+		w.ch.CheckpointAt(6, w.ts[6], m.Anchor().Time)
+		require.NoError(t, w.log.Truncate(w.ctx, w.ch.Name, 7))
+		rep := w.verify(Config{})
+		require.Equal(t, []Kind{LogRewound}, kinds(rep))
+		require.Contains(t, rep.Findings[0].Detail, "was truncated")
 	})
 }
 

@@ -84,8 +84,13 @@ type File struct {
 // Checkpoint is where replay of a channel starts: every message at or below Position is in
 // committed segment meta (invariant 2).
 type Checkpoint struct {
-	Position  uint64    `json:"position"`
-	Timestamp uint64    `json:"timestamp"`
+	Position  uint64 `json:"position"`
+	Timestamp uint64 `json:"timestamp"`
+	// LogTime is when the channel's server stored the record at Position (Unix nanoseconds;
+	// 0 at position 0 and in checkpoints written before Weir recorded it). A pipeline resumes
+	// only if the record at Position still has it: otherwise the channel lost records and
+	// reused their positions (wal.Log.Follow).
+	LogTime   int64     `json:"log_time,omitempty"`
 	UpdatedAt time.Time `json:"updated_at"`
 	// ModRevision is the record's metastore mod revision when read (not stored).
 	ModRevision int64 `json:"-"`

@@ -18,6 +18,17 @@ type Message struct {
 	Time    time.Time // when the server stored it
 }
 
+// Anchor names one record by its position and the time the server stored it (Unix
+// nanoseconds, as Message.Time), which tells it from a record stored later at the same
+// position after the server lost its tail. Time 0 checks the position alone.
+type Anchor struct {
+	Pos  Position
+	Time int64
+}
+
+// Anchor is the anchor of m.
+func (m Message) Anchor() Anchor { return Anchor{Pos: m.Pos, Time: m.Time.UnixNano()} }
+
 // Record is one entry handed to Append.
 type Record struct {
 	// ID is optional. When set, JetStream's duplicate window drops a resend

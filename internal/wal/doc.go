@@ -53,7 +53,8 @@
 //     sync interval (2 minutes by default). Append returns before the
 //     fsync. Killing the server process (kill -9) loses nothing; a power
 //     loss or kernel crash can lose the records acknowledged during the
-//     last interval, and new records then reuse their positions.
+//     last interval, and new records then reuse their positions (which
+//     Readers detect: ErrRewound).
 //
 // With Replicas > 1 (a JetStream cluster) the ack means a quorum of
 // replicas has the record in its Raft log, fsynced per write under
@@ -62,15 +63,24 @@
 // # Read
 //
 // A Reader reads through an ephemeral pull consumer (memory state, no
-// acks) starting at its next position. Its first message has a position
-// >= the one Read was given (positions below the first kept one are
-// skipped); every later message is at exactly the previous position + 1:
-// nothing is skipped or repeated. The Reader recreates its consumer after
-// the last position it returned whenever the connection comes back
-// (a server restart loses the consumer), when heartbeats stop or when the
-// consumer is deleted; if the position it needs was truncated meanwhile,
-// Next returns ErrTruncated rather than skip. Next honours ctx in every
-// wait, including while the server is down.
+// acks). Follow, what a consumer of a channel uses, starts right after a
+// record it names by position and stored time (an Anchor: a checkpoint),
+// and its first message is at exactly that position + 1; Read, for tools,
+// starts at the first kept position >= the one it is given. Every later
+// message is at exactly the previous position + 1: nothing is skipped or
+// repeated. The Reader recreates its consumer whenever the connection comes
+// back (a server restart loses the consumer), when heartbeats stop or when
+// the consumer is deleted; if the position it needs was truncated
+// meanwhile, Next returns ErrTruncated rather than skip. Next honours ctx in
+// every wait, including while the server is down.
+//
+// A channel can move backward: a server that loses its tail (SyncInterval
+// below, or a volume restored from a backup) reuses the lost positions for
+// new records. Every consumer a Reader creates therefore starts at its
+// anchor — the last record it returned, or Follow's — after checking that
+// the channel still reaches that position, and its first delivery must be
+// that very record (same position, same stored time): otherwise Next (or
+// Follow) returns ErrRewound, and the caller must not resume there.
 //
 // # Connection
 //

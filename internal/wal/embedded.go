@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -151,6 +152,10 @@ func waitReady(srv *server.Server, fatal <-chan string) error {
 
 // ClientURL is the URL to pass to Open.
 func (e *Embedded) ClientURL() string { return e.srv.ClientURL() }
+
+// Port is the client port the server listens on: a server started again with it in
+// EmbeddedConfig.Port is where the clients of this one reconnect.
+func (e *Embedded) Port() int { return e.srv.Addr().(*net.TCPAddr).Port }
 
 // Shutdown stops the server and waits until it has stopped.
 func (e *Embedded) Shutdown() {

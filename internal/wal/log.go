@@ -359,6 +359,26 @@ func (l *Log) LastPosition(ctx context.Context, channel string) (Position, error
 	return s.CachedInfo().State.LastSeq, nil
 }
 
+// Get returns the record at position pos: ErrOutOfRange beyond LastPosition, ErrTruncated
+// when it was truncated.
+func (l *Log) Get(ctx context.Context, channel string, pos Position) (Message, error) {
+	s, err := l.stream(ctx, channel)
+	if err != nil {
+		return Message{}, fmt.Errorf("get %s at %d: %w", channel, pos, err)
+	}
+	if last := s.CachedInfo().State.LastSeq; pos == 0 || pos > last {
+		return Message{}, fmt.Errorf("get %s at %d, last position %d: %w", channel, pos, last, ErrOutOfRange)
+	}
+	m, err := s.GetMsg(ctx, pos)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return Message{}, fmt.Errorf("get %s at %d: %w", channel, pos, ErrTruncated)
+	}
+	if err != nil {
+		return Message{}, fmt.Errorf("get %s at %d: %w", channel, pos, err)
+	}
+	return Message{Channel: channel, Pos: m.Sequence, Data: m.Data, Time: m.Time}, nil
+}
+
 // Truncate drops the records with positions below before. Positions do not
 // change: the next Append continues after LastPosition. Truncating beyond
 // LastPosition()+1 is ErrOutOfRange, since it would make the stream skip

@@ -49,7 +49,13 @@ type Reader struct {
 	// Owned by the goroutine calling Next.
 	next    Position // the position Next returns next
 	started bool     // Next returned a message: the next one must be at next
+	strict  bool     // the first message too must be at next (Follow)
 	dseq    uint64   // delivery sequence of the consumer's last message
+	// anchor is the last record returned (or the one Follow was given): every consumer
+	// starts at it, and its first delivery must be that very record, or the channel moved
+	// backward under the Reader. verify is set while that delivery is awaited.
+	anchor Anchor
+	verify bool
 
 	mu struct {
 		sync.Mutex
@@ -69,8 +75,31 @@ type Reader struct {
 // 1 both mean the first record). Positions already truncated are skipped
 // at the start; after that Next returns every position exactly once, in
 // order, and ErrTruncated if the Reader's next position was truncated away
-// under it.
+// under it, or ErrRewound if the channel moved backward under it (see
+// Follow). It is for tools that read what a channel holds; a consumer that
+// must not miss a record uses Follow.
 func (l *Log) Read(ctx context.Context, channel string, from Position) (*Reader, error) {
+	return l.reader(ctx, channel, max(from, 1), Anchor{}, false)
+}
+
+// Follow returns a Reader of the records after the one after names, which
+// the caller read before (a consumer's checkpoint): Next returns after.Pos+1
+// first, then every later position, each exactly once and in order.
+//
+// A channel can move backward: a server that crashed under JetStream's
+// default sync_interval, or whose volume was restored from a backup, loses
+// the records acknowledged last, and new appends then reuse their positions.
+// A consumer that resumed after them would skip the new records silently.
+// Follow checks, when it starts and whenever the Reader recreates its
+// consumer (a reconnect, a server restart), that the channel still holds
+// the last record the Reader returned (at first: after) at its position
+// with the time it was stored, and fails with ErrRewound when it does not.
+// A position Follow needs that was truncated fails with ErrTruncated.
+func (l *Log) Follow(ctx context.Context, channel string, after Anchor) (*Reader, error) {
+	return l.reader(ctx, channel, after.Pos+1, after, true)
+}
+
+func (l *Log) reader(ctx context.Context, channel string, from Position, anchor Anchor, strict bool) (*Reader, error) {
 	if err := validateChannel(channel); err != nil {
 		return nil, err
 	}
@@ -82,7 +111,9 @@ func (l *Log) Read(ctx context.Context, channel string, from Position) (*Reader,
 		log:     l.log.With("channel", channel),
 		channel: channel,
 		stream:  streamName(channel),
-		next:    max(from, 1),
+		next:    from,
+		strict:  strict,
+		anchor:  anchor,
 	}
 	// Listen before creating the consumer: a reconnect in between could
 	// lose it unnoticed.
@@ -113,16 +144,35 @@ func (r *Reader) watch() {
 	}
 }
 
-// open creates a consumer starting at r.next and its message iterator.
+// open creates a consumer and its message iterator. Once the Reader has an
+// anchor (a record returned, or Follow's), the consumer starts at it, after a
+// check that the channel still reaches it; Next then checks that the first
+// record delivered is the anchor itself. Otherwise it starts at r.next.
 func (r *Reader) open(ctx context.Context) error {
 	// A request written just before the connection broke gets no answer:
 	// bound it so that Next retries instead.
 	ctx, cancel := context.WithTimeout(ctx, readerRequestTimeout)
 	defer cancel()
+	start := r.next
+	if r.anchor.Pos > 0 {
+		s, err := r.l.js.Stream(ctx, r.stream)
+		if errors.Is(err, jetstream.ErrStreamNotFound) {
+			r.l.forgetChannel(r.channel)
+			return ErrChannelNotFound
+		}
+		if err != nil {
+			return err
+		}
+		if last := s.CachedInfo().State.LastSeq; last < r.anchor.Pos {
+			return fmt.Errorf("%w: channel %s ends at position %d, below position %d already read", ErrRewound, r.channel, last, r.anchor.Pos)
+		}
+		start = r.anchor.Pos
+	}
+	r.verify = r.anchor.Pos > 0
 	cons, err := r.l.js.CreateConsumer(ctx, r.stream, jetstream.ConsumerConfig{
 		Description:       "weir wal reader",
 		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
-		OptStartSeq:       r.next,
+		OptStartSeq:       start,
 		AckPolicy:         jetstream.AckNonePolicy,
 		InactiveThreshold: readerInactive,
 		Replicas:          1,
@@ -193,7 +243,7 @@ func (r *Reader) Next(ctx context.Context) (Message, error) {
 			case err == nil:
 				attempt = 0
 				continue
-			case errors.Is(err, ErrChannelNotFound), errors.Is(err, ErrClosed):
+			case errors.Is(err, ErrChannelNotFound), errors.Is(err, ErrClosed), errors.Is(err, ErrRewound):
 				return Message{}, fmt.Errorf("next %s: %w", r.channel, err)
 			case ctx.Err() != nil:
 				return Message{}, ctx.Err()
@@ -231,19 +281,41 @@ func (r *Reader) Next(ctx context.Context) (Message, error) {
 		}
 		r.dseq = md.Sequence.Consumer
 		pos := md.Sequence.Stream
-		if pos < r.next {
-			// Already returned. Only a server that lost acknowledged
-			// records (see the package documentation) hands out a
-			// position twice.
+		if r.verify {
+			if err := r.checkAnchor(pos, md.Timestamp); err != nil {
+				return Message{}, err
+			}
+			r.verify = false
 			continue
 		}
-		if r.started && pos != r.next {
+		if pos < r.next {
+			// Already returned: after the anchor check a consumer cannot deliver it again.
+			continue
+		}
+		if (r.started || r.strict) && pos != r.next {
 			return Message{}, fmt.Errorf("next %s: expected position %d, first kept is %d: %w", r.channel, r.next, pos, ErrTruncated)
 		}
 		r.started = true
 		r.next = pos + 1
-		return Message{Channel: r.channel, Pos: pos, Data: m.Data(), Time: md.Timestamp}, nil
+		msg := Message{Channel: r.channel, Pos: pos, Data: m.Data(), Time: md.Timestamp}
+		r.anchor = msg.Anchor()
+		return msg, nil
 	}
+}
+
+// checkAnchor checks the first record a new consumer delivered, at pos and
+// stored at ts, against the Reader's anchor.
+func (r *Reader) checkAnchor(pos Position, ts time.Time) error {
+	switch {
+	case pos > r.anchor.Pos:
+		return fmt.Errorf("next %s: position %d, already read, was truncated (first kept is %d): %w", r.channel, r.anchor.Pos, pos, ErrTruncated)
+	case pos < r.anchor.Pos:
+		return fmt.Errorf("next %s: consumer started at %d delivered %d: %w", r.channel, r.anchor.Pos, pos, ErrRewound)
+	case r.anchor.Time != 0 && ts.UnixNano() != r.anchor.Time:
+		return fmt.Errorf("next %s: the record at position %d was stored at %s, the one read there at %s: the channel lost records and reused their positions: %w",
+			r.channel, pos, ts.UTC().Format(time.RFC3339Nano), time.Unix(0, r.anchor.Time).UTC().Format(time.RFC3339Nano), ErrRewound)
+	}
+	return nil
 }
 
 // prepare returns the current iterator (nil when Next must create one)

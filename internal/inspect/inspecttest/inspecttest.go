@@ -249,8 +249,12 @@ func (ch *Channel) Commit(seg *meta.Segment, files []meta.File) {
 }
 
 // Checkpoint moves the channel's checkpoint to pos, fenced, as the last step of a sync.
-func (ch *Channel) Checkpoint(pos, ts uint64) {
-	cp := meta.Checkpoint{Position: pos, Timestamp: ts, UpdatedAt: time.Now().UTC()}
+func (ch *Channel) Checkpoint(pos, ts uint64) { ch.CheckpointAt(pos, ts, 0) }
+
+// CheckpointAt is Checkpoint recording that the log stored the record at pos at logTime (Unix
+// nanoseconds), as a data node does.
+func (ch *Channel) CheckpointAt(pos, ts uint64, logTime int64) {
+	cp := meta.Checkpoint{Position: pos, Timestamp: ts, LogTime: logTime, UpdatedAt: time.Now().UTC()}
 	op, err := ch.Fence.CheckpointOp(cp)
 	require.NoError(ch.c.TB, err)
 	rev, err := ch.Fence.Commit(ch.c.Ctx, []metastore.Cmp{ch.Fence.CheckpointCmp(ch.cp.ModRevision)}, []metastore.Op{op})
