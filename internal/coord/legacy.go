@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/weir-db/weir/internal/failpoint"
 	"github.com/weir-db/weir/internal/meta"
 	"github.com/weir-db/weir/internal/metastore"
 )
@@ -13,22 +14,48 @@ import (
 // sends its meta to the coordinator, which is then the single writer. The coordinator checks
 // that the caller owns the channel — the watch info names the caller's node and its revision
 // is the watch operation ID the caller presents — in the same transaction as the write, so a
-// caller that lost the channel writes nothing even if the check and the write race. Repeated
-// calls are idempotent (a resend after a lost reply stores nothing twice) and nothing moves
-// backward (a late duplicate of an older call changes nothing).
+// caller that lost the channel writes nothing even if the check and the write race.
+//
+// Within one watch operation a data node can run several pipelines one after the other (a
+// restart after an error, or of the process). Each first claims the channel through
+// ClaimChannel, as a pipeline of the current protocol claims it itself, and presents the epoch
+// it got with every write: the write then compares the channel's epoch key, so a late call of
+// an earlier incarnation stores nothing. Each segment write also carries the record revision
+// the caller last saw (its compare-and-swap). A resent call whose first attempt applied is
+// recognised by the stored record being exactly the one sent, and answered as a success;
+// nothing moves backward. A data node of an earlier release claims nothing and sends no
+// revisions: its writes are checked against the watch info alone, as that release did.
 
-// ErrNotWatcher means the caller does not watch the channel under that operation.
-var ErrNotWatcher = errors.New("coord: caller does not watch the channel")
+var (
+	// ErrNotWatcher means the caller does not watch the channel under that operation (or a
+	// later incarnation claimed it).
+	ErrNotWatcher = errors.New("coord: caller does not watch the channel")
+	// ErrConflict means a segment record is not the one the caller last saw: the caller's
+	// view of the channel is wrong, and it must start again from what is stored.
+	ErrConflict = errors.New("coord: segment record changed since the caller read it")
+)
 
 // SegmentUpdate is one segment's new record and its new files.
 type SegmentUpdate struct {
 	Segment meta.Segment
 	Files   []meta.File
+	// Prev is the record's mod revision as the caller last saw it (0: no record); nil from a
+	// data node of an earlier release.
+	Prev *int64
 }
 
-// legacyFence returns a fence held on the caller's behalf, after checking that node watches
-// ch under operation opID.
-func (c *Coordinator) legacyFence(ctx context.Context, ch string, node, opID int64) (*meta.Fence, error) {
+// LegacyCaller is a legacy data node's pipeline: its node and channel, the watch operation it
+// runs under, and the epoch ClaimChannel gave it (0 for a data node of an earlier release).
+type LegacyCaller struct {
+	Channel    string
+	Node, OpID int64
+	Epoch      int64
+}
+
+// legacyFence returns a fence held on the caller's behalf, after checking that it watches its
+// channel under its operation.
+func (c *Coordinator) legacyFence(ctx context.Context, caller LegacyCaller) (*meta.Fence, error) {
+	ch := caller.Channel
 	l, err := c.catalog.ReadLease(ctx, ch)
 	if errors.Is(err, metastore.ErrNotFound) {
 		return nil, fmt.Errorf("%w: channel %s is not assigned", ErrNotWatcher, ch)
@@ -36,8 +63,11 @@ func (c *Coordinator) legacyFence(ctx context.Context, ch string, node, opID int
 	if err != nil {
 		return nil, err
 	}
-	if l.NodeID != node || l.Revision != opID {
-		return nil, fmt.Errorf("%w: channel %s is watched by node %d under operation %d, not node %d under %d", ErrNotWatcher, ch, l.NodeID, l.Revision, node, opID)
+	if l.NodeID != caller.Node || l.Revision != caller.OpID {
+		return nil, fmt.Errorf("%w: channel %s is watched by node %d under operation %d, not node %d under %d", ErrNotWatcher, ch, l.NodeID, l.Revision, caller.Node, caller.OpID)
+	}
+	if caller.Epoch != 0 {
+		return c.catalog.FenceAt(l, caller.Epoch), nil
 	}
 	return c.catalog.Fence(l), nil
 }
@@ -49,57 +79,103 @@ func notWatcher(err error) error {
 	return err
 }
 
-// SaveBinlogPaths writes segment records and their new files for a legacy data node, then the
-// checkpoint when cp is set.
-func (c *Coordinator) SaveBinlogPaths(ctx context.Context, ch string, node, opID int64, segs []SegmentUpdate, cp *meta.Checkpoint) error {
-	f, err := c.legacyFence(ctx, ch, node, opID)
+// ClaimChannel starts a new incarnation of a legacy pipeline: it claims the channel on the
+// caller's behalf and returns the epoch the incarnation's writes present. Every earlier
+// incarnation's writes fail from then on.
+func (c *Coordinator) ClaimChannel(ctx context.Context, ch string, node, opID int64) (int64, error) {
+	f, err := c.legacyFence(ctx, LegacyCaller{Channel: ch, Node: node, OpID: opID})
 	if err != nil {
-		return err
+		return 0, err
 	}
+	if err := f.Claim(ctx, node); err != nil {
+		return 0, notWatcher(err)
+	}
+	c.m.legacyCalls.WithLabelValues("ClaimChannel").Inc()
+	return f.Epoch(), nil
+}
+
+// SaveBinlogPaths writes segment records and their new files for a legacy data node, each in
+// its own transaction, then the checkpoint when cp is set. It returns each record's mod
+// revision once written.
+func (c *Coordinator) SaveBinlogPaths(ctx context.Context, caller LegacyCaller, segs []SegmentUpdate, cp *meta.Checkpoint) ([]int64, error) {
+	f, err := c.legacyFence(ctx, caller)
+	if err != nil {
+		return nil, err
+	}
+	revs := make([]int64, 0, len(segs))
 	for _, u := range segs {
-		if u.Segment.Channel != ch {
-			return fmt.Errorf("coord: segment %d belongs to channel %s, not %s", u.Segment.ID, u.Segment.Channel, ch)
+		if u.Segment.Channel != caller.Channel {
+			return nil, fmt.Errorf("coord: segment %d belongs to channel %s, not %s", u.Segment.ID, u.Segment.Channel, caller.Channel)
 		}
-		if err := c.saveSegment(ctx, f, u); err != nil {
-			return notWatcher(err)
+		rev, err := c.saveSegment(ctx, f, u)
+		if err != nil {
+			return nil, notWatcher(err)
+		}
+		revs = append(revs, rev)
+		if len(revs) < len(segs) {
+			if err := failpoint.Hit(FailLegacyBetweenSegments); err != nil {
+				return nil, err
+			}
 		}
 	}
 	c.m.legacyCalls.WithLabelValues("SaveBinlogPaths").Inc()
 	if cp != nil {
-		return notWatcher(c.saveCheckpoint(ctx, f, *cp))
+		return revs, notWatcher(c.saveCheckpoint(ctx, f, *cp))
 	}
-	return nil
+	return revs, nil
 }
 
-// saveSegment writes one segment update unless the stored record already holds it.
-func (c *Coordinator) saveSegment(ctx context.Context, f *meta.Fence, u SegmentUpdate) error {
+// FailLegacyBetweenSegments fails a SaveBinlogPaths call after its first segment's
+// transaction, as a coordinator crash between the split transactions of one legacy sync would.
+const FailLegacyBetweenSegments = "coord/legacy-between-segments"
+
+// saveSegment writes one segment update unless the stored record already is it, and returns
+// the record's mod revision.
+func (c *Coordinator) saveSegment(ctx context.Context, f *meta.Fence, u SegmentUpdate) (int64, error) {
+	want := u.Segment
+	want.Lease = f.Lease().Revision // as SegmentOps stores it
 	for attempt := 0; ; attempt++ {
 		cur, err := c.catalog.GetSegment(ctx, u.Segment.CollectionID, u.Segment.ID)
 		var prev int64
 		switch {
 		case errors.Is(err, metastore.ErrNotFound):
+			if u.Prev != nil && *u.Prev != 0 {
+				return 0, fmt.Errorf("%w: segment %d was removed", ErrConflict, want.ID)
+			}
 		case err != nil:
-			return err
-		default:
+			return 0, err
+		case meta.SameWrite(cur, &want):
+			return cur.ModRevision, nil // a resend of a call that applied
+		case u.Prev == nil:
+			// A data node of an earlier release: its rules. It sends no revision, and a late
+			// duplicate of an older call must not roll the record back.
 			if covers(cur, &u.Segment) {
-				return nil // a resend, or a late duplicate of an older call
+				return cur.ModRevision, nil
 			}
 			prev = cur.ModRevision
+		case cur.ModRevision != *u.Prev:
+			return 0, fmt.Errorf("%w: segment %d is at revision %d, the caller saw %d", ErrConflict, want.ID, cur.ModRevision, *u.Prev)
+		default:
+			prev = *u.Prev
 		}
 		s := u.Segment
 		ops, err := f.SegmentOps(&s, u.Files)
 		if err != nil {
-			return err
+			return 0, err
 		}
-		_, err = f.Commit(ctx, []metastore.Cmp{f.SegmentCmp(&s, prev)}, ops)
+		rev, err := f.Commit(ctx, []metastore.Cmp{f.SegmentCmp(&s, prev)}, ops)
 		if errors.Is(err, metastore.ErrPredicateFailed) && !errors.Is(err, meta.ErrLeaseLost) && attempt < 3 {
-			continue // a concurrent call changed the record: decide again
+			continue // a concurrent call changed the record: decide again from what is stored
 		}
-		return err
+		if errors.Is(err, metastore.ErrOutcomeUnknown) && attempt < 3 {
+			continue // re-read: applied, it is the record sent
+		}
+		return rev, err
 	}
 }
 
-// covers reports whether the stored record already holds everything the update brings.
+// covers reports whether the stored record already holds everything the update brings (the
+// rule for callers of an earlier release).
 func covers(cur, upd *meta.Segment) bool {
 	return cur.MaxPos >= upd.MaxPos && cur.Files >= upd.Files && cur.Rows >= upd.Rows &&
 		stateRank(cur.State) >= stateRank(upd.State)
@@ -118,8 +194,8 @@ func stateRank(s meta.SegmentState) int {
 }
 
 // UpdateChannelCheckpoint writes a legacy data node's checkpoint; it never moves backward.
-func (c *Coordinator) UpdateChannelCheckpoint(ctx context.Context, ch string, node, opID int64, cp meta.Checkpoint) error {
-	f, err := c.legacyFence(ctx, ch, node, opID)
+func (c *Coordinator) UpdateChannelCheckpoint(ctx context.Context, caller LegacyCaller, cp meta.Checkpoint) error {
+	f, err := c.legacyFence(ctx, caller)
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,8 @@
 package coord
 
 import (
+	"context"
+	"fmt"
 	"log/slog"
 	"testing"
 
@@ -25,12 +27,12 @@ func TestLegacySaveBinlogPaths(t *testing.T) {
 
 	seg := meta.Segment{ID: 40, CollectionID: coll.ID, PartitionID: 1, Channel: ch, Level: meta.L1, State: meta.Growing, Rows: 10, Files: 2, MaxPos: 5}
 	first := []SegmentUpdate{{Segment: seg, Files: []meta.File{{ID: 400, SegmentID: 40, Kind: meta.InsertFile, Key: "a"}, {ID: 401, SegmentID: 40, Kind: meta.StatsFile, Key: "b"}}}}
-	require.NoError(t, c.SaveBinlogPaths(e.ctx, ch, 7, w.Revision, first, &meta.Checkpoint{Position: 5}))
+	require.NoError(t, save(c, LegacyCaller{Channel: ch, Node: 7, OpID: w.Revision}, first, &meta.Checkpoint{Position: 5}))
 	rev, err := e.kv.Revision(e.ctx)
 	require.NoError(t, err)
 
 	// The reply was lost; the node sends the same call again: nothing changes.
-	require.NoError(t, c.SaveBinlogPaths(e.ctx, ch, 7, w.Revision, first, &meta.Checkpoint{Position: 5}))
+	require.NoError(t, save(c, LegacyCaller{Channel: ch, Node: 7, OpID: w.Revision}, first, &meta.Checkpoint{Position: 5}))
 	again, err := e.kv.Revision(e.ctx)
 	require.NoError(t, err)
 	require.Equal(t, rev, again, "a resend stores nothing twice")
@@ -39,9 +41,9 @@ func TestLegacySaveBinlogPaths(t *testing.T) {
 	seg2 := seg
 	seg2.Rows, seg2.Files, seg2.MaxPos, seg2.State = 20, 4, 9, meta.Flushed
 	second := []SegmentUpdate{{Segment: seg2, Files: []meta.File{{ID: 402, SegmentID: 40, Kind: meta.InsertFile, Key: "c"}, {ID: 403, SegmentID: 40, Kind: meta.StatsFile, Key: "d"}}}}
-	require.NoError(t, c.SaveBinlogPaths(e.ctx, ch, 7, w.Revision, second, &meta.Checkpoint{Position: 9}))
-	require.NoError(t, c.SaveBinlogPaths(e.ctx, ch, 7, w.Revision, first, &meta.Checkpoint{Position: 5}))
-	require.NoError(t, c.UpdateChannelCheckpoint(e.ctx, ch, 7, w.Revision, meta.Checkpoint{Position: 3}))
+	require.NoError(t, save(c, LegacyCaller{Channel: ch, Node: 7, OpID: w.Revision}, second, &meta.Checkpoint{Position: 9}))
+	require.NoError(t, save(c, LegacyCaller{Channel: ch, Node: 7, OpID: w.Revision}, first, &meta.Checkpoint{Position: 5}))
+	require.NoError(t, c.UpdateChannelCheckpoint(e.ctx, LegacyCaller{Channel: ch, Node: 7, OpID: w.Revision}, meta.Checkpoint{Position: 3}))
 	got, err := e.catalog.GetSegment(e.ctx, coll.ID, 40)
 	require.NoError(t, err)
 	require.Equal(t, int64(20), got.Rows)
@@ -52,7 +54,7 @@ func TestLegacySaveBinlogPaths(t *testing.T) {
 	cp, err := e.catalog.ReadCheckpoint(e.ctx, ch)
 	require.NoError(t, err)
 	require.Equal(t, uint64(9), cp.Position)
-	require.NoError(t, c.UpdateChannelCheckpoint(e.ctx, ch, 7, w.Revision, meta.Checkpoint{Position: 12}))
+	require.NoError(t, c.UpdateChannelCheckpoint(e.ctx, LegacyCaller{Channel: ch, Node: 7, OpID: w.Revision}, meta.Checkpoint{Position: 12}))
 
 	// The channel moves to node 8: node 7's calls, old operation or not, store nothing.
 	moved, err := e.catalog.AssignChannelLegacy(e.ctx, ch, coll.ID, 8)
@@ -61,21 +63,21 @@ func TestLegacySaveBinlogPaths(t *testing.T) {
 	require.NoError(t, err)
 	third := seg2
 	third.Rows, third.Files, third.MaxPos = 30, 6, 15
-	err = c.SaveBinlogPaths(e.ctx, ch, 7, w.Revision, []SegmentUpdate{{Segment: third}}, &meta.Checkpoint{Position: 15})
+	_, err = c.SaveBinlogPaths(e.ctx, LegacyCaller{Channel: ch, Node: 7, OpID: w.Revision}, []SegmentUpdate{{Segment: third}}, &meta.Checkpoint{Position: 15})
 	require.ErrorIs(t, err, ErrNotWatcher)
-	err = c.SaveBinlogPaths(e.ctx, ch, 7, moved.Revision, []SegmentUpdate{{Segment: third}}, nil)
+	_, err = c.SaveBinlogPaths(e.ctx, LegacyCaller{Channel: ch, Node: 7, OpID: moved.Revision}, []SegmentUpdate{{Segment: third}}, nil)
 	require.ErrorIs(t, err, ErrNotWatcher, "the right operation but the wrong node")
-	require.ErrorIs(t, c.UpdateChannelCheckpoint(e.ctx, ch, 7, w.Revision, meta.Checkpoint{Position: 15}), ErrNotWatcher)
+	require.ErrorIs(t, c.UpdateChannelCheckpoint(e.ctx, LegacyCaller{Channel: ch, Node: 7, OpID: w.Revision}, meta.Checkpoint{Position: 15}), ErrNotWatcher)
 	after, err := e.kv.Revision(e.ctx)
 	require.NoError(t, err)
 	require.Equal(t, before, after, "a rejected legacy call stores nothing")
-	require.NoError(t, c.SaveBinlogPaths(e.ctx, ch, 8, moved.Revision, []SegmentUpdate{{Segment: third}}, nil))
+	require.NoError(t, save(c, LegacyCaller{Channel: ch, Node: 8, OpID: moved.Revision}, []SegmentUpdate{{Segment: third}}, nil))
 
 	// Unassigned channels and segments of another channel are refused.
-	require.ErrorIs(t, c.UpdateChannelCheckpoint(e.ctx, "nope", 7, 1, meta.Checkpoint{}), ErrNotWatcher)
+	require.ErrorIs(t, c.UpdateChannelCheckpoint(e.ctx, LegacyCaller{Channel: "nope", Node: 7, OpID: 1}, meta.Checkpoint{}), ErrNotWatcher)
 	other := third
 	other.Channel = "elsewhere"
-	require.ErrorContains(t, c.SaveBinlogPaths(e.ctx, ch, 8, moved.Revision, []SegmentUpdate{{Segment: other}}, nil), "belongs to channel")
+	require.ErrorContains(t, save(c, LegacyCaller{Channel: ch, Node: 8, OpID: moved.Revision}, []SegmentUpdate{{Segment: other}}, nil), "belongs to channel")
 }
 
 // TestUpgradeOnCoordinatorStart: a current coordinator finds lease-less watch info. Channels of a
@@ -119,4 +121,73 @@ func TestUpgradeOnCoordinatorStart(t *testing.T) {
 	moves, err = current.Assign(e.ctx)
 	require.NoError(t, err)
 	require.Empty(t, moves)
+}
+
+// save is SaveBinlogPaths for a test that needs only its error.
+func save(c *Coordinator, caller LegacyCaller, segs []SegmentUpdate, cp *meta.Checkpoint) error {
+	_, err := c.SaveBinlogPaths(context.Background(), caller, segs, cp)
+	return err
+}
+
+// TestLegacyRestartFencesThePredecessor: a legacy pipeline restarts under the same watch info
+// (same node, same operation). The first incarnation's call for segment 40 — positions 1 and 2
+// in one file — is late; the second has meanwhile committed position 1 in a file of its own.
+// The late call must store nothing, and the second incarnation's next write (position 2) must
+// land: otherwise position 1 is stored twice (issue 11, item 4). On the code before the claim,
+// the late call was stored and the second write taken as already applied: 1 and 2 twice.
+func TestLegacyRestartFencesThePredecessor(t *testing.T) {
+	e := newEnv(t)
+	coll := e.collection(t, "old", 1)
+	ch := coll.VChannels[0]
+	c := e.coordinator(t)
+	w, err := e.catalog.AssignChannelLegacy(e.ctx, ch, coll.ID, 7)
+	require.NoError(t, err)
+	seg := func(rows int64, files int, maxPos uint64) meta.Segment {
+		return meta.Segment{ID: 40, CollectionID: coll.ID, PartitionID: 1, Channel: ch, Level: meta.L1, State: meta.Growing, Rows: rows, Files: files, MaxPos: maxPos}
+	}
+	file := func(id int64, minPos, maxPos uint64) meta.File {
+		return meta.File{ID: id, SegmentID: 40, Kind: meta.InsertFile, Key: fmt.Sprint("f", id), Rows: 3 * int64(maxPos-minPos+1), MinPos: minPos, MaxPos: maxPos}
+	}
+	none := int64(0)
+	first, err := c.ClaimChannel(e.ctx, ch, 7, w.Revision)
+	require.NoError(t, err)
+	p1 := LegacyCaller{Channel: ch, Node: 7, OpID: w.Revision, Epoch: first}
+	late := []SegmentUpdate{{Segment: seg(6, 1, 2), Files: []meta.File{file(1, 1, 2)}, Prev: &none}}
+
+	// The second incarnation starts. The first one's late call arrives before the second
+	// wrote anything: the record is as the late call expects, and only the claim stops it.
+	second, err := c.ClaimChannel(e.ctx, ch, 7, w.Revision)
+	require.NoError(t, err)
+	p2 := LegacyCaller{Channel: ch, Node: 7, OpID: w.Revision, Epoch: second}
+	before, err := e.kv.Revision(e.ctx)
+	require.NoError(t, err)
+	require.ErrorIs(t, save(c, p1, late, nil), ErrNotWatcher, "a superseded incarnation")
+	require.ErrorIs(t, c.UpdateChannelCheckpoint(e.ctx, p1, meta.Checkpoint{Position: 2}), ErrNotWatcher)
+	after, err := e.kv.Revision(e.ctx)
+	require.NoError(t, err)
+	require.Equal(t, before, after, "the late calls store nothing")
+	// The second commits position 1; the late call again, after it: still refused.
+	revs, err := c.SaveBinlogPaths(e.ctx, p2, []SegmentUpdate{{Segment: seg(3, 1, 1), Files: []meta.File{file(2, 1, 1)}, Prev: &none}}, nil)
+	require.NoError(t, err)
+	require.Error(t, save(c, p1, late, nil))
+	// The second incarnation commits position 2, resends it (a lost reply), and a write from
+	// a stale view of the record is refused.
+	next := []SegmentUpdate{{Segment: seg(6, 2, 2), Files: []meta.File{file(3, 2, 2)}, Prev: &revs[0]}}
+	revs2, err := c.SaveBinlogPaths(e.ctx, p2, next, nil)
+	require.NoError(t, err)
+	again, err := c.SaveBinlogPaths(e.ctx, p2, next, nil)
+	require.NoError(t, err)
+	require.Equal(t, revs2, again, "a resend is answered with the revision it got")
+	stale := []SegmentUpdate{{Segment: seg(9, 3, 3), Files: []meta.File{file(4, 3, 3)}, Prev: &revs[0]}}
+	require.ErrorIs(t, save(c, p2, stale, nil), ErrConflict)
+
+	files, err := e.catalog.ListFiles(e.ctx, coll.ID, 40)
+	require.NoError(t, err)
+	held := map[uint64]int{}
+	for _, f := range files {
+		for p := f.MinPos; p <= f.MaxPos; p++ {
+			held[p]++
+		}
+	}
+	require.Equal(t, map[uint64]int{1: 1, 2: 1}, held, "each position stored once")
 }

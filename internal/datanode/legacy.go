@@ -20,7 +20,8 @@ const (
 
 // Coordinator is the coordinator's legacy meta service, as a data node reaches it.
 type Coordinator interface {
-	SaveBinlogPaths(ctx context.Context, req *rpc.SaveBinlogPathsRequest) error
+	ClaimChannel(ctx context.Context, req *rpc.ClaimChannelRequest) (*rpc.ClaimChannelResponse, error)
+	SaveBinlogPaths(ctx context.Context, req *rpc.SaveBinlogPathsRequest) (*rpc.SaveBinlogPathsResponse, error)
 	UpdateChannelCheckpoint(ctx context.Context, req *rpc.UpdateChannelCheckpointRequest) error
 }
 
@@ -52,33 +53,60 @@ func (w directWriter) commitSegments(pend []pending) error {
 func (w directWriter) commitCheckpoint(cp meta.Checkpoint) error { return w.p.commitCheckpoint(cp) }
 
 // legacyWriter sends the meta to the coordinator, which checks that this node watches the
-// channel under the watch operation (the watch info's revision) and writes it. Calls are
-// retried with backoff: the coordinator makes repeats idempotent. A refusal because the
-// channel is no longer this node's stops the pipeline like a lost lease.
+// channel under the watch operation (the watch info's revision), as the incarnation the
+// pipeline's claim made (epoch), and writes it. Each segment write carries the record revision
+// the pipeline last saw, as the direct writer's compare-and-swap does. Calls are retried with
+// backoff: the coordinator answers a resend of a call that applied as a success. A refusal
+// because the channel is no longer this incarnation's stops the pipeline like a lost lease; a
+// segment that is not as the pipeline saw it stops it too (its restart reads what is stored).
 type legacyWriter struct {
 	p     *pipeline
 	coord Coordinator
+	epoch int64
+}
+
+// claimLegacy starts the pipeline's incarnation through the coordinator, which claims the
+// channel on its behalf: every earlier pipeline under the same watch info is fenced from then
+// on, as Fence.Claim fences them under the current protocol.
+func claimLegacy(ctx context.Context, coord Coordinator, ch string, node int64, lease meta.Lease) (int64, error) {
+	resp, err := coord.ClaimChannel(ctx, &rpc.ClaimChannelRequest{Channel: ch, NodeID: node, OpID: lease.Revision})
+	if err != nil {
+		if status.Code(err) == codes.FailedPrecondition {
+			err = fmt.Errorf("%w: coordinator refused the claim: %v", meta.ErrLeaseLost, err)
+		}
+		return 0, fmt.Errorf("claim channel %s through the coordinator: %w", ch, err)
+	}
+	return resp.Epoch, nil
 }
 
 func (w legacyWriter) commitSegments(pend []pending) error {
-	req := &rpc.SaveBinlogPathsRequest{Channel: w.p.ch, NodeID: w.p.n.cfg.NodeID, OpID: w.p.lease.Revision}
+	req := &rpc.SaveBinlogPathsRequest{Channel: w.p.ch, NodeID: w.p.n.cfg.NodeID, OpID: w.p.lease.Revision, Epoch: w.epoch}
 	for _, pd := range pend {
 		rec := pd.rec
 		rec.Lease = w.p.lease.Revision
-		req.Segments = append(req.Segments, rpc.SegmentUpdate{Segment: rec, Files: pd.files})
+		prev := pd.prev
+		req.Segments = append(req.Segments, rpc.SegmentUpdate{Segment: rec, Files: pd.files, Prev: &prev})
 	}
-	if err := w.call("save-binlog-paths", func(ctx context.Context) error { return w.coord.SaveBinlogPaths(ctx, req) }); err != nil {
+	var resp *rpc.SaveBinlogPathsResponse
+	if err := w.call("save-binlog-paths", func(ctx context.Context) (err error) {
+		resp, err = w.coord.SaveBinlogPaths(ctx, req)
+		return err
+	}); err != nil {
 		return err
 	}
-	for _, pd := range pend {
+	if len(resp.Revisions) != len(pend) {
+		return fmt.Errorf("%w: the coordinator answered %d revisions for %d segments", errCorruptState, len(resp.Revisions), len(pend))
+	}
+	for i, pd := range pend {
 		rec := pd.rec
+		rec.ModRevision = resp.Revisions[i]
 		w.p.committed[rec.ID] = &rec
 	}
 	return nil
 }
 
 func (w legacyWriter) commitCheckpoint(cp meta.Checkpoint) error {
-	req := &rpc.UpdateChannelCheckpointRequest{Channel: w.p.ch, NodeID: w.p.n.cfg.NodeID, OpID: w.p.lease.Revision, Checkpoint: cp}
+	req := &rpc.UpdateChannelCheckpointRequest{Channel: w.p.ch, NodeID: w.p.n.cfg.NodeID, OpID: w.p.lease.Revision, Epoch: w.epoch, Checkpoint: cp}
 	if err := w.call("update-channel-checkpoint", func(ctx context.Context) error { return w.coord.UpdateChannelCheckpoint(ctx, req) }); err != nil {
 		return err
 	}
@@ -89,8 +117,11 @@ func (w legacyWriter) commitCheckpoint(cp meta.Checkpoint) error {
 func (w legacyWriter) call(step string, f func(context.Context) error) error {
 	_, err := w.p.retry(step, func() (struct{}, error) {
 		err := f(w.p.ctx)
-		if status.Code(err) == codes.FailedPrecondition {
+		switch status.Code(err) {
+		case codes.FailedPrecondition:
 			return struct{}{}, fmt.Errorf("%w: coordinator refused %s: %v", meta.ErrLeaseLost, step, err)
+		case codes.Aborted:
+			return struct{}{}, fmt.Errorf("%w: coordinator refused %s: %v", errCorruptState, step, err)
 		}
 		return struct{}{}, err
 	})

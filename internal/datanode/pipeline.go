@@ -130,10 +130,14 @@ func (n *Node) startPipeline(ctx context.Context, lease meta.Lease) (*pipeline, 
 	if legacy && n.coord == nil {
 		return nil, fmt.Errorf("watch %s: lease-less watch info needs the coordinator's legacy service, which this node has no client for", lease.Channel)
 	}
-	if !legacy {
-		if err := fence.Claim(ctx, n.cfg.NodeID); err != nil {
+	var legacyEpoch int64
+	if legacy {
+		var err error
+		if legacyEpoch, err = claimLegacy(ctx, n.coord, lease.Channel, n.cfg.NodeID, lease); err != nil {
 			return nil, err
 		}
+	} else if err := fence.Claim(ctx, n.cfg.NodeID); err != nil {
+		return nil, err
 	}
 	coll, err := n.catalog.GetCollection(ctx, lease.CollectionID)
 	if err != nil {
@@ -172,7 +176,7 @@ func (n *Node) startPipeline(ctx context.Context, lease meta.Lease) (*pipeline, 
 	}
 	p.writer = directWriter{p}
 	if legacy {
-		p.writer = legacyWriter{p: p, coord: n.coord}
+		p.writer = legacyWriter{p: p, coord: n.coord, epoch: legacyEpoch}
 	}
 	for _, s := range segs {
 		s := s

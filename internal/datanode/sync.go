@@ -326,7 +326,7 @@ func (p *pipeline) commitSegments(pend []pending) error {
 		if err != nil {
 			return 0, false, err
 		}
-		if sameWrite(got, &first) {
+		if meta.SameWrite(got, &first) {
 			return got.ModRevision, true, nil
 		}
 		if got.ModRevision == pend[0].prev {
@@ -345,11 +345,6 @@ func (p *pipeline) commitSegments(pend []pending) error {
 	return nil
 }
 
-// sameWrite reports whether got is the record want was written as.
-func sameWrite(got, want *meta.Segment) bool {
-	return got.Lease == want.Lease && got.Rows == want.Rows && got.Files == want.Files &&
-		got.MaxPos == want.MaxPos && got.State == want.State && got.Bytes == want.Bytes
-}
 
 func (p *pipeline) commitCheckpoint(cp meta.Checkpoint) error {
 	op, err := p.fence.CheckpointOp(cp)

@@ -145,8 +145,18 @@ type Fence struct {
 // Fence returns the fenced writer for lease l.
 func (c *Catalog) Fence(l Lease) *Fence { return &Fence{kv: c.kv, keys: c.keys, lease: l} }
 
+// FenceAt returns the fenced writer of an incarnation that claimed the channel under lease l
+// at revision epoch (what Fence.Epoch returned): the coordinator writes for a legacy pipeline
+// with it, so that an earlier incarnation's late calls are refused.
+func (c *Catalog) FenceAt(l Lease, epoch int64) *Fence {
+	return &Fence{kv: c.kv, keys: c.keys, lease: l, epoch: epoch}
+}
+
 // Lease is the lease this fence writes under.
 func (f *Fence) Lease() Lease { return f.lease }
+
+// Epoch is the revision of this fence's claim (0 before Claim).
+func (f *Fence) Epoch() int64 { return f.epoch }
 
 // Claim starts a new incarnation of the channel's writer under the same lease: it rewrites the
 // channel's epoch key (fenced by the lease), and every later Commit also compares it. A

@@ -96,6 +96,14 @@ type Checkpoint struct {
 	ModRevision int64 `json:"-"`
 }
 
+// SameWrite reports whether got, a stored record, is want as it was written: a commit whose
+// outcome was unknown, or a resent call, applied. The counts alone decide because every write
+// of one incarnation changes them and incarnations are fenced from each other.
+func SameWrite(got, want *Segment) bool {
+	return got.Lease == want.Lease && got.Rows == want.Rows && got.Files == want.Files &&
+		got.MaxPos == want.MaxPos && got.State == want.State && got.Bytes == want.Bytes
+}
+
 // SegmentOps returns the ops that store seg and its new files.
 func (f *Fence) SegmentOps(seg *Segment, files []File) ([]metastore.Op, error) {
 	seg.Lease = f.lease.Revision

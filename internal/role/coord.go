@@ -214,29 +214,45 @@ func (s coordServer) GetRecoveryInfo(ctx context.Context, req *rpc.RecoveryInfoR
 	return resp, nil
 }
 
+func (s coordServer) ClaimChannel(ctx context.Context, req *rpc.ClaimChannelRequest) (*rpc.ClaimChannelResponse, error) {
+	epoch, err := s.c.ClaimChannel(ctx, req.Channel, req.NodeID, req.OpID)
+	if err != nil {
+		return nil, legacyStatus(err)
+	}
+	return &rpc.ClaimChannelResponse{Epoch: epoch}, nil
+}
+
 func (s coordServer) SaveBinlogPaths(ctx context.Context, req *rpc.SaveBinlogPathsRequest) (*rpc.SaveBinlogPathsResponse, error) {
 	segs := make([]coord.SegmentUpdate, len(req.Segments))
 	for i, u := range req.Segments {
-		segs[i] = coord.SegmentUpdate{Segment: u.Segment, Files: u.Files}
+		segs[i] = coord.SegmentUpdate{Segment: u.Segment, Files: u.Files, Prev: u.Prev}
 	}
-	if err := s.c.SaveBinlogPaths(ctx, req.Channel, req.NodeID, req.OpID, segs, req.Checkpoint); err != nil {
+	caller := coord.LegacyCaller{Channel: req.Channel, Node: req.NodeID, OpID: req.OpID, Epoch: req.Epoch}
+	revs, err := s.c.SaveBinlogPaths(ctx, caller, segs, req.Checkpoint)
+	if err != nil {
 		return nil, legacyStatus(err)
 	}
-	return &rpc.SaveBinlogPathsResponse{}, nil
+	return &rpc.SaveBinlogPathsResponse{Revisions: revs}, nil
 }
 
 func (s coordServer) UpdateChannelCheckpoint(ctx context.Context, req *rpc.UpdateChannelCheckpointRequest) (*rpc.UpdateChannelCheckpointResponse, error) {
-	if err := s.c.UpdateChannelCheckpoint(ctx, req.Channel, req.NodeID, req.OpID, req.Checkpoint); err != nil {
+	caller := coord.LegacyCaller{Channel: req.Channel, Node: req.NodeID, OpID: req.OpID, Epoch: req.Epoch}
+	if err := s.c.UpdateChannelCheckpoint(ctx, caller, req.Checkpoint); err != nil {
 		return nil, legacyStatus(err)
 	}
 	return &rpc.UpdateChannelCheckpointResponse{}, nil
 }
 
 // legacyStatus maps a legacy write's failure to a gRPC code: a caller that does not own the
-// channel must stop (FailedPrecondition); anything else may be retried (Unavailable).
+// channel (or was superseded by a later incarnation) must stop (FailedPrecondition); one whose
+// view of a segment is wrong must start again from what is stored (Aborted); anything else may
+// be retried (Unavailable).
 func legacyStatus(err error) error {
-	if errors.Is(err, coord.ErrNotWatcher) {
+	switch {
+	case errors.Is(err, coord.ErrNotWatcher):
 		return status.Error(codes.FailedPrecondition, err.Error())
+	case errors.Is(err, coord.ErrConflict):
+		return status.Error(codes.Aborted, err.Error())
 	}
 	return status.Error(codes.Unavailable, err.Error())
 }

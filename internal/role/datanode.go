@@ -120,7 +120,7 @@ func (c *coordClient) client(ctx context.Context) (*rpc.CoordClient, error) {
 // reset drops the connection after a failure other than a refusal, so the next call looks
 // the coordinator up again.
 func (c *coordClient) reset(err error) {
-	if err == nil || status.Code(err) == codes.FailedPrecondition {
+	if code := status.Code(err); err == nil || code == codes.FailedPrecondition || code == codes.Aborted {
 		return
 	}
 	c.close()
@@ -135,22 +135,29 @@ func (c *coordClient) close() {
 	}
 }
 
-func (c *coordClient) SaveBinlogPaths(ctx context.Context, req *rpc.SaveBinlogPathsRequest) error {
-	cl, err := c.client(ctx)
-	if err != nil {
-		return err
-	}
-	_, err = cl.SaveBinlogPaths(ctx, req)
-	c.reset(err)
-	return err
+func (c *coordClient) ClaimChannel(ctx context.Context, req *rpc.ClaimChannelRequest) (*rpc.ClaimChannelResponse, error) {
+	return call(ctx, c, func(cl *rpc.CoordClient) (*rpc.ClaimChannelResponse, error) { return cl.ClaimChannel(ctx, req) })
+}
+
+func (c *coordClient) SaveBinlogPaths(ctx context.Context, req *rpc.SaveBinlogPathsRequest) (*rpc.SaveBinlogPathsResponse, error) {
+	return call(ctx, c, func(cl *rpc.CoordClient) (*rpc.SaveBinlogPathsResponse, error) { return cl.SaveBinlogPaths(ctx, req) })
 }
 
 func (c *coordClient) UpdateChannelCheckpoint(ctx context.Context, req *rpc.UpdateChannelCheckpointRequest) error {
+	_, err := call(ctx, c, func(cl *rpc.CoordClient) (*rpc.UpdateChannelCheckpointResponse, error) {
+		return cl.UpdateChannelCheckpoint(ctx, req)
+	})
+	return err
+}
+
+// call makes one call to the coordinator, dropping the connection after a failure that is not
+// an answer.
+func call[R any](ctx context.Context, c *coordClient, f func(*rpc.CoordClient) (*R, error)) (*R, error) {
 	cl, err := c.client(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	_, err = cl.UpdateChannelCheckpoint(ctx, req)
+	resp, err := f(cl)
 	c.reset(err)
-	return err
+	return resp, err
 }

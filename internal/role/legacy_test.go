@@ -1,7 +1,9 @@
 package role
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"log/slog"
 	"net"
 	"strings"
@@ -10,10 +12,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/milvus-io/milvus-proto/go-api/v2/commonpb"
 	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -21,11 +25,13 @@ import (
 	"github.com/weir-db/weir/internal/coord"
 	"github.com/weir-db/weir/internal/datanode"
 	"github.com/weir-db/weir/internal/dml"
+	"github.com/weir-db/weir/internal/failpoint"
 	"github.com/weir-db/weir/internal/meta"
 	"github.com/weir-db/weir/internal/metastore"
 	"github.com/weir-db/weir/internal/objstore"
 	"github.com/weir-db/weir/internal/rpc"
 	"github.com/weir-db/weir/internal/schema"
+	"github.com/weir-db/weir/internal/segment"
 	"github.com/weir-db/weir/internal/wal"
 )
 
@@ -52,6 +58,13 @@ type recordingCoord struct {
 	calls map[string]int
 }
 
+func (r *recordingCoord) ClaimChannel(ctx context.Context, req *rpc.ClaimChannelRequest) (*rpc.ClaimChannelResponse, error) {
+	r.mu.Lock()
+	r.calls["ClaimChannel"]++
+	r.mu.Unlock()
+	return r.coordServer.ClaimChannel(ctx, req)
+}
+
 func (r *recordingCoord) SaveBinlogPaths(ctx context.Context, req *rpc.SaveBinlogPathsRequest) (*rpc.SaveBinlogPathsResponse, error) {
 	r.mu.Lock()
 	r.calls["SaveBinlogPaths"]++
@@ -66,102 +79,170 @@ func (r *recordingCoord) UpdateChannelCheckpoint(ctx context.Context, req *rpc.U
 	return r.coordServer.UpdateChannelCheckpoint(ctx, req)
 }
 
-// TestLegacyWatchInfoGoesThroughTheCoordinator is the MEP's compatibility test: a stand-in
-// coordinator (a real gRPC server serving the legacy service over the real metastore), watch
-// info without a lease, and a data node watching that channel. Every meta update goes through
-// gRPC: the stand-in receives them, the data node writes nothing to the metastore itself, and
-// the data is all there.
-func TestLegacyWatchInfoGoesThroughTheCoordinator(t *testing.T) {
+// legacyRig is a stand-in coordinator (a real gRPC server serving the legacy service over the
+// real metastore) and a one-channel collection whose watch info has no lease, for node 1.
+type legacyRig struct {
+	ctx     context.Context
+	store   *metastore.Etcd
+	log     *wal.Log
+	bucket  *objstore.Memory
+	catalog *meta.Catalog
+	stand   *recordingCoord
+	cc      *grpc.ClientConn
+	schema  *schemapb.CollectionSchema
+	coll    *meta.Collection
+	ch      string
+	part    int64
+	logger  *slog.Logger
+}
+
+func newLegacyRig(t *testing.T) *legacyRig {
 	ctx := context.Background()
+	r := &legacyRig{ctx: ctx, bucket: objstore.NewMemory(), logger: slog.New(slog.DiscardHandler)}
 	etcd, err := metastore.StartEmbedded(ctx, metastore.EmbeddedConfig{Dir: t.TempDir()})
 	require.NoError(t, err)
-	defer etcd.Close()
+	t.Cleanup(func() { etcd.Close() })
 	nats, err := wal.StartEmbedded(wal.EmbeddedConfig{Dir: t.TempDir()})
 	require.NoError(t, err)
-	defer nats.Shutdown()
-	store, err := metastore.Dial(ctx, metastore.Config{Endpoints: etcd.Endpoints()})
+	t.Cleanup(nats.Shutdown)
+	r.store, err = metastore.Dial(ctx, metastore.Config{Endpoints: etcd.Endpoints()})
 	require.NoError(t, err)
-	defer store.Close()
-	log, err := wal.Open(ctx, nats.ClientURL(), wal.Config{})
+	t.Cleanup(func() { r.store.Close() })
+	r.log, err = wal.Open(ctx, nats.ClientURL(), wal.Config{})
 	require.NoError(t, err)
-	defer log.Close()
-	bucket := objstore.NewMemory()
-	logger := slog.New(slog.DiscardHandler)
-	ids := meta.NewIDAllocator(store, "weir", 100)
-	catalog := meta.NewCatalog(store, "weir", ids, logger)
+	t.Cleanup(func() { r.log.Close() })
+	r.catalog = meta.NewCatalog(r.store, "weir", meta.NewIDAllocator(r.store, "weir", 100), r.logger)
 
-	// The stand-in coordinator.
-	co, err := coord.New(coord.Defaults(), catalog, meta.NewView(store, "weir", meta.ReloadChanged), nil, bucket, prometheus.NewRegistry(), logger)
+	co, err := coord.New(coord.Defaults(), r.catalog, meta.NewView(r.store, "weir", meta.ReloadChanged), nil, r.bucket, prometheus.NewRegistry(), r.logger)
 	require.NoError(t, err)
-	stand := &recordingCoord{coordServer: coordServer{co}, calls: map[string]int{}}
-	srv := rpc.NewServer(logger)
-	rpc.RegisterCoordServer(srv, stand)
+	r.stand = &recordingCoord{coordServer: coordServer{co}, calls: map[string]int{}}
+	srv := rpc.NewServer(r.logger)
+	rpc.RegisterCoordServer(srv, r.stand)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	go func() { _ = srv.Serve(ln) }()
-	defer srv.Stop()
-	cc, err := rpc.Dial(ctx, ln.Addr().String())
+	t.Cleanup(srv.Stop)
+	r.cc, err = rpc.Dial(ctx, ln.Addr().String())
 	require.NoError(t, err)
-	defer cc.Close()
+	t.Cleanup(func() { r.cc.Close() })
 
-	s, err := schema.Normalize("legacy", &schemapb.CollectionSchema{Fields: []*schemapb.FieldSchema{
+	r.schema, err = schema.Normalize("legacy", &schemapb.CollectionSchema{Fields: []*schemapb.FieldSchema{
 		{Name: "id", DataType: schemapb.DataType_Int64, IsPrimaryKey: true},
 		{Name: "v", DataType: schemapb.DataType_FloatVector, TypeParams: []*commonpb.KeyValuePair{{Key: "dim", Value: "2"}}},
 	}})
 	require.NoError(t, err)
-	coll, _, err := catalog.CreateCollection(ctx, &meta.Collection{DB: meta.DefaultDatabase, Name: "legacy", Schema: s, Shards: 1})
+	r.coll, _, err = r.catalog.CreateCollection(ctx, &meta.Collection{DB: meta.DefaultDatabase, Name: "legacy", Schema: r.schema, Shards: 1})
 	require.NoError(t, err)
-	ch := coll.VChannels[0]
-	require.NoError(t, log.CreateChannel(ctx, ch))
-	_, err = catalog.AssignChannelLegacy(ctx, ch, coll.ID, 1) // watch info without a lease
+	r.ch = r.coll.VChannels[0]
+	require.NoError(t, r.log.CreateChannel(ctx, r.ch))
+	_, err = r.catalog.AssignChannelLegacy(ctx, r.ch, r.coll.ID, 1) // watch info without a lease
 	require.NoError(t, err)
-	parts, err := catalog.ListPartitions(ctx, coll.ID)
+	parts, err := r.catalog.ListPartitions(ctx, r.coll.ID)
 	require.NoError(t, err)
+	r.part = parts[0].ID
+	return r
+}
 
+// node starts data node 1 over store (the rig's, or one that watches its writes), with the
+// stand-in as its coordinator, watching the channel.
+func (r *legacyRig) node(t *testing.T, store meta.Store, syncBytes int64) *datanode.Node {
+	ids := meta.NewIDAllocator(store, "weir", 100)
+	cfg := datanode.Defaults()
+	cfg.SyncBufferBytes = syncBytes
+	cfg.RetryMax = 50 * time.Millisecond
+	node, err := datanode.New(cfg, meta.NewCatalog(store, "weir", ids, r.logger), ids, r.log, r.bucket, prometheus.NewRegistry(), r.logger)
+	require.NoError(t, err)
+	t.Cleanup(node.Close)
+	node.SetCoordinator(grpcCoord{rpc.NewCoordClient(r.cc)})
+	require.NoError(t, node.Watch(r.ctx, r.ch))
+	return node
+}
+
+// append appends one DML message to the channel and returns its position.
+func (r *legacyRig) append(t *testing.T, h dml.Header, body []byte) uint64 {
+	h.CollectionID = r.coll.ID
+	pos, err := r.log.Append(r.ctx, r.ch, []wal.Record{{Data: dml.Encode(dml.Message{Header: h, Body: body})}})
+	require.NoError(t, err)
+	return pos[0]
+}
+
+// insert appends rows with keys to partition part.
+func (r *legacyRig) insert(t *testing.T, part int64, ts uint64, keys ...int64) {
+	rows, err := batch.FromFieldData(r.schema, []*schemapb.FieldData{
+		{FieldName: "id", Field: &schemapb.FieldData_Scalars{Scalars: &schemapb.ScalarField{Data: &schemapb.ScalarField_LongData{LongData: &schemapb.LongArray{Data: keys}}}}},
+		{FieldName: "v", Field: &schemapb.FieldData_Vectors{Vectors: &schemapb.VectorField{Dim: 2, Data: &schemapb.VectorField_FloatVector{FloatVector: &schemapb.FloatArray{Data: make([]float32, 2*len(keys))}}}}},
+	}, uint32(len(keys)), batch.FromOptions{})
+	require.NoError(t, err)
+	defer rows.Release()
+	rec := rows.Record(ts)
+	defer rec.Release()
+	body, err := batch.EncodeIPC(rec)
+	require.NoError(t, err)
+	r.append(t, dml.Header{Kind: dml.Insert, PartitionID: part, Timestamp: ts, Rows: uint32(len(keys))}, body)
+}
+
+// flush appends a flush marker and waits until the checkpoint reaches it.
+func (r *legacyRig) flush(t *testing.T, ts uint64) {
+	pos := r.append(t, dml.Header{Kind: dml.Flush, Timestamp: ts}, nil)
+	require.Eventually(t, func() bool {
+		cp, err := r.catalog.ReadCheckpoint(r.ctx, r.ch)
+		return err == nil && cp.Position >= pos
+	}, 30*time.Second, 10*time.Millisecond)
+}
+
+// storedKeys counts every key the channel's committed insert files hold.
+func (r *legacyRig) storedKeys(t *testing.T) map[int64]int {
+	segs, err := r.catalog.ListSegments(r.ctx, r.coll.ID)
+	require.NoError(t, err)
+	out := map[int64]int{}
+	for _, sg := range segs {
+		files, err := r.catalog.ListFiles(r.ctx, r.coll.ID, sg.ID)
+		require.NoError(t, err)
+		for _, f := range files {
+			if f.Kind != meta.InsertFile {
+				continue
+			}
+			data, err := r.bucket.Get(r.ctx, f.Key)
+			require.NoError(t, err)
+			col, err := segment.ReadColumn(bytes.NewReader(data), int64(len(data)), "id")
+			require.NoError(t, err)
+			for _, v := range col.(*array.Int64).Int64Values() {
+				out[v]++
+			}
+			col.Release()
+		}
+	}
+	return out
+}
+
+// TestLegacyWatchInfoGoesThroughTheCoordinator is the MEP's compatibility test: a stand-in
+// coordinator, watch info without a lease, and a data node watching that channel. Every meta
+// update goes through gRPC: the stand-in receives them, the data node writes nothing to the
+// metastore itself, and the data is all there.
+func TestLegacyWatchInfoGoesThroughTheCoordinator(t *testing.T) {
+	r := newLegacyRig(t)
+	ctx, catalog, store, ch, cc, stand := r.ctx, r.catalog, r.store, r.ch, r.cc, r.stand
 	// The data node's own metastore access counts its writes.
 	counting := &countingStore{Store: store}
-	dids := meta.NewIDAllocator(counting, "weir", 100)
-	dcat := meta.NewCatalog(counting, "weir", dids, logger)
-	cfg := datanode.Defaults()
-	cfg.SyncBufferBytes = 512
-	node, err := datanode.New(cfg, dcat, dids, log, bucket, prometheus.NewRegistry(), logger)
-	require.NoError(t, err)
-	defer node.Close()
-	node.SetCoordinator(grpcCoord{rpc.NewCoordClient(cc)})
-	require.NoError(t, node.Watch(ctx, ch))
+	r.node(t, counting, 512)
 
 	var want []int64
 	for i := int64(0); i < 10; i++ {
 		keys := []int64{3 * i, 3*i + 1, 3*i + 2}
 		want = append(want, keys...)
-		rows, err := batch.FromFieldData(s, []*schemapb.FieldData{
-			{FieldName: "id", Field: &schemapb.FieldData_Scalars{Scalars: &schemapb.ScalarField{Data: &schemapb.ScalarField_LongData{LongData: &schemapb.LongArray{Data: keys}}}}},
-			{FieldName: "v", Field: &schemapb.FieldData_Vectors{Vectors: &schemapb.VectorField{Dim: 2, Data: &schemapb.VectorField_FloatVector{FloatVector: &schemapb.FloatArray{Data: make([]float32, 6)}}}}},
-		}, 3, batch.FromOptions{})
-		require.NoError(t, err)
-		rec := rows.Record(uint64(i + 1))
-		body, err := batch.EncodeIPC(rec)
-		require.NoError(t, err)
-		rec.Release()
-		rows.Release()
-		_, err = log.Append(ctx, ch, []wal.Record{{Data: dml.Encode(dml.Message{Header: dml.Header{Kind: dml.Insert, CollectionID: coll.ID, PartitionID: parts[0].ID, Timestamp: uint64(i + 1), Rows: 3}, Body: body})}})
-		require.NoError(t, err)
+		r.insert(t, r.part, uint64(i+1), keys...)
 	}
-	pos, err := log.Append(ctx, ch, []wal.Record{{Data: dml.Encode(dml.Message{Header: dml.Header{Kind: dml.Flush, CollectionID: coll.ID, Timestamp: 100}})}})
-	require.NoError(t, err)
-	require.Eventually(t, func() bool {
-		cp, err := catalog.ReadCheckpoint(ctx, ch)
-		return err == nil && cp.Position >= pos[0]
-	}, 30*time.Second, 10*time.Millisecond)
+	r.flush(t, 100)
 
 	stand.mu.Lock()
-	calls := map[string]int{"SaveBinlogPaths": stand.calls["SaveBinlogPaths"], "UpdateChannelCheckpoint": stand.calls["UpdateChannelCheckpoint"]}
+	calls := map[string]int{"ClaimChannel": stand.calls["ClaimChannel"], "SaveBinlogPaths": stand.calls["SaveBinlogPaths"], "UpdateChannelCheckpoint": stand.calls["UpdateChannelCheckpoint"]}
 	stand.mu.Unlock()
+	require.Equal(t, 1, calls["ClaimChannel"], "the pipeline claimed the channel through the coordinator")
 	require.Positive(t, calls["SaveBinlogPaths"], "segment meta went through the coordinator")
 	require.Positive(t, calls["UpdateChannelCheckpoint"], "checkpoints went through the coordinator")
 	require.Zero(t, counting.writes.Load(), "the data node wrote no channel or segment meta itself")
 
-	segs, err := catalog.ListSegments(ctx, coll.ID)
+	segs, err := catalog.ListSegments(ctx, r.coll.ID)
 	require.NoError(t, err)
 	var rows int64
 	for _, sg := range segs {
@@ -173,7 +254,7 @@ func TestLegacyWatchInfoGoesThroughTheCoordinator(t *testing.T) {
 
 	// An old data node's call for a channel it no longer owns is refused over the wire with
 	// FailedPrecondition (the node stops that pipeline), and stores nothing.
-	_, err = catalog.AssignChannelLegacy(ctx, ch, coll.ID, 2)
+	_, err = catalog.AssignChannelLegacy(ctx, ch, r.coll.ID, 2)
 	require.NoError(t, err)
 	before, err := store.Revision(ctx)
 	require.NoError(t, err)
@@ -189,12 +270,52 @@ func TestLegacyWatchInfoGoesThroughTheCoordinator(t *testing.T) {
 	require.Equal(t, before, after, "a refused legacy call stores nothing")
 }
 
+// TestLegacySyncSplitByACrash: the coordinator writes a legacy sync's segments in one
+// transaction each, and fails (as a crash would) after the first of them. The data node sends
+// the whole call again; the segment already written is recognised and the rest written: every
+// row once (issue 11, item 13).
+func TestLegacySyncSplitByACrash(t *testing.T) {
+	r := newLegacyRig(t)
+	p2, err := r.catalog.CreatePartition(r.ctx, r.coll.ID, "p2")
+	require.NoError(t, err)
+	var failed atomic.Int32
+	off := failpoint.Enable(coord.FailLegacyBetweenSegments, func() error {
+		if failed.Add(1) == 1 {
+			return errors.New("test: coordinator crashed between the transactions of one sync")
+		}
+		return nil
+	})
+	defer off()
+	node := r.node(t, r.store, 1<<30) // one sync, at the flush: a segment per partition
+	var want []int64
+	for i := int64(0); i < 6; i++ {
+		part := r.part
+		if i%2 == 1 {
+			part = p2.ID
+		}
+		keys := []int64{2 * i, 2*i + 1}
+		want = append(want, keys...)
+		r.insert(t, part, uint64(i+1), keys...)
+	}
+	r.flush(t, 100)
+	require.Positive(t, failed.Load(), "the failpoint fired")
+	require.NoError(t, node.Err(r.ch))
+	stored := r.storedKeys(t)
+	require.Len(t, stored, len(want))
+	for _, k := range want {
+		require.Equal(t, 1, stored[k], "key %d", k)
+	}
+}
+
 // grpcCoord adapts the typed client to the data node's Coordinator.
 type grpcCoord struct{ c *rpc.CoordClient }
 
-func (g grpcCoord) SaveBinlogPaths(ctx context.Context, req *rpc.SaveBinlogPathsRequest) error {
-	_, err := g.c.SaveBinlogPaths(ctx, req)
-	return err
+func (g grpcCoord) ClaimChannel(ctx context.Context, req *rpc.ClaimChannelRequest) (*rpc.ClaimChannelResponse, error) {
+	return g.c.ClaimChannel(ctx, req)
+}
+
+func (g grpcCoord) SaveBinlogPaths(ctx context.Context, req *rpc.SaveBinlogPathsRequest) (*rpc.SaveBinlogPathsResponse, error) {
+	return g.c.SaveBinlogPaths(ctx, req)
 }
 
 func (g grpcCoord) UpdateChannelCheckpoint(ctx context.Context, req *rpc.UpdateChannelCheckpointRequest) error {

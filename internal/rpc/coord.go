@@ -67,28 +67,53 @@ type FileRecovery struct {
 type SegmentUpdate struct {
 	Segment meta.Segment `json:"segment"`
 	Files   []meta.File  `json:"files"`
+	// Prev is the mod revision the caller last saw the segment's record at (0: it has none),
+	// the write's compare-and-swap. Nil from a data node of an earlier release, which sends
+	// none.
+	Prev *int64 `json:"prev,omitempty"`
+}
+
+// ClaimChannelRequest starts a legacy pipeline's incarnation: the coordinator checks that
+// NodeID watches Channel under operation OpID and claims the channel on its behalf, which
+// fences every earlier pipeline under the same watch info.
+type ClaimChannelRequest struct {
+	Channel string `json:"channel"`
+	NodeID  int64  `json:"node_id"`
+	OpID    int64  `json:"op_id"`
+}
+
+// ClaimChannelResponse is the incarnation's epoch, which its later writes present.
+type ClaimChannelResponse struct {
+	Epoch int64 `json:"epoch"`
 }
 
 // SaveBinlogPathsRequest is the legacy protocol's segment meta write: a data node watching a
 // channel without a lease sends it to the coordinator, which checks that NodeID watches Channel
-// under watch operation OpID and writes it (BRIEF invariant 7). Checkpoint, when set, is
-// written after the segments.
+// under watch operation OpID, as incarnation Epoch, and writes it (BRIEF invariant 7).
+// Checkpoint, when set, is written after the segments.
 type SaveBinlogPathsRequest struct {
-	Channel    string           `json:"channel"`
-	NodeID     int64            `json:"node_id"`
-	OpID       int64            `json:"op_id"`
+	Channel string `json:"channel"`
+	NodeID  int64  `json:"node_id"`
+	OpID    int64  `json:"op_id"`
+	// Epoch is what ClaimChannel returned; 0 from a data node of an earlier release, whose
+	// writes are checked against the watch info alone.
+	Epoch      int64            `json:"epoch,omitempty"`
 	Segments   []SegmentUpdate  `json:"segments"`
 	Checkpoint *meta.Checkpoint `json:"checkpoint,omitempty"`
 }
 
-// SaveBinlogPathsResponse answers SaveBinlogPaths.
-type SaveBinlogPathsResponse struct{}
+// SaveBinlogPathsResponse answers SaveBinlogPaths: the mod revision each segment's record has
+// once written, in request order.
+type SaveBinlogPathsResponse struct {
+	Revisions []int64 `json:"revisions,omitempty"`
+}
 
 // UpdateChannelCheckpointRequest is the legacy protocol's checkpoint write.
 type UpdateChannelCheckpointRequest struct {
 	Channel    string          `json:"channel"`
 	NodeID     int64           `json:"node_id"`
 	OpID       int64           `json:"op_id"`
+	Epoch      int64           `json:"epoch,omitempty"`
 	Checkpoint meta.Checkpoint `json:"checkpoint"`
 }
 
@@ -100,6 +125,7 @@ type UpdateChannelCheckpointResponse struct{}
 // breaking release.
 type CoordServer interface {
 	GetRecoveryInfo(ctx context.Context, req *RecoveryInfoRequest) (*RecoveryInfoResponse, error)
+	ClaimChannel(ctx context.Context, req *ClaimChannelRequest) (*ClaimChannelResponse, error)
 	SaveBinlogPaths(ctx context.Context, req *SaveBinlogPathsRequest) (*SaveBinlogPathsResponse, error)
 	UpdateChannelCheckpoint(ctx context.Context, req *UpdateChannelCheckpointRequest) (*UpdateChannelCheckpointResponse, error)
 }
@@ -112,6 +138,10 @@ var _ CoordServer = UnimplementedCoordServer{}
 
 func (UnimplementedCoordServer) GetRecoveryInfo(context.Context, *RecoveryInfoRequest) (*RecoveryInfoResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetRecoveryInfo not implemented")
+}
+
+func (UnimplementedCoordServer) ClaimChannel(context.Context, *ClaimChannelRequest) (*ClaimChannelResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ClaimChannel not implemented")
 }
 
 func (UnimplementedCoordServer) SaveBinlogPaths(context.Context, *SaveBinlogPathsRequest) (*SaveBinlogPathsResponse, error) {
@@ -127,6 +157,7 @@ var coordDesc = grpc.ServiceDesc{
 	HandlerType: (*CoordServer)(nil),
 	Methods: []grpc.MethodDesc{
 		unaryMethod(CoordService, "GetRecoveryInfo", CoordServer.GetRecoveryInfo),
+		unaryMethod(CoordService, "ClaimChannel", CoordServer.ClaimChannel),
 		unaryMethod(CoordService, "SaveBinlogPaths", CoordServer.SaveBinlogPaths),
 		unaryMethod(CoordService, "UpdateChannelCheckpoint", CoordServer.UpdateChannelCheckpoint),
 	},
@@ -151,6 +182,11 @@ func NewCoordClient(cc grpc.ClientConnInterface) *CoordClient {
 // GetRecoveryInfo asks for a collection's recovery target.
 func (c *CoordClient) GetRecoveryInfo(ctx context.Context, req *RecoveryInfoRequest, opts ...grpc.CallOption) (*RecoveryInfoResponse, error) {
 	return invoke[RecoveryInfoResponse](ctx, c.cc, "/"+CoordService+"/GetRecoveryInfo", req, opts)
+}
+
+// ClaimChannel starts a legacy pipeline's incarnation.
+func (c *CoordClient) ClaimChannel(ctx context.Context, req *ClaimChannelRequest, opts ...grpc.CallOption) (*ClaimChannelResponse, error) {
+	return invoke[ClaimChannelResponse](ctx, c.cc, "/"+CoordService+"/ClaimChannel", req, opts)
 }
 
 // SaveBinlogPaths sends a legacy segment meta write.
