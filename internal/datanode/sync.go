@@ -345,7 +345,6 @@ func (p *pipeline) commitSegments(pend []pending) error {
 	return nil
 }
 
-
 func (p *pipeline) commitCheckpoint(cp meta.Checkpoint) error {
 	op, err := p.fence.CheckpointOp(cp)
 	if err != nil {
