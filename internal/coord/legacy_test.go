@@ -17,12 +17,8 @@ import (
 // resend stores nothing twice, a late duplicate rolls nothing back, and the checkpoint never
 // moves backward.
 func TestLegacySaveBinlogPaths(t *testing.T) {
-	e := newEnv(t)
-	coll := e.collection(t, "old", 1)
+	e, coll, c, w := legacyWatch(t)
 	ch := coll.VChannels[0]
-	c := e.coordinator(t)
-	w, err := e.catalog.AssignChannelLegacy(e.ctx, ch, coll.ID, 7)
-	require.NoError(t, err)
 	require.True(t, w.Legacy)
 
 	seg := meta.Segment{ID: 40, CollectionID: coll.ID, PartitionID: 1, Channel: ch, Level: meta.L1, State: meta.Growing, Rows: 10, Files: 2, MaxPos: 5}
@@ -123,6 +119,16 @@ func TestUpgradeOnCoordinatorStart(t *testing.T) {
 	require.Empty(t, moves)
 }
 
+// legacyWatch creates a one-channel collection whose channel node 7 watches without a lease.
+func legacyWatch(t *testing.T) (*env, *meta.Collection, *Coordinator, meta.Lease) {
+	e := newEnv(t)
+	coll := e.collection(t, "old", 1)
+	c := e.coordinator(t)
+	w, err := e.catalog.AssignChannelLegacy(e.ctx, coll.VChannels[0], coll.ID, 7)
+	require.NoError(t, err)
+	return e, coll, c, w
+}
+
 // save is SaveBinlogPaths for a test that needs only its error.
 func save(c *Coordinator, caller LegacyCaller, segs []SegmentUpdate, cp *meta.Checkpoint) error {
 	_, err := c.SaveBinlogPaths(context.Background(), caller, segs, cp)
@@ -136,12 +142,8 @@ func save(c *Coordinator, caller LegacyCaller, segs []SegmentUpdate, cp *meta.Ch
 // land: otherwise position 1 is stored twice (issue 11, item 4). On the code before the claim,
 // the late call was stored and the second write taken as already applied: 1 and 2 twice.
 func TestLegacyRestartFencesThePredecessor(t *testing.T) {
-	e := newEnv(t)
-	coll := e.collection(t, "old", 1)
+	e, coll, c, w := legacyWatch(t)
 	ch := coll.VChannels[0]
-	c := e.coordinator(t)
-	w, err := e.catalog.AssignChannelLegacy(e.ctx, ch, coll.ID, 7)
-	require.NoError(t, err)
 	seg := func(rows int64, files int, maxPos uint64) meta.Segment {
 		return meta.Segment{ID: 40, CollectionID: coll.ID, PartitionID: 1, Channel: ch, Level: meta.L1, State: meta.Growing, Rows: rows, Files: files, MaxPos: maxPos}
 	}
