@@ -190,6 +190,8 @@ func dataNodeFlags(f *pflag.FlagSet, c *datanode.Config) {
 	f.DurationVar(&c.SealAge, "seal-age", c.SealAge, "segment age at which it is sealed")
 	f.DurationVar(&c.SealIdle, "seal-idle", c.SealIdle, "time without inserts after which a segment of at least seal-idle-min-bytes is sealed")
 	f.Int64Var(&c.SealIdleMinBytes, "seal-idle-min-bytes", c.SealIdleMinBytes, "smallest segment sealed for being idle")
+	f.DurationVar(&c.TruncateInterval, "truncate-interval", c.TruncateInterval, "how often a channel's log is truncated below its checkpoint and readers' holds")
+	f.DurationVar(&c.LogKeep, "log-keep", c.LogKeep, "age a record must reach before it can be truncated (never less than the channel's duplicate window plus a minute)")
 }
 
 // setUp is what every command does first: apply the config file, build the logger (at

@@ -34,6 +34,14 @@ type Config struct {
 	RetryMax time.Duration `yaml:"retry-max"`
 	// Protocol is ProtocolCurrent or ProtocolLegacy (the previous release's behaviour).
 	Protocol string `yaml:"protocol"`
+
+	// Log truncation: at most every TruncateInterval (after a checkpoint commit), a channel's
+	// log is truncated below the newest checkpoint whose record is older than LogKeep, and
+	// below every reader's hold. LogKeep also bounds how long the server can recognise a
+	// retried append by its record ID across a restart, so it is never less than the
+	// channel's duplicate window.
+	TruncateInterval time.Duration `yaml:"truncate-interval"`
+	LogKeep          time.Duration `yaml:"log-keep"`
 }
 
 // Defaults returns the default configuration.
@@ -52,6 +60,8 @@ func Defaults() Config {
 		CheckInterval:    time.Second,
 		RetryMax:         5 * time.Second,
 		Protocol:         ProtocolCurrent,
+		TruncateInterval: time.Minute,
+		LogKeep:          5 * time.Minute,
 	}
 }
 
@@ -73,6 +83,8 @@ func (c Config) Validate() error {
 	positive("memory-limit", c.MemoryLimit)
 	positive("check-interval", int64(c.CheckInterval))
 	positive("retry-max", int64(c.RetryMax))
+	positive("truncate-interval", int64(c.TruncateInterval))
+	positive("log-keep", int64(c.LogKeep))
 	if c.Protocol != ProtocolCurrent && c.Protocol != ProtocolLegacy {
 		errs = append(errs, fmt.Errorf("datanode: protocol must be %q or %q, got %q", ProtocolCurrent, ProtocolLegacy, c.Protocol))
 	}

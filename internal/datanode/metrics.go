@@ -20,6 +20,9 @@ type metrics struct {
 	checkpoint    *prometheus.GaugeVec   // by channel
 	consumed      *prometheus.GaugeVec   // by channel
 	logRewound    *prometheus.CounterVec // by channel
+	logFirst      *prometheus.GaugeVec   // by channel
+	logBytes      *prometheus.GaugeVec   // by channel
+	truncations   prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -53,5 +56,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Position of the last DML message consumed (buffered or dropped on replay), by channel: compare with the channel's end to see how far behind the node is."}, []string{"channel"}),
 		logRewound: f.NewCounterVec(prometheus.CounterOpts{Name: "weir_datanode_log_rewound_total",
 			Help: "Times a channel's pipeline stopped because the channel moved backward under it (its server lost acknowledged records and reuses their positions), by channel. The channel stays stopped: see docs/operations.md."}, []string{"channel"}),
+		logFirst: f.NewGaugeVec(prometheus.GaugeOpts{Name: "weir_datanode_log_first_position",
+			Help: "First position a channel's log keeps after the node's last truncation, by channel."}, []string{"channel"}),
+		logBytes: f.NewGaugeVec(prometheus.GaugeOpts{Name: "weir_datanode_log_bytes",
+			Help: "Bytes a channel's log holds after the node's last truncation, by channel."}, []string{"channel"}),
+		truncations: f.NewCounter(prometheus.CounterOpts{Name: "weir_datanode_log_truncations_total",
+			Help: "Truncations of channel logs below their checkpoint and readers' holds."}),
 	}
 }

@@ -24,6 +24,7 @@ type Catalog interface {
 	ListChannelSegments(ctx context.Context, coll int64, ch string) ([]*meta.Segment, error)
 	GetSegment(ctx context.Context, coll, id int64) (*meta.Segment, error)
 	Fence(l meta.Lease) *meta.Fence
+	Holds(ctx context.Context, ch string, now time.Time) ([]meta.Hold, error)
 }
 
 // IDAllocator hands out unique IDs (segments, files).
@@ -34,6 +35,8 @@ type IDAllocator interface {
 // Log is the DML channel log.
 type Log interface {
 	Follow(ctx context.Context, ch string, after wal.Anchor) (*wal.Reader, error)
+	Info(ctx context.Context, ch string) (wal.ChannelInfo, error)
+	Truncate(ctx context.Context, ch string, before wal.Position) error
 }
 
 // Bucket is where segment files go. Files are streamed into it as they are encoded, never

@@ -67,6 +67,10 @@ type pipeline struct {
 	// Syncer state.
 	committed map[int64]*meta.Segment // by segment ID, as last committed
 	cp        meta.Checkpoint
+	// marks are committed checkpoints not yet known to be too new to truncate below, oldest
+	// first; truncatedAt is when truncation last ran (see truncate.go).
+	marks       []cpMark
+	truncatedAt time.Time
 }
 
 // segBuf is a segment and the rows buffered for it since its last sync.
@@ -174,6 +178,7 @@ func (n *Node) startPipeline(ctx context.Context, lease meta.Lease) (*pipeline, 
 		consumedAt:   cp.LogTime,
 		lastQueuedCp: cp.Position,
 	}
+	p.noteCheckpoint(cp)
 	p.writer = directWriter{p}
 	if legacy {
 		p.writer = legacyWriter{p: p, coord: n.coord, epoch: legacyEpoch}

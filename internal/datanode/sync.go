@@ -47,6 +47,7 @@ func (p *pipeline) syncLoop() {
 		p.held.Add(-t.release)
 		p.n.free(t.release)
 		close(t.flushed)
+		p.maybeTruncate()
 	}
 }
 
@@ -93,6 +94,7 @@ func (p *pipeline) sync(t *syncTask) error {
 			return err
 		}
 		p.n.m.checkpoint.WithLabelValues(p.ch).Set(float64(t.cp))
+		p.noteCheckpoint(p.cp)
 	}
 	if err := failpoint.Hit(FailAfterCheckpoint); err != nil {
 		return err

@@ -45,6 +45,10 @@ func (k keys) checkpoint(ch string) string { return k.channel(ch) + "checkpoint"
 
 func (k keys) epoch(ch string) string { return k.channel(ch) + "epoch" }
 
+func (k keys) holds(ch string) string { return k.channel(ch) + "holds/" }
+
+func (k keys) hold(ch, reader string) string { return k.holds(ch) + reader }
+
 func (k keys) segments() string { return k.root + "/meta/segments/" }
 
 func (k keys) collectionSegments(coll int64) string {

@@ -349,6 +349,29 @@ func (l *Log) classify(ctx context.Context, channel string, err error) error {
 	return err
 }
 
+// ChannelInfo is what a channel holds.
+type ChannelInfo struct {
+	// First is the first position kept (Last+1 when everything was truncated, 0 in a channel
+	// never written), Last the last appended (Truncate does not lower it).
+	First, Last Position
+	Records     uint64
+	Bytes       uint64
+	// DuplicateWindow is how long the server remembers record IDs: a record truncated sooner
+	// after it was stored can no longer be recognised by its ID once the server restarts.
+	DuplicateWindow time.Duration
+}
+
+// Info returns what a channel holds.
+func (l *Log) Info(ctx context.Context, channel string) (ChannelInfo, error) {
+	s, err := l.stream(ctx, channel)
+	if err != nil {
+		return ChannelInfo{}, fmt.Errorf("info %s: %w", channel, err)
+	}
+	info := s.CachedInfo()
+	return ChannelInfo{First: info.State.FirstSeq, Last: info.State.LastSeq, Records: info.State.Msgs,
+		Bytes: info.State.Bytes, DuplicateWindow: info.Config.Duplicates}, nil
+}
+
 // LastPosition returns the position of the last record appended to the
 // channel, 0 if none ever was. Truncate does not lower it.
 func (l *Log) LastPosition(ctx context.Context, channel string) (Position, error) {
