@@ -3,6 +3,7 @@ package testcluster
 import (
 	"bytes"
 	"context"
+	"debug/buildinfo"
 	"fmt"
 	"log/slog"
 	"net"
@@ -454,6 +455,62 @@ func TestBinaries(t *testing.T) {
 	})
 }
 
+// TestVersityBinary checks where VersityBinary finds versitygw and that BuildVersity builds it
+// at VersityVersion. versitygw --version names no release, so the version is read from the Go
+// build information, as Build checks it.
+func TestVersityBinary(t *testing.T) {
+	bin := VersityBinary(t)
+	requireModuleVersion(t, bin, versityModule, VersityVersion)
+	out, err := exec.Command(bin, "--help").CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	require.Contains(t, string(out), "Versity S3 Gateway")
+
+	t.Run("environment", func(t *testing.T) {
+		t.Setenv(EnvVersityBin, bin)
+		t.Setenv(EnvBinDir, "/nonexistent") // not looked at
+		require.Equal(t, bin, VersityBinary(t))
+	})
+	t.Run("missing binary in the environment fails", func(t *testing.T) {
+		t.Setenv(EnvVersityBin, filepath.Join(t.TempDir(), VersityFile))
+		r := record(t, func(tb testing.TB) { VersityBinary(tb) })
+		require.True(t, r.Failed())
+		require.Contains(t, r.output(), EnvVersityBin)
+	})
+	t.Run("an empty directory is filled with versitygw only", func(t *testing.T) {
+		dir := t.TempDir()
+		var log bytes.Buffer
+		got, err := BuildVersity(t.Context(), slog.New(slog.NewTextHandler(&log, nil)), dir)
+		require.NoError(t, err)
+		require.Equal(t, filepath.Join(dir, VersityFile), got)
+		requireModuleVersion(t, got, versityModule, VersityVersion)
+		require.Equal(t, 1, strings.Count(log.String(), "msg=\"built test server binary\""), log.String())
+		entries, err := os.ReadDir(dir)
+		require.NoError(t, err)
+		var names []string
+		for _, e := range entries {
+			names = append(names, e.Name())
+		}
+		require.ElementsMatch(t, []string{".lock", VersityFile}, names, "no build leftovers")
+	})
+	t.Run("an up-to-date directory is used as it is", func(t *testing.T) {
+		dir := t.TempDir()
+		copyFile(t, bin, filepath.Join(dir, VersityFile))
+		var log bytes.Buffer
+		_, err := BuildVersity(t.Context(), slog.New(slog.NewTextHandler(&log, nil)), dir)
+		require.NoError(t, err)
+		require.Empty(t, log.String())
+	})
+}
+
+// requireModuleVersion checks that bin was built from module at version.
+func requireModuleVersion(t testing.TB, bin, module, version string) {
+	t.Helper()
+	bi, err := buildinfo.ReadFile(bin)
+	require.NoError(t, err)
+	require.Equal(t, module, bi.Main.Path)
+	require.Equal(t, version, bi.Main.Version)
+}
+
 func requireVersion(t testing.TB, bin, want string) {
 	t.Helper()
 	out, err := exec.Command(bin, "--version").CombinedOutput()
@@ -550,15 +607,15 @@ func TestBuild(t *testing.T) {
 // that yields the wrong version, an unusable directory and a lock held past the deadline.
 func TestBuildFailures(t *testing.T) {
 	etcd, _ := Binaries(t)
-	saved := binaries[0].build
-	t.Cleanup(func() { binaries[0].build = saved })
+	saved := etcdBinary.build
+	t.Cleanup(func() { etcdBinary.build = saved })
 	discard := slog.New(slog.DiscardHandler)
 
-	binaries[0].build = func(context.Context, *slog.Logger, string) error { return fmt.Errorf("compiler on fire") }
+	etcdBinary.build = func(context.Context, *slog.Logger, string) error { return fmt.Errorf("compiler on fire") }
 	_, _, err := Build(t.Context(), discard, t.TempDir())
 	require.ErrorContains(t, err, "compiler on fire")
 
-	binaries[0].build = func(_ context.Context, _ *slog.Logger, dst string) error {
+	etcdBinary.build = func(_ context.Context, _ *slog.Logger, dst string) error {
 		return os.WriteFile(dst, []byte("#!/bin/sh\n"), 0o755)
 	}
 	_, _, err = Build(t.Context(), discard, t.TempDir())
@@ -572,7 +629,7 @@ func TestBuildFailures(t *testing.T) {
 	_, err = lockDir(t.Context(), discard, filepath.Join(t.TempDir(), "missing"))
 	require.ErrorIs(t, err, os.ErrNotExist)
 
-	binaries[0].build = saved
+	etcdBinary.build = saved
 	dir := t.TempDir()
 	copyFile(t, etcd, filepath.Join(dir, "x")) // leave etcd missing so Build needs the lock
 	unlock, err := lockDir(t.Context(), discard, dir)
