@@ -9,6 +9,9 @@
 // cache) and reuse them from then on. The first build takes a few minutes on two cores;
 // .ci/run does it once before the tests (cmd/prebuild) so that no test waits for it.
 //
+// StartEtcd and StartNATS run one server, StartEtcdCluster and StartNATSCluster a cluster of
+// three or more whose members fail and restart one by one.
+//
 // Every process runs on loopback ports, writes its output to a log file in the test's
 // temporary directory, is shown (its tail) when the test fails, and is killed when the test
 // ends. The package is Linux-only: it relies on flock, SIGSTOP and the parent-death signal.

@@ -131,9 +131,10 @@ func TestStartFailureShowsCause(t *testing.T) {
 	require.Contains(t, r.output(), "no-such-flag")
 }
 
-func jetStream(t testing.TB, n *NATS) jetstream.JetStream {
+// jetStream connects to url (one server or a comma-separated list) and reconnects forever.
+func jetStream(t testing.TB, url string) jetstream.JetStream {
 	t.Helper()
-	nc, err := nats.Connect(n.URL(), nats.Timeout(5*time.Second), nats.MaxReconnects(-1), nats.ReconnectWait(20*time.Millisecond))
+	nc, err := nats.Connect(url, nats.Timeout(5*time.Second), nats.MaxReconnects(-1), nats.ReconnectWait(20*time.Millisecond))
 	require.NoError(t, err)
 	t.Cleanup(nc.Close)
 	js, err := jetstream.New(nc)
@@ -182,7 +183,7 @@ func consume(t testing.TB, js jetstream.JetStream) [][]byte {
 func TestNATSKeepsMessagesAcrossRestarts(t *testing.T) {
 	n := StartNATS(t, NATSSyncAlways())
 	require.True(t, strings.HasPrefix(n.URL(), "nats://127.0.0.1:"), n.URL())
-	js := jetStream(t, n)
+	js := jetStream(t, n.URL())
 	ctx, cancel := context.WithTimeout(t.Context(), testTimeout)
 	defer cancel()
 	_, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "ORDERS", Subjects: []string{"orders.>"}, Storage: jetstream.FileStorage})
@@ -210,13 +211,13 @@ func TestNATSKeepsMessagesAcrossRestarts(t *testing.T) {
 	n.Stop()
 	again := StartNATS(t, NATSStoreDir(n.StoreDir()))
 	require.Equal(t, n.StoreDir(), again.StoreDir())
-	require.Equal(t, want, consume(t, jetStream(t, again)))
+	require.Equal(t, want, consume(t, jetStream(t, again.URL())))
 }
 
 // TestNATSPauseResume checks that a paused nats-server answers nothing until it resumes.
 func TestNATSPauseResume(t *testing.T) {
 	n := StartNATS(t)
-	js := jetStream(t, n)
+	js := jetStream(t, n.URL())
 	n.Pause()
 	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
 	_, err := js.AccountInfo(ctx)
