@@ -134,7 +134,7 @@ func startGroup(t testing.TB, cs []*child, n int, configure func(ports []int) er
 			break
 		}
 		for _, c := range cs {
-			c.kill()
+			c.Kill()
 		}
 		t.Logf("a port was taken before the server bound it, picking new ports: %v", err)
 	}
@@ -159,50 +159,64 @@ func launchAll(ctx context.Context, cs []*child) error {
 	return nil
 }
 
-// restart stops the server if it runs and starts it again with the same arguments.
-func (c *child) restart(t testing.TB) {
-	t.Helper()
-	c.stop()
-	require.NoError(t, c.start(t.Context()))
-}
+// The methods below are those of every server handle (Etcd, NATS, S3), which embed child;
+// they act on whichever process of the server runs now.
 
-// stop ends the server with SIGTERM, killing it when it does not exit in time.
-func (c *child) stop() {
+// Stop ends the server with SIGTERM, as an operator does, and waits for it to exit, killing it
+// when it does not exit within 10 s.
+func (c *child) Stop() {
 	if p := c.slot.get(); p != nil {
 		_, _ = p.Stop(stopTimeout)
 	}
 }
 
-func (c *child) kill() {
+// Kill ends the server with SIGKILL, as a crash does, and waits for it to exit. A restart
+// after Kill starts from what the server had made durable.
+func (c *child) Kill() {
 	if p := c.slot.get(); p != nil {
 		p.Kill()
 	}
 }
 
-func (c *child) pause() {
+// Restart stops the server if it runs, starts it again with the same arguments (the same
+// data directory and ports) and returns once it is ready, as its Start function says ready.
+func (c *child) Restart(t testing.TB) {
+	t.Helper()
+	c.Stop()
+	require.NoError(t, c.start(t.Context()))
+}
+
+// Pause freezes the server with SIGSTOP and returns once it has stopped: its connections
+// stay open, requests go unanswered.
+func (c *child) Pause() {
 	if p := c.slot.get(); p != nil {
 		_ = p.Pause()
 	}
 }
 
-func (c *child) resume() {
+// Resume lets a paused server continue.
+func (c *child) Resume() {
 	if p := c.slot.get(); p != nil {
 		_ = p.Resume()
 	}
 }
 
-// cleanup kills the server at the end of the test and shows its log when the test failed.
-func (c *child) cleanup(t testing.TB) {
-	t.Cleanup(func() {
-		c.kill()
-		showLogOnFailure(t, c.name, c.logPath)
-	})
-}
+// Process is the server's process running now (a new one after each Restart).
+func (c *child) Process() *Process { return c.slot.get() }
 
-func (c *child) log() string {
+// Log returns the server's output over all its runs.
+func (c *child) Log() string {
 	b, err := os.ReadFile(c.logPath)
 	if err != nil {
 		return fmt.Sprintf("(read log of %s: %v)", c.name, err)
 	}
 	return string(b)
+}
+
+// cleanup kills the server at the end of the test and shows its log when the test failed.
+func (c *child) cleanup(t testing.TB) {
+	t.Cleanup(func() {
+		c.Kill()
+		showLogOnFailure(t, c.name, c.logPath)
+	})
 }

@@ -16,7 +16,6 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/weir-db/weir/internal/subproc"
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/zap"
 )
 
 // failoverTimeout bounds how long a cluster may take to serve again after losing a member:
@@ -33,9 +32,7 @@ func TestEtcdClusterSurvivesLosingAMember(t *testing.T) {
 		require.Equal(t, []string{url}, c.Member(i).Endpoints())
 		require.True(t, strings.HasPrefix(url, "http://127.0.0.1:"), url)
 	}
-	cli, err := clientv3.New(clientv3.Config{Endpoints: c.Endpoints(), DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
-	require.NoError(t, err)
-	t.Cleanup(func() { require.NoError(t, cli.Close()) })
+	cli := etcdClient(t, c.Endpoints())
 	etcdPut(t, cli, "a", "1")
 
 	leader := etcdLeader(t, cli, c)
@@ -49,9 +46,7 @@ func TestEtcdClusterSurvivesLosingAMember(t *testing.T) {
 	pid := victim.Process().PID()
 	victim.Restart(t)
 	require.NotEqual(t, pid, victim.Process().PID())
-	own, err := clientv3.New(clientv3.Config{Endpoints: victim.Endpoints(), DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
-	require.NoError(t, err)
-	t.Cleanup(func() { require.NoError(t, own.Close()) })
+	own := etcdClient(t, victim.Endpoints())
 	ctx, cancel := context.WithTimeout(t.Context(), testTimeout)
 	defer cancel()
 	resp, err := own.Get(ctx, "b", clientv3.WithSerializable()) // from its own store, no leader asked
@@ -133,7 +128,7 @@ func TestNATSClusterSurvivesLosingANode(t *testing.T) {
 	require.NotEqual(t, leader, streamLeader(t, js, c))
 
 	victim.Restart(t)
-	name := victim.c.name
+	name := victim.child.name
 	require.EventuallyWithT(t, func(ct *assert.CollectT) {
 		info, err := streamInfo(t.Context(), js)
 		require.NoError(ct, err)
@@ -193,7 +188,7 @@ func streamLeader(t testing.TB, js jetstream.JetStream, c *NATSCluster) int {
 		assert.NotEmpty(ct, leader)
 	}, failoverTimeout, 50*time.Millisecond)
 	for i := range len(c.nodes) {
-		if c.Node(i).c.name == leader {
+		if c.Node(i).child.name == leader {
 			return i
 		}
 	}
@@ -246,8 +241,9 @@ func TestClusterPortTakenRetries(t *testing.T) {
 	require.NoError(t, err)
 	defer ln.Close()
 	taken := ln.Addr().(*net.TCPAddr).Port
-	// takeOnce makes the first pick hand out the taken port at index i.
-	takeOnce := func(t *testing.T, i int) *int {
+	// startTaken runs start with the taken port at index i of the first pick and checks that
+	// the cluster runs on a second pick, the last member's log naming the failed bind.
+	startTaken := func(t *testing.T, i int, start func(t *testing.T) (urls []string, lastLog string)) {
 		calls := 0
 		pickPorts = func(n int) ([]int, error) {
 			calls++
@@ -258,18 +254,19 @@ func TestClusterPortTakenRetries(t *testing.T) {
 			return ports, err
 		}
 		t.Cleanup(func() { pickPorts = subproc.FreePorts })
-		return &calls
+		urls, lastLog := start(t)
+		require.Equal(t, 2, calls)
+		require.NotContains(t, strings.Join(urls, ",")+",", ":"+strconv.Itoa(taken)+",")
+		require.Contains(t, lastLog, "address already in use")
 	}
 
 	t.Run("etcd", func(t *testing.T) {
-		calls := takeOnce(t, 4) // the client port of member 2
-		c := StartEtcdCluster(t, 3)
-		require.Equal(t, 2, *calls)
-		require.NotContains(t, c.Endpoints(), "http://127.0.0.1:"+strconv.Itoa(taken))
-		require.Contains(t, c.Member(2).Log(), "address already in use")
-		cli, err := clientv3.New(clientv3.Config{Endpoints: c.Endpoints(), DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
-		require.NoError(t, err)
-		defer cli.Close()
+		var c *EtcdCluster
+		startTaken(t, 4, func(t *testing.T) ([]string, string) { // the client port of member 2
+			c = StartEtcdCluster(t, 3)
+			return c.Endpoints(), c.Member(2).Log()
+		})
+		cli := etcdClient(t, c.Endpoints())
 		ctx, cancel := context.WithTimeout(t.Context(), testTimeout)
 		defer cancel()
 		members, err := cli.MemberList(ctx)
@@ -281,10 +278,9 @@ func TestClusterPortTakenRetries(t *testing.T) {
 		}
 	})
 	t.Run("nats", func(t *testing.T) {
-		calls := takeOnce(t, 6) // the client port of node 2
-		c := StartNATSCluster(t, 3)
-		require.Equal(t, 2, *calls)
-		require.NotContains(t, c.URL(), ":"+strconv.Itoa(taken))
-		require.Contains(t, c.Node(2).Log(), "address already in use")
+		startTaken(t, 6, func(t *testing.T) ([]string, string) { // the client port of node 2
+			c := StartNATSCluster(t, 3)
+			return strings.Split(c.URL(), ","), c.Node(2).Log()
+		})
 	})
 }

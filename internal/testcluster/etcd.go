@@ -30,11 +30,13 @@ var (
 type raftTiming struct{ heartbeatMs, electionMs int }
 
 // Etcd is an etcd server running as a child process on loopback ports: a single-member
-// cluster of its own (StartEtcd) or a member of an EtcdCluster.
+// cluster of its own (StartEtcd) or a member of an EtcdCluster. Stop, Kill, Restart, Pause,
+// Resume, Process and Log act on its process; Restart returns once it answers a linearizable
+// read, which for a member means it has rejoined its cluster.
 type Etcd struct {
 	dataDir   string
 	clientURL string
-	c         child
+	child
 }
 
 // EtcdOption changes how StartEtcd runs etcd.
@@ -76,9 +78,9 @@ func StartEtcd(t testing.TB, opts ...EtcdOption) *Etcd {
 		cfg.dataDir = filepath.Join(t.TempDir(), "etcd") // etcd creates it private, as it wants
 	}
 	e := newEtcd(t, bin, "etcd", cfg.dataDir)
-	startWithFreePorts(t, &e.c, 2, func(ports []int) error {
+	startWithFreePorts(t, &e.child, 2, func(ports []int) error {
 		peerURL := e.listen(ports[0], ports[1])
-		e.c.args = e.args("weir-test", peerURL, "weir-test="+peerURL, "weir-test", etcdTiming, cfg.args)
+		e.child.args = e.flags("weir-test", peerURL, "weir-test="+peerURL, "weir-test", etcdTiming, cfg.args)
 		return nil
 	})
 	return e
@@ -87,8 +89,8 @@ func StartEtcd(t testing.TB, opts ...EtcdOption) *Etcd {
 // newEtcd prepares an etcd server named name (its member name and log file) on dataDir.
 func newEtcd(t testing.TB, bin, name, dataDir string) *Etcd {
 	e := &Etcd{dataDir: dataDir}
-	e.c = child{name: name, bin: bin, logPath: filepath.Join(t.TempDir(), name+".log"), ready: e.ready}
-	e.c.cleanup(t)
+	e.child = child{name: name, bin: bin, logPath: filepath.Join(t.TempDir(), name+".log"), ready: e.ready}
+	e.child.cleanup(t)
 	return e
 }
 
@@ -98,9 +100,9 @@ func (e *Etcd) listen(clientPort, peerPort int) (peerURL string) {
 	return "http://127.0.0.1:" + strconv.Itoa(peerPort)
 }
 
-// args are the flags of e as the member named name of a new cluster; extra come last, to
+// flags are the flags of e as the member named name of a new cluster; extra come last, to
 // override.
-func (e *Etcd) args(name, peerURL, initialCluster, token string, timing raftTiming, extra []string) []string {
+func (e *Etcd) flags(name, peerURL, initialCluster, token string, timing raftTiming, extra []string) []string {
 	return append([]string{
 		"--name=" + name,
 		"--data-dir=" + e.dataDir,
@@ -141,32 +143,6 @@ func (e *Etcd) Endpoints() []string { return []string{e.clientURL} }
 // DataDir is etcd's data directory.
 func (e *Etcd) DataDir() string { return e.dataDir }
 
-// Stop ends etcd with SIGTERM, as an operator does, and waits for it to exit.
-func (e *Etcd) Stop() { e.c.stop() }
-
-// Kill ends etcd with SIGKILL, as a crash does, and waits for it to exit.
-func (e *Etcd) Kill() { e.c.kill() }
-
-// Restart stops etcd if it runs, starts it again on the same data directory and ports, and
-// returns once it serves. After Kill it restarts from what etcd had made durable.
-func (e *Etcd) Restart(t testing.TB) {
-	t.Helper()
-	e.c.restart(t)
-}
-
-// Pause freezes etcd with SIGSTOP and returns once it has stopped: connections stay open,
-// requests go unanswered.
-func (e *Etcd) Pause() { e.c.pause() }
-
-// Resume lets a paused etcd continue.
-func (e *Etcd) Resume() { e.c.resume() }
-
-// Process is the etcd process running now (a new one after each Restart).
-func (e *Etcd) Process() *Process { return e.c.slot.get() }
-
-// Log returns etcd's output over all its runs.
-func (e *Etcd) Log() string { return e.c.log() }
-
 // EtcdCluster is a cluster of etcd members running as child processes on loopback ports.
 type EtcdCluster struct {
 	members []*Etcd
@@ -187,14 +163,14 @@ func StartEtcdCluster(t testing.TB, n int, opts ...EtcdOption) *EtcdCluster {
 	for i := range n {
 		name := "etcd-" + strconv.Itoa(i)
 		c.members = append(c.members, newEtcd(t, bin, name, filepath.Join(t.TempDir(), name)))
-		children[i] = &c.members[i].c
+		children[i] = &c.members[i].child
 	}
 	startGroup(t, children, 2*n, func(ports []int) error {
 		peerURLs := make([]string, n)
 		initial := make([]string, n)
 		for i, e := range c.members {
 			peerURLs[i] = e.listen(ports[2*i], ports[2*i+1])
-			initial[i] = e.c.name + "=" + peerURLs[i]
+			initial[i] = e.child.name + "=" + peerURLs[i]
 		}
 		// A fresh token per try keeps members of an abandoned try, or of another test's
 		// cluster that got the same ports, from joining.
@@ -204,7 +180,7 @@ func StartEtcdCluster(t testing.TB, n int, opts ...EtcdOption) *EtcdCluster {
 			if err := os.RemoveAll(e.dataDir); err != nil {
 				return err
 			}
-			e.c.args = e.args(e.c.name, peerURLs[i], strings.Join(initial, ","), token, etcdClusterTiming, cfg.args)
+			e.child.args = e.flags(e.child.name, peerURLs[i], strings.Join(initial, ","), token, etcdClusterTiming, cfg.args)
 		}
 		return nil
 	})

@@ -23,11 +23,13 @@ import (
 const natsMaxPayload = "8MB"
 
 // NATS is a nats-server with JetStream running as a child process on loopback ports: a
-// server of its own (StartNATS) or a node of a NATSCluster.
+// server of its own (StartNATS) or a node of a NATSCluster. Stop, Kill, Restart, Pause, Resume,
+// Process and Log act on its process; Restart returns once JetStream answers, for a node once
+// its /healthz says it has caught up with the cluster.
 type NATS struct {
 	storeDir string
 	url      string
-	c        child
+	child
 }
 
 // NATSOption changes how StartNATS and StartNATSCluster run nats-server.
@@ -78,8 +80,8 @@ func StartNATS(t testing.TB, opts ...NATSOption) *NATS {
 		cfg.storeDir = t.TempDir()
 	}
 	n := newNATS(t, bin, "nats", cfg.storeDir)
-	n.c.ready = n.ready
-	startWithFreePorts(t, &n.c, 1, func(ports []int) error {
+	n.child.ready = n.ready
+	startWithFreePorts(t, &n.child, 1, func(ports []int) error {
 		return n.configure(natsNode{name: "weir-test-nats", client: ports[0]}, cfg)
 	})
 	return n
@@ -89,13 +91,13 @@ func StartNATS(t testing.TB, opts ...NATSOption) *NATS {
 func newNATS(t testing.TB, bin, name, storeDir string) *NATS {
 	dir := t.TempDir()
 	n := &NATS{storeDir: storeDir}
-	n.c = child{
+	n.child = child{
 		name:    name,
 		bin:     bin,
 		args:    []string{"-c", filepath.Join(dir, name+".conf")},
 		logPath: filepath.Join(dir, name+".log"),
 	}
-	n.c.cleanup(t)
+	n.child.cleanup(t)
 	return n
 }
 
@@ -113,7 +115,7 @@ type natsNode struct {
 // configure writes n's configuration file for node.
 func (n *NATS) configure(node natsNode, cfg natsConfig) error {
 	n.url = "nats://127.0.0.1:" + strconv.Itoa(node.client)
-	return os.WriteFile(n.c.args[1], []byte(natsConf(node, n.storeDir, cfg)), 0o644)
+	return os.WriteFile(n.child.args[1], []byte(natsConf(node, n.storeDir, cfg)), 0o644)
 }
 
 // natsConf is the server's configuration file; sync_interval, max_payload and the cluster
@@ -144,7 +146,18 @@ func natsConf(node natsNode, storeDir string, cfg natsConfig) string {
 
 // ready succeeds once the server accepts connections and JetStream answers.
 func (n *NATS) ready(ctx context.Context) error {
-	nc, err := nats.Connect(n.url, nats.Timeout(probeTimeout), nats.NoReconnect())
+	return withJetStream(n.url, func(js jetstream.JetStream) error {
+		if _, err := js.AccountInfo(ctx); err != nil {
+			return fmt.Errorf("jetstream account info: %w", err)
+		}
+		return nil
+	})
+}
+
+// withJetStream connects to url (comma-separated servers) for one probe and calls fn with
+// JetStream over the connection.
+func withJetStream(url string, fn func(jetstream.JetStream) error) error {
+	nc, err := nats.Connect(url, nats.Timeout(probeTimeout), nats.NoReconnect())
 	if err != nil {
 		return fmt.Errorf("connect to nats: %w", err)
 	}
@@ -153,10 +166,7 @@ func (n *NATS) ready(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("jetstream: %w", err)
 	}
-	if _, err := js.AccountInfo(ctx); err != nil {
-		return fmt.Errorf("jetstream account info: %w", err)
-	}
-	return nil
+	return fn(js)
 }
 
 // URL is the client URL, for nats.Connect or Weir's --nats.
@@ -164,32 +174,6 @@ func (n *NATS) URL() string { return n.url }
 
 // StoreDir is JetStream's store directory.
 func (n *NATS) StoreDir() string { return n.storeDir }
-
-// Stop ends nats-server with SIGTERM and waits for it to exit.
-func (n *NATS) Stop() { n.c.stop() }
-
-// Kill ends nats-server with SIGKILL, as a crash does, and waits for it to exit.
-func (n *NATS) Kill() { n.c.kill() }
-
-// Restart stops nats-server if it runs, starts it again on the same store directory and ports,
-// and returns once JetStream answers (for a node of a cluster: once it has caught up, see
-// NATSCluster.Node).
-func (n *NATS) Restart(t testing.TB) {
-	t.Helper()
-	n.c.restart(t)
-}
-
-// Pause freezes nats-server with SIGSTOP and returns once it has stopped.
-func (n *NATS) Pause() { n.c.pause() }
-
-// Resume lets a paused nats-server continue.
-func (n *NATS) Resume() { n.c.resume() }
-
-// Process is the nats-server process running now (a new one after each Restart).
-func (n *NATS) Process() *Process { return n.c.slot.get() }
-
-// Log returns nats-server's output over all its runs.
-func (n *NATS) Log() string { return n.c.log() }
 
 // NATSCluster is a cluster of nats-servers with clustered JetStream, running as child
 // processes on loopback ports.
@@ -216,7 +200,7 @@ func StartNATSCluster(t testing.TB, n int, opts ...NATSOption) *NATSCluster {
 	for i := range n {
 		node := newNATS(t, bin, "nats-"+strconv.Itoa(i), t.TempDir())
 		c.nodes = append(c.nodes, node)
-		children[i] = &node.c
+		children[i] = &node.child
 	}
 	startGroup(t, children, 3*n, func(ports []int) error {
 		// A fresh name per try keeps servers of an abandoned try, or of another test's
@@ -227,13 +211,13 @@ func StartNATSCluster(t testing.TB, n int, opts ...NATSOption) *NATSCluster {
 			if err := clearDir(node.storeDir); err != nil {
 				return err
 			}
-			spec := natsNode{name: node.c.name, client: ports[3*i], monitor: ports[3*i+1], cluster: name, listen: ports[3*i+2]}
+			spec := natsNode{name: node.child.name, client: ports[3*i], monitor: ports[3*i+1], cluster: name, listen: ports[3*i+2]}
 			for j := range n {
 				if j != i {
 					spec.routes = append(spec.routes, ports[3*j+2])
 				}
 			}
-			node.c.ready = healthz("http://127.0.0.1:" + strconv.Itoa(spec.monitor) + "/healthz")
+			node.child.ready = healthz("http://127.0.0.1:" + strconv.Itoa(spec.monitor) + "/healthz")
 			if err := node.configure(spec, cfg); err != nil {
 				return err
 			}
@@ -284,27 +268,20 @@ func healthz(url string) func(ctx context.Context) error {
 // replicated succeeds once a stream with three replicas can be created and published to: the
 // meta leader places it and its own group elects a leader. The stream is deleted again.
 func (c *NATSCluster) replicated(ctx context.Context) error {
-	nc, err := nats.Connect(c.URL(), nats.Timeout(probeTimeout), nats.NoReconnect())
-	if err != nil {
-		return fmt.Errorf("connect to nats: %w", err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return fmt.Errorf("jetstream: %w", err)
-	}
-	// Creating the same stream again is no error, so a try that timed out can be repeated.
-	s, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: natsReadyStream, Replicas: 3, Storage: jetstream.FileStorage})
-	if err != nil {
-		return fmt.Errorf("create a stream with 3 replicas: %w", err)
-	}
-	if _, err := js.Publish(ctx, natsReadyStream, []byte("ready")); err != nil {
-		return fmt.Errorf("publish to a stream with 3 replicas: %w", err)
-	}
-	if err := js.DeleteStream(ctx, s.CachedInfo().Config.Name); err != nil {
-		return fmt.Errorf("delete the readiness stream: %w", err)
-	}
-	return nil
+	return withJetStream(c.URL(), func(js jetstream.JetStream) error {
+		// Creating the same stream again is no error, so a try that timed out can be repeated.
+		cfg := jetstream.StreamConfig{Name: natsReadyStream, Replicas: 3, Storage: jetstream.FileStorage}
+		if _, err := js.CreateStream(ctx, cfg); err != nil {
+			return fmt.Errorf("create a stream with 3 replicas: %w", err)
+		}
+		if _, err := js.Publish(ctx, natsReadyStream, []byte("ready")); err != nil {
+			return fmt.Errorf("publish to a stream with 3 replicas: %w", err)
+		}
+		if err := js.DeleteStream(ctx, natsReadyStream); err != nil {
+			return fmt.Errorf("delete the readiness stream: %w", err)
+		}
+		return nil
+	})
 }
 
 // URL lists the client URLs of all nodes, comma-separated, as nats.Connect and Weir's --nats

@@ -25,7 +25,8 @@ const (
 )
 
 // S3 is a versitygw S3 server over a local directory (its posix backend), running as a child
-// process on a loopback port, with one bucket created.
+// process on a loopback port, with one bucket created. Stop, Kill, Restart, Pause, Resume,
+// Process and Log act on its process; Restart returns once it answers a signed request.
 //
 // Quirks of versitygw's posix backend that tests meet:
 //   - A bucket is a directory under the root and an object a file under it, the key split at
@@ -41,7 +42,7 @@ type S3 struct {
 	root     string
 	endpoint string
 	bucket   string
-	c        child
+	child
 	// client probes readiness and creates the bucket; its transport is closed at the end.
 	client *minio.Client
 }
@@ -73,7 +74,7 @@ func StartS3(t testing.TB, opts ...S3Option) *S3 {
 	for _, d := range []string{s.root, meta} {
 		require.NoError(t, os.Mkdir(d, 0o755))
 	}
-	s.c = child{
+	s.child = child{
 		name: "versitygw",
 		bin:  bin,
 		// The root account's keys; versitygw also reads them from ROOT_ACCESS_KEY_ID and
@@ -85,12 +86,12 @@ func StartS3(t testing.TB, opts ...S3Option) *S3 {
 		logPath: filepath.Join(dir, "versitygw.log"),
 		ready:   s.ready,
 	}
-	s.c.cleanup(t)
+	s.child.cleanup(t)
 	transport := http.DefaultTransport.(*http.Transport).Clone()
 	t.Cleanup(transport.CloseIdleConnections)
-	startWithFreePorts(t, &s.c, 1, func(ports []int) error {
+	startWithFreePorts(t, &s.child, 1, func(ports []int) error {
 		s.endpoint = "127.0.0.1:" + strconv.Itoa(ports[0])
-		s.c.args = []string{"--port", s.endpoint, "--region", S3Region, "--keep-alive", "posix", "--sidecar", meta, s.root}
+		s.child.args = []string{"--port", s.endpoint, "--region", S3Region, "--keep-alive", "posix", "--sidecar", meta, s.root}
 		var err error
 		s.client, err = minio.New(s.endpoint, &minio.Options{
 			Creds:      credentials.NewStaticV4(S3AccessKey, S3SecretKey, ""),
@@ -144,28 +145,3 @@ func (s *S3) StorageURLVia(endpoint, prefix string) string {
 	u := url.URL{Scheme: "s3", Host: s.bucket, Path: "/" + strings.Trim(prefix, "/"), RawQuery: q.Encode()}
 	return u.String()
 }
-
-// Stop ends versitygw with SIGTERM and waits for it to exit.
-func (s *S3) Stop() { s.c.stop() }
-
-// Kill ends versitygw with SIGKILL, as a crash does, and waits for it to exit.
-func (s *S3) Kill() { s.c.kill() }
-
-// Restart stops versitygw if it runs, starts it again on the same directory and port, and
-// returns once it answers.
-func (s *S3) Restart(t testing.TB) {
-	t.Helper()
-	s.c.restart(t)
-}
-
-// Pause freezes versitygw with SIGSTOP and returns once it has stopped.
-func (s *S3) Pause() { s.c.pause() }
-
-// Resume lets a paused versitygw continue.
-func (s *S3) Resume() { s.c.resume() }
-
-// Process is the versitygw process running now (a new one after each Restart).
-func (s *S3) Process() *Process { return s.c.slot.get() }
-
-// Log returns versitygw's output over all its runs.
-func (s *S3) Log() string { return s.c.log() }

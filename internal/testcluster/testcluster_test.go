@@ -34,9 +34,10 @@ func TestMain(m *testing.M) {
 // testTimeout bounds every client call of these tests.
 const testTimeout = 10 * time.Second
 
-func etcdClient(t testing.TB, e *Etcd) *clientv3.Client {
+// etcdClient is a client of the etcd servers at endpoints, closed at the end of the test.
+func etcdClient(t testing.TB, endpoints []string) *clientv3.Client {
 	t.Helper()
-	cli, err := clientv3.New(clientv3.Config{Endpoints: e.Endpoints(), DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	cli, err := clientv3.New(clientv3.Config{Endpoints: endpoints, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, cli.Close()) })
 	return cli
@@ -67,7 +68,7 @@ func TestEtcdKeepsDataAcrossRestarts(t *testing.T) {
 	e := StartEtcd(t)
 	require.Len(t, e.Endpoints(), 1)
 	require.True(t, strings.HasPrefix(e.Endpoints()[0], "http://127.0.0.1:"), e.Endpoints())
-	cli := etcdClient(t, e)
+	cli := etcdClient(t, e.Endpoints())
 	etcdPut(t, cli, "a", "1")
 	require.Equal(t, "1", etcdGet(t, cli, "a"))
 
@@ -92,13 +93,13 @@ func TestEtcdKeepsDataAcrossRestarts(t *testing.T) {
 
 	again := StartEtcd(t, EtcdDataDir(e.DataDir()))
 	require.Equal(t, e.DataDir(), again.DataDir())
-	require.Equal(t, "1", etcdGet(t, etcdClient(t, again), "a"))
+	require.Equal(t, "1", etcdGet(t, etcdClient(t, again.Endpoints()), "a"))
 }
 
 // TestEtcdPauseResume checks that a paused etcd leaves requests unanswered until it resumes.
 func TestEtcdPauseResume(t *testing.T) {
 	e := StartEtcd(t)
-	cli := etcdClient(t, e)
+	cli := etcdClient(t, e.Endpoints())
 	etcdPut(t, cli, "k", "v")
 
 	e.Pause()
@@ -114,7 +115,7 @@ func TestEtcdPauseResume(t *testing.T) {
 // TestEtcdArgs checks that extra flags reach etcd and override its defaults.
 func TestEtcdArgs(t *testing.T) {
 	e := StartEtcd(t, EtcdArgs("--max-request-bytes=1024"))
-	cli := etcdClient(t, e)
+	cli := etcdClient(t, e.Endpoints())
 	ctx, cancel := context.WithTimeout(t.Context(), testTimeout)
 	defer cancel()
 	_, err := cli.Put(ctx, "big", strings.Repeat("x", 4096))
