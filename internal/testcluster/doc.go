@@ -11,7 +11,8 @@
 //
 // StartEtcd and StartNATS run one server, StartEtcdCluster and StartNATSCluster a cluster of
 // three or more whose members fail and restart one by one, and StartS3 a bucket in versitygw
-// with the storage URL Weir's objstore.Open takes.
+// with the storage URL Weir's objstore.Open takes (internal/s3fault injects S3 errors in front
+// of it).
 //
 // Every process runs on loopback ports, writes its output to a log file in the test's
 // temporary directory, is shown (its tail) when the test fails, and is killed when the test
