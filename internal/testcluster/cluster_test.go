@@ -124,7 +124,7 @@ func TestNATSClusterSurvivesLosingANode(t *testing.T) {
 		want = append(want, []byte("while-down-"+strconv.Itoa(i)))
 		publishEventually(t, js, want[len(want)-1])
 	}
-	require.Equal(t, want, consume(t, js))
+	consumeEventually(t, js, want) // creating a consumer waits for a new meta leader too
 	require.NotEqual(t, leader, streamLeader(t, js, c))
 
 	victim.Restart(t)
@@ -156,7 +156,7 @@ func TestNATSClusterSurvivesLosingANode(t *testing.T) {
 		assert.NoError(ct, err)
 		assert.Fail(ct, "leader is "+info.Cluster.Leader)
 	}, failoverTimeout, 200*time.Millisecond)
-	require.Equal(t, want, consume(t, js))
+	consumeEventually(t, js, want)
 }
 
 // streamInfo asks for the state of stream ORDERS, which its leader answers.
@@ -194,6 +194,19 @@ func streamLeader(t testing.TB, js jetstream.JetStream, c *NATSCluster) int {
 	}
 	t.Fatalf("stream leader %q is no node of the cluster", leader)
 	return -1
+}
+
+// consumeEventually consumes stream ORDERS until a try succeeds, as while the cluster elects
+// new leaders, and checks that it holds want.
+func consumeEventually(t testing.TB, js jetstream.JetStream, want [][]byte) {
+	t.Helper()
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+		defer cancel()
+		got, err := tryConsume(ctx, js)
+		require.NoError(c, err)
+		assert.Equal(c, want, got)
+	}, failoverTimeout, 50*time.Millisecond)
 }
 
 // publishEventually publishes data until it is acknowledged, with a message ID so that the

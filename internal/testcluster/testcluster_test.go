@@ -157,25 +157,44 @@ func consume(t testing.TB, js jetstream.JetStream) [][]byte {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), testTimeout)
 	defer cancel()
+	got, err := tryConsume(ctx, js)
+	require.NoError(t, err)
+	return got
+}
+
+// tryConsume reads every message of stream ORDERS through an ordered consumer.
+func tryConsume(ctx context.Context, js jetstream.JetStream) ([][]byte, error) {
 	s, err := js.Stream(ctx, "ORDERS")
-	require.NoError(t, err)
+	if err != nil {
+		return nil, err
+	}
 	info, err := s.Info(ctx)
-	require.NoError(t, err)
+	if err != nil {
+		return nil, err
+	}
 	c, err := s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{})
-	require.NoError(t, err)
+	if err != nil {
+		return nil, err
+	}
 	var got [][]byte
 	for uint64(len(got)) < info.State.Msgs {
 		batch, err := c.Fetch(int(info.State.Msgs)-len(got), jetstream.FetchMaxWait(5*time.Second))
-		require.NoError(t, err)
+		if err != nil {
+			return nil, err
+		}
 		n := 0
 		for m := range batch.Messages() {
 			got = append(got, m.Data())
 			n++
 		}
-		require.NoError(t, batch.Error())
-		require.NotZero(t, n, "fetch returned nothing with %d of %d messages read", len(got), info.State.Msgs)
+		if err := batch.Error(); err != nil {
+			return nil, err
+		}
+		if n == 0 {
+			return nil, fmt.Errorf("fetch returned nothing with %d of %d messages read", len(got), info.State.Msgs)
+		}
 	}
-	return got
+	return got, nil
 }
 
 // TestNATSKeepsMessagesAcrossRestarts publishes through JetStream, including a message of
