@@ -163,11 +163,7 @@ func TestNATSClusterSurvivesLosingANode(t *testing.T) {
 func streamInfo(ctx context.Context, js jetstream.JetStream) (*jetstream.StreamInfo, error) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	s, err := js.Stream(ctx, "ORDERS")
-	if err != nil {
-		return nil, err
-	}
-	info, err := s.Info(ctx)
+	_, info, err := ordersStream(ctx, js)
 	if err != nil {
 		return nil, err
 	}

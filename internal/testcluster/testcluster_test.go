@@ -162,13 +162,22 @@ func consume(t testing.TB, js jetstream.JetStream) [][]byte {
 	return got
 }
 
-// tryConsume reads every message of stream ORDERS through an ordered consumer.
-func tryConsume(ctx context.Context, js jetstream.JetStream) ([][]byte, error) {
+// ordersStream looks up stream ORDERS and asks for its state, which its leader answers.
+func ordersStream(ctx context.Context, js jetstream.JetStream) (jetstream.Stream, *jetstream.StreamInfo, error) {
 	s, err := js.Stream(ctx, "ORDERS")
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	info, err := s.Info(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	return s, info, nil
+}
+
+// tryConsume reads every message of stream ORDERS through an ordered consumer.
+func tryConsume(ctx context.Context, js jetstream.JetStream) ([][]byte, error) {
+	s, info, err := ordersStream(ctx, js)
 	if err != nil {
 		return nil, err
 	}
