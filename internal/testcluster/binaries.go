@@ -17,31 +17,36 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// Versions of the server binaries: the same as the modules Weir embeds (go.mod), so that a
-// multi-process test runs the servers a standalone Weir runs in-process.
+// Versions of the server binaries. Etcd and nats-server are the modules Weir embeds (go.mod),
+// so that a multi-process test runs the servers a standalone Weir runs in-process; versitygw
+// is an S3 server that Weir does not link, for tests against real S3 behaviour.
 const (
-	EtcdVersion = "v3.7.3"
-	NATSVersion = "v2.15.2"
+	EtcdVersion    = "v3.7.3"
+	NATSVersion    = "v2.15.2"
+	VersityVersion = "v1.8.0"
 )
 
 // Environment variables that choose the binaries.
 const (
-	// EnvEtcdBin and EnvNATSBin name ready binaries; they are used as they are.
-	EnvEtcdBin = "WEIR_ETCD_BIN"
-	EnvNATSBin = "WEIR_NATS_BIN"
+	// EnvEtcdBin, EnvNATSBin and EnvVersityBin name ready binaries; they are used as they are.
+	EnvEtcdBin    = "WEIR_ETCD_BIN"
+	EnvNATSBin    = "WEIR_NATS_BIN"
+	EnvVersityBin = "WEIR_VERSITYGW_BIN"
 	// EnvBinDir names the cache directory the binaries are built into.
 	EnvBinDir = "WEIR_TEST_BIN_DIR"
 )
 
 // File names of the binaries in a cache directory.
 const (
-	EtcdFile = "etcd"
-	NATSFile = "nats-server"
+	EtcdFile    = "etcd"
+	NATSFile    = "nats-server"
+	VersityFile = "versitygw"
 )
 
 const (
 	natsModule       = "github.com/nats-io/nats-server/v2"
 	etcdServerModule = "go.etcd.io/etcd/server/v3"
+	versityModule    = "github.com/versity/versitygw"
 	// lockPoll is how often a build waiting for another process's build checks the lock.
 	lockPoll = 200 * time.Millisecond
 )
@@ -64,13 +69,14 @@ type binary struct {
 	build   func(ctx context.Context, log *slog.Logger, dst string) error
 }
 
-// binaries are the binaries Build provides. The version stamp of each is the Go build
+// The binaries Build and BuildVersity provide. The version stamp of each is the Go build
 // information inside the binary itself: it cannot disagree with the code it describes, and a
 // binary cut short by a killed build has none and is rebuilt.
-var binaries = []binary{
-	{file: EtcdFile, current: etcdCurrent, build: buildEtcd},
-	{file: NATSFile, current: natsCurrent, build: buildNATS},
-}
+var (
+	etcdBinary    = binary{file: EtcdFile, current: etcdCurrent, build: buildEtcd}
+	natsBinary    = binary{file: NATSFile, current: mainModuleIs(natsModule, NATSVersion), build: goInstall(natsModule, NATSVersion, NATSFile)}
+	versityBinary = binary{file: VersityFile, current: mainModuleIs(versityModule, VersityVersion), build: goInstall(versityModule+"/cmd/versitygw", VersityVersion, VersityFile)}
+)
 
 func etcdCurrent(bi *buildinfo.BuildInfo) bool {
 	for _, d := range bi.Deps {
@@ -81,8 +87,11 @@ func etcdCurrent(bi *buildinfo.BuildInfo) bool {
 	return false
 }
 
-func natsCurrent(bi *buildinfo.BuildInfo) bool {
-	return bi.Main.Path == natsModule && bi.Main.Version == NATSVersion
+// mainModuleIs accepts a binary built by `go install` of a package of module at version.
+func mainModuleIs(module, version string) func(*buildinfo.BuildInfo) bool {
+	return func(bi *buildinfo.BuildInfo) bool {
+		return bi.Main.Path == module && bi.Main.Version == version
+	}
 }
 
 // upToDate reports whether path holds the binary s at the version wanted.
@@ -97,15 +106,34 @@ func upToDate(s binary, path string) bool {
 // it fails the test when it fails.
 func Binaries(t testing.TB) (etcd, nats string) {
 	t.Helper()
-	etcd, nats = os.Getenv(EnvEtcdBin), os.Getenv(EnvNATSBin)
-	for _, p := range []struct{ env, path string }{{EnvEtcdBin, etcd}, {EnvNATSBin, nats}} {
-		if p.path != "" {
-			_, err := os.Stat(p.path)
-			require.NoError(t, err, "%s names a missing binary", p.env)
+	paths := binaryPaths(t, []string{EnvEtcdBin, EnvNATSBin}, etcdBinary, natsBinary)
+	return paths[0], paths[1]
+}
+
+// VersityBinary returns the path of the versitygw binary: the one named by
+// WEIR_VERSITYGW_BIN, else the one in the cache directory, built there first as Binaries
+// builds etcd and nats-server.
+func VersityBinary(t testing.TB) string {
+	t.Helper()
+	return binaryPaths(t, []string{EnvVersityBin}, versityBinary)[0]
+}
+
+// binaryPaths returns, for each of bins, the binary its environment variable in envs names,
+// else the one in the cache directory, building the set there when one is missing.
+func binaryPaths(t testing.TB, envs []string, bins ...binary) []string {
+	t.Helper()
+	paths := make([]string, len(envs))
+	complete := true
+	for i, env := range envs {
+		if paths[i] = os.Getenv(env); paths[i] == "" {
+			complete = false
+			continue
 		}
+		_, err := os.Stat(paths[i])
+		require.NoError(t, err, "%s names a missing binary", env)
 	}
-	if etcd != "" && nats != "" {
-		return etcd, nats
+	if complete {
+		return paths
 	}
 	dir := os.Getenv(EnvBinDir)
 	if dir == "" {
@@ -113,15 +141,14 @@ func Binaries(t testing.TB) (etcd, nats string) {
 		dir, err = DefaultBinDir()
 		require.NoError(t, err)
 	}
-	builtEtcd, builtNATS, err := Build(t.Context(), slog.New(slog.NewTextHandler(tbWriter{t}, nil)), dir)
+	built, err := buildSet(t.Context(), slog.New(slog.NewTextHandler(tbWriter{t}, nil)), dir, bins)
 	require.NoError(t, err, "build test server binaries into %s", dir)
-	if etcd == "" {
-		etcd = builtEtcd
+	for i := range paths {
+		if paths[i] == "" {
+			paths[i] = built[i]
+		}
 	}
-	if nats == "" {
-		nats = builtNATS
-	}
-	return etcd, nats
+	return paths
 }
 
 // DefaultBinDir is the cache directory used when WEIR_TEST_BIN_DIR is not set: weir-test-bin
@@ -142,38 +169,62 @@ func DefaultBinDir() (string, error) {
 // missing or outdated ones with the go command, and returns their paths. Processes building
 // into the same dir at once take turns through a lock file, so each binary is built once.
 func Build(ctx context.Context, log *slog.Logger, dir string) (etcd, nats string, err error) {
-	dir, err = filepath.Abs(dir)
-	if err != nil {
-		return "", "", fmt.Errorf("build in %s: %w", dir, err)
-	}
-	etcd, nats = filepath.Join(dir, EtcdFile), filepath.Join(dir, NATSFile)
-	if upToDate(binaries[0], etcd) && upToDate(binaries[1], nats) {
-		return etcd, nats, nil // renames are atomic: no lock needed to read a finished build
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", "", fmt.Errorf("build in %s: %w", dir, err)
-	}
-	unlock, err := lockDir(ctx, log, dir)
+	paths, err := buildSet(ctx, log, dir, []binary{etcdBinary, natsBinary})
 	if err != nil {
 		return "", "", err
 	}
+	return paths[0], paths[1], nil
+}
+
+// BuildVersity makes sure dir holds versitygw at VersityVersion, as Build does for etcd and
+// nats-server, and returns its path. It is separate from Build because only S3 tests need it.
+func BuildVersity(ctx context.Context, log *slog.Logger, dir string) (string, error) {
+	paths, err := buildSet(ctx, log, dir, []binary{versityBinary})
+	if err != nil {
+		return "", err
+	}
+	return paths[0], nil
+}
+
+// buildSet makes sure dir holds bins at their versions and returns their paths.
+func buildSet(ctx context.Context, log *slog.Logger, dir string, bins []binary) ([]string, error) {
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("build in %s: %w", dir, err)
+	}
+	paths := make([]string, len(bins))
+	complete := true
+	for i, s := range bins {
+		paths[i] = filepath.Join(dir, s.file)
+		complete = complete && upToDate(s, paths[i])
+	}
+	if complete {
+		return paths, nil // renames are atomic: no lock needed to read a finished build
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("build in %s: %w", dir, err)
+	}
+	unlock, err := lockDir(ctx, log, dir)
+	if err != nil {
+		return nil, err
+	}
 	defer unlock()
-	for _, s := range binaries {
-		dst := filepath.Join(dir, s.file)
+	for i, s := range bins {
+		dst := paths[i]
 		if upToDate(s, dst) {
 			continue // built by the process that held the lock before us
 		}
 		start := time.Now()
 		log.Info("building test server binary, a few minutes on a cold cache", "binary", dst)
 		if err := s.build(ctx, log, dst); err != nil {
-			return "", "", fmt.Errorf("build %s: %w", s.file, err)
+			return nil, fmt.Errorf("build %s: %w", s.file, err)
 		}
 		if !upToDate(s, dst) {
-			return "", "", fmt.Errorf("build %s: %w", dst, ErrWrongVersion)
+			return nil, fmt.Errorf("build %s: %w", dst, ErrWrongVersion)
 		}
 		log.Info("built test server binary", "binary", dst, "took", time.Since(start).Round(time.Second))
 	}
-	return etcd, nats, nil
+	return paths, nil
 }
 
 // lockDir takes the build lock of dir, waiting for another holder as long as ctx allows.
@@ -207,17 +258,20 @@ func lockDir(ctx context.Context, log *slog.Logger, dir string) (unlock func(), 
 	}
 }
 
-// buildNATS installs nats-server at NATSVersion from the module proxy and moves it to dst.
-func buildNATS(ctx context.Context, log *slog.Logger, dst string) error {
-	tmp, err := os.MkdirTemp(filepath.Dir(dst), ".build-nats-")
-	if err != nil {
-		return err
+// goInstall returns a build that installs pkg at version from the module proxy, as the binary
+// file, and moves it to dst.
+func goInstall(pkg, version, file string) func(ctx context.Context, log *slog.Logger, dst string) error {
+	return func(ctx context.Context, log *slog.Logger, dst string) error {
+		tmp, err := os.MkdirTemp(filepath.Dir(dst), ".build-"+file+"-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(tmp)
+		if err := goCmd(ctx, log, tmp, []string{"GOBIN=" + tmp}, "install", pkg+"@"+version); err != nil {
+			return err
+		}
+		return os.Rename(filepath.Join(tmp, file), dst)
 	}
-	defer os.RemoveAll(tmp)
-	if err := goCmd(ctx, log, tmp, []string{"GOBIN=" + tmp}, "install", natsModule+"@"+NATSVersion); err != nil {
-		return err
-	}
-	return os.Rename(filepath.Join(tmp, NATSFile), dst)
 }
 
 // etcdMain is the whole etcd program: etcd's own main package lives in a module that pulls in

@@ -3,6 +3,7 @@ package testcluster
 import (
 	"bytes"
 	"context"
+	"debug/buildinfo"
 	"fmt"
 	"log/slog"
 	"net"
@@ -33,9 +34,10 @@ func TestMain(m *testing.M) {
 // testTimeout bounds every client call of these tests.
 const testTimeout = 10 * time.Second
 
-func etcdClient(t testing.TB, e *Etcd) *clientv3.Client {
+// etcdClient is a client of the etcd servers at endpoints, closed at the end of the test.
+func etcdClient(t testing.TB, endpoints []string) *clientv3.Client {
 	t.Helper()
-	cli, err := clientv3.New(clientv3.Config{Endpoints: e.Endpoints(), DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	cli, err := clientv3.New(clientv3.Config{Endpoints: endpoints, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, cli.Close()) })
 	return cli
@@ -66,7 +68,7 @@ func TestEtcdKeepsDataAcrossRestarts(t *testing.T) {
 	e := StartEtcd(t)
 	require.Len(t, e.Endpoints(), 1)
 	require.True(t, strings.HasPrefix(e.Endpoints()[0], "http://127.0.0.1:"), e.Endpoints())
-	cli := etcdClient(t, e)
+	cli := etcdClient(t, e.Endpoints())
 	etcdPut(t, cli, "a", "1")
 	require.Equal(t, "1", etcdGet(t, cli, "a"))
 
@@ -91,13 +93,13 @@ func TestEtcdKeepsDataAcrossRestarts(t *testing.T) {
 
 	again := StartEtcd(t, EtcdDataDir(e.DataDir()))
 	require.Equal(t, e.DataDir(), again.DataDir())
-	require.Equal(t, "1", etcdGet(t, etcdClient(t, again), "a"))
+	require.Equal(t, "1", etcdGet(t, etcdClient(t, again.Endpoints()), "a"))
 }
 
 // TestEtcdPauseResume checks that a paused etcd leaves requests unanswered until it resumes.
 func TestEtcdPauseResume(t *testing.T) {
 	e := StartEtcd(t)
-	cli := etcdClient(t, e)
+	cli := etcdClient(t, e.Endpoints())
 	etcdPut(t, cli, "k", "v")
 
 	e.Pause()
@@ -113,7 +115,7 @@ func TestEtcdPauseResume(t *testing.T) {
 // TestEtcdArgs checks that extra flags reach etcd and override its defaults.
 func TestEtcdArgs(t *testing.T) {
 	e := StartEtcd(t, EtcdArgs("--max-request-bytes=1024"))
-	cli := etcdClient(t, e)
+	cli := etcdClient(t, e.Endpoints())
 	ctx, cancel := context.WithTimeout(t.Context(), testTimeout)
 	defer cancel()
 	_, err := cli.Put(ctx, "big", strings.Repeat("x", 4096))
@@ -130,9 +132,10 @@ func TestStartFailureShowsCause(t *testing.T) {
 	require.Contains(t, r.output(), "no-such-flag")
 }
 
-func jetStream(t testing.TB, n *NATS) jetstream.JetStream {
+// jetStream connects to url (one server or a comma-separated list) and reconnects forever.
+func jetStream(t testing.TB, url string) jetstream.JetStream {
 	t.Helper()
-	nc, err := nats.Connect(n.URL(), nats.Timeout(5*time.Second), nats.MaxReconnects(-1), nats.ReconnectWait(20*time.Millisecond))
+	nc, err := nats.Connect(url, nats.Timeout(5*time.Second), nats.MaxReconnects(-1), nats.ReconnectWait(20*time.Millisecond))
 	require.NoError(t, err)
 	t.Cleanup(nc.Close)
 	js, err := jetstream.New(nc)
@@ -154,25 +157,53 @@ func consume(t testing.TB, js jetstream.JetStream) [][]byte {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), testTimeout)
 	defer cancel()
+	got, err := tryConsume(ctx, js)
+	require.NoError(t, err)
+	return got
+}
+
+// ordersStream looks up stream ORDERS and asks for its state, which its leader answers.
+func ordersStream(ctx context.Context, js jetstream.JetStream) (jetstream.Stream, *jetstream.StreamInfo, error) {
 	s, err := js.Stream(ctx, "ORDERS")
-	require.NoError(t, err)
+	if err != nil {
+		return nil, nil, err
+	}
 	info, err := s.Info(ctx)
-	require.NoError(t, err)
+	if err != nil {
+		return nil, nil, err
+	}
+	return s, info, nil
+}
+
+// tryConsume reads every message of stream ORDERS through an ordered consumer.
+func tryConsume(ctx context.Context, js jetstream.JetStream) ([][]byte, error) {
+	s, info, err := ordersStream(ctx, js)
+	if err != nil {
+		return nil, err
+	}
 	c, err := s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{})
-	require.NoError(t, err)
+	if err != nil {
+		return nil, err
+	}
 	var got [][]byte
 	for uint64(len(got)) < info.State.Msgs {
 		batch, err := c.Fetch(int(info.State.Msgs)-len(got), jetstream.FetchMaxWait(5*time.Second))
-		require.NoError(t, err)
+		if err != nil {
+			return nil, err
+		}
 		n := 0
 		for m := range batch.Messages() {
 			got = append(got, m.Data())
 			n++
 		}
-		require.NoError(t, batch.Error())
-		require.NotZero(t, n, "fetch returned nothing with %d of %d messages read", len(got), info.State.Msgs)
+		if err := batch.Error(); err != nil {
+			return nil, err
+		}
+		if n == 0 {
+			return nil, fmt.Errorf("fetch returned nothing with %d of %d messages read", len(got), info.State.Msgs)
+		}
 	}
-	return got
+	return got, nil
 }
 
 // TestNATSKeepsMessagesAcrossRestarts publishes through JetStream, including a message of
@@ -181,7 +212,7 @@ func consume(t testing.TB, js jetstream.JetStream) [][]byte {
 func TestNATSKeepsMessagesAcrossRestarts(t *testing.T) {
 	n := StartNATS(t, NATSSyncAlways())
 	require.True(t, strings.HasPrefix(n.URL(), "nats://127.0.0.1:"), n.URL())
-	js := jetStream(t, n)
+	js := jetStream(t, n.URL())
 	ctx, cancel := context.WithTimeout(t.Context(), testTimeout)
 	defer cancel()
 	_, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "ORDERS", Subjects: []string{"orders.>"}, Storage: jetstream.FileStorage})
@@ -209,13 +240,13 @@ func TestNATSKeepsMessagesAcrossRestarts(t *testing.T) {
 	n.Stop()
 	again := StartNATS(t, NATSStoreDir(n.StoreDir()))
 	require.Equal(t, n.StoreDir(), again.StoreDir())
-	require.Equal(t, want, consume(t, jetStream(t, again)))
+	require.Equal(t, want, consume(t, jetStream(t, again.URL())))
 }
 
 // TestNATSPauseResume checks that a paused nats-server answers nothing until it resumes.
 func TestNATSPauseResume(t *testing.T) {
 	n := StartNATS(t)
-	js := jetStream(t, n)
+	js := jetStream(t, n.URL())
 	n.Pause()
 	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
 	_, err := js.AccountInfo(ctx)
@@ -454,6 +485,62 @@ func TestBinaries(t *testing.T) {
 	})
 }
 
+// TestVersityBinary checks where VersityBinary finds versitygw and that BuildVersity builds it
+// at VersityVersion. versitygw --version names no release, so the version is read from the Go
+// build information, as Build checks it.
+func TestVersityBinary(t *testing.T) {
+	bin := VersityBinary(t)
+	requireModuleVersion(t, bin, versityModule, VersityVersion)
+	out, err := exec.Command(bin, "--help").CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	require.Contains(t, string(out), "Versity S3 Gateway")
+
+	t.Run("environment", func(t *testing.T) {
+		t.Setenv(EnvVersityBin, bin)
+		t.Setenv(EnvBinDir, "/nonexistent") // not looked at
+		require.Equal(t, bin, VersityBinary(t))
+	})
+	t.Run("missing binary in the environment fails", func(t *testing.T) {
+		t.Setenv(EnvVersityBin, filepath.Join(t.TempDir(), VersityFile))
+		r := record(t, func(tb testing.TB) { VersityBinary(tb) })
+		require.True(t, r.Failed())
+		require.Contains(t, r.output(), EnvVersityBin)
+	})
+	t.Run("an empty directory is filled with versitygw only", func(t *testing.T) {
+		dir := t.TempDir()
+		var log bytes.Buffer
+		got, err := BuildVersity(t.Context(), slog.New(slog.NewTextHandler(&log, nil)), dir)
+		require.NoError(t, err)
+		require.Equal(t, filepath.Join(dir, VersityFile), got)
+		requireModuleVersion(t, got, versityModule, VersityVersion)
+		require.Equal(t, 1, strings.Count(log.String(), "msg=\"built test server binary\""), log.String())
+		entries, err := os.ReadDir(dir)
+		require.NoError(t, err)
+		var names []string
+		for _, e := range entries {
+			names = append(names, e.Name())
+		}
+		require.ElementsMatch(t, []string{".lock", VersityFile}, names, "no build leftovers")
+	})
+	t.Run("an up-to-date directory is used as it is", func(t *testing.T) {
+		dir := t.TempDir()
+		copyFile(t, bin, filepath.Join(dir, VersityFile))
+		var log bytes.Buffer
+		_, err := BuildVersity(t.Context(), slog.New(slog.NewTextHandler(&log, nil)), dir)
+		require.NoError(t, err)
+		require.Empty(t, log.String())
+	})
+}
+
+// requireModuleVersion checks that bin was built from module at version.
+func requireModuleVersion(t testing.TB, bin, module, version string) {
+	t.Helper()
+	bi, err := buildinfo.ReadFile(bin)
+	require.NoError(t, err)
+	require.Equal(t, module, bi.Main.Path)
+	require.Equal(t, version, bi.Main.Version)
+}
+
 func requireVersion(t testing.TB, bin, want string) {
 	t.Helper()
 	out, err := exec.Command(bin, "--version").CombinedOutput()
@@ -550,15 +637,15 @@ func TestBuild(t *testing.T) {
 // that yields the wrong version, an unusable directory and a lock held past the deadline.
 func TestBuildFailures(t *testing.T) {
 	etcd, _ := Binaries(t)
-	saved := binaries[0].build
-	t.Cleanup(func() { binaries[0].build = saved })
+	saved := etcdBinary.build
+	t.Cleanup(func() { etcdBinary.build = saved })
 	discard := slog.New(slog.DiscardHandler)
 
-	binaries[0].build = func(context.Context, *slog.Logger, string) error { return fmt.Errorf("compiler on fire") }
+	etcdBinary.build = func(context.Context, *slog.Logger, string) error { return fmt.Errorf("compiler on fire") }
 	_, _, err := Build(t.Context(), discard, t.TempDir())
 	require.ErrorContains(t, err, "compiler on fire")
 
-	binaries[0].build = func(_ context.Context, _ *slog.Logger, dst string) error {
+	etcdBinary.build = func(_ context.Context, _ *slog.Logger, dst string) error {
 		return os.WriteFile(dst, []byte("#!/bin/sh\n"), 0o755)
 	}
 	_, _, err = Build(t.Context(), discard, t.TempDir())
@@ -572,7 +659,7 @@ func TestBuildFailures(t *testing.T) {
 	_, err = lockDir(t.Context(), discard, filepath.Join(t.TempDir(), "missing"))
 	require.ErrorIs(t, err, os.ErrNotExist)
 
-	binaries[0].build = saved
+	etcdBinary.build = saved
 	dir := t.TempDir()
 	copyFile(t, etcd, filepath.Join(dir, "x")) // leave etcd missing so Build needs the lock
 	unlock, err := lockDir(t.Context(), discard, dir)

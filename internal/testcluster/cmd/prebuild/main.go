@@ -1,6 +1,6 @@
-// Command prebuild builds the etcd and nats-server binaries of multi-process tests into a
-// cache directory, with the code Binaries uses, and prints shell exports that point the tests
-// at them (.ci/run evaluates them).
+// Command prebuild builds the etcd, nats-server and versitygw binaries of multi-process tests
+// into a cache directory, with the code Binaries and VersityBinary use, and prints shell
+// exports that point the tests at them (.ci/run evaluates them).
 package main
 
 import (
@@ -46,9 +46,17 @@ func run(dir string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	log.Info("test server binaries ready", "etcd", etcd, "nats", nats, "took", time.Since(start).Round(time.Second))
-	_, err = fmt.Fprintf(stdout, "export %s=%s\nexport %s=%s\n", testcluster.EnvEtcdBin, shellQuote(etcd), testcluster.EnvNATSBin, shellQuote(nats))
-	return err
+	versity, err := testcluster.BuildVersity(ctx, log, dir)
+	if err != nil {
+		return err
+	}
+	log.Info("test server binaries ready", "etcd", etcd, "nats", nats, "versitygw", versity, "took", time.Since(start).Round(time.Second))
+	for _, e := range [][2]string{{testcluster.EnvEtcdBin, etcd}, {testcluster.EnvNATSBin, nats}, {testcluster.EnvVersityBin, versity}} {
+		if _, err := fmt.Fprintf(stdout, "export %s=%s\n", e[0], shellQuote(e[1])); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // shellQuote quotes s for a POSIX shell.
