@@ -45,6 +45,9 @@ type Channels interface {
 	CreateChannel(ctx context.Context, name string) error
 	DeleteChannel(ctx context.Context, name string) error
 	Append(ctx context.Context, channel string, recs []wal.Record) ([]wal.Position, error)
+	// MaxRecordBytes is the largest record Append takes with an ID of idLen bytes: what the
+	// server in front of the channels allows.
+	MaxRecordBytes(idLen int) int
 }
 
 // IDAllocator hands out unique IDs (auto-generated primary keys).
@@ -68,8 +71,8 @@ type Config struct {
 	// Identifier tells clients apart in logs; 0 picks one from the clock.
 	NodeID int64 `yaml:"-"`
 	// MaxMessageBytes bounds one encoded DML message; 0 means DefaultMaxMessageBytes. A
-	// channel's rows are split into as many messages as it takes. Keep it at most half the
-	// WAL's record limit (NATS max_payload) so a message never nears it.
+	// channel's rows are split into as many messages as it takes. The WAL server's own limit
+	// (NATS max_payload: 1 MB in a stock nats-server) lowers it further: see messageLimit.
 	MaxMessageBytes int `yaml:"max-message-bytes"`
 	// AppendAttempts is how often an append whose outcome is unknown is tried, with the same
 	// record IDs, before the request fails as retriable; 0 means DefaultAppendAttempts.
@@ -83,9 +86,12 @@ type Config struct {
 // Defaults of Config's zero fields.
 const (
 	// DefaultMaxMessageBytes is half the WAL's default record limit (8 MiB, NATS's
-	// max_payload in the embedded server), leaving room for headers and for a server
-	// configured a little lower.
+	// max_payload in the embedded server). A server that allows less (a stock nats-server
+	// allows 1 MB) gets messages sized to what it allows.
 	DefaultMaxMessageBytes = 4 << 20
+	// maxRecordIDBytes bounds the record IDs appendAll makes ("{node}.{16 hex}-{seq}-{channel}-
+	// {message}"), which travel in a header beside the message.
+	maxRecordIDBytes = 80
 	// DefaultAppendAttempts tries an append four times (backing off 0.1, 0.2, 0.4 s).
 	DefaultAppendAttempts = 4
 	// DefaultMetaCacheTTL saves two metastore reads on all but one insert per second and

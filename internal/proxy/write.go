@@ -278,7 +278,7 @@ func (s *Server) channelRecords(coll *meta.Collection, kind dml.Kind, partID int
 func (s *Server) insertMessages(hdr dml.Header, rows *batch.Rows, collName string) ([][]byte, error) {
 	rec := rows.Record(hdr.Timestamp)
 	defer rec.Release()
-	limit := s.cfg.MaxMessageBytes
+	limit := s.messageLimit()
 	n := int(rec.NumRows())
 	// Guess the number of messages from the record's size and cut it into equal row ranges;
 	// a range that still encodes too large (rows of uneven size) is halved.
@@ -331,9 +331,16 @@ func encodeInsert(hdr dml.Header, rec arrow.RecordBatch, lo, hi, limit int, pks 
 	return append(left, right...), nil
 }
 
+// messageLimit is the most bytes one DML message may have: Config.MaxMessageBytes, or less when
+// the WAL server allows less (a stock nats-server's max_payload is 1 MB), so that an insert of
+// any size is split into messages the server takes instead of failing as too large.
+func (s *Server) messageLimit() int {
+	return min(s.cfg.MaxMessageBytes, s.channels.MaxRecordBytes(maxRecordIDBytes))
+}
+
 // deleteMessages encodes keys as delete messages of at most MaxMessageBytes each.
 func (s *Server) deleteMessages(collID, partID int64, ts uint64, keys dml.PKs) [][]byte {
-	budget := s.cfg.MaxMessageBytes - dml.HeaderSize - 16 // type byte and key count
+	budget := s.messageLimit() - dml.HeaderSize - 16 // type byte and key count
 	hdr := dml.Header{Kind: dml.Delete, CollectionID: collID, PartitionID: partID, Timestamp: ts}
 	var out [][]byte
 	emit := func(p dml.PKs) {

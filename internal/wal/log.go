@@ -295,6 +295,21 @@ func (l *Log) messages(channel string, recs []Record) ([]*nats.Msg, error) {
 	return msgs, nil
 }
 
+// MaxRecordBytes is the largest record Append accepts with an ID of idLen bytes: the smaller
+// of Config.MaxMsgSize and what the server allows (its max_payload, 1 MB in a stock
+// nats-server, less the ID header). Before the first connection it is Config.MaxMsgSize.
+func (l *Log) MaxRecordBytes(idLen int) int {
+	limit := int(l.cfg.MaxMsgSize)
+	if serverMax := l.nc.MaxPayload(); serverMax > 0 {
+		overhead := 0
+		if idLen > 0 {
+			overhead = msgIDHeaderOverhead + idLen
+		}
+		limit = min(limit, int(serverMax)-overhead)
+	}
+	return limit
+}
+
 // validRecordID rejects IDs that cannot travel in a header line.
 func validRecordID(id string) bool {
 	for i := 0; i < len(id); i++ {

@@ -5,6 +5,7 @@ package weirtest
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"net"
@@ -53,10 +54,19 @@ type spec struct {
 	extra []string
 }
 
+// NewCluster starts etcd and a nats-server that fsyncs every message (what Weir's durability
+// promise assumes) and opens the cluster's metastore and bucket; Weir processes are started
+// with Start.
 func NewCluster(t *testing.T) *Cluster {
+	return NewClusterNATS(t, testcluster.NATSSyncAlways())
+}
+
+// NewClusterNATS is NewCluster with the nats-server started with opts (testcluster.NATSStock
+// for one with nats-server's own defaults).
+func NewClusterNATS(t *testing.T, opts ...testcluster.NATSOption) *Cluster {
 	c := &Cluster{T: t, Procs: map[string]*testcluster.Process{}, HTTP: map[string]string{}, specs: map[string]spec{}}
 	c.Etcd = testcluster.StartEtcd(t)
-	c.NATS = testcluster.StartNATS(t, testcluster.NATSSyncAlways())
+	c.NATS = testcluster.StartNATS(t, opts...)
 	dir := t.TempDir()
 	c.Storage = "file://" + dir
 	c.Bin = testcluster.BuildWeir(t)
@@ -143,8 +153,10 @@ func containsID(ids []int64, id int64) bool {
 
 // Writer inserts and deletes through the proxy and remembers what was acknowledged.
 type Writer struct {
-	C       milvuspb.MilvusServiceClient
-	Name    string
+	C    milvuspb.MilvusServiceClient
+	Name string
+	// Dim is the dimension of the collection's vectors (CreateVecCollectionDim); 0 means 8.
+	Dim     int
 	mu      sync.Mutex
 	next    int64
 	acked   map[int64]bool
@@ -206,17 +218,18 @@ func (w *Writer) Insert(t *testing.T, n int) error {
 	first := w.next
 	w.next += int64(n)
 	w.mu.Unlock()
+	dim := cmp.Or(w.Dim, 8)
 	ids := make([]int64, n)
-	vecs := make([]float32, 8*n)
+	vecs := make([]float32, dim*n)
 	for i := range ids {
 		ids[i] = first + int64(i)
-		vecs[8*i] = float32(ids[i])
+		vecs[dim*i] = float32(ids[i])
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	resp, err := w.C.Insert(ctx, &milvuspb.InsertRequest{CollectionName: w.Name, NumRows: uint32(n), FieldsData: []*schemapb.FieldData{
 		{FieldName: "id", Field: &schemapb.FieldData_Scalars{Scalars: &schemapb.ScalarField{Data: &schemapb.ScalarField_LongData{LongData: &schemapb.LongArray{Data: ids}}}}},
-		{FieldName: "vec", Field: &schemapb.FieldData_Vectors{Vectors: &schemapb.VectorField{Dim: 8, Data: &schemapb.VectorField_FloatVector{FloatVector: &schemapb.FloatArray{Data: vecs}}}}},
+		{FieldName: "vec", Field: &schemapb.FieldData_Vectors{Vectors: &schemapb.VectorField{Dim: int64(dim), Data: &schemapb.VectorField_FloatVector{FloatVector: &schemapb.FloatArray{Data: vecs}}}}},
 	}})
 	if err == nil && resp.GetStatus().GetCode() != 0 {
 		err = fmt.Errorf("insert: %s", resp.GetStatus().GetReason())
@@ -339,10 +352,16 @@ func (c *Cluster) NoPanics() {
 	}
 }
 
+// CreateVecCollection creates a collection of an int64 key "id" and 8-dim vectors "vec".
 func CreateVecCollection(t *testing.T, c milvuspb.MilvusServiceClient, name string, shards int32) {
+	CreateVecCollectionDim(t, c, name, shards, 8)
+}
+
+// CreateVecCollectionDim is CreateVecCollection with dim-dimensional vectors.
+func CreateVecCollectionDim(t *testing.T, c milvuspb.MilvusServiceClient, name string, shards int32, dim int) {
 	s := &schemapb.CollectionSchema{Name: name, Fields: []*schemapb.FieldSchema{
 		{Name: "id", DataType: schemapb.DataType_Int64, IsPrimaryKey: true},
-		{Name: "vec", DataType: schemapb.DataType_FloatVector, TypeParams: []*commonpb.KeyValuePair{{Key: "dim", Value: "8"}}},
+		{Name: "vec", DataType: schemapb.DataType_FloatVector, TypeParams: []*commonpb.KeyValuePair{{Key: "dim", Value: fmt.Sprint(dim)}}},
 	}}
 	b, err := proto.Marshal(s)
 	require.NoError(t, err)
