@@ -723,3 +723,20 @@ func TestReadLargeRecords(t *testing.T) {
 		require.Equal(t, byte(i), m.Data[0])
 	}
 }
+
+// TestMaxRecordBytesFollowsTheServer: the largest record Append takes is what the server's
+// max_payload leaves beside the record's ID header: a record of exactly that size is stored,
+// one byte more is refused before anything is published.
+func TestMaxRecordBytesFollowsTheServer(t *testing.T) {
+	e := startServer(t, EmbeddedConfig{MaxPayload: 1 << 20})
+	l := openLog(t, e.ClientURL(), Config{})
+	create(t, l, "ch")
+	id := "proxy-1.0123456789abcdef-1-0-0"
+	limit := l.MaxRecordBytes(len(id))
+	require.Less(t, limit, 1<<20)
+	require.Equal(t, 1<<20, l.MaxRecordBytes(0), "no ID, no header")
+	_, err := l.Append(testCtx(t), "ch", []Record{{ID: id, Data: make([]byte, limit)}})
+	require.NoError(t, err)
+	_, err = l.Append(testCtx(t), "ch", []Record{{ID: id + "x", Data: make([]byte, limit)}})
+	require.ErrorIs(t, err, ErrRecordTooLarge)
+}
