@@ -228,9 +228,14 @@ func (e *env) rowsMessage(ch string, kind dml.Kind, part string, ids []int64, ts
 
 func (e *env) delete(ch string, pks ...int64) uint64 {
 	e.t.Helper()
+	return e.deleteIn(ch, dml.AllPartitions, pks...)
+}
+
+// deleteIn appends a delete of pks scoped to partition part (dml.AllPartitions: every one).
+func (e *env) deleteIn(ch string, part int64, pks ...int64) uint64 {
+	e.t.Helper()
 	ts := uint64(time.Now().UnixMilli()) << 18
-	pos := e.append(ch, dml.Message{Header: dml.Header{Kind: dml.Delete, CollectionID: e.coll.ID, PartitionID: dml.AllPartitions, Timestamp: ts, Rows: uint32(len(pks))}, Body: dml.EncodePKs(dml.PKs{Ints: pks})})
-	return pos
+	return e.append(ch, dml.Message{Header: dml.Header{Kind: dml.Delete, CollectionID: e.coll.ID, PartitionID: part, Timestamp: ts, Rows: uint32(len(pks))}, Body: dml.EncodePKs(dml.PKs{Ints: pks})})
 }
 
 func (e *env) flush(ch string) uint64 {

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/weir-db/weir/internal/batch"
+	"github.com/weir-db/weir/internal/dml"
 	"github.com/weir-db/weir/internal/failpoint"
 	"github.com/weir-db/weir/internal/meta"
 	"github.com/weir-db/weir/internal/segment"
@@ -337,4 +338,54 @@ func TestChannelThatMovedBackwardStops(t *testing.T) {
 	require.ErrorIs(t, err, wal.ErrRewound)
 	require.Equal(t, float64(1), testutil.ToFloat64(n2.m.logRewound.WithLabelValues(ch)))
 	require.Equal(t, cp.Position, e.waitCheckpoint(ch, 0).Position, "the checkpoint stays")
+}
+
+// TestCommittedDeletesAreNotReplayed: deletes of three scopes (partition p1, partition p2, every
+// partition) are committed in L0 segments while a buffered insert holds the checkpoint below
+// them; the node crashes. Its successor replays the channel from the checkpoint and must drop
+// every delete an L0 segment of its scope already holds: each delete is stored once (issue 11,
+// item 13; without the L0 replay filter they are stored twice).
+func TestCommittedDeletesAreNotReplayed(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	ch, n1 := e.watched(1)
+	p1, p2 := e.partition("p1"), e.partition("p2")
+	e.insert(ch, meta.DefaultPartition, 2) // a few bytes: stays buffered, holding the checkpoint at 0
+	keys := func(from int64) []int64 {
+		out := make([]int64, 200) // over the 1 KiB sync threshold: the L0 segment syncs
+		for i := range out {
+			out[i] = from + int64(i)
+		}
+		return out
+	}
+	last := e.deleteIn(ch, p1, keys(1000)...)
+	last = max(last, e.deleteIn(ch, p2, keys(2000)...))
+	last = max(last, e.deleteIn(ch, dml.AllPartitions, keys(3000)...))
+	require.Eventually(t, func() bool {
+		segs, err := e.catalog.ListSegments(e.ctx, e.coll.ID)
+		if err != nil {
+			return false
+		}
+		var l0 int
+		for _, s := range segs {
+			if s.Level == meta.L0 && s.MaxPos > 0 {
+				l0++
+			}
+		}
+		return l0 == 3
+	}, 10*time.Second, 5*time.Millisecond, "the three L0 segments commit")
+	cp, err := e.catalog.ReadCheckpoint(e.ctx, ch)
+	require.NoError(t, err)
+	require.Less(t, cp.Position, last, "the buffered insert holds the checkpoint below the deletes")
+	n1.Close() // a crash: the buffered insert is lost with the process
+
+	n2 := e.node(testConfig(1))
+	require.NoError(t, n2.Watch(e.ctx, ch))
+	e.waitCheckpoint(ch, e.flush(ch))
+	_, deleted := e.stored()
+	require.Len(t, deleted, 600)
+	for k, n := range deleted {
+		require.Equal(t, 1, n, "key %d deleted %d times", k, n)
+	}
+	require.Equal(t, float64(3), testutil.ToFloat64(n2.m.replayDropped.WithLabelValues("delete")))
+	e.requireExactlyOnce()
 }
