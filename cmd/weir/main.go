@@ -165,6 +165,7 @@ func newRun(g *globals) *cobra.Command {
 		case "proxy":
 			f.StringVar(&cfg.Listen, "listen", cfg.Listen, "Milvus gRPC listen address")
 			f.DurationVar(&cfg.MetaCacheTTL, "meta-cache-ttl", cfg.MetaCacheTTL, "how long inserts reuse a collection's metastore record (0 disables); another proxy's drop may go unseen this long")
+			f.IntVar(&cfg.WALReplicas, "wal-replicas", cfg.WALReplicas, "replicas of the JetStream stream of each new channel: 1, or 3 or 5 on a JetStream cluster")
 		case "datanode":
 			dataNodeFlags(f, &dcfg)
 			f.StringVar(&dcfg.Protocol, "protocol", dcfg.Protocol, `"current", or "legacy" to behave as the previous release (every meta write through the coordinator)`)

@@ -20,7 +20,7 @@ func RunProxy(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		return err
 	}
 	defer b.close()
-	log, err := wal.Open(ctx, cfg.NATS, wal.Config{Logger: b.logger})
+	log, err := wal.Open(ctx, cfg.NATS, wal.Config{Replicas: cfg.WALReplicas, Logger: b.logger})
 	if err != nil {
 		return fmt.Errorf("role: connect to nats %s: %w", cfg.NATS, err)
 	}

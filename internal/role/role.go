@@ -37,6 +37,10 @@ type Config struct {
 	SessionTTL time.Duration `yaml:"session-ttl"`
 	// MetaCacheTTL is the proxy's proxy.Config.MetaCacheTTL, except that 0 disables the cache.
 	MetaCacheTTL time.Duration `yaml:"meta-cache-ttl"`
+	// WALReplicas is the replica count of the JetStream streams the proxy creates for new
+	// channels: 1 for a single nats-server, 3 (or 5) for a JetStream cluster, where a stream
+	// then survives the loss of a minority of servers.
+	WALReplicas int `yaml:"wal-replicas"`
 	Version      string        `yaml:"-"`
 }
 
@@ -44,7 +48,7 @@ type Config struct {
 func Defaults() Config {
 	return Config{Etcd: []string{"http://127.0.0.1:2379"}, NATS: "nats://127.0.0.1:4222", Storage: "file:///var/lib/weir/objects",
 		NodeID: 1, Listen: ":19530", GRPCListen: "127.0.0.1:0", HTTPListen: ":9091", RootPath: "weir", SessionTTL: session.DefaultTTL,
-		MetaCacheTTL: proxy.DefaultMetaCacheTTL}
+		MetaCacheTTL: proxy.DefaultMetaCacheTTL, WALReplicas: 1}
 }
 
 // Validate reports the first invalid setting.
@@ -58,6 +62,8 @@ func (c Config) Validate() error {
 		return errors.New("role: --root-path must be set")
 	case c.SessionTTL < time.Second:
 		return fmt.Errorf("role: --session-ttl must be at least 1s, got %s", c.SessionTTL)
+	case c.WALReplicas < 1 || c.WALReplicas > 5:
+		return fmt.Errorf("role: --wal-replicas must be 1 to 5 (JetStream's limit), got %d", c.WALReplicas)
 	}
 	return nil
 }

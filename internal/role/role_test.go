@@ -165,6 +165,8 @@ func TestConfigValidate(t *testing.T) {
 		func(c *Config) { c.NodeID = 0 },
 		func(c *Config) { c.RootPath = "" },
 		func(c *Config) { c.SessionTTL = time.Millisecond },
+		func(c *Config) { c.WALReplicas = 0 },
+		func(c *Config) { c.WALReplicas = 7 },
 	} {
 		c := Defaults()
 		edit(&c)
