@@ -23,6 +23,8 @@ type metrics struct {
 	logFirst      *prometheus.GaugeVec   // by channel
 	logBytes      *prometheus.GaugeVec   // by channel
 	truncations   prometheus.Counter
+	restamped     prometheus.Counter
+	restampedBy   prometheus.Histogram
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -62,5 +64,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Bytes a channel's log holds after the node's last truncation, by channel."}, []string{"channel"}),
 		truncations: f.NewCounter(prometheus.CounterOpts{Name: "weir_datanode_log_truncations_total",
 			Help: "Truncations of channel logs below their checkpoint and readers' holds."}),
+		restamped: f.NewCounter(prometheus.CounterOpts{Name: "weir_datanode_restamped_messages_total",
+			Help: "Messages stored with a later timestamp than their proxy gave them, to keep timestamps growing with positions: another proxy's clock ran ahead."}),
+		restampedBy: f.NewHistogram(prometheus.HistogramOpts{Name: "weir_datanode_restamped_seconds",
+			Help: "How far restamped messages were moved: about how far one proxy's clock ran ahead of another's.", Buckets: prometheus.ExponentialBuckets(0.001, 4, 10)}),
 	}
 }

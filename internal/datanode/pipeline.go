@@ -19,6 +19,7 @@ import (
 	"github.com/weir-db/weir/internal/dml"
 	"github.com/weir-db/weir/internal/meta"
 	"github.com/weir-db/weir/internal/schema"
+	"github.com/weir-db/weir/internal/tso"
 	"github.com/weir-db/weir/internal/wal"
 )
 
@@ -344,7 +345,11 @@ func (p *pipeline) handle(m wal.Message) error {
 	// Timestamps grow with positions within a channel even when several proxies (whose
 	// clocks differ) append to it: a message is stored with max(its timestamp, previous+1).
 	// A delete then applies exactly to the rows positioned before it.
-	h.Timestamp = max(h.Timestamp, p.consumedTs+1)
+	if h.Timestamp <= p.consumedTs {
+		p.n.m.restamped.Inc()
+		p.n.m.restampedBy.Observe(float64((p.consumedTs+1-h.Timestamp)>>tso.LogicalBits) / 1000)
+		h.Timestamp = p.consumedTs + 1
+	}
 	defer func() {
 		p.consumed = m.Pos
 		p.consumedTs = h.Timestamp
@@ -437,10 +442,27 @@ func (p *pipeline) decodeRows(m wal.Message, h dml.Header) (arrow.RecordBatch, e
 		rec.Release()
 		return nil, fmt.Errorf("position %d: rows do not match the schema of collection %d", m.Pos, p.coll.ID)
 	}
-	if msg.Timestamp != h.Timestamp {
+	// Rows carry the timestamp they are stored with: the message's, as stored (h). A proxy
+	// stamps a message's header as it appends it, after encoding its rows, so the rows' own
+	// column is not to be trusted.
+	if !stampedWith(rec, h.Timestamp) {
 		rec = restamp(rec, h.Timestamp)
 	}
 	return rec, nil
+}
+
+// stampedWith reports whether every row of rec has timestamp ts.
+func stampedWith(rec arrow.RecordBatch, ts uint64) bool {
+	col, ok := rec.Column(int(rec.NumCols()) - 1).(*array.Uint64)
+	if !ok {
+		return false
+	}
+	for _, v := range col.Uint64Values() {
+		if v != ts {
+			return false
+		}
+	}
+	return true
 }
 
 // keysOf returns the primary keys of rec's rows.

@@ -255,6 +255,7 @@ func TestTimestampsGrowWithPositions(t *testing.T) {
 	}
 	require.Equal(t, []uint64{t1 + 50, t1 + 50, t1 + 50, t1 + 51, t1 + 51, t1 + 51}, ts)
 	require.Greater(t, cp.Timestamp, t1+51, "the checkpoint's timestamp is the flush marker's, after every row")
+	require.Equal(t, float64(1), testutil.ToFloat64(n.m.restamped), "the second message was moved")
 	e.requireExactlyOnce()
 }
 

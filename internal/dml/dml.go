@@ -107,6 +107,10 @@ func PutHeader(b []byte, h Header) {
 	binary.LittleEndian.PutUint32(b[28:], h.Rows)
 }
 
+// PutTimestamp rewrites the timestamp in the header of encoded message b: a writer that
+// stamps a message only when it is about to be appended (in append order) encodes it first.
+func PutTimestamp(b []byte, ts uint64) { binary.LittleEndian.PutUint64(b[20:], ts) }
+
 // DecodeHeader reads the header of an encoded message.
 func DecodeHeader(b []byte) (Header, error) {
 	if len(b) < headerSize {

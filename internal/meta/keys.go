@@ -78,3 +78,8 @@ func (k keys) flush(coll int64, ts uint64) string {
 func (k keys) flushToken(id int64) string {
 	return k.root + "/meta/flush-tokens/" + strconv.FormatInt(id, 10)
 }
+
+// tsBound is where a proxy keeps the bound of its timestamps (tso.Window).
+func (k keys) tsBound(node int64) string {
+	return fmt.Sprintf("%s/meta/proxies/%d/ts-bound", k.root, node)
+}

@@ -70,14 +70,14 @@ func (s *Server) delete(ctx context.Context, req *milvuspb.DeleteRequest) (*milv
 			perChan[c].Ints = append(perChan[c].Ints, k)
 		}
 	}
-	ts := s.clock.Next()
 	msgs := make([][][]byte, coll.Shards)
 	for c, p := range perChan {
 		if p.Len() > 0 {
-			msgs[c] = s.deleteMessages(coll.ID, partID, ts, p)
+			msgs[c] = s.deleteMessages(coll.ID, partID, p)
 		}
 	}
-	if _, err := s.appendAll(ctx, coll, msgs); err != nil {
+	_, ts, err := s.appendAll(ctx, coll, msgs)
+	if err != nil {
 		return nil, err
 	}
 	return &milvuspb.MutationResult{Status: apierr.OK(), IDs: ids, DeleteCnt: int64(keys.Len()), Timestamp: ts}, nil

@@ -67,13 +67,12 @@ func (s *Server) flush(ctx context.Context, req *milvuspb.FlushRequest) (*milvus
 }
 
 func (s *Server) flushCollection(ctx context.Context, coll *meta.Collection, resp *milvuspb.FlushResponse) error {
-	ts := s.clock.Next()
-	marker := dml.Encode(dml.Message{Header: dml.Header{Kind: dml.Flush, CollectionID: coll.ID, PartitionID: dml.AllPartitions, Timestamp: ts}})
 	msgs := make([][][]byte, len(coll.VChannels))
 	for i := range msgs {
-		msgs[i] = [][]byte{marker}
+		// One copy per channel: each is stamped as its channel publishes it.
+		msgs[i] = [][]byte{dml.Encode(dml.Message{Header: dml.Header{Kind: dml.Flush, CollectionID: coll.ID, PartitionID: dml.AllPartitions}})}
 	}
-	pos, err := s.appendAll(ctx, coll, msgs)
+	pos, ts, err := s.appendAll(ctx, coll, msgs)
 	if err != nil {
 		return err
 	}

@@ -44,7 +44,7 @@ type Catalog interface {
 type Channels interface {
 	CreateChannel(ctx context.Context, name string) error
 	DeleteChannel(ctx context.Context, name string) error
-	Append(ctx context.Context, channel string, recs []wal.Record) ([]wal.Position, error)
+	Append(ctx context.Context, channel string, recs []wal.Record, opts ...wal.AppendOption) ([]wal.Position, error)
 	// MaxRecordBytes is the largest record Append takes with an ID of idLen bytes: what the
 	// server in front of the channels allows.
 	MaxRecordBytes(idLen int) int
@@ -97,6 +97,10 @@ const (
 	// DefaultMetaCacheTTL saves two metastore reads on all but one insert per second and
 	// collection, and bounds how long a drop through another proxy can go unseen.
 	DefaultMetaCacheTTL = time.Second
+	// TimestampWindow is how far ahead of the wall clock a proxy saves the bound of its
+	// timestamps (tso.Window), Milvus's TSO window: a restarted proxy's timestamps run at most
+	// this far ahead, and a metastore outage longer than this holds the proxy's mutations.
+	TimestampWindow = 3 * time.Second
 )
 
 // MilvusVersion is the Milvus API version Weir serves. Build metadata after '+' names Weir, so

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"slices"
 	"errors"
 	"fmt"
 	"time"
@@ -64,12 +65,12 @@ func (s *Server) insert(ctx context.Context, req *milvuspb.InsertRequest) (*milv
 		return nil, rowsErr(err, coll.Name)
 	}
 	defer rows.Release()
-	ts := s.clock.Next()
-	perChannel, err := s.channelRecords(coll, dml.Insert, part.ID, rows, ts)
+	perChannel, err := s.channelRecords(coll, dml.Insert, part.ID, rows)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := s.appendAll(ctx, coll, perChannel); err != nil {
+	_, ts, err := s.appendAll(ctx, coll, perChannel)
+	if err != nil {
 		return nil, err
 	}
 	n := rows.Len()
@@ -112,12 +113,12 @@ func (s *Server) upsert(ctx context.Context, req *milvuspb.UpsertRequest) (*milv
 		return nil, rowsErr(err, coll.Name)
 	}
 	defer rows.Release()
-	ts := s.clock.Next()
-	perChannel, err := s.channelRecords(coll, dml.Upsert, part.ID, rows, ts)
+	perChannel, err := s.channelRecords(coll, dml.Upsert, part.ID, rows)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := s.appendAll(ctx, coll, perChannel); err != nil {
+	_, ts, err := s.appendAll(ctx, coll, perChannel)
+	if err != nil {
 		return nil, err
 	}
 	n := rows.Len()
@@ -244,10 +245,10 @@ func succIndex(n int) []uint32 {
 }
 
 // channelRecords splits rows by channel and encodes each channel's rows as messages of kind
-// (dml.Insert or dml.Upsert) stamped ts. Element i belongs to coll.VChannels[i]; nil means
-// nothing for that channel. Everything is encoded before anything is appended, so a row too
-// large for a message rejects the request with nothing written.
-func (s *Server) channelRecords(coll *meta.Collection, kind dml.Kind, partID int64, rows *batch.Rows, ts uint64) ([][][]byte, error) {
+// (dml.Insert or dml.Upsert), to be stamped when appended (appendAll). Element i belongs to
+// coll.VChannels[i]; nil means nothing for that channel. Everything is encoded before anything
+// is appended, so a row too large for a message rejects the request with nothing written.
+func (s *Server) channelRecords(coll *meta.Collection, kind dml.Kind, partID int64, rows *batch.Rows) ([][][]byte, error) {
 	subs := rows.Split(batch.ChannelOf(coll.Shards), coll.Shards)
 	defer func() {
 		for _, sub := range subs {
@@ -261,7 +262,7 @@ func (s *Server) channelRecords(coll *meta.Collection, kind dml.Kind, partID int
 		if sub == nil {
 			continue
 		}
-		hdr := dml.Header{Kind: kind, CollectionID: coll.ID, PartitionID: partID, Timestamp: ts}
+		hdr := dml.Header{Kind: kind, CollectionID: coll.ID, PartitionID: partID}
 		msgs, err := s.insertMessages(hdr, sub, coll.Name)
 		if err != nil {
 			return nil, err
@@ -338,10 +339,11 @@ func (s *Server) messageLimit() int {
 	return min(s.cfg.MaxMessageBytes, s.channels.MaxRecordBytes(maxRecordIDBytes))
 }
 
-// deleteMessages encodes keys as delete messages of at most MaxMessageBytes each.
-func (s *Server) deleteMessages(collID, partID int64, ts uint64, keys dml.PKs) [][]byte {
+// deleteMessages encodes keys as delete messages of at most MaxMessageBytes each, to be
+// stamped when appended.
+func (s *Server) deleteMessages(collID, partID int64, keys dml.PKs) [][]byte {
 	budget := s.messageLimit() - dml.HeaderSize - 16 // type byte and key count
-	hdr := dml.Header{Kind: dml.Delete, CollectionID: collID, PartitionID: partID, Timestamp: ts}
+	hdr := dml.Header{Kind: dml.Delete, CollectionID: collID, PartitionID: partID}
 	var out [][]byte
 	emit := func(p dml.PKs) {
 		hdr.Rows = uint32(p.Len())
@@ -368,13 +370,24 @@ func (s *Server) deleteMessages(collID, partID int64, ts uint64, keys dml.PKs) [
 }
 
 // appendAll appends each channel's messages (perChannel[i] to coll.VChannels[i]) in one
-// Append per channel, the channels in parallel, and returns each channel's positions. It
-// returns once every channel's Append returned: a success is then acknowledged on every
-// channel. Record IDs are unique to this request and message, so the retries of an append
-// whose outcome is unknown store each record once.
-func (s *Server) appendAll(ctx context.Context, coll *meta.Collection, perChannel [][][]byte) ([][]wal.Position, error) {
+// Append per channel, the channels in parallel, and returns each channel's positions and the
+// timestamp the client is given: the highest stamped on any of the messages. It returns once
+// every channel's Append returned: a success is then acknowledged on every channel. Record IDs
+// are unique to this request and message, so the retries of an append whose outcome is unknown
+// store each record once.
+//
+// Messages are stamped when they are published, not when the request arrives: each channel's
+// messages take a fresh timestamp while the WAL holds that channel's publishing order
+// (wal.BeforePublish), so a proxy's timestamps grow with the positions it gets. The data node
+// stores a message at max(its timestamp, the previous message's + 1); stamped this way, a
+// proxy's messages are never moved past the timestamp it returned to its client by its own
+// earlier messages, and the client can read its writes back by that timestamp (a Session
+// guarantee). A retry stamps again, later; a record the first attempt stored keeps its older
+// stamp, which the returned timestamp still covers.
+func (s *Server) appendAll(ctx context.Context, coll *meta.Collection, perChannel [][][]byte) ([][]wal.Position, uint64, error) {
 	seq := s.requests.Add(1)
 	pos := make([][]wal.Position, len(perChannel))
+	stamped := make([]uint64, len(perChannel))
 	// One goroutine per channel: at most 16 (schema.Shards' limit).
 	var g errgroup.Group
 	for c, msgs := range perChannel {
@@ -386,22 +399,33 @@ func (s *Server) appendAll(ctx context.Context, coll *meta.Collection, perChanne
 			recs[i] = wal.Record{ID: fmt.Sprintf("%s-%d-%d-%d", s.recordPrefix, seq, c, i), Data: m}
 		}
 		ch := coll.VChannels[c]
+		stamp := func() error {
+			ts, err := s.clock.NextCtx(ctx)
+			if err != nil {
+				return apierr.Wrap(apierr.Unavailable, err, "timestamp for channel %s", ch)
+			}
+			for _, r := range recs {
+				dml.PutTimestamp(r.Data, ts)
+			}
+			stamped[c] = ts
+			return nil
+		}
 		g.Go(func() error {
-			p, err := s.appendChannel(ctx, ch, recs)
+			p, err := s.appendChannel(ctx, ch, recs, stamp)
 			pos[c] = p
 			return err
 		})
 	}
 	if err := g.Wait(); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	return pos, nil
+	return pos, slices.Max(stamped), nil
 }
 
-// appendChannel appends recs to one channel, retrying an unknown outcome with the same
-// records. A channel that does not exist (its collection's create crashed before creating
-// it) is created: CreateChannel is idempotent.
-func (s *Server) appendChannel(ctx context.Context, ch string, recs []wal.Record) ([]wal.Position, error) {
+// appendChannel appends recs to one channel, stamping them as each attempt publishes them, and
+// retrying an unknown outcome with the same records. A channel that does not exist (its
+// collection's create crashed before creating it) is created: CreateChannel is idempotent.
+func (s *Server) appendChannel(ctx context.Context, ch string, recs []wal.Record, stamp func() error) ([]wal.Position, error) {
 	var err error
 	created := false
 	for attempt := 0; attempt < s.cfg.AppendAttempts; attempt++ {
@@ -415,10 +439,13 @@ func (s *Server) appendChannel(ctx context.Context, ch string, recs []wal.Record
 			}
 		}
 		var pos []wal.Position
-		pos, err = s.channels.Append(ctx, ch, recs)
+		pos, err = s.channels.Append(ctx, ch, recs, wal.BeforePublish(stamp))
+		var ae *apierr.Error
 		switch {
 		case err == nil:
 			return pos, nil
+		case errors.As(err, &ae):
+			return nil, err // the stamp failed: nothing was published
 		case errors.Is(err, wal.ErrChannelNotFound) && !created:
 			if cerr := s.channels.CreateChannel(ctx, ch); cerr != nil {
 				return nil, apierr.Wrap(apierr.Unavailable, cerr, "create missing channel %s", ch)

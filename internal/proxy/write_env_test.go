@@ -140,7 +140,7 @@ type appendCall struct {
 	fault   fault
 }
 
-func (f *faultyChannels) Append(ctx context.Context, ch string, recs []wal.Record) ([]wal.Position, error) {
+func (f *faultyChannels) Append(ctx context.Context, ch string, recs []wal.Record, opts ...wal.AppendOption) ([]wal.Position, error) {
 	f.mu.Lock()
 	ft := pass
 	if len(f.plan) > 0 {
@@ -158,7 +158,7 @@ func (f *faultyChannels) Append(ctx context.Context, ch string, recs []wal.Recor
 	}
 	switch ft {
 	case ackLost:
-		if _, err := f.Log.Append(ctx, ch, recs); err != nil {
+		if _, err := f.Log.Append(ctx, ch, recs, opts...); err != nil {
 			return nil, err
 		}
 		return nil, errInjected
@@ -168,13 +168,13 @@ func (f *faultyChannels) Append(ctx context.Context, ch string, recs []wal.Recor
 		return nil, wal.ErrRecordTooLarge
 	case headRefused:
 		if len(recs) > 1 {
-			if _, err := f.Log.Append(ctx, ch, recs[1:]); err != nil {
+			if _, err := f.Log.Append(ctx, ch, recs[1:], opts...); err != nil {
 				return nil, err
 			}
 		}
 		return nil, errInjected
 	}
-	return f.Log.Append(ctx, ch, recs)
+	return f.Log.Append(ctx, ch, recs, opts...)
 }
 
 func (f *faultyChannels) setHook(h func()) {

@@ -7,6 +7,7 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -40,8 +41,8 @@ func requireOK(t testing.TB, st *commonpb.Status) {
 }
 
 // TestInsertRoutesRowsToTheirChannels checks what an insert appends: each row on the channel
-// its key hashes to (Milvus's hash), one timestamp for the request in every header and every
-// row, the default partition, and the rows themselves; and what it answers.
+// its key hashes to (Milvus's hash), each channel's messages stamped as they are appended, the
+// default partition, and the rows themselves; and what it answers: the latest stamp.
 func TestInsertRoutesRowsToTheirChannels(t *testing.T) {
 	e := startProxy(t)
 	ctx := ctxT(t)
@@ -57,11 +58,13 @@ func TestInsertRoutesRowsToTheirChannels(t *testing.T) {
 	require.NotZero(t, res.GetTimestamp())
 
 	var got []int64
+	var stamps []uint64
 	for ch, name := range c.chans {
 		msgs := readChannel(t, e.log, name)
 		require.Len(t, msgs, 1, "a small batch is one message per channel")
 		m := msgs[0]
-		require.Equal(t, dml.Header{Kind: dml.Insert, CollectionID: c.id, PartitionID: c.defaultP, Timestamp: res.GetTimestamp(), Rows: m.hdr.Rows}, m.hdr)
+		stamps = append(stamps, m.hdr.Timestamp)
+		require.Equal(t, dml.Header{Kind: dml.Insert, CollectionID: c.id, PartitionID: c.defaultP, Timestamp: m.hdr.Timestamp, Rows: m.hdr.Rows}, m.hdr)
 		ids := int64s(t, m.rec, "id")
 		for i, id := range ids {
 			require.Equal(t, ch, int(batch.HashInt64(id)%2), "key %d on channel %d", id, ch)
@@ -70,13 +73,11 @@ func TestInsertRoutesRowsToTheirChannels(t *testing.T) {
 			require.Equal(t, float32(id)+0.31, math.Float32frombits(binary.LittleEndian.Uint32(vec[31*4:])))
 		}
 		require.True(t, slices.IsSorted(ids), "a channel keeps the request's row order")
-		for _, ts := range uint64s(t, m.rec, batch.TimestampColumn) {
-			require.Equal(t, res.GetTimestamp(), ts)
-		}
 		got = append(got, ids...)
 	}
 	slices.Sort(got)
 	require.Equal(t, keys, got, "every row once")
+	require.Equal(t, slices.Max(stamps), res.GetTimestamp(), "the client gets the latest stamp")
 
 	// A later request gets a later timestamp.
 	res2, err := e.c.Insert(ctx, insertReq(c, seq(1000, 3), 32))
@@ -168,7 +169,8 @@ func TestLargeBatchesAreSplitIntoMessages(t *testing.T) {
 		var ids []int64
 		for i, m := range msgs {
 			require.Equal(t, uint64(i+1), m.pos, "one request's messages are contiguous")
-			require.Equal(t, res.GetTimestamp(), m.hdr.Timestamp)
+			require.Equal(t, msgs[0].hdr.Timestamp, m.hdr.Timestamp, "a channel's messages of one request share its stamp")
+			require.LessOrEqual(t, m.hdr.Timestamp, res.GetTimestamp())
 			// Sliced columns encode their own rows: the vectors and titles match the keys.
 			for i, id := range int64s(t, m.rec, "id") {
 				vec := m.rec.Column(1).(*array.FixedSizeBinary).Value(i)
@@ -274,7 +276,7 @@ func TestUpsertIsOneMessage(t *testing.T) {
 		m := msgs[0]
 		require.Equal(t, dml.Upsert, m.hdr.Kind)
 		require.Equal(t, p1, m.hdr.PartitionID, "the upsert targets its partition")
-		require.Equal(t, res.GetTimestamp(), m.hdr.Timestamp)
+		require.LessOrEqual(t, m.hdr.Timestamp, res.GetTimestamp())
 		for _, k := range int64s(t, m.rec, "id") {
 			require.Equal(t, ch, int(batch.HashInt64(k)%2))
 		}
@@ -345,7 +347,8 @@ func TestDeleteAppendsKeysToTheirChannels(t *testing.T) {
 				msgs = slices.DeleteFunc(msgs, func(m walMsg) bool { return m.pos <= before[ch] })
 				require.LessOrEqual(t, len(msgs), 1, "one delete message per channel")
 				for _, m := range msgs {
-					require.Equal(t, dml.Header{Kind: dml.Delete, CollectionID: tc.coll.id, PartitionID: tc.parts, Timestamp: res.GetTimestamp(), Rows: uint32(m.keys.Len())}, m.hdr)
+					require.Equal(t, dml.Header{Kind: dml.Delete, CollectionID: tc.coll.id, PartitionID: tc.parts, Timestamp: m.hdr.Timestamp, Rows: uint32(m.keys.Len())}, m.hdr)
+					require.LessOrEqual(t, m.hdr.Timestamp, res.GetTimestamp())
 					for _, k := range m.keys.Ints {
 						require.Equal(t, ch, int(batch.HashInt64(k)%2))
 					}
@@ -671,5 +674,53 @@ func TestUpsertDeleteNeverLandsAfterItsInsert(t *testing.T) {
 	for _, k := range keys {
 		require.NotEqual(t, dml.Delete, last[k], "key %d: its upsert's delete was stored after its insert", k)
 		require.Contains(t, last, k)
+	}
+}
+
+// TestReturnedTimestampCoversTheStoredOne: the timestamp a client gets back must never be below
+// the one its rows are stored with, or a read at that timestamp (a Session guarantee) would miss
+// them. Request A is stamped first but reaches the channel after request B; the data node stores
+// each message at max(its stamp, the previous one's + 1). Stamped when the request arrived, A's
+// rows were stored above the timestamp A returned (issue 11, item 9).
+func TestReturnedTimestampCoversTheStoredOne(t *testing.T) {
+	e := startProxy(t)
+	ctx := ctxT(t)
+	c := createColl(t, e.c, "books", 1, pk, vec32, title, score)
+	aWaits, bDone := make(chan struct{}), make(chan struct{})
+	var calls atomic.Int32
+	e.faults.setHook(func() {
+		if calls.Add(1) == 1 { // A's append waits until B's is done
+			close(aWaits)
+			<-bDone
+		}
+	})
+	resA := make(chan *milvuspb.MutationResult, 1)
+	go func() {
+		res, err := e.c.Insert(ctx, insertReq(c, seq(1, 3), 32))
+		require.NoError(t, err)
+		resA <- res
+	}()
+	<-aWaits
+	resB, err := e.c.Insert(ctx, insertReq(c, seq(10, 3), 32))
+	require.NoError(t, err)
+	requireOK(t, resB.GetStatus())
+	close(bDone)
+	a := <-resA
+	requireOK(t, a.GetStatus())
+
+	returned := map[int64]uint64{}
+	for _, k := range seq(1, 3) {
+		returned[k] = a.GetTimestamp()
+	}
+	for _, k := range seq(10, 3) {
+		returned[k] = resB.GetTimestamp()
+	}
+	var prev uint64
+	for _, m := range readChannel(t, e.log, c.chans[0]) {
+		stored := max(m.hdr.Timestamp, prev+1) // the data node's rule
+		prev = stored
+		for _, k := range int64s(t, m.rec, "id") {
+			require.GreaterOrEqual(t, returned[k], stored, "key %d (position %d): returned %d, stored at %d", k, m.pos, returned[k], stored)
+		}
 	}
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/weir-db/weir/internal/metastore"
 	"github.com/weir-db/weir/internal/objstore"
 	"github.com/weir-db/weir/internal/proxy"
+	"github.com/weir-db/weir/internal/tso"
 	"github.com/weir-db/weir/internal/wal"
 )
 
@@ -188,7 +189,15 @@ func Start(ctx context.Context, cfg Config, version string, logger *slog.Logger)
 	go func() { defer close(coordDone); co.Run(cctx) }()
 	s.closers = append(s.closers, func() error { stopCoord(); <-coordDone; return nil })
 
-	s.proxy = proxy.New(proxy.Config{Version: version}, proxy.Deps{Catalog: catalog, Channels: s.log, IDs: ids}, logger.With("role", "proxy"))
+	// The proxy's timestamps stay monotonic across restarts (a bound saved ahead in etcd).
+	clock := tso.NewClock(nil)
+	window, err := tso.OpenWindow(ctx, clock, catalog.TSBound(dcfg.NodeID), proxy.TimestampWindow)
+	if err != nil {
+		return nil, fmt.Errorf("standalone: proxy timestamps: %w", err)
+	}
+	stopWindow := window.Start(func(err error) { logger.Warn("save timestamp bound", "err", err) })
+	s.closers = append(s.closers, func() error { stopWindow(); return nil })
+	s.proxy = proxy.New(proxy.Config{Version: version}, proxy.Deps{Catalog: catalog, Channels: s.log, IDs: ids, Clock: clock}, logger.With("role", "proxy"))
 	if err := s.startGRPC(); err != nil {
 		return nil, err
 	}

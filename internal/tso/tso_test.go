@@ -1,6 +1,8 @@
 package tso
 
 import (
+	"context"
+	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -55,4 +57,85 @@ func TestClockConcurrentUnique(t *testing.T) {
 	wg.Wait()
 	require.Zero(t, dups)
 	require.Len(t, seen, 8000)
+}
+
+// memBound is a BoundStore in memory; down makes it fail.
+type memBound struct {
+	mu    sync.Mutex
+	bound uint64
+	down  bool
+}
+
+func (m *memBound) LoadBound(context.Context) (uint64, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.bound, nil
+}
+
+func (m *memBound) SaveBound(_ context.Context, ts uint64) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.down {
+		return errors.New("store down")
+	}
+	m.bound = ts
+	return nil
+}
+
+// TestWindowKeepsTimestampsMonotonicAcrossRestarts: a clock restarted over the same store hands
+// out timestamps above every one of its previous run, even when the wall clock stepped back an
+// hour between the runs (issue 11, item 9).
+func TestWindowKeepsTimestampsMonotonicAcrossRestarts(t *testing.T) {
+	ctx := context.Background()
+	store := &memBound{}
+	wall := time.UnixMilli(1_700_000_000_000)
+	c1 := NewClock(func() time.Time { return wall })
+	_, err := OpenWindow(ctx, c1, store, 3*time.Second)
+	require.NoError(t, err)
+	var last uint64
+	for range 1000 {
+		last = c1.Next()
+	}
+	require.Greater(t, store.bound, last, "the bound is saved ahead of what is handed out")
+
+	c2 := NewClock(func() time.Time { return wall.Add(-time.Hour) })
+	_, err = OpenWindow(ctx, c2, store, 3*time.Second)
+	require.NoError(t, err)
+	require.Greater(t, c2.Next(), last)
+}
+
+// TestWindowHoldsTheClockAtItsBound: the clock hands out nothing above the saved bound; while the
+// store cannot save a new one, a caller waits (and gives up with its context), and once a bound
+// is saved the clock goes on.
+func TestWindowHoldsTheClockAtItsBound(t *testing.T) {
+	ctx := context.Background()
+	store := &memBound{}
+	var mu sync.Mutex
+	wall := time.UnixMilli(1_700_000_000_000)
+	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return wall }
+	c := NewClock(now)
+	w, err := OpenWindow(ctx, c, store, 30*time.Millisecond)
+	require.NoError(t, err)
+	mu.Lock()
+	wall = wall.Add(time.Second) // past the bound
+	mu.Unlock()
+	store.mu.Lock()
+	store.down = true
+	store.mu.Unlock()
+	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	_, err = c.NextCtx(short)
+	require.ErrorIs(t, err, context.DeadlineExceeded, "no timestamp above an unsaved bound")
+
+	store.mu.Lock()
+	store.down = false
+	store.mu.Unlock()
+	rctx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); w.Run(rctx, nil) }()
+	ts, err := c.NextCtx(ctx)
+	stop()
+	<-done
+	require.NoError(t, err)
+	require.LessOrEqual(t, ts, store.bound)
 }

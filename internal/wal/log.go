@@ -229,9 +229,13 @@ func (l *Log) streamConfig(name string) jetstream.StreamConfig {
 // ErrInvalidRecordID, ErrRecordTooLarge or ErrChannelNotFound, any of recs
 // may have been stored (ErrClosed included: Close does not wait for acks):
 // retry with the same IDs.
-func (l *Log) Append(ctx context.Context, channel string, recs []Record) ([]Position, error) {
+func (l *Log) Append(ctx context.Context, channel string, recs []Record, opts ...AppendOption) ([]Position, error) {
 	if err := validateChannel(channel); err != nil {
 		return nil, err
+	}
+	var o appendOptions
+	for _, opt := range opts {
+		opt(&o)
 	}
 	msgs, err := l.messages(channel, recs)
 	if err != nil {
@@ -247,7 +251,7 @@ func (l *Log) Append(ctx context.Context, channel string, recs []Record) ([]Posi
 	if len(msgs) == 0 {
 		return nil, nil
 	}
-	futures, err := l.publish(ctx, ch, msgs)
+	futures, err := l.publish(ctx, ch, msgs, o.before)
 	if err != nil {
 		return nil, fmt.Errorf("append %s: %w", channel, err)
 	}
@@ -320,15 +324,36 @@ func validRecordID(id string) bool {
 	return true
 }
 
-// publish hands msgs to the connection in order and returns their ack
-// futures.
-func (l *Log) publish(ctx context.Context, ch *channelState, msgs []*nats.Msg) ([]jetstream.PubAckFuture, error) {
+// AppendOption changes how Append appends.
+type AppendOption func(*appendOptions)
+
+type appendOptions struct {
+	before func() error
+}
+
+// BeforePublish runs f right before Append hands its records to the server, while it holds the
+// channel's publishing order: no record of another Append of this Log is published between
+// f's return and this Append's records. A writer can stamp records in f (rewriting their Data
+// in place) so that, within one Log, stamps grow with positions. If f fails, nothing is
+// published and Append returns its error.
+func BeforePublish(f func() error) AppendOption {
+	return func(o *appendOptions) { o.before = f }
+}
+
+// publish hands msgs to the connection in order, after before (when set), and returns their
+// ack futures.
+func (l *Log) publish(ctx context.Context, ch *channelState, msgs []*nats.Msg, before func() error) ([]jetstream.PubAckFuture, error) {
 	select {
 	case ch.publishing <- struct{}{}:
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
 	defer func() { <-ch.publishing }()
+	if before != nil {
+		if err := before(); err != nil {
+			return nil, err
+		}
+	}
 
 	// PublishMsgAsync blocks once the connection has its maximum of
 	// unacknowledged publishes in flight (4000). With SyncAlways every
