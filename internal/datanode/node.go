@@ -36,6 +36,7 @@ type IDAllocator interface {
 type Log interface {
 	Follow(ctx context.Context, ch string, after wal.Anchor) (*wal.Reader, error)
 	Info(ctx context.Context, ch string) (wal.ChannelInfo, error)
+	Get(ctx context.Context, ch string, pos wal.Position) (wal.Message, error)
 	Truncate(ctx context.Context, ch string, before wal.Position) error
 }
 
@@ -234,6 +235,32 @@ func (n *Node) Close() {
 		p.stop()
 	}
 	n.wg.Wait()
+}
+
+// checkHighest checks that the channel still holds, unchanged, the highest position a committed
+// segment of it holds, when that lies above the checkpoint cp (Follow checks the checkpoint's
+// own record). A log loses a suffix: when that record is intact, nothing below it was lost.
+func (n *Node) checkHighest(ctx context.Context, ch string, cp meta.Checkpoint, segs []*meta.Segment) error {
+	var hi *meta.Segment
+	for _, s := range segs {
+		if s.MaxPos > cp.Position && (hi == nil || s.MaxPos > hi.MaxPos) {
+			hi = s
+		}
+	}
+	if hi == nil {
+		return nil
+	}
+	m, err := n.log.Get(ctx, ch, hi.MaxPos)
+	switch {
+	case errors.Is(err, wal.ErrOutOfRange):
+		return fmt.Errorf("%w: segment %d holds position %d, beyond the channel's end: %w", wal.ErrRewound, hi.ID, hi.MaxPos, err)
+	case err != nil:
+		return fmt.Errorf("check position %d, the highest segment %d holds: %w", hi.MaxPos, hi.ID, err)
+	case hi.MaxLogTime != 0 && m.Anchor().Time != hi.MaxLogTime:
+		return fmt.Errorf("%w: the record at position %d, which segment %d holds, was stored at %s, the one committed at %s",
+			wal.ErrRewound, hi.MaxPos, hi.ID, m.Time.UTC().Format(time.RFC3339Nano), time.Unix(0, hi.MaxLogTime).UTC().Format(time.RFC3339Nano))
+	}
+	return nil
 }
 
 // noteRewound reports whether err is a channel that moved backward under its pipeline and, if

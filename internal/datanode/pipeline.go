@@ -87,6 +87,7 @@ type segBuf struct {
 	maxPos uint64
 	minTs  uint64
 	maxTs  uint64
+	maxAt  int64 // when the log stored position maxPos (wal.Anchor.Time)
 	// beforeAt is when the log stored position minPos-1, the checkpoint a sync cut before
 	// this buffer's rows takes (wal.Anchor.Time).
 	beforeAt  int64
@@ -113,6 +114,7 @@ type segSnap struct {
 	maxPos uint64
 	minTs  uint64
 	maxTs  uint64
+	maxAt  int64
 }
 
 // syncTask is one sync: segments to write and commit, then the checkpoint.
@@ -202,6 +204,15 @@ func (n *Node) startPipeline(ctx context.Context, lease meta.Lease) (*pipeline, 
 	// record the checkpoint names: a channel that moved backward (its server lost
 	// acknowledged records and reuses their positions) stops here, loudly, instead of
 	// skipping the new records at the reused positions.
+	// The replay filter drops every message at or below the highest position a committed
+	// segment holds, which can lie above the checkpoint (a buffer of another partition or
+	// level holds the checkpoint back): that record must still be the one committed, or new
+	// records at positions the log lost and reused would be dropped as replays.
+	if err := n.checkHighest(ctx, lease.Channel, cp, segs); err != nil {
+		cancel()
+		n.noteRewound(lease.Channel, err)
+		return nil, fmt.Errorf("watch %s: %w", lease.Channel, err)
+	}
 	reader, err := n.log.Follow(pctx, lease.Channel, wal.Anchor{Pos: cp.Position, Time: cp.LogTime})
 	if err != nil {
 		cancel()
@@ -496,7 +507,7 @@ func (p *pipeline) insertRows(m wal.Message, h dml.Header, rec arrow.RecordBatch
 	b.recs = append(b.recs, rec)
 	b.rows += rec.NumRows()
 	b.bytes += size
-	b.maxPos, b.maxTs, b.lastAt = m.Pos, max(b.maxTs, h.Timestamp), now
+	b.maxPos, b.maxTs, b.maxAt, b.lastAt = m.Pos, max(b.maxTs, h.Timestamp), m.Time.UnixNano(), now
 	b.totalRows += rec.NumRows()
 	b.totalSize += size
 	p.held.Add(size)
@@ -557,7 +568,7 @@ func (p *pipeline) addDeletes(m wal.Message, h dml.Header, pks dml.PKs, body int
 	size := body + int64(16*n)
 	b.rows += int64(n)
 	b.bytes += size
-	b.maxPos, b.maxTs, b.lastAt = m.Pos, max(b.maxTs, h.Timestamp), now
+	b.maxPos, b.maxTs, b.maxAt, b.lastAt = m.Pos, max(b.maxTs, h.Timestamp), m.Time.UnixNano(), now
 	b.totalRows += int64(n)
 	p.held.Add(size)
 	p.n.reserve(size)
@@ -625,7 +636,7 @@ func (p *pipeline) cut(flush bool, markerPos, markerTs uint64, markerAt int64, p
 			state = meta.Flushed
 		}
 		t.segs = append(t.segs, segSnap{seg: b.seg, state: state, recs: b.recs, dels: b.dels, delTS: b.delTS,
-			delPos: b.delPos, rows: b.rows, minPos: b.minPos, maxPos: b.maxPos, minTs: b.minTs, maxTs: b.maxTs})
+			delPos: b.delPos, rows: b.rows, minPos: b.minPos, maxPos: b.maxPos, minTs: b.minTs, maxTs: b.maxTs, maxAt: b.maxAt})
 		t.release += b.bytes
 		b.recs, b.dels, b.delTS, b.delPos = nil, dml.PKs{}, nil, nil
 		b.rows, b.bytes, b.minPos, b.maxPos, b.minTs, b.maxTs, b.beforeAt = 0, 0, 0, 0, 0, 0, 0

@@ -390,3 +390,41 @@ func TestCommittedDeletesAreNotReplayed(t *testing.T) {
 	require.Equal(t, float64(3), testutil.ToFloat64(n2.m.replayDropped.WithLabelValues("delete")))
 	e.requireExactlyOnce()
 }
+
+// TestLostTailAboveTheCheckpointStops: the server loses a tail that lies above the checkpoint but
+// at or below the highest position a committed segment holds (a small buffered insert of
+// another partition holds the checkpoint back), then new records reuse those positions. The
+// checkpoint's own record is intact; the pipeline must still refuse to start, or its replay
+// filter drops the new records as committed ones (found by review of issue 11, item 2).
+func TestLostTailAboveTheCheckpointStops(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	ch, n1 := e.watched(1)
+	e.insert(ch, meta.DefaultPartition, 3)
+	e.waitCheckpoint(ch, e.flush(ch))
+	e.insert(ch, "p1", 1) // small: stays buffered, holding the checkpoint back
+	var last uint64
+	for range 3 {
+		last = e.insert(ch, meta.DefaultPartition, 60) // over 1 KiB each: the default partition syncs
+	}
+	require.Eventually(t, func() bool {
+		segs, err := e.catalog.ListSegments(e.ctx, e.coll.ID)
+		return err == nil && slices.ContainsFunc(segs, func(s *meta.Segment) bool { return s.MaxPos == last })
+	}, 10*time.Second, 5*time.Millisecond)
+	cp, err := e.catalog.ReadCheckpoint(e.ctx, ch)
+	require.NoError(t, err)
+	require.Less(t, cp.Position, last-1, "the checkpoint lies below the lost records")
+	n1.Close()
+
+	e.restartNATS(func(dir string) { require.NoError(t, waltest.LoseTail(dir, ch, last-2)) })
+	require.Eventually(t, func() bool {
+		l, err := e.log.LastPosition(e.ctx, ch)
+		return err == nil && l == last-2
+	}, 10*time.Second, 20*time.Millisecond)
+	e.insert(ch, meta.DefaultPartition, 2) // at the reused positions
+	e.insert(ch, meta.DefaultPartition, 2)
+
+	n2 := e.node(testConfig(1))
+	err = n2.Watch(e.ctx, ch)
+	require.ErrorIs(t, err, wal.ErrRewound)
+	require.Equal(t, float64(1), testutil.ToFloat64(n2.m.logRewound.WithLabelValues(ch)))
+}

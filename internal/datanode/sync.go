@@ -146,7 +146,9 @@ func (p *pipeline) writeFiles(s segSnap) (pending, error) {
 		}
 		rec.Rows += s.rows
 		rec.Files += len(kinds)
-		rec.MaxPos = max(rec.MaxPos, s.maxPos)
+		if s.maxPos > rec.MaxPos {
+			rec.MaxPos, rec.MaxLogTime = s.maxPos, s.maxAt
+		}
 		rec.MaxTs = max(rec.MaxTs, s.maxTs)
 	}
 	pd.rec = rec

@@ -422,11 +422,47 @@ func (in *Inspector) verifyChannels(ctx context.Context, s *snapshot, r *Report)
 	return nil
 }
 
+// checkHighest reports a log-rewound finding when the record at the highest position a
+// committed segment of the channel holds above its checkpoint is gone or is another record: the
+// data node's replay filter would drop new records at those positions, so it refuses to start.
+func (in *Inspector) checkHighest(ctx context.Context, s *snapshot, ref channelRef, cp meta.Checkpoint, r *Report) error {
+	var hi meta.Segment
+	for _, g := range s.view.Segments(ref.collID) {
+		if g.Channel == ref.name && g.MaxPos > max(cp.Position, hi.MaxPos) {
+			hi = g
+		}
+	}
+	if hi.MaxPos == 0 {
+		return nil
+	}
+	rewound := func(format string, args ...any) {
+		r.add(Finding{Kind: LogRewound, Collection: ref.collID, Channel: ref.name, Segment: hi.ID, Detail: fmt.Sprintf(format, args...)})
+	}
+	m, err := in.log.Get(ctx, ref.name, hi.MaxPos)
+	switch {
+	case errors.Is(err, wal.ErrChannelNotFound):
+		return nil // checkCheckpoint reports it
+	case errors.Is(err, wal.ErrOutOfRange):
+		rewound("segment %d holds position %d, beyond the channel's end: its server lost acknowledged records; the data node will not resume it", hi.ID, hi.MaxPos)
+	case errors.Is(err, wal.ErrTruncated):
+		rewound("segment %d holds position %d, above the checkpoint %d, which was truncated: the data node cannot check it and will not resume the channel", hi.ID, hi.MaxPos, cp.Position)
+	case err != nil:
+		return fmt.Errorf("channel %s: %w", ref.name, err)
+	case hi.MaxLogTime != 0 && m.Anchor().Time != hi.MaxLogTime:
+		rewound("the record at position %d, which segment %d holds, was stored at %s, the one committed at %s: the channel lost records and reused their positions; the data node will not resume it",
+			hi.MaxPos, hi.ID, m.Time.UTC().Format(time.RFC3339Nano), time.Unix(0, hi.MaxLogTime).UTC().Format(time.RFC3339Nano))
+	}
+	return nil
+}
+
 // checkCheckpoint applies the data node's replay invariant to one channel: every insert or
 // delete at or below the checkpoint must be at or below the highest committed position of the
 // segments replay would send it to.
 func (in *Inspector) checkCheckpoint(ctx context.Context, s *snapshot, ref channelRef, r *Report) error {
 	cp := s.view.Checkpoint(ref.name)
+	if err := in.checkHighest(ctx, s, ref, cp, r); err != nil {
+		return err
+	}
 	if cp.Position == 0 {
 		return nil
 	}

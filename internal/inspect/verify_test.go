@@ -379,6 +379,25 @@ func TestLogRewound(t *testing.T) {
 		require.Equal(t, []Kind{LogRewound}, kinds(rep))
 		require.Contains(t, rep.Findings[0].Detail, "lost records and reused their positions")
 	})
+	t.Run("a segment above the checkpoint holds a record the log no longer has", func(t *testing.T) {
+		w := newWorld(t, true)
+		m, err := w.log.Get(w.ctx, w.ch.Name, 7)
+		require.NoError(t, err)
+		w.b.MaxLogTime = m.Anchor().Time
+		w.ch.SyncInsert(w.b, []int64{7, 8}, w.ts[7], 7, 7)
+		require.Empty(t, w.verify(Config{}).Findings, "the record it committed is there")
+		w.b.MaxLogTime = m.Anchor().Time + 1 // as if another record had taken position 7
+		w.ch.SyncInsert(w.b, []int64{9}, w.ts[7], 7, 7)
+		rep := w.verify(Config{})
+		require.Contains(t, kinds(rep), LogRewound)
+		require.Contains(t, rep.Findings[len(rep.Findings)-1].Detail, "which segment")
+	})
+	t.Run("a segment holds a position beyond the channel's end", func(t *testing.T) {
+		w := newWorld(t, true)
+		w.ch.SyncInsert(w.b, []int64{9}, w.ts[7], 9, 9)
+		rep := w.verify(Config{})
+		require.Contains(t, kinds(rep), LogRewound)
+	})
 	t.Run("the record at the checkpoint was truncated", func(t *testing.T) {
 		w := newWorld(t, true)
 		m, err := w.log.Get(w.ctx, w.ch.Name, 6)

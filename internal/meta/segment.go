@@ -46,11 +46,16 @@ type Segment struct {
 	// StartPos and MaxPos are the first and the highest channel positions whose rows the
 	// segment holds in committed files. Replay drops every message at or below MaxPos of
 	// the segment it would go to (invariant 3).
-	StartPos  uint64    `json:"start_pos"`
-	MaxPos    uint64    `json:"max_pos"`
-	MaxTs     uint64    `json:"max_ts"`
-	CreatedAt time.Time `json:"created_at"`
-	UpdatedAt time.Time `json:"updated_at"`
+	StartPos uint64 `json:"start_pos"`
+	MaxPos   uint64 `json:"max_pos"`
+	// MaxLogTime is when the channel's server stored the record at MaxPos (Unix nanoseconds;
+	// 0 in records written before Weir kept it). A pipeline starts only if that record is still
+	// the one committed: the replay filter drops every message up to MaxPos, so a log that lost
+	// and reused those positions would have its new records dropped.
+	MaxLogTime int64     `json:"max_log_time,omitempty"`
+	MaxTs      uint64    `json:"max_ts"`
+	CreatedAt  time.Time `json:"created_at"`
+	UpdatedAt  time.Time `json:"updated_at"`
 	// Lease is the lease revision the last write was made under, for operators.
 	Lease int64 `json:"lease"`
 	// ModRevision is the record's metastore mod revision when read (not stored).
