@@ -376,8 +376,8 @@ func (s *Server) deleteMessages(collID, partID int64, keys dml.PKs) [][]byte {
 // are unique to this request and message, so the retries of an append whose outcome is unknown
 // store each record once.
 //
-// Messages are stamped when they are published, not when the request arrives: each channel's
-// messages take a fresh timestamp while the WAL holds that channel's publishing order
+// Messages are stamped when they are published, not when the request arrives: each message
+// takes a fresh timestamp while the WAL holds its channel's publishing order
 // (wal.BeforePublish), so a proxy's timestamps grow with the positions it gets. The data node
 // stores a message at max(its timestamp, the previous message's + 1); stamped this way, a
 // proxy's messages are never moved past the timestamp it returned to its client by its own
@@ -400,14 +400,16 @@ func (s *Server) appendAll(ctx context.Context, coll *meta.Collection, perChanne
 		}
 		ch := coll.VChannels[c]
 		stamp := func() error {
-			ts, err := s.clock.NextCtx(ctx)
-			if err != nil {
-				return apierr.Wrap(apierr.Unavailable, err, "timestamp for channel %s", ch)
-			}
+			// A stamp per message: the data node stores each at least one above the message
+			// before it, so messages sharing a stamp would be moved above it.
 			for _, r := range recs {
+				ts, err := s.clock.NextCtx(ctx)
+				if err != nil {
+					return apierr.Wrap(apierr.Unavailable, err, "timestamp for channel %s", ch)
+				}
 				dml.PutTimestamp(r.Data, ts)
+				stamped[c] = ts
 			}
-			stamped[c] = ts
 			return nil
 		}
 		g.Go(func() error {
