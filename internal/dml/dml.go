@@ -6,7 +6,7 @@
 //
 //	offset size  field
 //	0      2     magic "WD"
-//	2      1     version (1)
+//	2      1     version (2; 1 is read too)
 //	3      1     kind (1 insert, 2 delete, 3 flush, 4 upsert)
 //	4      8     collection ID (int64, little-endian)
 //	12     8     partition ID (int64; -1 = every partition, for deletes)
@@ -65,7 +65,14 @@ const HeaderSize = headerSize
 
 const (
 	headerSize = 32
-	version    = 1
+	// version is the format this build writes. Version 2 added upsert messages and stamps a
+	// message's header when it is appended, after its rows were encoded: the rows' own
+	// timestamp column is not meaningful, and a reader stamps rows from the header. A data node
+	// of a version-1 build refuses version-2 messages (its channel stops, loudly, until it is
+	// upgraded) instead of storing rows with a wrong timestamp: upgrade data nodes before
+	// proxies. Version-1 messages (rows stamped like their header) are read as they are.
+	version       = 2
+	oldestVersion = 1
 )
 
 var (
@@ -119,8 +126,8 @@ func DecodeHeader(b []byte) (Header, error) {
 	if b[0] != 'W' || b[1] != 'D' {
 		return Header{}, fmt.Errorf("%w: bad magic %q", ErrCorrupt, b[:2])
 	}
-	if b[2] != version {
-		return Header{}, fmt.Errorf("%w: version %d, this build reads %d", ErrCorrupt, b[2], version)
+	if b[2] < oldestVersion || b[2] > version {
+		return Header{}, fmt.Errorf("%w: version %d, this build reads %d to %d", ErrCorrupt, b[2], oldestVersion, version)
 	}
 	h := Header{
 		Kind:         Kind(b[3]),

@@ -23,10 +23,11 @@ func TestEncodeDecode(t *testing.T) {
 func TestDecodeRejectsCorruptMessages(t *testing.T) {
 	good := Encode(Message{Header: Header{Kind: Flush, CollectionID: 1}})
 	for name, b := range map[string][]byte{
-		"short":   good[:10],
-		"magic":   append([]byte("XX"), good[2:]...),
-		"version": append([]byte{'W', 'D', 9}, good[3:]...),
-		"kind":    append([]byte{'W', 'D', 1, 7}, good[4:]...),
+		"short":     good[:10],
+		"magic":     append([]byte("XX"), good[2:]...),
+		"version":   append([]byte{'W', 'D', 9}, good[3:]...),
+		"version 0": append([]byte{'W', 'D', 0}, good[3:]...),
+		"kind":      append([]byte{'W', 'D', 1, 7}, good[4:]...),
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := Decode(b)
@@ -113,4 +114,20 @@ func TestPutHeaderBeforeABodyIsEncode(t *testing.T) {
 	h, err := DecodeHeader(b)
 	require.NoError(t, err)
 	require.Equal(t, m.Header, h)
+}
+
+// TestFormatVersions: messages are written as version 2 and versions 1 and 2 are read: a data
+// node of this build reads what proxies of the previous one appended, and one of the previous
+// build refuses this build's messages instead of misreading them.
+func TestFormatVersions(t *testing.T) {
+	b := Encode(Message{Header: Header{Kind: Insert, CollectionID: 1, Timestamp: 5}})
+	require.Equal(t, byte(2), b[2])
+	b[2] = 1
+	h, err := DecodeHeader(b)
+	require.NoError(t, err)
+	require.Equal(t, uint64(5), h.Timestamp)
+	PutTimestamp(b, 9)
+	h, err = DecodeHeader(b)
+	require.NoError(t, err)
+	require.Equal(t, uint64(9), h.Timestamp)
 }
