@@ -78,6 +78,7 @@ type Catalog interface {
 	ReadLease(ctx context.Context, ch string) (meta.Lease, error)
 	Fence(l meta.Lease) *meta.Fence
 	FenceAt(l meta.Lease, epoch int64) *meta.Fence
+	FenceUnclaimed(l meta.Lease) *meta.Fence
 	GetSegment(ctx context.Context, coll, id int64) (*meta.Segment, error)
 	ReadCheckpoint(ctx context.Context, ch string) (meta.Checkpoint, error)
 }

@@ -52,24 +52,36 @@ type LegacyCaller struct {
 	Epoch      int64
 }
 
-// legacyFence returns a fence held on the caller's behalf, after checking that it watches its
-// channel under its operation.
-func (c *Coordinator) legacyFence(ctx context.Context, caller LegacyCaller) (*meta.Fence, error) {
+// watchedBy returns the channel's watch info after checking that the caller watches it under its
+// operation.
+func (c *Coordinator) watchedBy(ctx context.Context, caller LegacyCaller) (meta.Lease, error) {
 	ch := caller.Channel
 	l, err := c.catalog.ReadLease(ctx, ch)
 	if errors.Is(err, metastore.ErrNotFound) {
-		return nil, fmt.Errorf("%w: channel %s is not assigned", ErrNotWatcher, ch)
+		return meta.Lease{}, fmt.Errorf("%w: channel %s is not assigned", ErrNotWatcher, ch)
 	}
 	if err != nil {
-		return nil, err
+		return meta.Lease{}, err
 	}
 	if l.NodeID != caller.Node || l.Revision != caller.OpID {
-		return nil, fmt.Errorf("%w: channel %s is watched by node %d under operation %d, not node %d under %d", ErrNotWatcher, ch, l.NodeID, l.Revision, caller.Node, caller.OpID)
+		return meta.Lease{}, fmt.Errorf("%w: channel %s is watched by node %d under operation %d, not node %d under %d", ErrNotWatcher, ch, l.NodeID, l.Revision, caller.Node, caller.OpID)
+	}
+	return l, nil
+}
+
+// legacyFence returns a fence held on the caller's behalf, after checking that it watches its
+// channel under its operation.
+func (c *Coordinator) legacyFence(ctx context.Context, caller LegacyCaller) (*meta.Fence, error) {
+	l, err := c.watchedBy(ctx, caller)
+	if err != nil {
+		return nil, err
 	}
 	if caller.Epoch != 0 {
 		return c.catalog.FenceAt(l, caller.Epoch), nil
 	}
-	return c.catalog.Fence(l), nil
+	// A data node of an earlier release claims nothing; once a pipeline of this release has
+	// claimed the channel under the same watch info, its late calls must fail.
+	return c.catalog.FenceUnclaimed(l), nil
 }
 
 func notWatcher(err error) error {
@@ -83,10 +95,11 @@ func notWatcher(err error) error {
 // caller's behalf and returns the epoch the incarnation's writes present. Every earlier
 // incarnation's writes fail from then on.
 func (c *Coordinator) ClaimChannel(ctx context.Context, ch string, node, opID int64) (int64, error) {
-	f, err := c.legacyFence(ctx, LegacyCaller{Channel: ch, Node: node, OpID: opID})
+	l, err := c.watchedBy(ctx, LegacyCaller{Channel: ch, Node: node, OpID: opID})
 	if err != nil {
 		return 0, err
 	}
+	f := c.catalog.Fence(l) // a claim compares the lease alone, as a pipeline's own does
 	if err := f.Claim(ctx, node); err != nil {
 		return 0, notWatcher(err)
 	}

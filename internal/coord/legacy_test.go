@@ -193,3 +193,24 @@ func TestLegacyRestartFencesThePredecessor(t *testing.T) {
 	}
 	require.Equal(t, map[uint64]int{1: 1, 2: 1}, held, "each position stored once")
 }
+
+// TestClaimFencesCallersOfTheEarlierRelease: a data node of the earlier release claims nothing
+// and presents no epoch. Once a pipeline of this release claimed the channel under the same
+// watch info (the node restarted on the new release during a rolling upgrade), the old
+// process's late calls must store nothing (found by review).
+func TestClaimFencesCallersOfTheEarlierRelease(t *testing.T) {
+	e, coll, c, w := legacyWatch(t)
+	ch := coll.VChannels[0]
+	old := LegacyCaller{Channel: ch, Node: 7, OpID: w.Revision}
+	seg := meta.Segment{ID: 40, CollectionID: coll.ID, PartitionID: 1, Channel: ch, Level: meta.L1, State: meta.Growing, Rows: 3, Files: 1, MaxPos: 1}
+	require.NoError(t, save(c, old, []SegmentUpdate{{Segment: seg}}, nil), "unclaimed, the earlier release's calls work")
+	_, err := c.ClaimChannel(e.ctx, ch, 7, w.Revision)
+	require.NoError(t, err)
+	late := seg
+	late.Rows, late.Files, late.MaxPos = 6, 2, 2
+	require.ErrorIs(t, save(c, old, []SegmentUpdate{{Segment: late}}, nil), ErrNotWatcher)
+	require.ErrorIs(t, c.UpdateChannelCheckpoint(e.ctx, old, meta.Checkpoint{Position: 2}), ErrNotWatcher)
+	got, err := e.catalog.GetSegment(e.ctx, coll.ID, 40)
+	require.NoError(t, err)
+	require.Equal(t, int64(3), got.Rows)
+}

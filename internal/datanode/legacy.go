@@ -70,6 +70,11 @@ type legacyWriter struct {
 // on, as Fence.Claim fences them under the current protocol.
 func claimLegacy(ctx context.Context, coord Coordinator, ch string, node int64, lease meta.Lease) (int64, error) {
 	resp, err := coord.ClaimChannel(ctx, &rpc.ClaimChannelRequest{Channel: ch, NodeID: node, OpID: lease.Revision})
+	if status.Code(err) == codes.Unimplemented {
+		// A coordinator of the earlier release: it fences by the watch info alone, as that
+		// release did (epoch 0).
+		return 0, nil
+	}
 	if err != nil {
 		if status.Code(err) == codes.FailedPrecondition {
 			err = fmt.Errorf("%w: coordinator refused the claim: %v", meta.ErrLeaseLost, err)
@@ -94,15 +99,38 @@ func (w legacyWriter) commitSegments(pend []pending) error {
 	}); err != nil {
 		return err
 	}
-	if len(resp.Revisions) != len(pend) {
-		return fmt.Errorf("%w: the coordinator answered %d revisions for %d segments", errCorruptState, len(resp.Revisions), len(pend))
+	revs := resp.Revisions
+	if len(revs) == 0 && len(pend) > 0 {
+		// A coordinator of the earlier release answers without revisions: read them.
+		var err error
+		if revs, err = w.readRevisions(pend); err != nil {
+			return err
+		}
+	}
+	if len(revs) != len(pend) {
+		return fmt.Errorf("%w: the coordinator answered %d revisions for %d segments", errCorruptState, len(revs), len(pend))
 	}
 	for i, pd := range pend {
 		rec := pd.rec
-		rec.ModRevision = resp.Revisions[i]
+		rec.ModRevision = revs[i]
 		w.p.committed[rec.ID] = &rec
 	}
 	return nil
+}
+
+// readRevisions reads the mod revision of each segment record the coordinator just wrote.
+func (w legacyWriter) readRevisions(pend []pending) ([]int64, error) {
+	revs := make([]int64, len(pend))
+	for i, pd := range pend {
+		got, err := w.p.retryRead("read-segment", func(ctx context.Context) (*meta.Segment, error) {
+			return w.p.n.catalog.GetSegment(ctx, pd.rec.CollectionID, pd.rec.ID)
+		})
+		if err != nil {
+			return nil, err
+		}
+		revs[i] = got.ModRevision
+	}
+	return revs, nil
 }
 
 func (w legacyWriter) commitCheckpoint(cp meta.Checkpoint) error {

@@ -267,6 +267,17 @@ func (p *pipeline) retry(step string, op func() (struct{}, error)) (struct{}, er
 	}, backoff.WithBackOff(bo), backoff.WithMaxElapsedTime(0))
 }
 
+// retryRead runs read with the pipeline's backoff until it succeeds or the pipeline stops.
+func (p *pipeline) retryRead(step string, read func(context.Context) (*meta.Segment, error)) (*meta.Segment, error) {
+	var got *meta.Segment
+	_, err := p.retry(step, func() (struct{}, error) {
+		var err error
+		got, err = read(p.ctx)
+		return struct{}{}, err
+	})
+	return got, err
+}
+
 func isPermanent(err error) bool {
 	return errors.Is(err, meta.ErrLeaseLost) || errors.Is(err, errCorruptState) || errors.Is(err, metastore.ErrTxnTooLarge) ||
 		errors.Is(err, errEncode) || errors.Is(err, errSegmentRemoved)

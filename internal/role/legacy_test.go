@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -51,17 +52,22 @@ func (s *countingStore) Txn(ctx context.Context, cmps []metastore.Cmp, ops []met
 	return s.Store.Txn(ctx, cmps, ops)
 }
 
-// recordingCoord counts the legacy calls a stand-in coordinator receives.
+// recordingCoord counts the legacy calls a stand-in coordinator receives. With earlier set it
+// answers as a coordinator of the earlier release: no ClaimChannel, no epochs or revisions.
 type recordingCoord struct {
 	coordServer
-	mu    sync.Mutex
-	calls map[string]int
+	mu      sync.Mutex
+	calls   map[string]int
+	earlier atomic.Bool
 }
 
 func (r *recordingCoord) ClaimChannel(ctx context.Context, req *rpc.ClaimChannelRequest) (*rpc.ClaimChannelResponse, error) {
 	r.mu.Lock()
 	r.calls["ClaimChannel"]++
 	r.mu.Unlock()
+	if r.earlier.Load() {
+		return nil, status.Error(codes.Unimplemented, "method ClaimChannel not implemented")
+	}
 	return r.coordServer.ClaimChannel(ctx, req)
 }
 
@@ -69,6 +75,15 @@ func (r *recordingCoord) SaveBinlogPaths(ctx context.Context, req *rpc.SaveBinlo
 	r.mu.Lock()
 	r.calls["SaveBinlogPaths"]++
 	r.mu.Unlock()
+	if r.earlier.Load() {
+		old := *req
+		old.Epoch, old.Segments = 0, slices.Clone(req.Segments)
+		for i := range old.Segments {
+			old.Segments[i].Prev = nil
+		}
+		_, err := r.coordServer.SaveBinlogPaths(ctx, &old)
+		return &rpc.SaveBinlogPathsResponse{}, err
+	}
 	return r.coordServer.SaveBinlogPaths(ctx, req)
 }
 
@@ -321,4 +336,27 @@ func (g grpcCoord) SaveBinlogPaths(ctx context.Context, req *rpc.SaveBinlogPaths
 func (g grpcCoord) UpdateChannelCheckpoint(ctx context.Context, req *rpc.UpdateChannelCheckpointRequest) error {
 	_, err := g.c.UpdateChannelCheckpoint(ctx, req)
 	return err
+}
+
+// TestLegacyNodeWithACoordinatorOfTheEarlierRelease: during a rolling upgrade a legacy data node
+// of this release may talk to a coordinator of the earlier release, which has no ClaimChannel
+// and answers SaveBinlogPaths without revisions. The node falls back to that release's rules
+// (and reads the revisions itself) instead of failing every pipeline start (found by review).
+func TestLegacyNodeWithACoordinatorOfTheEarlierRelease(t *testing.T) {
+	r := newLegacyRig(t)
+	r.stand.earlier.Store(true)
+	node := r.node(t, r.store, 512)
+	var want []int64
+	for i := int64(0); i < 10; i++ {
+		keys := []int64{3 * i, 3*i + 1, 3*i + 2}
+		want = append(want, keys...)
+		r.insert(t, r.part, uint64(i+1), keys...)
+	}
+	r.flush(t, 100)
+	require.NoError(t, node.Err(r.ch))
+	stored := r.storedKeys(t)
+	require.Len(t, stored, len(want))
+	for _, k := range want {
+		require.Equal(t, 1, stored[k], "key %d", k)
+	}
 }
