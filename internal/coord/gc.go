@@ -27,20 +27,19 @@ type GCStats struct {
 // Age alone cannot tell a file nobody will reference from one whose commit is still coming: a
 // sync retries its commit for as long as etcd refuses it (over its space quota, say) or object
 // storage refuses the sync's next file, and such a commit lands, pointing at what GC deleted.
-// The lease in a file's key can tell: every commit of a channel is fenced by its current lease,
-// so a file written under an earlier lease can never be referenced, and a file written under a
-// current lease (or one assigned after the view was read) is kept, however old. Its sync either
-// commits it or, once the lease moves, can no longer.
+// The fencing token in a file's key can tell: a data node names its files by its claim of the
+// channel (the epoch revision; the lease revision for a writer that never claims), and every
+// commit is fenced by the current claim, so a file of an earlier claim or lease can never be
+// referenced, while a file of a current one (or one made after the view was read) is kept,
+// however old: its sync either commits it or, once the channel is claimed again, can no
+// longer. A pipeline that restarts claims again, so its predecessor's files go too.
 func (c *Coordinator) CollectGarbage(ctx context.Context) (GCStats, error) {
 	var st GCStats
 	if _, err := c.view.Reload(ctx); err != nil {
 		return st, err
 	}
 	viewRev := c.view.Revision()
-	current := map[int64]bool{}
-	for _, l := range c.view.Leases() {
-		current[l.Revision] = true
-	}
+	current := c.view.Writing()
 	colls, err := c.catalog.ListCollectionRecords(ctx)
 	if err != nil {
 		return st, err

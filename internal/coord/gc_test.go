@@ -225,3 +225,32 @@ func TestGCFreesTheChannelsOfDroppedCollections(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, GCStats{}, st, "a collected collection is left alone")
 }
+
+// TestGCDeletesFilesOfARestartedPipeline: a pipeline restarted under an unchanged lease claims
+// the channel again, which fences its predecessor: the predecessor's unreferenced files go after
+// the grace period, though the lease has not moved (a standalone never moves it), while the
+// current claim's files stay (found by review).
+func TestGCDeletesFilesOfARestartedPipeline(t *testing.T) {
+	e := newEnv(t)
+	coll, c := assigned(t, e)
+	ch := coll.VChannels[0]
+	l, err := e.catalog.ReadLease(e.ctx, ch)
+	require.NoError(t, err)
+	first := e.catalog.Fence(l)
+	require.NoError(t, first.Claim(e.ctx, 1))
+	second := e.catalog.Fence(l)
+	require.NoError(t, second.Claim(e.ctx, 1)) // the restart
+	before := segmentKey(coll.ID, first.Epoch())
+	now := segmentKey(coll.ID, second.Epoch())
+	for _, k := range []string{before, now} {
+		require.NoError(t, e.bucket.Put(e.ctx, k, []byte("x")))
+	}
+	c.now = func() time.Time { return time.Now().Add(c.cfg.GCGrace + time.Hour) }
+	st, err := c.CollectGarbage(e.ctx)
+	require.NoError(t, err)
+	require.Equal(t, 1, st.Deleted)
+	_, err = e.bucket.Stat(e.ctx, before)
+	require.Error(t, err, "the fenced predecessor's file is deleted")
+	_, err = e.bucket.Stat(e.ctx, now)
+	require.NoError(t, err, "the current claim's file stays")
+}

@@ -1,6 +1,7 @@
 package datanode
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -27,10 +28,14 @@ import (
 // buffer; the syncer goroutine (syncLoop) owns the committed view (segment records,
 // checkpoint) and commits cut syncs one at a time, in order.
 type pipeline struct {
-	n      *Node
-	ch     string
-	lease  meta.Lease
-	fence  *meta.Fence
+	n     *Node
+	ch    string
+	lease meta.Lease
+	fence *meta.Fence
+	// token names this pipeline's files (segment keys): the revision of its claim of the
+	// channel, or the lease's when it could not claim (a legacy pipeline with a coordinator of
+	// the earlier release). Garbage collection keeps the files of current tokens only.
+	token  int64
 	writer metaWriter
 	coll   *meta.Collection
 	schema *arrow.Schema
@@ -182,6 +187,7 @@ func (n *Node) startPipeline(ctx context.Context, lease meta.Lease) (*pipeline, 
 		lastQueuedCp: cp.Position,
 	}
 	p.noteCheckpoint(cp)
+	p.token = cmp.Or(fence.Epoch(), legacyEpoch, lease.Revision)
 	p.writer = directWriter{p}
 	if legacy {
 		p.writer = legacyWriter{p: p, coord: n.coord, epoch: legacyEpoch}

@@ -159,11 +159,11 @@ func (p *pipeline) fileKey(kind meta.FileKind, s meta.Segment, id int64) string 
 	root := p.n.cfg.ObjectRoot
 	switch kind {
 	case meta.InsertFile:
-		return segment.InsertKey(root, s.CollectionID, s.PartitionID, s.ID, p.lease.Revision, uint64(id))
+		return segment.InsertKey(root, s.CollectionID, s.PartitionID, s.ID, p.token, uint64(id))
 	case meta.StatsFile:
-		return segment.StatsKey(root, s.CollectionID, s.PartitionID, s.ID, p.lease.Revision, uint64(id))
+		return segment.StatsKey(root, s.CollectionID, s.PartitionID, s.ID, p.token, uint64(id))
 	}
-	return segment.DeleteKey(root, s.CollectionID, s.PartitionID, s.ID, p.lease.Revision, uint64(id))
+	return segment.DeleteKey(root, s.CollectionID, s.PartitionID, s.ID, p.token, uint64(id))
 }
 
 // encode writes one file of s to w and returns its rows and size.

@@ -134,7 +134,7 @@ func (in *Inspector) Verify(ctx context.Context) (*Report, error) {
 	if err := in.verifyChannels(ctx, s, r); err != nil {
 		return nil, err
 	}
-	if err := in.verifyObjects(ctx, referenced, r); err != nil {
+	if err := in.verifyObjects(ctx, referenced, s.view.Writing(), s.view.Revision(), r); err != nil {
 		return nil, err
 	}
 	r.finish()
@@ -549,7 +549,7 @@ func (in *Inspector) checkCheckpoint(ctx context.Context, s *snapshot, ref chann
 
 // verifyObjects lists every segment file in object storage and reports those no meta
 // references, once older than the grace period.
-func (in *Inspector) verifyObjects(ctx context.Context, referenced map[string]bool, r *Report) error {
+func (in *Inspector) verifyObjects(ctx context.Context, referenced map[string]bool, writing map[int64]bool, viewRev int64, r *Report) error {
 	now := in.cfg.Now()
 	for _, kind := range []segment.Kind{segment.KindInsert, segment.KindStats, segment.KindDelete} {
 		err := in.bucket.List(ctx, segment.KindPrefix(in.cfg.Root, kind), func(o objstore.ObjectInfo) error {
@@ -558,12 +558,15 @@ func (in *Inspector) verifyObjects(ctx context.Context, referenced map[string]bo
 			if err != nil || k.Root != in.cfg.Root || referenced[o.Key] {
 				return nil // not a segment file of this root, or referenced
 			}
+			if writing[k.Lease] || k.Lease > viewRev {
+				return nil // its writer may still commit it, however old (coord.CollectGarbage)
+			}
 			age := now.Sub(o.ModTime)
 			if age < in.cfg.Grace {
 				return nil // a sync may still be committing it
 			}
 			r.add(Finding{Kind: UnreferencedFile, Collection: k.Collection, Segment: k.Segment, Object: o.Key,
-				Detail: fmt.Sprintf("%s file of %d bytes no committed meta references, %s old (grace %s): expected briefly after a sync or a fenced write; the coordinator deletes it after its own grace period",
+				Detail: fmt.Sprintf("%s file of %d bytes no committed meta references, %s old (grace %s): written by a writer that can no longer commit it (a crash, a restart, a lease that moved); the coordinator deletes it after its own grace period",
 					k.Kind, o.Size, age.Round(time.Second), in.cfg.Grace)})
 			return nil
 		})

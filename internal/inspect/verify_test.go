@@ -178,8 +178,12 @@ func TestCorruptFile(t *testing.T) {
 
 func TestUnreferencedFile(t *testing.T) {
 	w := newWorld(t, false)
-	orphan := segment.InsertKey(inspecttest.Root, w.c.Coll.ID, w.c.Part, w.b.ID, 999, 123)
+	orphan := segment.InsertKey(inspecttest.Root, w.c.Coll.ID, w.c.Part, w.b.ID, 1, 123) // revision 1: no current lease or claim
 	require.NoError(t, w.bucket.Put(w.ctx, orphan, []byte("a stale owner's file")))
+	// A file of the channel's current lease may still be committed, however old: never a
+	// finding (garbage collection keeps it too).
+	current := segment.InsertKey(inspecttest.Root, w.c.Coll.ID, w.c.Part, w.b.ID, w.ch.Fence.Lease().Revision, 124)
+	require.NoError(t, w.bucket.Put(w.ctx, current, []byte("a sync still committing")))
 	// Another root's files are not this cluster's.
 	require.NoError(t, w.bucket.Put(w.ctx, segment.InsertKey(inspecttest.Root+"/other", 1, 1, 1, 1, 1), []byte("x")))
 	later := time.Now().Add(2 * time.Hour)

@@ -242,6 +242,6 @@ func (c *Catalog) ListLeases(ctx context.Context) (map[string]Lease, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list leases: %w", err)
 	}
-	leases, _, err := decodeChannels(kvs, c.keys.channels())
+	leases, _, _, err := decodeChannels(kvs, c.keys.channels())
 	return leases, err
 }

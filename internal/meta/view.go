@@ -50,6 +50,7 @@ type View struct {
 	rev      int64
 	leases   map[string]Lease
 	cps      map[string]Checkpoint
+	epochs   map[string]int64 // channel → mod revision of its epoch key (the current claim)
 	segments map[int64]*Segment       // by segment ID
 	files    map[int64]map[int64]File // segment ID → file ID → file
 }
@@ -68,7 +69,7 @@ type ReloadStats struct {
 
 // NewView returns an empty view over kv under root; call Reload to fill it.
 func NewView(kv Store, root string, mode ReloadMode) *View {
-	return &View{kv: kv, keys: keys{root}, mode: mode, leases: map[string]Lease{}, cps: map[string]Checkpoint{},
+	return &View{kv: kv, keys: keys{root}, mode: mode, leases: map[string]Lease{}, cps: map[string]Checkpoint{}, epochs: map[string]int64{},
 		segments: map[int64]*Segment{}, files: map[int64]map[int64]File{}}
 }
 
@@ -88,7 +89,7 @@ func (v *View) Reload(ctx context.Context) (ReloadStats, error) {
 	if err != nil {
 		return st, fmt.Errorf("reload channels: %w", err)
 	}
-	leases, cps, err := decodeChannels(chKVs, v.keys.channels())
+	leases, cps, epochs, err := decodeChannels(chKVs, v.keys.channels())
 	if err != nil {
 		return st, err
 	}
@@ -101,7 +102,7 @@ func (v *View) Reload(ctx context.Context) (ReloadStats, error) {
 	if !full && rev == prev {
 		st.Skipped, st.Duration = true, time.Since(t0)
 		v.mu.Lock()
-		v.leases, v.cps = leases, cps
+		v.leases, v.cps, v.epochs = leases, cps, epochs
 		v.mu.Unlock()
 		return st, nil
 	}
@@ -132,7 +133,7 @@ func (v *View) Reload(ctx context.Context) (ReloadStats, error) {
 
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	v.leases, v.cps = leases, cps
+	v.leases, v.cps, v.epochs = leases, cps, epochs
 	if full {
 		v.segments, v.files = map[int64]*Segment{}, map[int64]map[int64]File{}
 	}
@@ -212,8 +213,8 @@ func (v *View) read(ctx context.Context, rev, prev int64, full bool) (segs, file
 	return segs, files, nil
 }
 
-func decodeChannels(kvs []metastore.KV, prefix string) (map[string]Lease, map[string]Checkpoint, error) {
-	leases, cps := map[string]Lease{}, map[string]Checkpoint{}
+func decodeChannels(kvs []metastore.KV, prefix string) (map[string]Lease, map[string]Checkpoint, map[string]int64, error) {
+	leases, cps, epochs := map[string]Lease{}, map[string]Checkpoint{}, map[string]int64{}
 	for _, kv := range kvs {
 		rest := strings.TrimPrefix(kv.Key, prefix)
 		ch, kind, ok := strings.Cut(rest, "/")
@@ -224,20 +225,22 @@ func decodeChannels(kvs []metastore.KV, prefix string) (map[string]Lease, map[st
 		case "lease":
 			var l Lease
 			if err := json.Unmarshal(kv.Value, &l); err != nil {
-				return nil, nil, fmt.Errorf("meta: decode lease %s: %w", kv.Key, err)
+				return nil, nil, nil, fmt.Errorf("meta: decode lease %s: %w", kv.Key, err)
 			}
 			l.Channel, l.Revision = ch, kv.ModRevision
 			leases[ch] = l
 		case "checkpoint":
 			var cp Checkpoint
 			if err := json.Unmarshal(kv.Value, &cp); err != nil {
-				return nil, nil, fmt.Errorf("meta: decode checkpoint %s: %w", kv.Key, err)
+				return nil, nil, nil, fmt.Errorf("meta: decode checkpoint %s: %w", kv.Key, err)
 			}
 			cp.ModRevision = kv.ModRevision
 			cps[ch] = cp
+		case "epoch":
+			epochs[ch] = kv.ModRevision
 		}
 	}
-	return leases, cps, nil
+	return leases, cps, epochs, nil
 }
 
 // Forget removes a segment and its files from the view, after the garbage collector deleted
@@ -254,6 +257,23 @@ func (v *View) Leases() map[string]Lease {
 	v.mu.RLock()
 	defer v.mu.RUnlock()
 	return maps.Clone(v.leases)
+}
+
+// Writing returns the fencing tokens under which files may be being written and committed
+// now: every channel's lease revision and current claim (epoch) revision. A data node names
+// its files by its token (segment keys), and every commit is fenced by the current one, so a
+// file of any other token (older than the view) can never be referenced.
+func (v *View) Writing() map[int64]bool {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	out := make(map[int64]bool, len(v.leases)+len(v.epochs))
+	for _, l := range v.leases {
+		out[l.Revision] = true
+	}
+	for _, e := range v.epochs {
+		out[e] = true
+	}
+	return out
 }
 
 // Checkpoint returns a channel's checkpoint (zero when it has none).
@@ -326,7 +346,7 @@ func (v *View) Equal(o *View) bool {
 	defer v.mu.RUnlock()
 	o.mu.RLock()
 	defer o.mu.RUnlock()
-	if !maps.Equal(v.leases, o.leases) || !maps.Equal(v.cps, o.cps) || len(v.segments) != len(o.segments) || len(v.files) != len(o.files) {
+	if !maps.Equal(v.leases, o.leases) || !maps.Equal(v.cps, o.cps) || !maps.Equal(v.epochs, o.epochs) || len(v.segments) != len(o.segments) || len(v.files) != len(o.files) {
 		return false
 	}
 	for id, s := range v.segments {

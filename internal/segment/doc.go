@@ -24,8 +24,10 @@
 //	{root}/delete/{collection}/{partition}/{segment}/{lease}-{seq}.parquet   deletes of an L0 segment
 //
 // IDs are canonical decimal (no padding or '+'; partition is -1 in an L0 key covering every
-// partition). The lease is the channel lease the writer holds, the seq a number it never
-// reuses within that lease (the data node uses each file's own ID, which its meta records). The
+// partition). The lease element is the writer's fencing token — the etcd revision of its claim
+// of the channel (a data node claims the channel each time its pipeline starts), or of the
+// channel's lease for a writer that never claims — and the seq a number it never reuses under
+// that token (the data node uses each file's own ID, which its meta records). The
 // kind comes right after the root so that a garbage collector lists one kind with one prefix
 // (KindPrefix), and a collection or segment sits under its own prefix (CollectionPrefix,
 // SegmentPrefix; they end in '/', so collection 1 does not match collection 12).

@@ -37,7 +37,7 @@ type KeyInfo struct {
 	Collection int64
 	Partition  int64 // -1 in an L0 delete key that covers every partition
 	Segment    int64
-	Lease      int64  // the channel lease under which the file was written
+	Lease      int64  // the writer's fencing token: its claim of the channel (or the lease it holds)
 	Seq        uint64 // the writer's sequence number within the lease
 }
 
@@ -63,8 +63,9 @@ func (k KeyInfo) Key() string {
 }
 
 // InsertKey returns the key of an insert file of an L1 segment. Lease and seq make it unique per
-// write attempt: a writer never reuses a seq within its lease, and a new owner of the channel
-// writes under a new lease, so two attempts never write the same key (BRIEF invariant 4).
+// write attempt: lease is the writer's fencing token (the etcd revision of its claim of the
+// channel, or of its lease when it never claims), which no other writer has, and a writer never
+// reuses a seq under its token, so two attempts never write the same key (BRIEF invariant 4).
 func InsertKey(root string, collection, partition, segment, lease int64, seq uint64) string {
 	return KeyInfo{root, KindInsert, collection, partition, segment, lease, seq}.Key()
 }
