@@ -50,7 +50,7 @@ type View struct {
 	rev      int64
 	leases   map[string]Lease
 	cps      map[string]Checkpoint
-	epochs   map[string]int64 // channel → mod revision of its epoch key (the current claim)
+	epochs   map[string]int64         // channel → mod revision of its epoch key (the current claim)
 	segments map[int64]*Segment       // by segment ID
 	files    map[int64]map[int64]File // segment ID → file ID → file
 }
