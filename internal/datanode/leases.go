@@ -18,16 +18,18 @@ type LeaseLister interface {
 // restart while the coordinator is down, and how it catches an assignment whose notification
 // was lost; the coordinator's Watch call is only the fast path.
 func (n *Node) SyncLeases(ctx context.Context, leases LeaseLister) error {
+	// The running pipelines are read before the leases: a pipeline started in between (its
+	// lease written after the list) is then not mistaken for one whose lease is gone.
+	running := n.Channels()
 	all, err := leases.ListLeases(ctx)
 	if err != nil {
 		return err
 	}
-	running := n.Channels()
 	for ch := range running {
 		if _, ok := all[ch]; !ok {
 			// Nothing it could commit would be accepted: every write is fenced by the lease.
 			n.Release(ch)
-			n.logger.Info("channel released: no longer leased (collection dropped)", "channel", ch)
+			n.logger.Info("channel released: it has no lease (its collection was dropped)", "channel", ch)
 		}
 	}
 	for ch, l := range all {

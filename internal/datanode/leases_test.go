@@ -67,3 +67,33 @@ func TestDroppedCollectionStopsItsPipelines(t *testing.T) {
 	require.NoError(t, n2.SyncLeases(e.ctx, e.catalog))
 	require.Empty(t, n2.Channels())
 }
+
+// listThenWatch lists the leases, then, before returning them, lets the coordinator's Watch of
+// a newly assigned channel run: the list does not have that lease.
+type listThenWatch struct {
+	*meta.Catalog
+	during func()
+}
+
+func (l listThenWatch) ListLeases(ctx context.Context) (map[string]meta.Lease, error) {
+	all, err := l.Catalog.ListLeases(ctx)
+	l.during()
+	return all, err
+}
+
+// TestLeaseSyncKeepsAChannelWatchedMeanwhile: a channel assigned and watched while a lease sync
+// lists the leases is not in the list; it must not be released as if its lease were gone
+// (found by review).
+func TestLeaseSyncKeepsAChannelWatchedMeanwhile(t *testing.T) {
+	e := newEnv(t, envOpts{shards: 2})
+	first, second := e.coll.VChannels[0], e.coll.VChannels[1]
+	e.assign(first, 1)
+	n := e.node(testConfig(1))
+	require.NoError(t, n.SyncLeases(e.ctx, e.catalog))
+	lister := listThenWatch{Catalog: e.catalog, during: func() {
+		e.assign(second, 1)
+		require.NoError(t, n.Watch(e.ctx, second))
+	}}
+	require.NoError(t, n.SyncLeases(e.ctx, lister))
+	require.Contains(t, n.Channels(), second, "the channel watched during the sync runs")
+}
