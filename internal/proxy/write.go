@@ -413,7 +413,7 @@ func (s *Server) appendAll(ctx context.Context, coll *meta.Collection, perChanne
 			return nil
 		}
 		g.Go(func() error {
-			p, err := s.appendChannel(ctx, ch, recs, stamp)
+			p, err := s.appendChannel(ctx, coll, ch, recs, stamp)
 			pos[c] = p
 			return err
 		})
@@ -424,10 +424,13 @@ func (s *Server) appendAll(ctx context.Context, coll *meta.Collection, perChanne
 	return pos, slices.Max(stamped), nil
 }
 
-// appendChannel appends recs to one channel, stamping them as each attempt publishes them, and
-// retrying an unknown outcome with the same records. A channel that does not exist (its
-// collection's create crashed before creating it) is created: CreateChannel is idempotent.
-func (s *Server) appendChannel(ctx context.Context, ch string, recs []wal.Record, stamp func() error) ([]wal.Position, error) {
+// appendChannel appends recs to one channel of coll, stamping them as each attempt publishes
+// them, and retrying an unknown outcome with the same records. A channel that does not exist
+// (its collection's create crashed before creating it) is created — CreateChannel is
+// idempotent — unless the collection was dropped meanwhile: garbage collection deletes a
+// dropped collection's channels, and a proxy still holding it in its cache must not bring one
+// back for good.
+func (s *Server) appendChannel(ctx context.Context, coll *meta.Collection, ch string, recs []wal.Record, stamp func() error) ([]wal.Position, error) {
 	var err error
 	created := false
 	for attempt := 0; attempt < s.cfg.AppendAttempts; attempt++ {
@@ -449,6 +452,14 @@ func (s *Server) appendChannel(ctx context.Context, ch string, recs []wal.Record
 		case errors.As(err, &ae):
 			return nil, err // the stamp failed: nothing was published
 		case errors.Is(err, wal.ErrChannelNotFound) && !created:
+			live, lerr := s.catalog.GetCollection(ctx, coll.ID)
+			if lerr != nil {
+				return nil, metaErr(lerr, "read collection %q", coll.Name)
+			}
+			if live.State != meta.Created {
+				s.cache.invalidate(coll.DB, coll.Name)
+				return nil, apierr.New(apierr.CollectionNotFound, "collection %q in database %q was dropped", coll.Name, coll.DB)
+			}
 			if cerr := s.channels.CreateChannel(ctx, ch); cerr != nil {
 				return nil, apierr.Wrap(apierr.Unavailable, cerr, "create missing channel %s", ch)
 			}

@@ -19,7 +19,9 @@ import (
 
 	"github.com/weir-db/weir/internal/batch"
 	"github.com/weir-db/weir/internal/dml"
+	"github.com/weir-db/weir/internal/meta"
 	"github.com/weir-db/weir/internal/proxy"
+	"github.com/weir-db/weir/internal/wal"
 )
 
 func insertReq(c coll, keys []int64, dim int) *milvuspb.InsertRequest {
@@ -644,6 +646,25 @@ func TestAppendRetriesKeepRecordIDs(t *testing.T) {
 		msgs := readChannel(t, e.log, c.chans[0])
 		require.Len(t, msgs, 1)
 		require.Equal(t, seq(500, 4), int64s(t, msgs[0].rec, "id"))
+	})
+
+	t.Run("a dropped collection's channel is not brought back", func(t *testing.T) {
+		// Dropped through another proxy: this one still has it in its cache. Garbage
+		// collection deleted its channel; an insert must not create it again, where nothing
+		// would ever delete it (found by review).
+		e.faults.setPlan()
+		g := createColl(t, e.c, "gone", 1, pk, vec32, title, score)
+		res, err := e.c.Insert(ctx, insertReq(g, seq(1, 2), 32))
+		require.NoError(t, err)
+		requireOK(t, res.GetStatus())
+		_, err = e.catalog.DropCollection(ctx, meta.DefaultDatabase, "gone")
+		require.NoError(t, err)
+		require.NoError(t, e.log.DeleteChannel(ctx, g.chans[0]))
+		res, err = e.c.Insert(ctx, insertReq(g, seq(3, 2), 32))
+		require.NoError(t, err)
+		require.Equal(t, int32(100), res.GetStatus().GetCode(), res.GetStatus().GetReason())
+		_, err = e.log.LastPosition(ctx, g.chans[0])
+		require.ErrorIs(t, err, wal.ErrChannelNotFound)
 	})
 }
 
