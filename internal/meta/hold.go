@@ -15,10 +15,17 @@ import (
 // target it loaded). The channel's owner truncates the log below its own checkpoint and below
 // every hold that has not expired. A reader renews its hold well before ExpiresAt; a hold left
 // by a reader that died expires and stops holding the log.
+//
+// How a reader takes a hold: it reads its target (the checkpoint it will resume after), puts
+// its hold at that checkpoint's position, and follows the log from there. The owner truncates
+// only below its own checkpoint, never below the checkpoint the reader read at that moment, but
+// it may have truncated further between the read and the hold: the reader's Follow then fails
+// with wal.ErrTruncated, and the reader reads the target again (its files now cover what was
+// truncated) and moves its hold.
 type Hold struct {
 	Reader string `json:"-"`
-	// Position is the first position the reader still needs: the record it resumes after
-	// (the anchor its Follow checks) is kept too.
+	// Position is the record the reader resumes after — its anchor, the checkpoint it read,
+	// which its Follow checks — and is kept with everything after it.
 	Position  uint64    `json:"position"`
 	ExpiresAt time.Time `json:"expires_at"`
 }

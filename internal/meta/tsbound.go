@@ -36,11 +36,31 @@ func (b *TSBound) LoadBound(ctx context.Context) (uint64, error) {
 	return v, nil
 }
 
-// SaveBound implements tso.BoundStore.
+// SaveBound implements tso.BoundStore. The bound only rises: a save below the stored bound (a
+// late save of a paused process of the same node ID) leaves it as it is.
 func (b *TSBound) SaveBound(ctx context.Context, ts uint64) error {
-	_, err := b.c.kv.Txn(ctx, nil, []metastore.Op{metastore.Put(b.c.keys.tsBound(b.Node), []byte(strconv.FormatUint(ts, 10)))})
-	if err != nil {
-		return fmt.Errorf("save timestamp bound of proxy %d: %w", b.Node, err)
+	key := b.c.keys.tsBound(b.Node)
+	for {
+		cmp := metastore.KeyAbsent(key)
+		kv, err := b.c.kv.Get(ctx, key)
+		switch {
+		case errors.Is(err, metastore.ErrNotFound):
+		case err != nil:
+			return fmt.Errorf("save timestamp bound of proxy %d: %w", b.Node, err)
+		default:
+			cur, perr := strconv.ParseUint(string(kv.Value), 10, 64)
+			if perr == nil && cur >= ts {
+				return nil
+			}
+			cmp = metastore.ModRevisionEquals(key, kv.ModRevision)
+		}
+		_, err = b.c.kv.Txn(ctx, []metastore.Cmp{cmp}, []metastore.Op{metastore.Put(key, []byte(strconv.FormatUint(ts, 10)))})
+		if errors.Is(err, metastore.ErrPredicateFailed) {
+			continue // saved concurrently: compare again
+		}
+		if err != nil {
+			return fmt.Errorf("save timestamp bound of proxy %d: %w", b.Node, err)
+		}
+		return nil
 	}
-	return nil
 }
