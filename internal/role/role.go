@@ -40,8 +40,8 @@ type Config struct {
 	// WALReplicas is the replica count of the JetStream streams the proxy creates for new
 	// channels: 1 for a single nats-server, 3 (or 5) for a JetStream cluster, where a stream
 	// then survives the loss of a minority of servers.
-	WALReplicas int `yaml:"wal-replicas"`
-	Version      string        `yaml:"-"`
+	WALReplicas int    `yaml:"wal-replicas"`
+	Version     string `yaml:"-"`
 }
 
 // Defaults returns the defaults of `weir run`.
