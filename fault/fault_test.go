@@ -7,10 +7,8 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,69 +18,12 @@ import (
 	"github.com/weir-db/weir/internal/weirtest"
 )
 
-// row is one scenario's line of the report.
-type row struct {
-	runs, acked, lost, duplicated, panics int
-	recover                               time.Duration // worst time from the fault to the flush completing
-}
-
-var report = struct {
-	sync.Mutex
-	rows map[string]*row
-}{rows: map[string]*row{}}
-
-func record(name string, acked, lost, dup, panics int, recovered time.Duration) {
-	report.Lock()
-	defer report.Unlock()
-	r := report.rows[name]
-	if r == nil {
-		r = &row{}
-		report.rows[name] = r
-	}
-	r.runs++
-	r.acked += acked
-	r.lost += lost
-	r.duplicated += dup
-	r.panics += panics
-	r.recover = max(r.recover, recovered)
-}
-
 func TestMain(m *testing.M) {
 	code := m.Run()
 	if err := writeReport(); err != nil {
 		fmt.Fprintln(os.Stderr, "fault: write report:", err)
 	}
 	os.Exit(code)
-}
-
-func writeReport() error {
-	report.Lock()
-	defer report.Unlock()
-	if len(report.rows) == 0 {
-		return nil
-	}
-	// A partial run (-run) must not overwrite the published report: it goes to a temporary
-	// file unless WEIR_FAULT_REPORT names one.
-	path := os.Getenv("WEIR_FAULT_REPORT")
-	if path == "" {
-		path = filepath.Join(os.TempDir(), "weir-fault-report.md")
-	}
-	defer fmt.Fprintln(os.Stderr, "fault: report written to", path)
-	var b strings.Builder
-	fmt.Fprintf(&b, "# Fault suite report\n\n%s, %d run(s) per scenario, 2 data nodes, 1 coordinator, 1 proxy, real etcd and nats-server.\n\n",
-		time.Now().UTC().Format("2006-01-02 15:04 UTC"), runs())
-	b.WriteString("| scenario | runs | acknowledged rows (inserts + deletes) | lost | duplicated | panics | worst time to recover |\n|---|---|---|---|---|---|---|\n")
-	names := make([]string, 0, len(report.rows))
-	for n := range report.rows {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		r := report.rows[n]
-		fmt.Fprintf(&b, "| %s | %d | %d | %d | %d | %d | %s |\n", n, r.runs, r.acked, r.lost, r.duplicated, r.panics, r.recover.Round(10*time.Millisecond))
-	}
-	b.WriteString("\nTime to recover: from the fault to the flush that follows it reporting flushed.\n")
-	return os.WriteFile(path, []byte(b.String()), 0o644)
 }
 
 // runs is how often each scenario runs: 1 in the short form, WEIR_FAULT_RUNS in the long one.
@@ -104,8 +45,9 @@ func jitter() time.Duration {
 }
 
 // scenario runs fault once per run against a fresh cluster under load, then flushes and
-// checks: every acknowledged key once, no panic. fault returns when the cluster should
-// recover; the time from the fault's start to the completed flush is recorded.
+// checks: every acknowledged key once, weir inspect verify clean, no process panicked and
+// none ended unexpectedly. fault returns when the cluster should recover; the time from the
+// fault's start to the completed flush is recorded.
 func scenario(t *testing.T, name string, fault func(t *testing.T, c *weirtest.Cluster, w *weirtest.Writer, coll *meta.Collection)) {
 	scenarioProtocol(t, name, "current", fault)
 }
@@ -126,13 +68,14 @@ func scenarioProtocol(t *testing.T, name, protocol string, fault func(t *testing
 			w.Flush(t)
 			recovered := time.Since(start)
 			lost, dup := c.Count(coll.ID, w)
-			panics := c.Panics()
+			panics, unexpected := c.Panics(), c.UnexpectedExits()
 			code, out := c.Verify()
 			require.Zero(t, code, "weir inspect verify found inconsistencies:\n%s", out)
-			record(name, w.Acked()+w.Deleted(), lost, dup, panics, recovered)
+			record(name, outcome{acked: w.Acked() + w.Deleted(), lost: lost, dup: dup, panics: panics, unexpected: unexpected, recovered: recovered})
 			require.Zero(t, lost, "acknowledged keys lost")
 			require.Zero(t, dup, "keys stored more than once")
-			require.Zero(t, panics, "processes panicked")
+			require.Zero(t, panics, "processes panicked (logged above)")
+			require.Zero(t, unexpected, "processes ended unexpectedly (logged above)")
 		})
 	}
 }
@@ -144,10 +87,11 @@ func killAtFailpoint(fp string) func(*testing.T, *weirtest.Cluster, *weirtest.Wr
 		_, err := c.Procs["dn1"].Stop(15 * time.Second)
 		require.NoError(t, err)
 		p := c.StartEnv("dn1-failpoint", "datanode", 1, []string{"WEIR_FAILPOINTS=" + fp + "=exit"}, "--sync-stale-age", "1s")
+		c.Expect("dn1-failpoint", weirtest.FailpointExit)
 		code, err := p.Wait(60 * time.Second)
 		require.NoError(t, err, "the failpoint never fired")
 		require.Equal(t, 137, code)
-		delete(c.Procs, "dn1-failpoint") // died on purpose
+		delete(c.Procs, "dn1-failpoint")
 		c.Start("dn1", "datanode", 1, "--sync-stale-age", "1s")
 	}
 }
@@ -164,25 +108,28 @@ func TestKillAfterCheckpoint(t *testing.T) {
 	scenario(t, "kill -9 after checkpoint", killAtFailpoint("datanode/after-checkpoint"))
 }
 
-// TestStaleOwnerPaused: SIGSTOP past the session TTL, reassignment, SIGCONT.
+// TestStaleOwnerPaused: SIGSTOP past the session TTL, reassignment, SIGCONT; the node finds
+// its session lost and exits (status 1), as documented.
 func TestStaleOwnerPaused(t *testing.T) {
 	scenario(t, "SIGSTOP past session TTL", func(t *testing.T, c *weirtest.Cluster, w *weirtest.Writer, coll *meta.Collection) {
 		dn1 := c.Procs["dn1"]
+		c.Expect("dn1", weirtest.SessionLost)
 		require.NoError(t, dn1.Pause())
 		c.WaitAssigned(coll.VChannels, 2)
 		w.WaitAcked(t, 500)
 		require.NoError(t, dn1.Resume())
-		_, err := dn1.Wait(30 * time.Second) // it finds its session lost and exits
-		require.NoError(t, err)
+		c.WaitExit("dn1", weirtest.SessionLost, 30*time.Second)
 		delete(c.Procs, "dn1")
 	})
 }
 
 // TestABA: the channel goes from node 1 to node 2 and back to node 1 (a new process) while
-// the first node-1 process is still paused; then the paused one resumes.
+// the first node-1 process is still paused; then the paused one resumes, finds its session
+// lost and exits.
 func TestABA(t *testing.T) {
 	scenario(t, "A-B-A reassignment", func(t *testing.T, c *weirtest.Cluster, w *weirtest.Writer, coll *meta.Collection) {
 		old := c.Procs["dn1"]
+		c.Expect("dn1", weirtest.SessionLost)
 		require.NoError(t, old.Pause())
 		c.WaitAssigned(coll.VChannels, 2)
 		delete(c.Procs, "dn1")
@@ -191,8 +138,9 @@ func TestABA(t *testing.T) {
 			30*time.Second, 50*time.Millisecond, "no channel came back to node 1")
 		w.WaitAcked(t, 500)
 		require.NoError(t, old.Resume())
-		_, err := old.Wait(30 * time.Second)
+		code, err := old.Wait(30 * time.Second)
 		require.NoError(t, err)
+		require.Equal(t, weirtest.SessionLost.Code, code, "%s", old.Ending())
 	})
 }
 
@@ -248,6 +196,7 @@ func TestEtcdRestarted(t *testing.T) {
 // supervisor would. Nothing acknowledged is lost.
 func TestEtcdUnreachablePastSessionTTL(t *testing.T) {
 	scenario(t, "etcd unreachable past session TTL", func(t *testing.T, c *weirtest.Cluster, w *weirtest.Writer, coll *meta.Collection) {
+		c.ExpectAll(weirtest.SessionLost)
 		c.Etcd.Pause()
 		time.Sleep(3 * time.Second) // the outage itself: longer than the 2 s session TTL
 		c.Etcd.Resume()
