@@ -83,7 +83,7 @@ type checked struct {
 
 // everyProcess is every process the cluster ever started: its Weir processes, including
 // those that exited, were killed or were replaced under their name, and every process of
-// its servers (etcd, nats-server), restarts included.
+// its servers (etcd, nats-server, versitygw), members of clusters and restarts included.
 func (c *Cluster) everyProcess() []checked {
 	var all []checked
 	for _, s := range c.started {
@@ -95,6 +95,19 @@ func (c *Cluster) everyProcess() []checked {
 	}
 	if c.NATS != nil {
 		servers = append(servers, c.NATS)
+	}
+	if c.EtcdCluster != nil {
+		for _, m := range c.EtcdCluster.Members() {
+			servers = append(servers, m)
+		}
+	}
+	if c.NATSCluster != nil {
+		for _, n := range c.NATSCluster.Nodes() {
+			servers = append(servers, n)
+		}
+	}
+	if c.S3 != nil {
+		servers = append(servers, c.S3)
 	}
 	for _, s := range servers {
 		for _, p := range s.Processes() {
