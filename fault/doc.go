@@ -5,7 +5,7 @@
 // that `weir inspect verify` finds nothing, and that no process the run ever started — killed,
 // replaced and server processes included — panicked or ended in a way the scenario does not
 // expect. Each scenario asserts that its fault happened (the killed pid is gone, the process
-// ended at its failpoint).
+// ended at its failpoint, the channels' leases changed).
 //
 // The faults:
 //   - SIGKILL sent by the test at moments the process does not choose: data nodes at random
@@ -13,7 +13,8 @@
 //     (which fsyncs every message), a coordinator during a rebalance;
 //   - a data node ending itself with status 137 (as kill -9) at a failpoint after a sync's
 //     files, after its segment meta, after its checkpoint;
-//   - SIGSTOP past the session TTL, an A-B-A reassignment, etcd paused past the session TTL;
+//   - SIGSTOP past the session TTL, an A-B-A reassignment, etcd paused past the session TTL
+//     (every session expires, the channels move);
 //   - etcd and nats-server restarted with SIGTERM, the coordinator down for the whole run, a
 //     rolling upgrade from the legacy protocol;
 //   - a failpoint refusing object writes before any request is sent.

@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/weir-db/weir/internal/meta"
+	"github.com/weir-db/weir/internal/session"
 	"github.com/weir-db/weir/internal/testcluster"
 	"github.com/weir-db/weir/internal/weirtest"
 )
@@ -315,23 +316,53 @@ func TestEtcdKilled(t *testing.T) {
 }
 
 // TestEtcdUnreachablePastSessionTTL: etcd is paused for longer than the session TTL. Every
-// session expires; the processes find theirs lost and exit, and are started again as a
-// supervisor would. Nothing acknowledged is lost.
+// session expires: each process finds its own lost and exits with status 1, "session lost" in
+// its log; they are started again as a supervisor would, the data nodes one after the other,
+// and the channels of the one that comes back last move (new leases) to the one that came
+// back first. Nothing acknowledged is lost.
 func TestEtcdUnreachablePastSessionTTL(t *testing.T) {
 	scenario(t, "etcd unreachable past session TTL", func(r *run) {
+		ctx := context.Background()
+		before, err := r.c.Catalog.ListLeases(ctx)
+		require.NoError(r, err)
+		sessions, _, err := session.List(ctx, r.c.Store, "weir", "")
+		require.NoError(r, err)
+		require.Len(r, sessions, 4, "proxy, coordinator and two data nodes")
 		r.c.ExpectAll(weirtest.SessionLost)
 		r.c.Etcd.Pause()
-		time.Sleep(3 * time.Second) // the outage itself: longer than the 2 s session TTL
+		time.Sleep(3*time.Second + r.jitter()) // the outage itself: longer than the 2 s session TTL
 		r.c.Etcd.Resume()
 		for _, name := range []string{"proxy", "coord", "dn1", "dn2"} {
-			p := r.c.Procs[name]
-			select {
-			case <-p.Done():
-				r.c.Restart(name)
-			case <-time.After(15 * time.Second):
-				// Its keep-alive got through in time; it keeps running.
+			r.c.WaitExit(name, weirtest.SessionLost, 15*time.Second)
+		}
+		first, last := int64(1), int64(2)
+		if long() && r.rng.IntN(2) == 0 {
+			first, last = 2, 1
+		}
+		for _, name := range []string{"proxy", "coord", fmt.Sprintf("dn%d", first)} {
+			r.c.Restart(name)
+		}
+		r.c.WaitAssigned(r.coll.VChannels, first)
+		r.c.Restart(fmt.Sprintf("dn%d", last))
+		r.c.WaitAssigned(r.coll.VChannels, 1, 2)
+
+		after, err := r.c.Catalog.ListLeases(ctx)
+		require.NoError(r, err)
+		moved := 0
+		for _, ch := range r.coll.VChannels {
+			if before[ch].NodeID == last {
+				require.Greater(r, after[ch].Revision, before[ch].Revision, "channel %s of node %d kept its lease", ch, last)
+				moved++
 			}
 		}
+		require.NotZero(r, moved, "node %d held no channel before the outage", last)
+		again, _, err := session.List(ctx, r.c.Store, "weir", "")
+		require.NoError(r, err)
+		require.Len(r, again, len(sessions))
+		for i, s := range again {
+			require.NotEqual(r, sessions[i].CreateRevision, s.CreateRevision, "the session of %s %d survived", s.Role, s.NodeID)
+		}
+		r.Logf("%d channels of node %d moved under new leases", moved, last)
 	})
 }
 
