@@ -5,7 +5,7 @@
 // that `weir inspect verify` finds nothing, and that no process the run ever started — killed,
 // replaced and server processes included — panicked or ended in a way the scenario does not
 // expect. Each scenario asserts that its fault happened (the killed pid is gone, the process
-// ended at its failpoint, the channels' leases changed).
+// ended at its failpoint, s3fault counted its injections, the channels' leases changed).
 //
 // The faults:
 //   - SIGKILL sent by the test at moments the process does not choose: data nodes at random
@@ -17,7 +17,10 @@
 //     (every session expires, the channels move);
 //   - etcd and nats-server restarted with SIGTERM, the coordinator down for the whole run, a
 //     rolling upgrade from the legacy protocol;
-//   - a failpoint refusing object writes before any request is sent.
+//   - object storage: versitygw (a real S3 server) behind the s3fault proxy answering 500
+//     InternalError, then 503 SlowDown, for every request, and failing a multipart upload's
+//     second part, then its completion (sync files over 16 MiB); and a failpoint refusing
+//     object writes before any request.
 //
 // The tests carry the build tag "fault":
 //

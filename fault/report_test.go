@@ -60,7 +60,7 @@ func writeReport() error {
 	}
 	defer fmt.Fprintln(os.Stderr, "fault: report written to", path)
 	var b strings.Builder
-	fmt.Fprintf(&b, "# Fault suite report\n\n%s, %d run(s) per scenario, 2 data nodes, 1 coordinator, 1 proxy, real etcd and nats-server.\n\n",
+	fmt.Fprintf(&b, "# Fault suite report\n\n%s, %d run(s) per scenario, 2 data nodes, 1 coordinator, 1 proxy, real etcd and nats-server (the S3 scenarios: versitygw behind the s3fault proxy).\n\n",
 		time.Now().UTC().Format("2006-01-02 15:04 UTC"), runs())
 	b.WriteString("| scenario | runs | acknowledged rows (inserts + deletes) | lost | duplicated | panics | unexpected exits | worst time to recover |\n|---|---|---|---|---|---|---|---|\n")
 	names := make([]string, 0, len(report.rows))
@@ -75,6 +75,6 @@ func writeReport() error {
 	b.WriteString("\nTime to recover: from the fault to the flush that follows it reporting flushed. Panics: processes whose log shows " +
 		"\"panic:\", \"fatal error:\" or \"DATA RACE\". Unexpected exits: processes that ended neither as the test asked (SIGKILL, " +
 		"SIGTERM) nor as the scenario expects (a lost session: status 1; a failpoint's exit: 137). Every process a run started is " +
-		"checked, killed and replaced ones and every etcd and nats-server process included.\n")
+		"checked, killed and replaced ones and every etcd, nats-server and versitygw process included.\n")
 	return os.WriteFile(path, []byte(b.String()), 0o644)
 }
