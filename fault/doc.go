@@ -10,7 +10,9 @@
 // The faults:
 //   - SIGKILL sent by the test at moments the process does not choose: data nodes at random
 //     moments several times a run (restarted as a supervisor would), etcd, nats-server
-//     (which fsyncs every message), a coordinator during a rebalance;
+//     (which fsyncs every message), a coordinator during a rebalance, and, on a three-member
+//     etcd cluster and a three-node JetStream cluster with streams of three replicas, one
+//     NATS node and one etcd member;
 //   - a data node ending itself with status 137 (as kill -9) at a failpoint after a sync's
 //     files, after its segment meta, after its checkpoint;
 //   - SIGSTOP past the session TTL, an A-B-A reassignment, etcd paused past the session TTL

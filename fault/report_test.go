@@ -60,7 +60,7 @@ func writeReport() error {
 	}
 	defer fmt.Fprintln(os.Stderr, "fault: report written to", path)
 	var b strings.Builder
-	fmt.Fprintf(&b, "# Fault suite report\n\n%s, %d run(s) per scenario, 2 data nodes, 1 coordinator, 1 proxy, real etcd and nats-server (the S3 scenarios: versitygw behind the s3fault proxy).\n\n",
+	fmt.Fprintf(&b, "# Fault suite report\n\n%s, %d run(s) per scenario, 2 data nodes, 1 coordinator, 1 proxy, real etcd and nats-server (the S3 scenarios: versitygw behind the s3fault proxy; the replicated one: 3-member etcd and JetStream clusters).\n\n",
 		time.Now().UTC().Format("2006-01-02 15:04 UTC"), runs())
 	b.WriteString("| scenario | runs | acknowledged rows (inserts + deletes) | lost | duplicated | panics | unexpected exits | worst time to recover |\n|---|---|---|---|---|---|---|---|\n")
 	names := make([]string, 0, len(report.rows))
