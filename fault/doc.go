@@ -30,7 +30,7 @@
 //	WEIR_FAULT_RUNS=20 go test -tags fault -timeout 3h ./fault/ # long form, randomised timing
 //
 // Every run logs its random seed; WEIR_FAULT_SEED repeats a run's choices (victims, delays).
-// Each run writes its figures to the file WEIR_FAULT_REPORT names (default: a temporary file);
-// the published figures are in fault/REPORT.md, written with
-// WEIR_FAULT_REPORT=$PWD/fault/REPORT.md.
+// Each run writes its figures to the file WEIR_FAULT_REPORT names (default: a temporary file),
+// headed by how it was produced (command, machine, Go version, commit); the published figures
+// are in fault/REPORT.md, written with WEIR_FAULT_REPORT=$PWD/fault/REPORT.md.
 package fault
