@@ -204,6 +204,10 @@ func (c *child) Resume() {
 // Process is the server's process running now (a new one after each Restart).
 func (c *child) Process() *Process { return c.slot.get() }
 
+// Processes is every process the server ran, in start order, the one running now last: a
+// test checks how each ended and what each logged.
+func (c *child) Processes() []*Process { return c.slot.history() }
+
 // Log returns the server's output over all its runs.
 func (c *child) Log() string {
 	b, err := os.ReadFile(c.logPath)

@@ -16,5 +16,7 @@
 //
 // Every process runs on loopback ports, writes its output to a log file in the test's
 // temporary directory, is shown (its tail) when the test fails, and is killed when the test
-// ends. The package is Linux-only: it relies on flock, SIGSTOP and the parent-death signal.
+// ends. A Process says how it ended (Ending: an exit it chose, or the SIGTERM or SIGKILL the
+// test sent), and a server keeps every process it ran (Processes), so that a test can check
+// each one, restarted or killed ones included, for panics and unexpected exits. The package is Linux-only: it relies on flock, SIGSTOP and the parent-death signal.
 package testcluster

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -200,3 +201,6 @@ func (c *EtcdCluster) Endpoints() []string {
 // and Resume act on it alone. Restart brings it back on its data directory and ports and
 // returns once it serves a linearizable read, that is, once it rejoined the cluster.
 func (c *EtcdCluster) Member(i int) *Etcd { return c.members[i] }
+
+// Members is every member, in order: Member(i) is Members()[i].
+func (c *EtcdCluster) Members() []*Etcd { return slices.Clone(c.members) }

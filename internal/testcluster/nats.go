@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -298,3 +299,6 @@ func (c *NATSCluster) URL() string {
 // Resume act on it alone. Restart brings it back on its store directory and ports and returns
 // once its /healthz says it is current with the cluster.
 func (c *NATSCluster) Node(i int) *NATS { return c.nodes[i] }
+
+// Nodes is every node, in order: Node(i) is Nodes()[i].
+func (c *NATSCluster) Nodes() []*NATS { return slices.Clone(c.nodes) }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sync"
 	"syscall"
 	"testing"
@@ -24,11 +25,18 @@ const (
 
 // Process is a running child process whose output goes to a log file.
 type Process struct {
-	name    string
-	logPath string
-	cmd     *exec.Cmd
-	done    chan struct{} // closed once the process has exited and been reaped
-	state   *os.ProcessState
+	name     string
+	logPath  string
+	logStart int64 // the log's length when the process started: a server's runs share a file
+	cmd      *exec.Cmd
+	done     chan struct{} // closed once the process has exited and been reaped
+	state    *os.ProcessState
+	// sent records the ending signals the test sent (SIGTERM, SIGKILL), so that an ending
+	// can be told from one the process chose.
+	sent struct {
+		sync.Mutex
+		term, kill bool
+	}
 }
 
 // Start runs bin with args as a child process named name (for logs), with env added to the
@@ -53,6 +61,10 @@ func spawn(name, bin string, args, env []string, logPath string) (*Process, erro
 	}
 	// The child holds its own copy of the descriptor; ours is closed once it has started.
 	defer f.Close()
+	var logStart int64
+	if fi, err := f.Stat(); err == nil {
+		logStart = fi.Size()
+	}
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout, cmd.Stderr = f, f
@@ -60,7 +72,7 @@ func spawn(name, bin string, args, env []string, logPath string) (*Process, erro
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
-	p := &Process{name: name, logPath: logPath, cmd: cmd, done: make(chan struct{})}
+	p := &Process{name: name, logPath: logPath, logStart: logStart, cmd: cmd, done: make(chan struct{})}
 	go func() {
 		// Wait's error only repeats the exit status, which ProcessState holds.
 		_ = cmd.Wait()
@@ -86,6 +98,14 @@ func (p *Process) Signal(sig os.Signal) error {
 		return nil
 	default:
 	}
+	p.sent.Lock()
+	switch sig {
+	case syscall.SIGTERM:
+		p.sent.term = true
+	case syscall.SIGKILL:
+		p.sent.kill = true
+	}
+	p.sent.Unlock()
 	if err := p.cmd.Process.Signal(sig); err != nil && !errors.Is(err, os.ErrProcessDone) {
 		return fmt.Errorf("signal %s: %w", p.name, err)
 	}
@@ -150,13 +170,77 @@ func (p *Process) Wait(timeout time.Duration) (int, error) {
 
 func (p *Process) exitCode() int { return p.state.ExitCode() }
 
-// Log returns everything the process has written to stdout and stderr so far.
+// Log returns everything the process has written to stdout and stderr so far (not what
+// earlier runs of the same server wrote to the same file).
 func (p *Process) Log() string {
 	b, err := os.ReadFile(p.logPath)
 	if err != nil {
 		return fmt.Sprintf("(read log of %s: %v)", p.name, err)
 	}
-	return string(b)
+	return string(b[min(p.logStart, int64(len(b))):])
+}
+
+// Ending says how a process ended, so that a test can tell an ending it caused (Kill, Stop)
+// from one the process chose (an exit, a panic) or that came from elsewhere.
+type Ending struct {
+	// Running: the process has not exited; the other fields are zero.
+	Running bool
+	// Code is the exit status, -1 when a signal ended the process.
+	Code int
+	// Signal is the signal that ended the process, 0 when it exited.
+	Signal syscall.Signal
+	// Stopped and Killed say whether the test sent SIGTERM (Stop) and SIGKILL (Kill, or Stop
+	// after its timeout) before the process ended.
+	Stopped, Killed bool
+}
+
+// Ending reports how the process ended, or that it is still running.
+func (p *Process) Ending() Ending {
+	select {
+	case <-p.done:
+	default:
+		return Ending{Running: true}
+	}
+	p.sent.Lock()
+	defer p.sent.Unlock()
+	e := Ending{Code: p.state.ExitCode(), Stopped: p.sent.term, Killed: p.sent.kill}
+	if ws, ok := p.state.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		e.Signal = ws.Signal()
+	}
+	return e
+}
+
+// Asked reports whether the process ended as the test asked: killed after the test sent
+// SIGKILL, or, after SIGTERM, with status 0 or by the SIGTERM itself (etcd re-raises it).
+func (e Ending) Asked() bool {
+	switch {
+	case e.Running:
+		return false
+	case e.Killed:
+		return true
+	case e.Stopped:
+		return e.Code == 0 || e.Signal == syscall.SIGTERM
+	}
+	return false
+}
+
+func (e Ending) String() string {
+	var s string
+	switch {
+	case e.Running:
+		return "running"
+	case e.Signal != 0:
+		s = "signal: " + e.Signal.String()
+	default:
+		s = fmt.Sprintf("exit status %d", e.Code)
+	}
+	switch {
+	case e.Killed:
+		s += " (the test sent SIGKILL)"
+	case e.Stopped:
+		s += " (the test sent SIGTERM)"
+	}
+	return s
 }
 
 // LogPath is the file holding the process's output.
@@ -176,10 +260,11 @@ func showLogOnFailure(t testing.TB, name, path string) {
 }
 
 // processSlot holds the current process of a server that restarts; its methods act on
-// whichever process runs now.
+// whichever process runs now. It also keeps every process it held, for checks at the end.
 type processSlot struct {
 	mu   sync.Mutex
 	proc *Process
+	all  []*Process
 }
 
 func (s *processSlot) get() *Process {
@@ -192,4 +277,12 @@ func (s *processSlot) set(p *Process) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.proc = p
+	s.all = append(s.all, p)
+}
+
+// history is every process the slot held, the current one last.
+func (s *processSlot) history() []*Process {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.all)
 }

@@ -359,6 +359,69 @@ func TestProcess(t *testing.T) {
 	})
 }
 
+// TestProcessEnding checks that Ending tells an ending the test asked for (Kill; Stop
+// answered by status 0 or by the SIGTERM itself) from one the process chose, including a
+// status other than 0 after Stop.
+func TestProcessEnding(t *testing.T) {
+	const loop = `echo ready; while :; do sleep 0.05; done`
+	ready := func(p *Process) {
+		require.Eventually(t, func() bool { return strings.Contains(p.Log(), "ready") }, testTimeout, 10*time.Millisecond)
+	}
+	for _, tc := range []struct {
+		name   string
+		script string
+		end    func(p *Process)
+		want   Ending
+		asked  bool
+		says   string
+	}{
+		{"exits on its own", "exit 2", func(*Process) {}, Ending{Code: 2}, false, "exit status 2"},
+		{"killed", loop, (*Process).Kill, Ending{Code: -1, Signal: syscall.SIGKILL, Killed: true}, true, "signal: killed (the test sent SIGKILL)"},
+		{"stopped, dies of SIGTERM", loop, func(p *Process) { _, _ = p.Stop(testTimeout) },
+			Ending{Code: -1, Signal: syscall.SIGTERM, Stopped: true}, true, "signal: terminated (the test sent SIGTERM)"},
+		{"stopped, exits 0", `trap 'exit 0' TERM; ` + loop, func(p *Process) { _, _ = p.Stop(testTimeout) }, Ending{Stopped: true}, true, "exit status 0 (the test sent SIGTERM)"},
+		{"stopped, exits 1", `trap 'exit 1' TERM; ` + loop, func(p *Process) { _, _ = p.Stop(testTimeout) }, Ending{Code: 1, Stopped: true}, false, "exit status 1 (the test sent SIGTERM)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := Start(t, "sh", "/bin/sh", []string{"-c", tc.script}, nil)
+			if strings.Contains(tc.script, loop) {
+				ready(p)
+				require.Equal(t, Ending{Running: true}, p.Ending())
+				require.False(t, p.Ending().Asked(), "a running process has not ended")
+			}
+			tc.end(p)
+			_, err := p.Wait(testTimeout)
+			require.NoError(t, err)
+			require.Equal(t, tc.want, p.Ending())
+			require.Equal(t, tc.asked, p.Ending().Asked())
+			require.Equal(t, tc.says, p.Ending().String())
+		})
+	}
+}
+
+// TestServerKeepsEveryProcess checks that a server's Processes lists every run, each with its
+// own ending and its own part of the shared log.
+func TestServerKeepsEveryProcess(t *testing.T) {
+	dir := t.TempDir()
+	runs := filepath.Join(dir, "runs")
+	c := &child{name: "counter", bin: "/bin/sh", logPath: filepath.Join(dir, "counter.log"),
+		args:  []string{"-c", `echo run >> "$0"; echo "run $(wc -l < "$0")"; exec sleep 60`, runs},
+		ready: func(context.Context) error { return nil }}
+	c.cleanup(t)
+	require.NoError(t, c.start(t.Context()))
+	first := c.Process()
+	require.Eventually(t, func() bool { return strings.Contains(first.Log(), "run 1") }, testTimeout, 10*time.Millisecond)
+	c.Kill()
+	c.Restart(t)
+	second := c.Process()
+	require.Eventually(t, func() bool { return strings.Contains(second.Log(), "run 2") }, testTimeout, 10*time.Millisecond)
+	require.Equal(t, []*Process{first, second}, c.Processes())
+	require.True(t, first.Ending().Killed)
+	require.True(t, second.Ending().Running)
+	require.NotContains(t, second.Log(), "run 1", "a process's log starts where it started")
+	require.Contains(t, c.Log(), "run 1", "the server's log holds every run")
+}
+
 // procState is the state letter of a process in /proc (S sleeping, T stopped, ...).
 func procState(t testing.TB, pid int) string {
 	t.Helper()

@@ -27,23 +27,40 @@ import (
 	"github.com/weir-db/weir/internal/meta"
 	"github.com/weir-db/weir/internal/metastore"
 	"github.com/weir-db/weir/internal/objstore"
+	"github.com/weir-db/weir/internal/s3fault"
 	"github.com/weir-db/weir/internal/segment"
 	"github.com/weir-db/weir/internal/testcluster"
 )
 
-// Cluster is Weir as separate OS processes over a real etcd and a real nats-server.
+// Cluster is Weir as separate OS processes over real etcd, nats-server and object storage.
 type Cluster struct {
-	T       *testing.T
-	Etcd    *testcluster.Etcd
-	NATS    *testcluster.NATS
+	T *testing.T
+	// The servers: one etcd and one nats-server (Etcd, NATS), or, with Servers.Replicated, a
+	// three-member etcd cluster and a three-node JetStream cluster (EtcdCluster, NATSCluster).
+	Etcd        *testcluster.Etcd
+	NATS        *testcluster.NATS
+	EtcdCluster *testcluster.EtcdCluster
+	NATSCluster *testcluster.NATSCluster
+	// S3 and S3Fault are set with Servers.S3: versitygw, and the fault-injecting proxy in
+	// front of it that Storage names.
+	S3      *testcluster.S3
+	S3Fault *s3fault.Proxy
+	// Storage is the URL every Weir process, Count and Verify use.
 	Storage string
 	Bin     string
 	Store   *metastore.Etcd
 	Catalog *meta.Catalog
 	Bucket  objstore.Bucket
-	Procs   map[string]*testcluster.Process
-	HTTP    map[string]string
-	specs   map[string]spec
+	// Procs holds the Weir process running under each name now; a scenario may delete or
+	// replace entries. Every process ever started stays checked (Panics, UnexpectedExits).
+	Procs map[string]*testcluster.Process
+	HTTP  map[string]string
+	specs map[string]spec
+	// started is every Weir process the cluster started, in order.
+	started    []*started
+	etcdURLs   []string
+	natsURL    string
+	sessionTTL time.Duration
 }
 
 // spec is how a process was started, so that it can be started again the same way.
@@ -54,25 +71,63 @@ type spec struct {
 	extra []string
 }
 
+// Servers says which servers a cluster runs on; the zero Servers is one etcd, one
+// nats-server that fsyncs every message, and a local folder.
+type Servers struct {
+	// NATS are the nats-server options; nil means testcluster.NATSSyncAlways (what Weir's
+	// durability promise assumes), testcluster.NATSStock one with nats-server's own defaults.
+	NATS []testcluster.NATSOption
+	// Replicated runs a three-member etcd cluster and a three-node JetStream cluster, and
+	// gives every Weir process all their endpoints.
+	Replicated bool
+	// S3 stores objects in versitygw, reached through an s3fault proxy (S3Fault).
+	S3 bool
+	// SessionTTL is every role's --session-ttl; 0 means 2 s.
+	SessionTTL time.Duration
+}
+
 // NewCluster starts etcd and a nats-server that fsyncs every message (what Weir's durability
 // promise assumes) and opens the cluster's metastore and bucket; Weir processes are started
 // with Start.
 func NewCluster(t *testing.T) *Cluster {
-	return NewClusterNATS(t, testcluster.NATSSyncAlways())
+	return NewClusterOn(t, Servers{})
 }
 
 // NewClusterNATS is NewCluster with the nats-server started with opts (testcluster.NATSStock
 // for one with nats-server's own defaults).
 func NewClusterNATS(t *testing.T, opts ...testcluster.NATSOption) *Cluster {
-	c := &Cluster{T: t, Procs: map[string]*testcluster.Process{}, HTTP: map[string]string{}, specs: map[string]spec{}}
-	c.Etcd = testcluster.StartEtcd(t)
-	c.NATS = testcluster.StartNATS(t, opts...)
-	dir := t.TempDir()
-	c.Storage = "file://" + dir
+	return NewClusterOn(t, Servers{NATS: opts})
+}
+
+// NewClusterOn starts the servers s names and opens the cluster's metastore and bucket; Weir
+// processes are started with Start.
+func NewClusterOn(t *testing.T, s Servers) *Cluster {
+	c := &Cluster{T: t, Procs: map[string]*testcluster.Process{}, HTTP: map[string]string{}, specs: map[string]spec{},
+		sessionTTL: cmp.Or(s.SessionTTL, 2*time.Second)}
+	natsOpts := s.NATS
+	if natsOpts == nil {
+		natsOpts = []testcluster.NATSOption{testcluster.NATSSyncAlways()}
+	}
+	if s.Replicated {
+		c.EtcdCluster = testcluster.StartEtcdCluster(t, 3)
+		c.NATSCluster = testcluster.StartNATSCluster(t, 3, natsOpts...)
+		c.etcdURLs, c.natsURL = c.EtcdCluster.Endpoints(), c.NATSCluster.URL()
+	} else {
+		c.Etcd = testcluster.StartEtcd(t)
+		c.NATS = testcluster.StartNATS(t, natsOpts...)
+		c.etcdURLs, c.natsURL = c.Etcd.Endpoints(), c.NATS.URL()
+	}
+	if s.S3 {
+		c.S3 = testcluster.StartS3(t)
+		c.S3Fault = s3fault.Start(t, c.S3.Endpoint())
+		c.Storage = c.S3.StorageURLVia(c.S3Fault.Endpoint(), "")
+	} else {
+		c.Storage = "file://" + t.TempDir()
+	}
 	c.Bin = testcluster.BuildWeir(t)
 	ctx := context.Background()
 	var err error
-	c.Store, err = metastore.Dial(ctx, metastore.Config{Endpoints: c.Etcd.Endpoints()})
+	c.Store, err = metastore.Dial(ctx, metastore.Config{Endpoints: c.etcdURLs})
 	require.NoError(t, err)
 	t.Cleanup(func() { c.Store.Close() })
 	c.Catalog = meta.NewCatalog(c.Store, "weir", meta.NewIDAllocator(c.Store, "weir", 10), nil)
@@ -80,6 +135,12 @@ func NewClusterNATS(t *testing.T, opts ...testcluster.NATSOption) *Cluster {
 	require.NoError(t, err)
 	return c
 }
+
+// EtcdEndpoints are the client URLs of the cluster's etcd servers.
+func (c *Cluster) EtcdEndpoints() []string { return c.etcdURLs }
+
+// NATSURL is the URL (comma-separated URLs, for a JetStream cluster) of its nats-servers.
+func (c *Cluster) NATSURL() string { return c.natsURL }
 
 // Start runs `weir run role` as process name and waits until it is healthy.
 func (c *Cluster) Start(name, role string, node int64, extra ...string) *testcluster.Process {
@@ -91,9 +152,10 @@ func (c *Cluster) Start(name, role string, node int64, extra ...string) *testclu
 func (c *Cluster) StartEnv(name, role string, node int64, env []string, extra ...string) *testcluster.Process {
 	c.T.Helper()
 	httpAddr := FreeAddr(c.T)
-	args := append([]string{"run", role, "--etcd", strings.Join(c.Etcd.Endpoints(), ","), "--nats", c.NATS.URL(),
-		"--storage", c.Storage, "--node-id", fmt.Sprint(node), "--http-listen", httpAddr, "--session-ttl", "2s"}, extra...)
+	args := append([]string{"run", role, "--etcd", strings.Join(c.etcdURLs, ","), "--nats", c.natsURL,
+		"--storage", c.Storage, "--node-id", fmt.Sprint(node), "--http-listen", httpAddr, "--session-ttl", c.sessionTTL.String()}, extra...)
 	p := testcluster.Start(c.T, name, c.Bin, args, env)
+	c.track(name, p)
 	c.Procs[name], c.HTTP[name], c.specs[name] = p, httpAddr, spec{role, node, env, extra}
 	require.Eventually(c.T, func() bool {
 		resp, err := http.Get("http://" + httpAddr + "/healthz")
@@ -334,24 +396,6 @@ func (c *Cluster) Count(coll int64, w *Writer) (lost, dup int) {
 	return lost, dup
 }
 
-// Panics counts the processes whose log shows a panic.
-func (c *Cluster) Panics() int {
-	n := 0
-	for _, p := range c.Procs {
-		if strings.Contains(p.Log(), "panic:") {
-			n++
-		}
-	}
-	return n
-}
-
-func (c *Cluster) NoPanics() {
-	c.T.Helper()
-	for name, p := range c.Procs {
-		require.NotContains(c.T, p.Log(), "panic:", "%s panicked", name)
-	}
-}
-
 // CreateVecCollection creates a collection of an int64 key "id" and 8-dim vectors "vec".
 func CreateVecCollection(t *testing.T, c milvuspb.MilvusServiceClient, name string, shards int32) {
 	CreateVecCollectionDim(t, c, name, shards, 8)
@@ -370,20 +414,19 @@ func CreateVecCollectionDim(t *testing.T, c milvuspb.MilvusServiceClient, name s
 	require.Zero(t, st.GetCode(), st.GetReason())
 }
 
-// TestMEPCoordinatorOffline is the MEP's integration test, as its test plan writes it, with
-// every role a separate process: insert data with no data node online; start data nodes; make
-// the coordinator go offline after channel assignment; assert no data node panics and all data
-// is intact (flush completes, every acknowledged key stored once); bring the coordinator back
-// and check GetRecoveryInfo returns the latest target.
+// loadBound bounds a workload whose stop is never closed (a test that failed before).
+const loadBound = 10 * time.Minute
 
-// Load inserts batches until stop is closed (or a bound is reached), recording acknowledged
-// keys; errors (for example while a channel moves) are counted, never retried blindly.
+// Load inserts batches of 50 rows, and deletes 5 acknowledged keys after every tenth, until
+// stop is closed (or loadBound passes), recording what was acknowledged; errors (for example
+// while a channel moves or a server restarts) are counted, never retried blindly.
 func Load(t *testing.T, w *Writer, stop <-chan struct{}) *sync.WaitGroup {
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		for i := 0; i < 2000; i++ {
+		end := time.Now().Add(loadBound)
+		for i := 0; time.Now().Before(end); i++ {
 			select {
 			case <-stop:
 				return
@@ -399,25 +442,50 @@ func Load(t *testing.T, w *Writer, stop <-chan struct{}) *sync.WaitGroup {
 	return &wg
 }
 
+// Setup is how StartClusterWith builds a cluster; the zero Setup is StartCluster's.
+type Setup struct {
+	Servers
+	// Protocol is the coordinator's and data nodes' write protocol: "current" (when empty)
+	// or "legacy" (the previous release's).
+	Protocol string
+	// Shards is the collection's channel count, 4 when 0; Dim its vectors' dimension, 8 when 0.
+	Shards int32
+	Dim    int
+	// DataNode and Proxy are flags added to the data nodes' and the proxy's; they come after
+	// the defaults (--sync-stale-age 1s), which they override.
+	DataNode, Proxy []string
+}
+
 func StartCluster(t *testing.T, name string) (*Cluster, *Writer, *meta.Collection) {
-	return StartClusterProtocol(t, name, "current")
+	return StartClusterWith(t, name, Setup{})
 }
 
 // StartClusterProtocol is StartCluster with the coordinator and data nodes speaking protocol
 // ("current", or "legacy" for the previous release).
 func StartClusterProtocol(t *testing.T, name, protocol string) (*Cluster, *Writer, *meta.Collection) {
-	c := NewCluster(t)
+	return StartClusterWith(t, name, Setup{Protocol: protocol})
+}
+
+// StartClusterWith starts a proxy, a collection name, a coordinator and two data nodes on the
+// servers s names, and returns once the channels are balanced over the two nodes, with a
+// writer into the collection.
+func StartClusterWith(t *testing.T, name string, s Setup) (*Cluster, *Writer, *meta.Collection) {
+	protocol := cmp.Or(s.Protocol, "current")
+	shards := cmp.Or(s.Shards, 4)
+	dim := cmp.Or(s.Dim, 8)
+	c := NewClusterOn(t, s.Servers)
 	proxyAddr := FreeAddr(t)
-	c.Start("proxy", "proxy", 1, "--listen", proxyAddr)
+	c.Start("proxy", "proxy", 1, append([]string{"--listen", proxyAddr}, s.Proxy...)...)
 	cl := Dial(t, proxyAddr)
-	CreateVecCollection(t, cl, name, 4)
+	CreateVecCollectionDim(t, cl, name, shards, dim)
 	coll, err := c.Catalog.GetCollectionByName(context.Background(), meta.DefaultDatabase, name)
 	require.NoError(t, err)
 	c.Start("coord", "coord", 1, "--assign-interval", "200ms", "--reload-interval", "200ms", "--protocol", protocol)
-	c.Start("dn1", "datanode", 1, "--sync-stale-age", "1s", "--protocol", protocol)
-	c.Start("dn2", "datanode", 2, "--sync-stale-age", "1s", "--protocol", protocol)
+	dn := append([]string{"--sync-stale-age", "1s", "--protocol", protocol}, s.DataNode...)
+	c.Start("dn1", "datanode", 1, dn...)
+	c.Start("dn2", "datanode", 2, dn...)
 	// The coordinator may assign every channel before the second node registers; it then
-	// rebalances: wait for two channels per node.
+	// rebalances: wait for every channel leased, half to each node.
 	require.Eventually(t, func() bool {
 		leases, err := c.Catalog.ListLeases(context.Background())
 		if err != nil {
@@ -429,9 +497,11 @@ func StartClusterProtocol(t *testing.T, name, protocol string) (*Cluster, *Write
 				owners[l.NodeID]++
 			}
 		}
-		return owners[1] == 2 && owners[2] == 2
-	}, 30*time.Second, 50*time.Millisecond, "four channels, two per node")
-	return c, NewWriter(cl, name), coll
+		return owners[1]+owners[2] == int(shards) && max(owners[1]-owners[2], owners[2]-owners[1]) <= 1
+	}, 30*time.Second, 50*time.Millisecond, "%d channels, balanced over two nodes", shards)
+	w := NewWriter(cl, name)
+	w.Dim = dim
+	return c, w, coll
 }
 
 // FreeAddr returns a free loopback address.
@@ -482,8 +552,8 @@ func (w *Writer) WaitAcked(t testing.TB, n int) {
 // Verify runs `weir inspect verify` against the cluster and returns its exit status and output.
 func (c *Cluster) Verify() (int, string) {
 	c.T.Helper()
-	p := testcluster.Start(c.T, "inspect-verify", c.Bin, []string{"inspect", "verify", "--etcd", strings.Join(c.Etcd.Endpoints(), ","),
-		"--nats", c.NATS.URL(), "--storage", c.Storage}, nil)
+	p := testcluster.Start(c.T, "inspect-verify", c.Bin, []string{"inspect", "verify", "--etcd", strings.Join(c.etcdURLs, ","),
+		"--nats", c.natsURL, "--storage", c.Storage}, nil)
 	code, err := p.Wait(2 * time.Minute)
 	require.NoError(c.T, err)
 	return code, p.Log()
