@@ -148,19 +148,24 @@ func TestGCDeletesOrphansOfEarlierLeases(t *testing.T) {
 	require.NoError(t, err)
 	cur, err := e.catalog.AssignChannel(e.ctx, ch, coll.ID, 1)
 	require.NoError(t, err)
-	oldFile := segmentKey(coll.ID, old.Revision)
-	curFile := segmentKey(coll.ID, cur.Revision)
-	for _, k := range []string{oldFile, curFile} {
+	requireCollectsOnly(t, e, c, segmentKey(coll.ID, old.Revision), segmentKey(coll.ID, cur.Revision))
+}
+
+// requireCollectsOnly puts files gone and kept, runs garbage collection past the grace period
+// and checks that it deletes gone and keeps kept.
+func requireCollectsOnly(t *testing.T, e *env, c *Coordinator, gone, kept string) {
+	t.Helper()
+	for _, k := range []string{gone, kept} {
 		require.NoError(t, e.bucket.Put(e.ctx, k, []byte("x")))
 	}
 	c.now = func() time.Time { return time.Now().Add(c.cfg.GCGrace + time.Hour) }
 	st, err := c.CollectGarbage(e.ctx)
 	require.NoError(t, err)
 	require.Equal(t, 1, st.Deleted)
-	_, err = e.bucket.Stat(e.ctx, oldFile)
-	require.Error(t, err, "the orphan of the earlier lease is deleted")
-	_, err = e.bucket.Stat(e.ctx, curFile)
-	require.NoError(t, err, "a file of the current lease stays")
+	_, err = e.bucket.Stat(e.ctx, gone)
+	require.Error(t, err, "%s is deleted", gone)
+	_, err = e.bucket.Stat(e.ctx, kept)
+	require.NoError(t, err, "%s stays", kept)
 }
 
 // segmentKey is the key of an insert file written under lease.
@@ -240,17 +245,6 @@ func TestGCDeletesFilesOfARestartedPipeline(t *testing.T) {
 	require.NoError(t, first.Claim(e.ctx, 1))
 	second := e.catalog.Fence(l)
 	require.NoError(t, second.Claim(e.ctx, 1)) // the restart
-	before := segmentKey(coll.ID, first.Epoch())
-	now := segmentKey(coll.ID, second.Epoch())
-	for _, k := range []string{before, now} {
-		require.NoError(t, e.bucket.Put(e.ctx, k, []byte("x")))
-	}
-	c.now = func() time.Time { return time.Now().Add(c.cfg.GCGrace + time.Hour) }
-	st, err := c.CollectGarbage(e.ctx)
-	require.NoError(t, err)
-	require.Equal(t, 1, st.Deleted)
-	_, err = e.bucket.Stat(e.ctx, before)
-	require.Error(t, err, "the fenced predecessor's file is deleted")
-	_, err = e.bucket.Stat(e.ctx, now)
-	require.NoError(t, err, "the current claim's file stays")
+	// The fenced predecessor's file goes, the current claim's stays.
+	requireCollectsOnly(t, e, c, segmentKey(coll.ID, first.Epoch()), segmentKey(coll.ID, second.Epoch()))
 }

@@ -196,6 +196,18 @@ func (r *legacyRig) insert(t *testing.T, part int64, ts uint64, keys ...int64) {
 	r.append(t, dml.Header{Kind: dml.Insert, PartitionID: part, Timestamp: ts, Rows: uint32(len(keys))}, body)
 }
 
+// insertTen inserts ten batches of three rows and flushes; it returns the keys.
+func (r *legacyRig) insertTen(t *testing.T) []int64 {
+	var want []int64
+	for i := int64(0); i < 10; i++ {
+		keys := []int64{3 * i, 3*i + 1, 3*i + 2}
+		want = append(want, keys...)
+		r.insert(t, r.part, uint64(i+1), keys...)
+	}
+	r.flush(t, 100)
+	return want
+}
+
 // flush appends a flush marker and waits until the checkpoint reaches it.
 func (r *legacyRig) flush(t *testing.T, ts uint64) {
 	pos := r.append(t, dml.Header{Kind: dml.Flush, Timestamp: ts}, nil)
@@ -241,13 +253,7 @@ func TestLegacyWatchInfoGoesThroughTheCoordinator(t *testing.T) {
 	counting := &countingStore{Store: store}
 	r.node(t, counting, 512)
 
-	var want []int64
-	for i := int64(0); i < 10; i++ {
-		keys := []int64{3 * i, 3*i + 1, 3*i + 2}
-		want = append(want, keys...)
-		r.insert(t, r.part, uint64(i+1), keys...)
-	}
-	r.flush(t, 100)
+	want := r.insertTen(t)
 
 	stand.mu.Lock()
 	calls := map[string]int{"ClaimChannel": stand.calls["ClaimChannel"], "SaveBinlogPaths": stand.calls["SaveBinlogPaths"], "UpdateChannelCheckpoint": stand.calls["UpdateChannelCheckpoint"]}
@@ -346,13 +352,7 @@ func TestLegacyNodeWithACoordinatorOfTheEarlierRelease(t *testing.T) {
 	r := newLegacyRig(t)
 	r.stand.earlier.Store(true)
 	node := r.node(t, r.store, 512)
-	var want []int64
-	for i := int64(0); i < 10; i++ {
-		keys := []int64{3 * i, 3*i + 1, 3*i + 2}
-		want = append(want, keys...)
-		r.insert(t, r.part, uint64(i+1), keys...)
-	}
-	r.flush(t, 100)
+	want := r.insertTen(t)
 	require.NoError(t, node.Err(r.ch))
 	stored := r.storedKeys(t)
 	require.Len(t, stored, len(want))
