@@ -261,6 +261,14 @@ func (e *env) restartNATS(meanwhile func(storeDir string)) {
 	e.nats = nats
 }
 
+// lastPosition is the channel's last position, asked with a short timeout: a request sent while
+// the connection to a restarted server comes back can go unanswered.
+func (e *env) lastPosition(ch string) (uint64, error) {
+	ctx, cancel := context.WithTimeout(e.ctx, time.Second)
+	defer cancel()
+	return e.log.LastPosition(ctx, ch)
+}
+
 // waitCheckpoint waits until the channel's committed checkpoint reaches pos.
 func (e *env) waitCheckpoint(ch string, pos uint64) meta.Checkpoint {
 	e.t.Helper()

@@ -323,7 +323,7 @@ func TestChannelThatMovedBackwardStops(t *testing.T) {
 
 	e.restartNATS(func(dir string) { require.NoError(t, waltest.LoseTail(dir, ch, 2)) })
 	require.Eventually(t, func() bool {
-		last, err := e.log.LastPosition(e.ctx, ch)
+		last, err := e.lastPosition(ch)
 		return err == nil && last == 2
 	}, 10*time.Second, 20*time.Millisecond, "the server is back with positions up to 2")
 	for range 4 { // positions 3..6: 3 and 4 lie at or below the checkpoint
@@ -417,7 +417,7 @@ func TestLostTailAboveTheCheckpointStops(t *testing.T) {
 
 	e.restartNATS(func(dir string) { require.NoError(t, waltest.LoseTail(dir, ch, last-2)) })
 	require.Eventually(t, func() bool {
-		l, err := e.log.LastPosition(e.ctx, ch)
+		l, err := e.lastPosition(ch)
 		return err == nil && l == last-2
 	}, 10*time.Second, 20*time.Millisecond)
 	e.insert(ch, meta.DefaultPartition, 2) // at the reused positions

@@ -201,7 +201,7 @@ func (f *Fence) Commit(ctx context.Context, cmps []metastore.Cmp, ops []metastor
 	var pe *metastore.PredicateError
 	if errors.As(err, &pe) && len(pe.Current) > 0 {
 		switch {
-		case f.unclaimed && len(pe.Current) > 1 && pe.Current[1].CreateRevision != 0:
+		case f.unclaimed && f.epoch == 0 && len(pe.Current) > 1 && pe.Current[1].CreateRevision != 0:
 			return 0, fmt.Errorf("%w: channel %s was claimed by a pipeline since the unclaimed writer read lease %d", ErrLeaseLost, f.lease.Channel, f.lease.Revision)
 		case f.epoch == 0 && pe.Current[0].ModRevision != f.lease.Revision:
 			return 0, fmt.Errorf("%w: channel %s lease revision %d, now %d", ErrLeaseLost, f.lease.Channel, f.lease.Revision, pe.Current[0].ModRevision)

@@ -449,8 +449,11 @@ func (s *Server) appendChannel(ctx context.Context, coll *meta.Collection, ch st
 		switch {
 		case err == nil:
 			return pos, nil
-		case errors.As(err, &ae):
+		case errors.As(err, &ae) && attempt == 0:
 			return nil, err // the stamp failed: nothing was published
+		case errors.As(err, &ae):
+			// Nothing of this attempt was published, but an earlier one may have been stored.
+			return nil, apierr.Wrap(apierr.Unavailable, err, "append to channel %s: outcome unknown; the request may have been partly applied", ch)
 		case errors.Is(err, wal.ErrChannelNotFound) && !created:
 			live, lerr := s.catalog.GetCollection(ctx, coll.ID)
 			if lerr != nil {

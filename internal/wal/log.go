@@ -365,7 +365,10 @@ func (l *Log) publish(ctx context.Context, ch *channelState, msgs []*nats.Msg, b
 	}
 	futures := make([]jetstream.PubAckFuture, len(msgs))
 	for i, m := range msgs {
-		f, err := l.js.PublishMsgAsync(m, jetstream.WithStallWait(stall))
+		// No retries inside nats.go: it would publish a record again (after "no responders",
+		// a server still recovering) outside this channel's publishing order, after records
+		// of later Appends. Append's caller retries, with the same IDs, in order.
+		f, err := l.js.PublishMsgAsync(m, jetstream.WithStallWait(stall), jetstream.WithRetryAttempts(0))
 		if err != nil {
 			return nil, fmt.Errorf("publish record %d of %d: %w", i, len(msgs), err)
 		}

@@ -1,6 +1,7 @@
 package wal
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -58,7 +59,13 @@ func restart(t *testing.T, cfg EmbeddedConfig) *Embedded {
 func lastPosition(t *testing.T, l *Log) (Position, error) {
 	var last Position
 	var err error
-	require.Eventually(t, func() bool { last, err = l.LastPosition(testCtx(t), "ch"); return err == nil }, 10*time.Second, 20*time.Millisecond)
+	require.Eventually(t, func() bool {
+		// Each try bounded: a request sent while the connection comes back can go unanswered.
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		last, err = l.LastPosition(ctx, "ch")
+		return err == nil
+	}, 20*time.Second, 20*time.Millisecond)
 	return last, err
 }
 

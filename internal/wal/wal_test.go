@@ -740,3 +740,21 @@ func TestMaxRecordBytesFollowsTheServer(t *testing.T) {
 	_, err = l.Append(testCtx(t), "ch", []Record{{ID: id + "x", Data: make([]byte, limit)}})
 	require.ErrorIs(t, err, ErrRecordTooLarge)
 }
+
+// TestAppendDoesNotRetryBehindTheCallersBack: nats.go would publish a record again by itself
+// after "no responders" (a stream gone, a server still recovering), outside the channel's
+// publishing order: a retry could then land after records appended later, under a stamp older
+// than theirs. Append fails at once instead and leaves the retry to its caller (found by
+// review; nats.go's own retries take 2 × 250 ms).
+func TestAppendDoesNotRetryBehindTheCallersBack(t *testing.T) {
+	_, l := newLog(t)
+	create(t, l, "ch")
+	_, err := l.Append(testCtx(t), "ch", records("a", 1, true))
+	require.NoError(t, err)
+	other := openLog(t, l.nc.ConnectedUrl(), Config{})
+	require.NoError(t, other.DeleteChannel(testCtx(t), "ch")) // l still knows the channel
+	start := time.Now()
+	_, err = l.Append(testCtx(t), "ch", records("b", 1, true))
+	require.ErrorIs(t, err, ErrChannelNotFound)
+	require.Less(t, time.Since(start), 400*time.Millisecond, "nats.go retried the publish")
+}
