@@ -248,3 +248,24 @@ func TestGCDeletesFilesOfARestartedPipeline(t *testing.T) {
 	// The fenced predecessor's file goes, the current claim's stays.
 	requireCollectsOnly(t, e, c, segmentKey(coll.ID, first.Epoch()), segmentKey(coll.ID, second.Epoch()))
 }
+
+// TestGCKeepsFilesOfLegacyClaimsAndNewerTokens: a legacy pipeline's files are named by the epoch
+// its ClaimChannel got: kept while that claim is current, collected once a later incarnation
+// claims; a file named by a token newer than the view GC read (a claim made after) is kept.
+func TestGCKeepsFilesOfLegacyClaimsAndNewerTokens(t *testing.T) {
+	e := newEnv(t)
+	coll := e.collection(t, "legacy", 1)
+	ch := coll.VChannels[0]
+	c := e.coordinator(t)
+	w, err := e.catalog.AssignChannelLegacy(e.ctx, ch, coll.ID, 7)
+	require.NoError(t, err)
+	first, err := c.ClaimChannel(e.ctx, ch, 7, w.Revision)
+	require.NoError(t, err)
+	second, err := c.ClaimChannel(e.ctx, ch, 7, w.Revision)
+	require.NoError(t, err)
+	newer := segmentKey(coll.ID, 1<<40)
+	require.NoError(t, e.bucket.Put(e.ctx, newer, []byte("x")))
+	requireCollectsOnly(t, e, c, segmentKey(coll.ID, first), segmentKey(coll.ID, second))
+	_, err = e.bucket.Stat(e.ctx, newer)
+	require.NoError(t, err, "a token newer than the view is kept")
+}

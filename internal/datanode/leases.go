@@ -25,17 +25,17 @@ func (n *Node) SyncLeases(ctx context.Context, leases LeaseLister) error {
 	if err != nil {
 		return err
 	}
-	for ch := range running {
+	for ch, rev := range running {
 		if _, ok := all[ch]; !ok {
 			// Nothing it could commit would be accepted: every write is fenced by the lease.
-			n.Release(ch)
+			n.release(ch, rev)
 			n.logger.Info("channel released: it has no lease (its collection was dropped)", "channel", ch)
 		}
 	}
 	for ch, l := range all {
 		if l.NodeID != n.cfg.NodeID {
-			if _, ok := running[ch]; ok {
-				n.Release(ch)
+			if rev, ok := running[ch]; ok {
+				n.release(ch, rev)
 				n.logger.Info("channel released: leased to another node", "channel", ch, "node", l.NodeID)
 			}
 			continue

@@ -97,3 +97,36 @@ func TestLeaseSyncKeepsAChannelWatchedMeanwhile(t *testing.T) {
 	require.NoError(t, n.SyncLeases(e.ctx, lister))
 	require.Contains(t, n.Channels(), second, "the channel watched during the sync runs")
 }
+
+// listAround runs before ahead of listing the leases and after once they are listed.
+type listAround struct {
+	*meta.Catalog
+	before, after func()
+}
+
+func (l listAround) ListLeases(ctx context.Context) (map[string]meta.Lease, error) {
+	l.before()
+	all, err := l.Catalog.ListLeases(ctx)
+	l.after()
+	return all, err
+}
+
+// TestLeaseSyncReleasesOnlyWhatItSaw: a lease sync sees the channel leased to another node, but
+// by the time it acts the channel came back to this node and a Watch started it under the new
+// lease (A-B-A): the sync must not stop that pipeline (found by review).
+func TestLeaseSyncReleasesOnlyWhatItSaw(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	ch := e.coll.VChannels[0]
+	e.assign(ch, 1)
+	n := e.node(testConfig(1))
+	require.NoError(t, n.SyncLeases(e.ctx, e.catalog))
+	var back meta.Lease
+	lister := listAround{Catalog: e.catalog,
+		before: func() { e.assign(ch, 2) },
+		after: func() {
+			back = e.assign(ch, 1)
+			require.NoError(t, n.Watch(e.ctx, ch))
+		}}
+	require.NoError(t, n.SyncLeases(e.ctx, lister))
+	require.Equal(t, back.Revision, n.Channels()[ch], "the pipeline under the lease it came back with runs")
+}

@@ -3,6 +3,7 @@ package datanode
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -70,7 +71,7 @@ type legacyWriter struct {
 // on, as Fence.Claim fences them under the current protocol.
 func claimLegacy(ctx context.Context, coord Coordinator, ch string, node int64, lease meta.Lease) (int64, error) {
 	resp, err := coord.ClaimChannel(ctx, &rpc.ClaimChannelRequest{Channel: ch, NodeID: node, OpID: lease.Revision})
-	if status.Code(err) == codes.Unimplemented {
+	if earlierCoordinator(err) {
 		// A coordinator of the earlier release: it fences by the watch info alone, as that
 		// release did (epoch 0).
 		return 0, nil
@@ -82,6 +83,15 @@ func claimLegacy(ctx context.Context, coord Coordinator, ch string, node int64, 
 		return 0, fmt.Errorf("claim channel %s through the coordinator: %w", ch, err)
 	}
 	return resp.Epoch, nil
+}
+
+// earlierCoordinator reports whether err is a coordinator's answer that it has no ClaimChannel:
+// the coordinator service without that method (the earlier release), not a process without the
+// service at all (a stale address).
+func earlierCoordinator(err error) bool {
+	st, ok := status.FromError(err)
+	return ok && st.Code() == codes.Unimplemented && strings.Contains(st.Message(), "ClaimChannel") &&
+		!strings.Contains(st.Message(), "unknown service")
 }
 
 func (w legacyWriter) commitSegments(pend []pending) error {

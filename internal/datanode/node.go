@@ -78,6 +78,10 @@ type Node struct {
 		closed    bool
 		pipelines map[string]*pipeline
 		locks     map[string]chan struct{} // one-slot semaphores serialising Watch/Release per channel
+		// refused holds the channels whose pipeline failed to start, so that the next start
+		// under the same lease waits out a backoff (a start claims the channel and checks the
+		// log: repeated every second by lease syncs it would churn etcd and the logs).
+		refused map[string]refusal
 	}
 	wg sync.WaitGroup
 }
@@ -91,6 +95,7 @@ func New(cfg Config, catalog Catalog, ids IDAllocator, log Log, bucket Bucket, r
 		m: newMetrics(reg), memFreed: make(chan struct{}), now: time.Now}
 	n.mu.pipelines = map[string]*pipeline{}
 	n.mu.locks = map[string]chan struct{}{}
+	n.mu.refused = map[string]refusal{}
 	return n, nil
 }
 
@@ -137,23 +142,52 @@ func (n *Node) Watch(ctx context.Context, ch string) error {
 		n.mu.Unlock()
 		return ErrClosed
 	}
+	prev, refused := n.mu.refused[ch]
+	if refused && prev.lease == lease.Revision && n.now().Before(prev.retryAt) {
+		n.mu.Unlock()
+		return fmt.Errorf("datanode: %s failed to start (%v); trying again in %s", ch, prev.err, prev.retryAt.Sub(n.now()).Round(time.Millisecond))
+	}
 	n.wg.Add(1)
 	n.mu.Unlock()
 	p, err := n.startPipeline(ctx, lease)
 	if err != nil {
 		n.wg.Done()
+		n.refuse(ch, lease.Revision, prev, refused, err)
 		return err
 	}
 	p.backoff = restartBackoff(old, lease)
 	p.restartAfter = n.now().Add(p.backoff)
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	delete(n.mu.refused, ch)
 	if n.mu.closed {
 		go p.stop()
 		return ErrClosed
 	}
 	n.mu.pipelines[ch] = p
 	return nil
+}
+
+// refusal is a pipeline start that failed under a lease, and when the next may be tried.
+type refusal struct {
+	lease   int64
+	err     error
+	backoff time.Duration
+	retryAt time.Time
+}
+
+// refuse records that the start of ch under lease failed with err: the next start under that
+// lease waits 100 ms, doubling while starts keep failing, up to 10 s (a start that failed for a
+// passing reason, etcd restarting say, is tried again soon after).
+func (n *Node) refuse(ch string, lease int64, prev refusal, hadPrev bool, err error) {
+	const first, limit = 100 * time.Millisecond, 10 * time.Second
+	backoff := first
+	if hadPrev && prev.lease == lease {
+		backoff = min(2*prev.backoff, limit)
+	}
+	n.mu.Lock()
+	n.mu.refused[ch] = refusal{lease: lease, err: err, backoff: backoff, retryAt: n.now().Add(backoff)}
+	n.mu.Unlock()
 }
 
 // restartBackoff is how long after its start a pipeline that fails may be started again
@@ -185,7 +219,11 @@ func (n *Node) lockChannel(ctx context.Context, ch string) (func(), error) {
 
 // Release stops the pipeline of ch, dropping what it buffered (the next owner replays it from
 // the checkpoint).
-func (n *Node) Release(ch string) {
+func (n *Node) Release(ch string) { n.release(ch, 0) }
+
+// release stops the pipeline of ch if it runs under lease revision lease (any, when 0): a
+// release decided from an earlier look must not stop a pipeline a Watch started since.
+func (n *Node) release(ch string, lease int64) {
 	unlock, err := n.lockChannel(context.Background(), ch)
 	if err != nil {
 		return
@@ -193,6 +231,10 @@ func (n *Node) Release(ch string) {
 	defer unlock()
 	n.mu.Lock()
 	p := n.mu.pipelines[ch]
+	if p != nil && lease != 0 && p.lease.Revision != lease {
+		n.mu.Unlock()
+		return
+	}
 	delete(n.mu.pipelines, ch)
 	n.mu.Unlock()
 	if p != nil {
@@ -239,26 +281,21 @@ func (n *Node) Close() {
 
 // checkHighest checks that the channel still holds, unchanged, the highest position a committed
 // segment of it holds, when that lies above the checkpoint cp (Follow checks the checkpoint's
-// own record). A log loses a suffix: when that record is intact, nothing below it was lost.
+// own record). A log loses a suffix: when that record is intact, nothing below it was lost. A
+// segment written before Weir kept MaxLogTime can only be checked for being there, so the
+// highest segment that has one is checked too.
 func (n *Node) checkHighest(ctx context.Context, ch string, cp meta.Checkpoint, segs []*meta.Segment) error {
-	var hi *meta.Segment
-	for _, s := range segs {
-		if s.MaxPos > cp.Position && (hi == nil || s.MaxPos > hi.MaxPos) {
-			hi = s
+	for _, s := range meta.HighestAbove(cp.Position, segs) {
+		m, err := n.log.Get(ctx, ch, s.MaxPos)
+		switch {
+		case errors.Is(err, wal.ErrOutOfRange):
+			return fmt.Errorf("%w: segment %d holds position %d, beyond the channel's end: %w", wal.ErrRewound, s.ID, s.MaxPos, err)
+		case err != nil:
+			return fmt.Errorf("check position %d, the highest segment %d holds: %w", s.MaxPos, s.ID, err)
+		case s.MaxLogTime != 0 && m.Anchor().Time != s.MaxLogTime:
+			return fmt.Errorf("%w: the record at position %d, which segment %d holds, was stored at %s, the one committed at %s",
+				wal.ErrRewound, s.MaxPos, s.ID, m.Time.UTC().Format(time.RFC3339Nano), time.Unix(0, s.MaxLogTime).UTC().Format(time.RFC3339Nano))
 		}
-	}
-	if hi == nil {
-		return nil
-	}
-	m, err := n.log.Get(ctx, ch, hi.MaxPos)
-	switch {
-	case errors.Is(err, wal.ErrOutOfRange):
-		return fmt.Errorf("%w: segment %d holds position %d, beyond the channel's end: %w", wal.ErrRewound, hi.ID, hi.MaxPos, err)
-	case err != nil:
-		return fmt.Errorf("check position %d, the highest segment %d holds: %w", hi.MaxPos, hi.ID, err)
-	case hi.MaxLogTime != 0 && m.Anchor().Time != hi.MaxLogTime:
-		return fmt.Errorf("%w: the record at position %d, which segment %d holds, was stored at %s, the one committed at %s",
-			wal.ErrRewound, hi.MaxPos, hi.ID, m.Time.UTC().Format(time.RFC3339Nano), time.Unix(0, hi.MaxLogTime).UTC().Format(time.RFC3339Nano))
 	}
 	return nil
 }

@@ -148,6 +148,9 @@ func (n *Node) startPipeline(ctx context.Context, lease meta.Lease) (*pipeline, 
 		if legacyEpoch, err = claimLegacy(ctx, n.coord, lease.Channel, n.cfg.NodeID, lease); err != nil {
 			return nil, err
 		}
+		if legacyEpoch == 0 {
+			n.logger.Warn("the coordinator has no ClaimChannel (an earlier release): this pipeline does not fence an earlier one under the same watch info", "channel", lease.Channel)
+		}
 	} else if err := fence.Claim(ctx, n.cfg.NodeID); err != nil {
 		return nil, err
 	}

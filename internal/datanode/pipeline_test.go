@@ -427,4 +427,7 @@ func TestLostTailAboveTheCheckpointStops(t *testing.T) {
 	err = n2.Watch(e.ctx, ch)
 	require.ErrorIs(t, err, wal.ErrRewound)
 	require.Equal(t, float64(1), testutil.ToFloat64(n2.m.logRewound.WithLabelValues(ch)))
+	// Lease syncs call Watch every second: a refused start is tried again only after a backoff.
+	require.ErrorContains(t, n2.Watch(e.ctx, ch), "trying again in")
+	require.Equal(t, float64(1), testutil.ToFloat64(n2.m.logRewound.WithLabelValues(ch)))
 }

@@ -56,8 +56,9 @@
 // For every collection, live or dropped:
 //
 //   - unreferenced-file: an object under {root}/insert/, {root}/stats/ or {root}/delete/ that
-//     segment.ParseKey accepts and no file record references, older than the grace period.
-//     Such files are expected for a while (a sync writes its files before it commits their
-//     meta, and a fenced stale owner's files are never committed); the coordinator deletes them
-//     once they are older than its own grace period.
+//     segment.ParseKey accepts and no file record references, older than the grace period, and
+//     whose writer can no longer commit it: the fencing token in its key is no channel's current
+//     claim or lease (and not newer than what verify read). A fenced or restarted writer's
+//     files are never committed; the coordinator deletes them once they are older than its own
+//     grace period. Files of a current claim may still be committed and are not reported.
 package inspect

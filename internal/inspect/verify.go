@@ -423,34 +423,45 @@ func (in *Inspector) verifyChannels(ctx context.Context, s *snapshot, r *Report)
 }
 
 // checkHighest reports a log-rewound finding when the record at the highest position a
-// committed segment of the channel holds above its checkpoint is gone or is another record: the
-// data node's replay filter would drop new records at those positions, so it refuses to start.
+// committed segment of the channel holds above its checkpoint is gone or is another record
+// (meta.HighestAbove): the data node's replay filter would drop new records at those positions,
+// so it refuses to start. A record found truncated counts only if the checkpoint, read again,
+// still lies below it: the owner may have moved its checkpoint and truncated while verify read
+// files.
 func (in *Inspector) checkHighest(ctx context.Context, s *snapshot, ref channelRef, cp meta.Checkpoint, r *Report) error {
-	var hi meta.Segment
+	var segs []*meta.Segment
 	for _, g := range s.view.Segments(ref.collID) {
-		if g.Channel == ref.name && g.MaxPos > max(cp.Position, hi.MaxPos) {
-			hi = g
+		if g.Channel == ref.name {
+			segs = append(segs, &g)
 		}
 	}
-	if hi.MaxPos == 0 {
-		return nil
-	}
-	rewound := func(format string, args ...any) {
-		r.add(Finding{Kind: LogRewound, Collection: ref.collID, Channel: ref.name, Segment: hi.ID, Detail: fmt.Sprintf(format, args...)})
-	}
-	m, err := in.log.Get(ctx, ref.name, hi.MaxPos)
-	switch {
-	case errors.Is(err, wal.ErrChannelNotFound):
-		return nil // checkCheckpoint reports it
-	case errors.Is(err, wal.ErrOutOfRange):
-		rewound("segment %d holds position %d, beyond the channel's end: its server lost acknowledged records; the data node will not resume it", hi.ID, hi.MaxPos)
-	case errors.Is(err, wal.ErrTruncated):
-		rewound("segment %d holds position %d, above the checkpoint %d, which was truncated: the data node cannot check it and will not resume the channel", hi.ID, hi.MaxPos, cp.Position)
-	case err != nil:
-		return fmt.Errorf("channel %s: %w", ref.name, err)
-	case hi.MaxLogTime != 0 && m.Anchor().Time != hi.MaxLogTime:
-		rewound("the record at position %d, which segment %d holds, was stored at %s, the one committed at %s: the channel lost records and reused their positions; the data node will not resume it",
-			hi.MaxPos, hi.ID, m.Time.UTC().Format(time.RFC3339Nano), time.Unix(0, hi.MaxLogTime).UTC().Format(time.RFC3339Nano))
+	for _, hi := range meta.HighestAbove(cp.Position, segs) {
+		rewound := func(format string, args ...any) {
+			r.add(Finding{Kind: LogRewound, Collection: ref.collID, Channel: ref.name, Segment: hi.ID, Detail: fmt.Sprintf(format, args...)})
+		}
+		m, err := in.log.Get(ctx, ref.name, hi.MaxPos)
+		switch {
+		case errors.Is(err, wal.ErrChannelNotFound):
+			if cp.Position == 0 { // otherwise checkCheckpoint reports it
+				rewound("segment %d holds position %d of the channel, which does not exist in the log: the data node will not resume it", hi.ID, hi.MaxPos)
+			}
+			return nil
+		case errors.Is(err, wal.ErrOutOfRange):
+			rewound("segment %d holds position %d, beyond the channel's end: its server lost acknowledged records; the data node will not resume it", hi.ID, hi.MaxPos)
+		case errors.Is(err, wal.ErrTruncated):
+			now, rerr := in.catalog.ReadCheckpoint(ctx, ref.name)
+			if rerr != nil {
+				return fmt.Errorf("channel %s: %w", ref.name, rerr)
+			}
+			if now.Position < hi.MaxPos {
+				rewound("segment %d holds position %d, above the checkpoint %d, which was truncated: the data node cannot check it and will not resume the channel", hi.ID, hi.MaxPos, now.Position)
+			}
+		case err != nil:
+			return fmt.Errorf("channel %s: %w", ref.name, err)
+		case hi.MaxLogTime != 0 && m.Anchor().Time != hi.MaxLogTime:
+			rewound("the record at position %d, which segment %d holds, was stored at %s, the one committed at %s: the channel lost records and reused their positions; the data node will not resume it",
+				hi.MaxPos, hi.ID, m.Time.UTC().Format(time.RFC3339Nano), time.Unix(0, hi.MaxLogTime).UTC().Format(time.RFC3339Nano))
+		}
 	}
 	return nil
 }
@@ -484,8 +495,16 @@ func (in *Inspector) checkCheckpoint(ctx context.Context, s *snapshot, ref chann
 		m, err := in.log.Get(ctx, ref.name, cp.Position)
 		switch {
 		case errors.Is(err, wal.ErrTruncated):
-			r.add(Finding{Kind: LogRewound, Collection: ref.collID, Channel: ref.name,
-				Detail: fmt.Sprintf("the record at the checkpoint %d was truncated: the data node cannot check it and will not resume the channel", cp.Position)})
+			// Truncated below a checkpoint that moved on since the snapshot is the owner's
+			// normal work; below the checkpoint as it still is, the data node cannot resume.
+			now, rerr := in.catalog.ReadCheckpoint(ctx, ref.name)
+			if rerr != nil {
+				return fmt.Errorf("channel %s: %w", ref.name, rerr)
+			}
+			if now.Position == cp.Position {
+				r.add(Finding{Kind: LogRewound, Collection: ref.collID, Channel: ref.name,
+					Detail: fmt.Sprintf("the record at the checkpoint %d was truncated: the data node cannot check it and will not resume the channel", cp.Position)})
+			}
 		case err != nil:
 			return fmt.Errorf("channel %s: %w", ref.name, err)
 		case m.Anchor().Time != cp.LogTime:

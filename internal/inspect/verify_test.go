@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -180,10 +181,16 @@ func TestUnreferencedFile(t *testing.T) {
 	w := newWorld(t, false)
 	orphan := segment.InsertKey(inspecttest.Root, w.c.Coll.ID, w.c.Part, w.b.ID, 1, 123) // revision 1: no current lease or claim
 	require.NoError(t, w.bucket.Put(w.ctx, orphan, []byte("a stale owner's file")))
-	// A file of the channel's current lease may still be committed, however old: never a
-	// finding (garbage collection keeps it too).
-	current := segment.InsertKey(inspecttest.Root, w.c.Coll.ID, w.c.Part, w.b.ID, w.ch.Fence.Lease().Revision, 124)
+	// A file of the channel's current claim may still be committed, however old: never a
+	// finding (garbage collection keeps it too); nor one of a claim newer than what verify read.
+	current := segment.InsertKey(inspecttest.Root, w.c.Coll.ID, w.c.Part, w.b.ID, w.ch.Token(), 124)
 	require.NoError(t, w.bucket.Put(w.ctx, current, []byte("a sync still committing")))
+	newer := segment.InsertKey(inspecttest.Root, w.c.Coll.ID, w.c.Part, w.b.ID, 1<<40, 125)
+	require.NoError(t, w.bucket.Put(w.ctx, newer, []byte("a pipeline that claimed after verify's read")))
+	// A file of the pipeline before the current claim (the lease's own revision here: this
+	// world claimed once) is a finding once past the grace.
+	before := segment.InsertKey(inspecttest.Root, w.c.Coll.ID, w.c.Part, w.b.ID, w.ch.Fence.Lease().Revision-1, 126)
+	require.NoError(t, w.bucket.Put(w.ctx, before, []byte("a fenced pipeline's file")))
 	// Another root's files are not this cluster's.
 	require.NoError(t, w.bucket.Put(w.ctx, segment.InsertKey(inspecttest.Root+"/other", 1, 1, 1, 1, 1), []byte("x")))
 	later := time.Now().Add(2 * time.Hour)
@@ -203,9 +210,9 @@ func TestUnreferencedFile(t *testing.T) {
 				require.Empty(t, rep.Findings)
 				return
 			}
-			require.Equal(t, []Kind{UnreferencedFile}, kinds(rep))
-			f := rep.Findings[0]
-			require.Equal(t, orphan, f.Object)
+			require.Equal(t, []Kind{UnreferencedFile, UnreferencedFile}, kinds(rep))
+			require.ElementsMatch(t, []string{orphan, before}, []string{rep.Findings[0].Object, rep.Findings[1].Object})
+			f := rep.Findings[slices.IndexFunc(rep.Findings, func(f Finding) bool { return f.Object == orphan })]
 			require.Equal(t, w.b.ID, f.Segment)
 			require.Equal(t, w.c.Coll.ID, f.Collection)
 			require.Contains(t, f.Detail, "old (grace "+c.grace.String()+")")
@@ -395,6 +402,22 @@ func TestLogRewound(t *testing.T) {
 		rep := w.verify(Config{})
 		require.Contains(t, kinds(rep), LogRewound)
 		require.Contains(t, rep.Findings[len(rep.Findings)-1].Detail, "which segment")
+	})
+	t.Run("a segment of an earlier release above a rewound one", func(t *testing.T) {
+		// The highest segment has no log time (written before Weir kept it): it can only be
+		// checked for being there. The highest segment that has one is checked as well.
+		w := newWorld(t, true)
+		w.append(w.c.InsertMessage(w.c.Part, []int64{9}, w.ts[7]+1)) // position 8
+		m, err := w.log.Get(w.ctx, w.ch.Name, 7)
+		require.NoError(t, err)
+		w.b.MaxLogTime = m.Anchor().Time + 1 // as if another record had taken position 7
+		w.ch.SyncInsert(w.b, []int64{7, 8}, w.ts[7], 7, 7)
+		old := w.ch.Segment(w.c.Part, meta.L1)
+		w.ch.SyncInsert(old, []int64{9}, w.ts[7]+1, 8, 8)
+		rep := w.verify(Config{})
+		require.Contains(t, kinds(rep), LogRewound)
+		i := slices.IndexFunc(rep.Findings, func(f Finding) bool { return f.Kind == LogRewound })
+		require.Equal(t, w.b.ID, rep.Findings[i].Segment)
 	})
 	t.Run("a segment holds a position beyond the channel's end", func(t *testing.T) {
 		w := newWorld(t, true)

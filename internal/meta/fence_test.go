@@ -184,3 +184,17 @@ func (h *hookStore) Txn(ctx context.Context, cmps []metastore.Cmp, ops []metasto
 	}
 	return h.Memory.Txn(ctx, cmps, ops)
 }
+
+// TestHighestAbove: the records a reader checks before it trusts the log: the highest position
+// a segment above the checkpoint holds, and the highest one that has a log time when that one
+// has none (a segment written before Weir kept it).
+func TestHighestAbove(t *testing.T) {
+	seg := func(id int64, maxPos uint64, at int64) *Segment {
+		return &Segment{ID: id, MaxPos: maxPos, MaxLogTime: at}
+	}
+	a, b, c, d := seg(1, 5, 50), seg(2, 9, 0), seg(3, 7, 70), seg(4, 3, 30)
+	require.Nil(t, HighestAbove(9, []*Segment{a, b, c, d}), "nothing above the checkpoint")
+	require.Equal(t, []*Segment{b, c}, HighestAbove(4, []*Segment{a, b, c, d}), "the highest, and the highest with a time")
+	require.Equal(t, []*Segment{c}, HighestAbove(4, []*Segment{a, c, d}))
+	require.Equal(t, []*Segment{b}, HighestAbove(7, []*Segment{a, b, c, d}), "only b lies above 7")
+}

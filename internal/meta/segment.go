@@ -101,6 +101,32 @@ type Checkpoint struct {
 	ModRevision int64 `json:"-"`
 }
 
+// HighestAbove returns, of the segments that hold positions above a channel's checkpoint cp,
+// the one holding the highest and, when that one has no MaxLogTime (written before Weir kept
+// it), the highest one that has: the records a reader checks before it trusts that the log
+// still holds what those segments committed.
+func HighestAbove(cp uint64, segs []*Segment) []*Segment {
+	var hi, timed *Segment
+	for _, s := range segs {
+		if s.MaxPos <= cp {
+			continue
+		}
+		if hi == nil || s.MaxPos > hi.MaxPos {
+			hi = s
+		}
+		if s.MaxLogTime != 0 && (timed == nil || s.MaxPos > timed.MaxPos) {
+			timed = s
+		}
+	}
+	switch {
+	case hi == nil:
+		return nil
+	case timed == nil || timed == hi:
+		return []*Segment{hi}
+	}
+	return []*Segment{hi, timed}
+}
+
 // SameWrite reports whether got, a stored record, is want as it was written: a commit whose
 // outcome was unknown, or a resent call, applied. The counts alone decide because every write
 // of one incarnation changes them and incarnations are fenced from each other.

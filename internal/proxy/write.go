@@ -466,6 +466,15 @@ func (s *Server) appendChannel(ctx context.Context, coll *meta.Collection, ch st
 			if cerr := s.channels.CreateChannel(ctx, ch); cerr != nil {
 				return nil, apierr.Wrap(apierr.Unavailable, cerr, "create missing channel %s", ch)
 			}
+			// Dropped between the read and the create: garbage collection may have found no
+			// channel to delete and be done with the collection, so take it back.
+			if live, lerr := s.catalog.GetCollection(ctx, coll.ID); lerr == nil && live.State != meta.Created {
+				if derr := s.channels.DeleteChannel(ctx, ch); derr != nil {
+					s.logger.Warn("delete channel of a dropped collection", "channel", ch, "err", derr)
+				}
+				s.cache.invalidate(coll.DB, coll.Name)
+				return nil, apierr.New(apierr.CollectionNotFound, "collection %q in database %q was dropped", coll.Name, coll.DB)
+			}
 			s.logger.Warn("created missing channel", "channel", ch)
 			created = true
 			attempt-- // creating the channel is not a failed attempt

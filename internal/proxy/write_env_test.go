@@ -132,6 +132,17 @@ type faultyChannels struct {
 	plan     []fault
 	calls    []appendCall
 	onAppend func() // called before each Append, outside the lock
+	onCreate func() // called before each CreateChannel, outside the lock
+}
+
+func (f *faultyChannels) CreateChannel(ctx context.Context, ch string) error {
+	f.mu.Lock()
+	hook := f.onCreate
+	f.mu.Unlock()
+	if hook != nil {
+		hook()
+	}
+	return f.Log.CreateChannel(ctx, ch)
 }
 
 type appendCall struct {

@@ -666,6 +666,27 @@ func TestAppendRetriesKeepRecordIDs(t *testing.T) {
 		_, err = e.log.LastPosition(ctx, g.chans[0])
 		require.ErrorIs(t, err, wal.ErrChannelNotFound)
 	})
+
+	t.Run("a collection dropped while its channel is created again", func(t *testing.T) {
+		e.faults.setPlan()
+		g := createColl(t, e.c, "racing", 1, pk, vec32, title, score)
+		res, err := e.c.Insert(ctx, insertReq(g, seq(1, 2), 32))
+		require.NoError(t, err)
+		requireOK(t, res.GetStatus())
+		require.NoError(t, e.log.DeleteChannel(ctx, g.chans[0]))
+		e.faults.mu.Lock()
+		e.faults.onCreate = func() { // the drop lands between the proxy's check and its create
+			_, err := e.catalog.DropCollection(ctx, meta.DefaultDatabase, "racing")
+			require.NoError(t, err)
+		}
+		e.faults.mu.Unlock()
+		defer func() { e.faults.mu.Lock(); e.faults.onCreate = nil; e.faults.mu.Unlock() }()
+		res, err = e.c.Insert(ctx, insertReq(g, seq(3, 2), 32))
+		require.NoError(t, err)
+		require.Equal(t, int32(100), res.GetStatus().GetCode(), res.GetStatus().GetReason())
+		_, err = e.log.LastPosition(ctx, g.chans[0])
+		require.ErrorIs(t, err, wal.ErrChannelNotFound, "the channel it created is taken back")
+	})
 }
 
 // TestUpsertDeleteNeverLandsAfterItsInsert: the server refuses the first record of an upsert's

@@ -134,6 +134,10 @@ func (c *Cluster) Own(ch string, node int64) *Channel {
 	return &Channel{c: c, Name: ch, Fence: f, cp: cp}
 }
 
+// Token is what the channel's files are named by, as a data node names them: the revision of
+// its claim of the channel.
+func (ch *Channel) Token() int64 { return ch.Fence.Epoch() }
+
 // Segment starts a segment of the channel (nothing is written until a sync commits it).
 func (ch *Channel) Segment(part int64, level meta.Level) *meta.Segment {
 	id, err := ch.c.IDs.Alloc(ch.c.Ctx, 1)
@@ -185,7 +189,7 @@ func (ch *Channel) SyncInsert(seg *meta.Segment, pks []int64, ts, minPos, maxPos
 	require.NoError(c.TB, err)
 	first, err := c.IDs.Alloc(c.Ctx, 2)
 	require.NoError(c.TB, err)
-	lease := ch.Fence.Lease().Revision
+	lease := ch.Token()
 	files := []meta.File{
 		ch.put(meta.InsertFile, segment.InsertKey(Root, seg.CollectionID, seg.PartitionID, seg.ID, lease, uint64(first)), first, seg.ID, ins.Bytes(), info.Rows, minPos, maxPos, ts),
 		ch.put(meta.StatsFile, segment.StatsKey(Root, seg.CollectionID, seg.PartitionID, seg.ID, lease, uint64(first+1)), first+1, seg.ID, stats.Bytes(), st.Rows, minPos, maxPos, ts),
@@ -210,7 +214,7 @@ func (ch *Channel) SyncDelete(seg *meta.Segment, pks []int64, ts, pos uint64) []
 	require.NoError(c.TB, err)
 	id, err := c.IDs.Alloc(c.Ctx, 1)
 	require.NoError(c.TB, err)
-	key := segment.DeleteKey(Root, seg.CollectionID, seg.PartitionID, seg.ID, ch.Fence.Lease().Revision, uint64(id))
+	key := segment.DeleteKey(Root, seg.CollectionID, seg.PartitionID, seg.ID, ch.Token(), uint64(id))
 	files := []meta.File{ch.put(meta.DeleteFile, key, id, seg.ID, buf.Bytes(), info.Rows, pos, pos, ts)}
 	ch.commit(seg, files, int64(len(pks)), pos, pos, ts)
 	return files
