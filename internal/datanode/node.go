@@ -36,7 +36,7 @@ type IDAllocator interface {
 type Log interface {
 	Follow(ctx context.Context, ch string, after wal.Anchor) (*wal.Reader, error)
 	Info(ctx context.Context, ch string) (wal.ChannelInfo, error)
-	Get(ctx context.Context, ch string, pos wal.Position) (wal.Message, error)
+	Check(ctx context.Context, ch string, a wal.Anchor) error
 	Truncate(ctx context.Context, ch string, before wal.Position) error
 }
 
@@ -286,15 +286,8 @@ func (n *Node) Close() {
 // highest segment that has one is checked too.
 func (n *Node) checkHighest(ctx context.Context, ch string, cp meta.Checkpoint, segs []*meta.Segment) error {
 	for _, s := range meta.HighestAbove(cp.Position, segs) {
-		m, err := n.log.Get(ctx, ch, s.MaxPos)
-		switch {
-		case errors.Is(err, wal.ErrOutOfRange):
-			return fmt.Errorf("%w: segment %d holds position %d, beyond the channel's end: %w", wal.ErrRewound, s.ID, s.MaxPos, err)
-		case err != nil:
+		if err := n.log.Check(ctx, ch, wal.Anchor{Pos: s.MaxPos, Time: s.MaxLogTime}); err != nil {
 			return fmt.Errorf("check position %d, the highest segment %d holds: %w", s.MaxPos, s.ID, err)
-		case s.MaxLogTime != 0 && m.Anchor().Time != s.MaxLogTime:
-			return fmt.Errorf("%w: the record at position %d, which segment %d holds, was stored at %s, the one committed at %s",
-				wal.ErrRewound, s.MaxPos, s.ID, m.Time.UTC().Format(time.RFC3339Nano), time.Unix(0, s.MaxLogTime).UTC().Format(time.RFC3339Nano))
 		}
 	}
 	return nil

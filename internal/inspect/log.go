@@ -17,9 +17,8 @@ type Log interface {
 	// Scan calls fn with every record kept at positions 1 to `to`, in order, and stops at the
 	// first error fn returns. `to` must not exceed LastPosition.
 	Scan(ctx context.Context, channel string, to uint64, fn func(pos uint64, data []byte) error) error
-	// Get returns the record at pos; an error wrapping wal.ErrTruncated when it was
-	// truncated.
-	Get(ctx context.Context, channel string, pos uint64) (wal.Message, error)
+	// Check reports whether the channel still holds the record a names (wal.Log.Check).
+	Check(ctx context.Context, channel string, a wal.Anchor) error
 }
 
 // DefaultIdle is how long WAL.Scan waits for a record it expects before giving up.
@@ -48,9 +47,9 @@ func (w *WAL) LastPosition(ctx context.Context, channel string) (uint64, error) 
 	return w.log.LastPosition(ctx, channel)
 }
 
-// Get implements Log.
-func (w *WAL) Get(ctx context.Context, channel string, pos uint64) (wal.Message, error) {
-	return w.log.Get(ctx, channel, pos)
+// Check implements Log.
+func (w *WAL) Check(ctx context.Context, channel string, a wal.Anchor) error {
+	return w.log.Check(ctx, channel, a)
 }
 
 // Scan implements Log with a wal.Reader from position 1 (the first kept record).

@@ -439,15 +439,15 @@ func (in *Inspector) checkHighest(ctx context.Context, s *snapshot, ref channelR
 		rewound := func(format string, args ...any) {
 			r.add(Finding{Kind: LogRewound, Collection: ref.collID, Channel: ref.name, Segment: hi.ID, Detail: fmt.Sprintf(format, args...)})
 		}
-		m, err := in.log.Get(ctx, ref.name, hi.MaxPos)
+		err := in.log.Check(ctx, ref.name, wal.Anchor{Pos: hi.MaxPos, Time: hi.MaxLogTime})
 		switch {
 		case errors.Is(err, wal.ErrChannelNotFound):
 			if cp.Position == 0 { // otherwise checkCheckpoint reports it
 				rewound("segment %d holds position %d of the channel, which does not exist in the log: the data node will not resume it", hi.ID, hi.MaxPos)
 			}
 			return nil
-		case errors.Is(err, wal.ErrOutOfRange):
-			rewound("segment %d holds position %d, beyond the channel's end: its server lost acknowledged records; the data node will not resume it", hi.ID, hi.MaxPos)
+		case errors.Is(err, wal.ErrRewound):
+			rewound("the record at position %d, which segment %d holds, is not the one committed (%v); the data node will not resume the channel", hi.MaxPos, hi.ID, err)
 		case errors.Is(err, wal.ErrTruncated):
 			now, rerr := in.catalog.ReadCheckpoint(ctx, ref.name)
 			if rerr != nil {
@@ -458,9 +458,6 @@ func (in *Inspector) checkHighest(ctx context.Context, s *snapshot, ref channelR
 			}
 		case err != nil:
 			return fmt.Errorf("channel %s: %w", ref.name, err)
-		case hi.MaxLogTime != 0 && m.Anchor().Time != hi.MaxLogTime:
-			rewound("the record at position %d, which segment %d holds, was stored at %s, the one committed at %s: the channel lost records and reused their positions; the data node will not resume it",
-				hi.MaxPos, hi.ID, m.Time.UTC().Format(time.RFC3339Nano), time.Unix(0, hi.MaxLogTime).UTC().Format(time.RFC3339Nano))
 		}
 	}
 	return nil
@@ -492,7 +489,7 @@ func (in *Inspector) checkCheckpoint(ctx context.Context, s *snapshot, ref chann
 		r.add(Finding{Kind: LogRewound, Collection: ref.collID, Channel: ref.name,
 			Detail: fmt.Sprintf("the channel ends at position %d, below its checkpoint %d: its server lost acknowledged records; the data node will not resume it", last, cp.Position)})
 	case cp.LogTime != 0:
-		m, err := in.log.Get(ctx, ref.name, cp.Position)
+		err := in.log.Check(ctx, ref.name, wal.Anchor{Pos: cp.Position, Time: cp.LogTime})
 		switch {
 		case errors.Is(err, wal.ErrTruncated):
 			// Truncated below a checkpoint that moved on since the snapshot is the owner's
@@ -505,12 +502,11 @@ func (in *Inspector) checkCheckpoint(ctx context.Context, s *snapshot, ref chann
 				r.add(Finding{Kind: LogRewound, Collection: ref.collID, Channel: ref.name,
 					Detail: fmt.Sprintf("the record at the checkpoint %d was truncated: the data node cannot check it and will not resume the channel", cp.Position)})
 			}
+		case errors.Is(err, wal.ErrRewound):
+			r.add(Finding{Kind: LogRewound, Collection: ref.collID, Channel: ref.name,
+				Detail: fmt.Sprintf("the record at the checkpoint %d is not the one the data node consumed there (%v); the data node will not resume the channel", cp.Position, err)})
 		case err != nil:
 			return fmt.Errorf("channel %s: %w", ref.name, err)
-		case m.Anchor().Time != cp.LogTime:
-			r.add(Finding{Kind: LogRewound, Collection: ref.collID, Channel: ref.name,
-				Detail: fmt.Sprintf("the record at the checkpoint %d was stored at %s, the one the data node consumed there at %s: the channel lost records and reused their positions; the data node will not resume it",
-					cp.Position, m.Time.UTC().Format(time.RFC3339Nano), time.Unix(0, cp.LogTime).UTC().Format(time.RFC3339Nano))})
 		}
 	}
 	// What replay would drop: per partition, the highest MaxPos of the channel's L1 segments

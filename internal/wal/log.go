@@ -445,6 +445,28 @@ func (l *Log) Get(ctx context.Context, channel string, pos Position) (Message, e
 	return Message{Channel: channel, Pos: m.Sequence, Data: m.Data, Time: m.Time}, nil
 }
 
+// Check reports whether the channel still holds the record a names: nil when it does,
+// ErrRewound when the channel ends below a.Pos or another record sits there (stored at another
+// time; a Time of 0 checks the position alone), ErrTruncated when it was truncated.
+func (l *Log) Check(ctx context.Context, channel string, a Anchor) error {
+	m, err := l.Get(ctx, channel, a.Pos)
+	switch {
+	case errors.Is(err, ErrOutOfRange):
+		return fmt.Errorf("%w: channel %s ends below position %d: %w", ErrRewound, channel, a.Pos, err)
+	case err != nil:
+		return err
+	case a.Time != 0 && m.Anchor().Time != a.Time:
+		return anchorMismatch(channel, a, m.Time)
+	}
+	return nil
+}
+
+// anchorMismatch is the ErrRewound of a record at a.Pos stored at ts instead of a.Time.
+func anchorMismatch(channel string, a Anchor, ts time.Time) error {
+	return fmt.Errorf("%w: the record at position %d of channel %s was stored at %s, the one read there at %s: the channel lost records and reused their positions",
+		ErrRewound, a.Pos, channel, ts.UTC().Format(time.RFC3339Nano), time.Unix(0, a.Time).UTC().Format(time.RFC3339Nano))
+}
+
 // Truncate drops the records with positions below before. Positions do not
 // change: the next Append continues after LastPosition. Truncating beyond
 // LastPosition()+1 is ErrOutOfRange, since it would make the stream skip

@@ -312,8 +312,7 @@ func (r *Reader) checkAnchor(pos Position, ts time.Time) error {
 	case pos < r.anchor.Pos:
 		return fmt.Errorf("next %s: consumer started at %d delivered %d: %w", r.channel, r.anchor.Pos, pos, ErrRewound)
 	case r.anchor.Time != 0 && ts.UnixNano() != r.anchor.Time:
-		return fmt.Errorf("next %s: the record at position %d was stored at %s, the one read there at %s: the channel lost records and reused their positions: %w",
-			r.channel, pos, ts.UTC().Format(time.RFC3339Nano), time.Unix(0, r.anchor.Time).UTC().Format(time.RFC3339Nano), ErrRewound)
+		return fmt.Errorf("next: %w", anchorMismatch(r.channel, r.anchor, ts))
 	}
 	return nil
 }
