@@ -155,11 +155,7 @@ func (r *Reader) open(ctx context.Context) error {
 	defer cancel()
 	start := r.next
 	if r.anchor.Pos > 0 {
-		s, err := r.l.js.Stream(ctx, r.stream)
-		if errors.Is(err, jetstream.ErrStreamNotFound) {
-			r.l.forgetChannel(r.channel)
-			return ErrChannelNotFound
-		}
+		s, err := r.l.stream(ctx, r.channel)
 		if err != nil {
 			return err
 		}
@@ -289,8 +285,9 @@ func (r *Reader) Next(ctx context.Context) (Message, error) {
 			continue
 		}
 		if pos < r.next {
-			// Already returned: after the anchor check a consumer cannot deliver it again.
-			continue
+			// A consumer starts at the anchor, which the check above swallows: a position
+			// delivered again can only be the log's doing.
+			return Message{}, fmt.Errorf("next %s: position %d delivered again after %d: %w", r.channel, pos, r.next-1, ErrRewound)
 		}
 		if (r.started || r.strict) && pos != r.next {
 			return Message{}, fmt.Errorf("next %s: expected position %d, first kept is %d: %w", r.channel, r.next, pos, ErrTruncated)
