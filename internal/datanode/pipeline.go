@@ -341,7 +341,7 @@ func (p *pipeline) waitForMemory() error {
 	if !over {
 		return nil
 	}
-	p.cut(false, 0, 0, 0, func(*segBuf) bool { return true })
+	p.cut(nil, func(*segBuf) bool { return true })
 	for over {
 		select {
 		case <-freed:
@@ -410,7 +410,7 @@ func (p *pipeline) handle(m wal.Message) error {
 		for _, b := range p.growing {
 			b.sealed = true
 		}
-		p.cut(true, m.Pos, h.Timestamp, m.Time.UnixNano(), func(*segBuf) bool { return true })
+		p.cut(&cpAt{pos: m.Pos, ts: h.Timestamp, at: m.Time.UnixNano()}, func(*segBuf) bool { return true })
 	}
 	return nil
 }
@@ -528,7 +528,7 @@ func (p *pipeline) insertRows(m wal.Message, h dml.Header, rec arrow.RecordBatch
 		b.sealed = true
 	}
 	if b.sealed || b.bytes >= p.n.cfg.SyncBufferBytes {
-		p.cut(false, 0, 0, 0, func(x *segBuf) bool { return x == b })
+		p.cut(nil, func(x *segBuf) bool { return x == b })
 	}
 	return nil
 }
@@ -583,7 +583,7 @@ func (p *pipeline) addDeletes(m wal.Message, h dml.Header, pks dml.PKs, body int
 	p.n.reserve(size)
 	p.n.m.rows.Add(float64(n))
 	if b.bytes >= p.n.cfg.SyncBufferBytes {
-		p.cut(false, 0, 0, 0, func(x *segBuf) bool { return x == b })
+		p.cut(nil, func(x *segBuf) bool { return x == b })
 	}
 	return nil
 }
@@ -629,15 +629,22 @@ func (p *pipeline) checkTimers(now time.Time) {
 			b.sealed = true
 		}
 	}
-	p.cut(false, 0, 0, 0, func(b *segBuf) bool {
+	p.cut(nil, func(b *segBuf) bool {
 		return b.sealed || (!b.empty() && now.Sub(b.firstAt) >= cfg.SyncStaleAge)
 	})
+}
+
+// cpAt is a position a checkpoint can be taken at: a flush marker's, with its stored
+// timestamp and the time the log stored it.
+type cpAt struct {
+	pos, ts uint64
+	at      int64
 }
 
 // cut moves the buffers pick selects (and every sealed segment) into a sync task and queues it.
 // The task's checkpoint is one below the first position still buffered afterwards, or the
 // last consumed position when nothing is (for a flush marker: the marker's position).
-func (p *pipeline) cut(flush bool, markerPos, markerTs uint64, markerAt int64, pick func(*segBuf) bool) {
+func (p *pipeline) cut(marker *cpAt, pick func(*segBuf) bool) {
 	t := &syncTask{cutAt: p.n.now(), flushed: make(chan struct{})}
 	take := func(b *segBuf) {
 		state := meta.Growing
@@ -687,8 +694,8 @@ func (p *pipeline) cut(flush bool, markerPos, markerTs uint64, markerAt int64, p
 	switch {
 	case first != 0:
 		t.cp, t.cpTs, t.cpAt = first-1, firstTs-1, beforeAt
-	case flush:
-		t.cp, t.cpTs, t.cpAt = markerPos, markerTs, markerAt
+	case marker != nil:
+		t.cp, t.cpTs, t.cpAt = marker.pos, marker.ts, marker.at
 	default:
 		t.cp, t.cpTs, t.cpAt = p.consumed, p.consumedTs, p.consumedAt
 	}
