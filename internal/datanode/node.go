@@ -142,17 +142,16 @@ func (n *Node) Watch(ctx context.Context, ch string) error {
 		n.mu.Unlock()
 		return ErrClosed
 	}
-	prev, refused := n.mu.refused[ch]
-	if refused && prev.lease == lease.Revision && n.now().Before(prev.retryAt) {
+	if r, ok := n.mu.refused[ch]; ok && r.lease == lease.Revision && n.now().Before(r.retryAt) {
 		n.mu.Unlock()
-		return fmt.Errorf("datanode: %s failed to start (%v); trying again in %s", ch, prev.err, prev.retryAt.Sub(n.now()).Round(time.Millisecond))
+		return fmt.Errorf("datanode: %s failed to start (%v); trying again in %s", ch, r.err, r.retryAt.Sub(n.now()).Round(time.Millisecond))
 	}
 	n.wg.Add(1)
 	n.mu.Unlock()
 	p, err := n.startPipeline(ctx, lease)
 	if err != nil {
 		n.wg.Done()
-		n.refuse(ch, lease.Revision, prev, refused, err)
+		n.refuse(ch, lease.Revision, err)
 		return err
 	}
 	p.backoff = restartBackoff(old, lease)
@@ -177,27 +176,34 @@ type refusal struct {
 }
 
 // refuse records that the start of ch under lease failed with err: the next start under that
-// lease waits 100 ms, doubling while starts keep failing, up to 10 s (a start that failed for a
-// passing reason, etcd restarting say, is tried again soon after).
-func (n *Node) refuse(ch string, lease int64, prev refusal, hadPrev bool, err error) {
-	const first, limit = 100 * time.Millisecond, 10 * time.Second
-	backoff := first
-	if hadPrev && prev.lease == lease {
-		backoff = min(2*prev.backoff, limit)
-	}
+// lease waits a backoff, doubling while starts keep failing, up to 10 s (a start that failed for
+// a passing reason, etcd restarting say, is tried again soon after).
+func (n *Node) refuse(ch string, lease int64, err error) {
 	n.mu.Lock()
+	defer n.mu.Unlock()
+	var prev time.Duration
+	if r, ok := n.mu.refused[ch]; ok && r.lease == lease {
+		prev = r.backoff
+	}
+	backoff := doubled(prev, 10*time.Second)
 	n.mu.refused[ch] = refusal{lease: lease, err: err, backoff: backoff, retryAt: n.now().Add(backoff)}
-	n.mu.Unlock()
 }
 
 // restartBackoff is how long after its start a pipeline that fails may be started again
-// under the same lease: doubling from 100 ms while restarts keep failing, up to a minute.
+// under the same lease: doubling while restarts keep failing, up to a minute.
 func restartBackoff(prev *pipeline, lease meta.Lease) time.Duration {
-	const first, limit = 100 * time.Millisecond, time.Minute
-	if prev == nil || prev.lease.Revision != lease.Revision || prev.backoff == 0 {
-		return first
+	if prev == nil || prev.lease.Revision != lease.Revision {
+		return doubled(0, time.Minute)
 	}
-	return min(2*prev.backoff, limit)
+	return doubled(prev.backoff, time.Minute)
+}
+
+// doubled is the backoff after prev (100 ms after none), doubling up to limit.
+func doubled(prev, limit time.Duration) time.Duration {
+	if prev == 0 {
+		return 100 * time.Millisecond
+	}
+	return min(2*prev, limit)
 }
 
 // lockChannel serialises Watch and Release of one channel.
