@@ -20,9 +20,9 @@ type GCStats struct {
 
 // CollectGarbage deletes files no committed meta references once they are older than the grace
 // period and were written under a claim or lease that no channel has any more (their writer can
-// no longer commit them), and removes the segments of dropped collections: their files first, then their meta. It decides from a view reloaded
-// right before it lists the objects, so every file a commit referenced before the listing is
-// known.
+// no longer commit them), and removes the segments of dropped collections: their files first,
+// then their meta. It decides from a view reloaded right before it lists the objects, so every
+// file a commit referenced before the listing is known.
 //
 // Age alone cannot tell a file nobody will reference from one whose commit is still coming: a
 // sync retries its commit for as long as etcd refuses it (over its space quota, say) or object

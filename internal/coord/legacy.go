@@ -138,8 +138,8 @@ func (c *Coordinator) SaveBinlogPaths(ctx context.Context, caller LegacyCaller, 
 	return revs, nil
 }
 
-// FailLegacyBetweenSegments fails a SaveBinlogPaths call after its first segment's
-// transaction, as a coordinator crash between the split transactions of one legacy sync would.
+// FailLegacyBetweenSegments fails a SaveBinlogPaths call between the transactions of two of its
+// segments, as a coordinator crash between the split transactions of one legacy sync would.
 const FailLegacyBetweenSegments = "coord/legacy-between-segments"
 
 // saveSegment writes one segment update unless the stored record already is it, and returns

@@ -209,10 +209,6 @@ func (n *Node) startPipeline(ctx context.Context, lease meta.Lease) (*pipeline, 
 			}
 		}
 	}
-	// Follow resumes exactly after the checkpoint, and only if the channel still holds the
-	// record the checkpoint names: a channel that moved backward (its server lost
-	// acknowledged records and reuses their positions) stops here, loudly, instead of
-	// skipping the new records at the reused positions.
 	// The replay filter drops every message at or below the highest position a committed
 	// segment holds, which can lie above the checkpoint (a buffer of another partition or
 	// level holds the checkpoint back): that record must still be the one committed, or new
@@ -222,6 +218,10 @@ func (n *Node) startPipeline(ctx context.Context, lease meta.Lease) (*pipeline, 
 		n.noteRewound(lease.Channel, err)
 		return nil, fmt.Errorf("watch %s: %w", lease.Channel, err)
 	}
+	// Follow resumes exactly after the checkpoint, and only if the channel still holds the
+	// record the checkpoint names: a channel that moved backward (its server lost
+	// acknowledged records and reuses their positions) stops here, loudly, instead of
+	// skipping the new records at the reused positions.
 	reader, err := n.log.Follow(pctx, lease.Channel, wal.Anchor{Pos: cp.Position, Time: cp.LogTime})
 	if err != nil {
 		cancel()
