@@ -30,9 +30,11 @@ func RunProxy(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	if cacheTTL == 0 {
 		cacheTTL = -1 // proxy.Config reads 0 as its default
 	}
-	clock, stopClock, err := proxyClock(ctx, b.catalog, cfg.NodeID, b.logger)
+	// The proxy's timestamps stay monotonic across its restarts (a bound saved ahead in etcd).
+	clock, stopClock, err := tso.NewWindowedClock(ctx, b.catalog.TSBound(cfg.NodeID), proxy.TimestampWindow,
+		func(err error) { b.logger.Warn("save timestamp bound", "err", err) })
 	if err != nil {
-		return err
+		return fmt.Errorf("role: proxy %d timestamps: %w", cfg.NodeID, err)
 	}
 	b.closers = append(b.closers, stopClock)
 	p := proxy.New(proxy.Config{Version: cfg.Version, NodeID: cfg.NodeID, MetaCacheTTL: cacheTTL}, proxy.Deps{Catalog: b.catalog, Channels: log, IDs: b.ids, Clock: clock}, b.logger)
@@ -50,15 +52,4 @@ func RunProxy(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	p.SetReady(true)
 	b.logger.Info("milvus api listening", "listen", ln.Addr().String())
 	return b.wait(ctx)
-}
-
-// proxyClock returns the clock of proxy node, kept monotonic across its restarts by a bound in
-// the metastore (tso.Window), and the function that stops keeping the bound ahead.
-func proxyClock(ctx context.Context, catalog *meta.Catalog, node int64, logger *slog.Logger) (*tso.Clock, func(), error) {
-	clock := tso.NewClock(nil)
-	w, err := tso.OpenWindow(ctx, clock, catalog.TSBound(node), proxy.TimestampWindow)
-	if err != nil {
-		return nil, nil, fmt.Errorf("role: proxy %d timestamps: %w", node, err)
-	}
-	return clock, w.Start(func(err error) { logger.Warn("save timestamp bound", "err", err) }), nil
 }

@@ -190,13 +190,12 @@ func Start(ctx context.Context, cfg Config, version string, logger *slog.Logger)
 	s.closers = append(s.closers, func() error { stopCoord(); <-coordDone; return nil })
 
 	// The proxy's timestamps stay monotonic across restarts (a bound saved ahead in etcd).
-	clock := tso.NewClock(nil)
-	window, err := tso.OpenWindow(ctx, clock, catalog.TSBound(dcfg.NodeID), proxy.TimestampWindow)
+	clock, stopClock, err := tso.NewWindowedClock(ctx, catalog.TSBound(dcfg.NodeID), proxy.TimestampWindow,
+		func(err error) { logger.Warn("save timestamp bound", "err", err) })
 	if err != nil {
 		return nil, fmt.Errorf("standalone: proxy timestamps: %w", err)
 	}
-	stopWindow := window.Start(func(err error) { logger.Warn("save timestamp bound", "err", err) })
-	s.closers = append(s.closers, func() error { stopWindow(); return nil })
+	s.closers = append(s.closers, func() error { stopClock(); return nil })
 	s.proxy = proxy.New(proxy.Config{Version: version}, proxy.Deps{Catalog: catalog, Channels: s.log, IDs: ids, Clock: clock}, logger.With("role", "proxy"))
 	if err := s.startGRPC(); err != nil {
 		return nil, err

@@ -169,6 +169,18 @@ func (w *Window) Run(ctx context.Context, logf func(err error)) {
 	}
 }
 
+// NewWindowedClock returns a clock kept monotonic across restarts by a window of size over store
+// (OpenWindow), with its bound kept ahead in the background (Start; logf hears failed saves),
+// and the function that stops that.
+func NewWindowedClock(ctx context.Context, store BoundStore, size time.Duration, logf func(err error)) (*Clock, func(), error) {
+	c := NewClock(nil)
+	w, err := OpenWindow(ctx, c, store, size)
+	if err != nil {
+		return nil, nil, err
+	}
+	return c, w.Start(logf), nil
+}
+
 // Start runs Run in a goroutine and returns the function that stops it and waits for it.
 func (w *Window) Start(logf func(err error)) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
