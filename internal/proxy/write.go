@@ -455,25 +455,19 @@ func (s *Server) appendChannel(ctx context.Context, coll *meta.Collection, ch st
 			// Nothing of this attempt was published, but an earlier one may have been stored.
 			return nil, apierr.Wrap(apierr.Unavailable, err, "append to channel %s: outcome unknown; the request may have been partly applied", ch)
 		case errors.Is(err, wal.ErrChannelNotFound) && !created:
-			live, lerr := s.catalog.GetCollection(ctx, coll.ID)
-			if lerr != nil {
-				return nil, metaErr(lerr, "read collection %q", coll.Name)
-			}
-			if live.State != meta.Created {
-				s.cache.invalidate(coll.DB, coll.Name)
-				return nil, apierr.New(apierr.CollectionNotFound, "collection %q in database %q was dropped", coll.Name, coll.DB)
+			if lerr := s.stillLive(ctx, coll); lerr != nil {
+				return nil, lerr
 			}
 			if cerr := s.channels.CreateChannel(ctx, ch); cerr != nil {
 				return nil, apierr.Wrap(apierr.Unavailable, cerr, "create missing channel %s", ch)
 			}
-			// Dropped between the read and the create: garbage collection may have found no
+			// Dropped between the check and the create: garbage collection may have found no
 			// channel to delete and be done with the collection, so take it back.
-			if live, lerr := s.catalog.GetCollection(ctx, coll.ID); lerr == nil && live.State != meta.Created {
+			if lerr := s.stillLive(ctx, coll); apierr.KindOf(lerr) == apierr.CollectionNotFound {
 				if derr := s.channels.DeleteChannel(ctx, ch); derr != nil {
 					s.logger.Warn("delete channel of a dropped collection", "channel", ch, "err", derr)
 				}
-				s.cache.invalidate(coll.DB, coll.Name)
-				return nil, apierr.New(apierr.CollectionNotFound, "collection %q in database %q was dropped", coll.Name, coll.DB)
+				return nil, lerr
 			}
 			s.logger.Warn("created missing channel", "channel", ch)
 			created = true
@@ -488,6 +482,20 @@ func (s *Server) appendChannel(ctx context.Context, coll *meta.Collection, ch st
 		}
 	}
 	return nil, apierr.Wrap(apierr.Unavailable, err, "append to channel %s: outcome unknown after %d attempts; the request may have been partly applied", ch, s.cfg.AppendAttempts)
+}
+
+// stillLive re-reads coll's record past the cache: a CollectionNotFound error (and the cache
+// entry dropped) when it was dropped since the cache read it.
+func (s *Server) stillLive(ctx context.Context, coll *meta.Collection) error {
+	live, err := s.catalog.GetCollection(ctx, coll.ID)
+	if err != nil {
+		return metaErr(err, "read collection %q", coll.Name)
+	}
+	if live.State != meta.Created {
+		s.cache.invalidate(coll.DB, coll.Name)
+		return apierr.New(apierr.CollectionNotFound, "collection %q in database %q was dropped", coll.Name, coll.DB)
+	}
+	return nil
 }
 
 // pkOf returns the primary key field of a collection.
