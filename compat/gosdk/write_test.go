@@ -144,7 +144,7 @@ func TestWritePath(t *testing.T) {
 				}, name, "dim", nil}, // the SDK itself refuses it, before the server sees it
 				{"missing field", func() []column.Column {
 					return writeColumns(writeRows, 2)[:3]
-				}, name, `field "score" is missing`, merr.ErrParameterInvalid},
+				}, name, "fieldSchema(score) has no corresponding fieldData pass in", merr.ErrParameterInvalid},
 				{"over-long varchar", func() []column.Column {
 					cols := writeColumns(writeRows, 2)
 					cols[2] = column.NewColumnVarChar("title", []string{"ok", strings.Repeat("x", titleMaxLen+1)})
@@ -152,7 +152,7 @@ func TestWritePath(t *testing.T) {
 				}, name, "exceeds max length", merr.ErrParameterInvalid},
 				{"unknown collection", func() []column.Column {
 					return writeColumns(writeRows, 2)
-				}, name + "_missing", "collection not found", merr.ErrCollectionNotFound},
+				}, name + "_missing", "can't find collection", merr.ErrCollectionNotFound},
 			}
 			for _, r := range rejects {
 				t.Run(r.name, func(t *testing.T) {

@@ -38,6 +38,13 @@ const (
 	ParameterInvalid
 	ParameterMissing
 	ParameterTooLarge
+	// Unexpected is what Milvus answers for the rejections its proxy raises as plain Go errors
+	// (a NaN in a float column, a malformed sparse row): code 65535, no Milvus error name.
+	Unexpected
+	// RateLimited is a request refused by a rate limit (Milvus's ErrServiceRateLimit).
+	RateLimited
+	// FieldNameInvalid is a field name Milvus's rules refuse (ErrFieldInvalidName).
+	FieldNameInvalid
 )
 
 type row struct {
@@ -67,12 +74,19 @@ var table = map[Kind]row{
 	ParameterInvalid:   {"invalid parameter", 1100, commonpb.ErrorCode_IllegalArgument, codes.InvalidArgument, false, true},
 	ParameterMissing:   {"missing parameter", 1101, commonpb.ErrorCode_UnexpectedError, codes.InvalidArgument, false, true},
 	ParameterTooLarge:  {"parameter too large", 1102, commonpb.ErrorCode_UnexpectedError, codes.InvalidArgument, false, true},
+	Unexpected:         {"unexpected error", 65535, commonpb.ErrorCode_UnexpectedError, codes.InvalidArgument, false, true},
+	// Milvus marks the error retriable but wraps it, and its Status reports the top of the
+	// chain: clients see Retriable false.
+	RateLimited:      {"rate limit exceeded", 8, commonpb.ErrorCode_RateLimit, codes.ResourceExhausted, false, false},
+	FieldNameInvalid: {"field name invalid", 1701, commonpb.ErrorCode_UnexpectedError, codes.InvalidArgument, false, true},
 }
 
-// Error is a client-visible error: a Kind and a message saying what was wrong.
+// Error is a client-visible error: a Kind and a message saying what was wrong. The message is
+// Milvus's text when the error is one Milvus has (see Milvus), followed by Weir's detail.
 type Error struct {
 	Kind   Kind
 	Detail string
+	text   string // Milvus's message, formatted; "" for errors only Weir has
 	cause  error
 }
 
@@ -88,8 +102,10 @@ func Wrap(k Kind, err error, format string, args ...any) *Error {
 }
 
 func (e *Error) Error() string {
-	r := table[e.Kind]
-	msg := r.name
+	msg := e.text
+	if msg == "" {
+		msg = table[e.Kind].name
+	}
 	if e.Detail != "" {
 		msg += ": " + e.Detail
 	}
@@ -104,7 +120,7 @@ func (e *Error) Unwrap() error { return e.cause }
 // Is makes errors.Is(err, &Error{Kind: k}) match any Error of kind k.
 func (e *Error) Is(target error) bool {
 	t, ok := target.(*Error)
-	return ok && t.Kind == e.Kind && t.Detail == "" && t.cause == nil
+	return ok && t.Kind == e.Kind && t.Detail == "" && t.text == "" && t.cause == nil
 }
 
 // GRPCStatus lets grpc-go turn an Error returned from a handler into the table's gRPC code.
@@ -141,6 +157,7 @@ func Status(err error) *commonpb.Status {
 		Reason:    err.Error(),
 		Code:      r.code,
 		Retriable: r.retriable,
+		Detail:    err.Error(),
 	}
 	if r.input {
 		st.ExtraInfo = map[string]string{"is_input_error": "true"}

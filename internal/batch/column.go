@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"unsafe"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
 
+	"github.com/weir-db/weir/internal/apierr"
 	"github.com/weir-db/weir/internal/schema"
 )
 
@@ -101,7 +103,34 @@ func typeParam(f *schemapb.FieldSchema, key string) (int, error) {
 }
 
 func rowsError(name string, got, want int) error {
-	return invalid("the num_rows (%d) of field (%s) is not equal to passed num_rows (%d)", got, name, want)
+	return apierr.Milvus(apierr.NumRowsMismatch, got, name, want, want, got)
+}
+
+// elementWord is Milvus's word for an array element type in ArrayElementMismatch.
+func elementWord(et schemapb.DataType) string {
+	switch et {
+	case schemapb.DataType_Bool:
+		return "bool"
+	case schemapb.DataType_Int8, schemapb.DataType_Int16, schemapb.DataType_Int32:
+		return "int"
+	case schemapb.DataType_Int64:
+		return "int64"
+	case schemapb.DataType_Float:
+		return "float"
+	case schemapb.DataType_Double:
+		return "double"
+	case schemapb.DataType_VarChar, schemapb.DataType_String:
+		return "string"
+	}
+	return et.String()
+}
+
+// actualArray names the payload of an array row the way Milvus prints it (its Go type).
+func actualArray(row *schemapb.ScalarField) string {
+	if row.GetData() == nil {
+		return "nil"
+	}
+	return fmt.Sprintf("%T", row.GetData())
 }
 
 func intRange(dt schemapb.DataType) (lo, hi int32) {
@@ -200,20 +229,88 @@ func nonFinite16(b []byte, expMask uint16) int {
 	return -1
 }
 
-// checkColumn validates the column fd of field f for n rows and returns its size in the
-// record.
-func checkColumn(f *schemapb.FieldSchema, fd *schemapb.FieldData, n int) (int, error) {
-	name, dt := f.GetName(), f.GetDataType()
-	if got, want := payloadKind(fd), expectedKind(dt); got != want {
-		return 0, invalid("field %q: expected %s data, got %s data", name, dt, got)
-	}
-	for i, ok := range fd.GetValidData() {
-		if !ok {
-			return 0, invalid("field %q is not nullable, but row %d is null", name, i)
+// column is a column that passed validation: one value per row, and which rows are null (nil
+// when none is).
+type column struct {
+	fd    *schemapb.FieldData
+	valid []bool
+}
+
+// checkColumn validates the column fd of field f for n rows in the order Milvus's proxy does:
+// a payload of the field's type, its values, its valid_data (see fill), then one value per row.
+// It returns the column with one value per row and its size in the record.
+func checkColumn(f *schemapb.FieldSchema, fd *schemapb.FieldData, n int) (column, int, error) {
+	if payloadKind(fd) != expectedKind(f.GetDataType()) {
+		// An all-null column of a field that takes nulls needs no values (an omitted one is
+		// such a column, see absentColumn).
+		if !hasFill(f) || payloadKind(fd) != "no" || len(fd.GetValidData()) != n || slices.Contains(fd.GetValidData(), true) {
+			return column{}, 0, noData(f, n)
 		}
 	}
+	rows, size, err := checkValues(f, fd)
+	if err != nil {
+		return column{}, 0, err
+	}
+	dense, valid, err := fill(f, fd, n, rows)
+	if err != nil {
+		return column{}, 0, err
+	}
+	if dense != fd {
+		// The filled-in defaults were checked when the collection was created.
+		if rows, size, err = checkValues(f, dense); err != nil {
+			return column{}, 0, err
+		}
+	}
+	if rows != n {
+		return column{}, 0, rowsError(f.GetName(), rows, n)
+	}
+	return column{fd: dense, valid: valid}, size, nil
+}
+
+// noData is Milvus's error for a column without data of its field's type (validate_util.go,
+// one wording per type). Milvus has no such check for Bool; its row count check answers.
+func noData(f *schemapb.FieldSchema, n int) error {
+	name := f.GetName()
+	var opening, expected string
+	switch f.GetDataType() {
+	case schemapb.DataType_Bool:
+		return rowsError(name, 0, n)
+	case schemapb.DataType_Int8, schemapb.DataType_Int16, schemapb.DataType_Int32:
+		opening, expected = fmt.Sprintf("field '%s' is illegal, array type mismatch", name), "need int array"
+	case schemapb.DataType_Int64:
+		opening, expected = fmt.Sprintf("field '%s' is illegal, array type mismatch", name), "need long int array"
+	case schemapb.DataType_Float:
+		opening, expected = fmt.Sprintf("field '%s' is illegal, array type mismatch", name), "need float32 array"
+	case schemapb.DataType_Double:
+		opening, expected = fmt.Sprintf("field '%s' is illegal, array type mismatch", name), "need float64(double) array"
+	case schemapb.DataType_VarChar, schemapb.DataType_String:
+		opening, expected = fmt.Sprintf("varchar field '%s' is illegal, array type mismatch", name), "need string array"
+	case schemapb.DataType_JSON:
+		opening, expected = fmt.Sprintf("json field '%s' is illegal, array type mismatch", name), "need json array"
+	case schemapb.DataType_Array:
+		opening, expected = fmt.Sprintf("array field '%s' is illegal, array type mismatch", name), "need "+f.GetElementType().String()+" array"
+	case schemapb.DataType_FloatVector:
+		opening, expected = fmt.Sprintf("float vector field '%s' is illegal, array type mismatch", name), "need float vector"
+	case schemapb.DataType_BinaryVector:
+		opening, expected = fmt.Sprintf("binary float vector field '%s' is illegal, array type mismatch", name), "need bytes array"
+	case schemapb.DataType_Float16Vector:
+		opening, expected = fmt.Sprintf("float16 float field '%s' is illegal, nil Vector_Float16 type", name), "need vector_float16 array"
+	case schemapb.DataType_BFloat16Vector:
+		opening, expected = fmt.Sprintf("bfloat16 float field '%s' is illegal, nil Vector_BFloat16 type", name), "need vector_bfloat16 array"
+	case schemapb.DataType_Int8Vector:
+		opening, expected = fmt.Sprintf("int8 vector field '%s' is illegal, nil Vector_Int8 type", name), "need vector_int8 array"
+	default:
+		opening, expected = fmt.Sprintf("field '%s' is illegal, array type mismatch", name), "need "+f.GetDataType().String()+" array"
+	}
+	return apierr.Milvus(apierr.NoFieldData, opening, expected)
+}
+
+// checkValues validates the values of column fd of field f, whose payload has the field's
+// type, and returns their number and size in the record.
+func checkValues(f *schemapb.FieldSchema, fd *schemapb.FieldData) (int, int, error) {
+	name, dt := f.GetName(), f.GetDataType()
 	if fd.GetVectors() != nil {
-		return checkVector(f, fd.GetVectors(), n)
+		return checkVector(f, fd.GetVectors())
 	}
 	sc := fd.GetScalars()
 	var rows, size int
@@ -227,7 +324,7 @@ func checkColumn(f *schemapb.FieldSchema, fd *schemapb.FieldData, n int) (int, e
 		if dt != schemapb.DataType_Int32 {
 			lo, hi := intRange(dt)
 			if i := outOfRange(v, lo, hi); i >= 0 {
-				return 0, invalid("the value %d of field %q at row %d is out of range for %s (%d ~ %d)", v[i], name, i, dt, lo, hi)
+				return 0, 0, apierr.Milvus(apierr.IntegerOverflow, i, v[i], lo, hi)
 			}
 		}
 	case schemapb.DataType_Int64:
@@ -237,13 +334,13 @@ func checkColumn(f *schemapb.FieldSchema, fd *schemapb.FieldData, n int) (int, e
 		v := sc.GetFloatData().GetData()
 		rows, size = len(v), 4*len(v)
 		if i := nonFinite(v); i >= 0 {
-			return 0, invalid("field %q: value '%v' at row %d is not a number or infinity", name, v[i], i)
+			return 0, 0, apierr.Milvus(apierr.NotFinite, v[i]).With("field %q, row %d", name, i)
 		}
 	case schemapb.DataType_Double:
 		v := sc.GetDoubleData().GetData()
 		rows, size = len(v), 8*len(v)
 		if i := nonFinite(v); i >= 0 {
-			return 0, invalid("field %q: value '%v' at row %d is not a number or infinity", name, v[i], i)
+			return 0, 0, apierr.Milvus(apierr.NotFinite, v[i]).With("field %q, row %d", name, i)
 		}
 	case schemapb.DataType_VarChar, schemapb.DataType_String:
 		v := sc.GetStringData().GetData()
@@ -254,12 +351,12 @@ func checkColumn(f *schemapb.FieldSchema, fd *schemapb.FieldData, n int) (int, e
 		if !f.GetAutoID() {
 			var err error
 			if maxLen, err = typeParam(f, schema.KeyMaxLength); err != nil {
-				return 0, err
+				return 0, 0, err
 			}
 		}
 		for i, s := range v {
 			if len(s) > maxLen {
-				return 0, invalid("length of varchar field %s exceeds max length, row number: %d, length: %d, max length: %d", name, i, len(s), maxLen)
+				return 0, 0, apierr.Milvus(apierr.VarCharTooLong, name, i, len(s), maxLen)
 			}
 			size += len(s) + 4
 		}
@@ -268,39 +365,36 @@ func checkColumn(f *schemapb.FieldSchema, fd *schemapb.FieldData, n int) (int, e
 		rows = len(v)
 		for i, b := range v {
 			if len(b) > MaxJSONBytes {
-				return 0, invalid("the length (%d) of json field (%s) exceeds max length (%d), row %d", len(b), name, MaxJSONBytes, i)
+				return 0, 0, apierr.Milvus(apierr.JSONTooLong, len(b), name, MaxJSONBytes).With("row %d", i)
 			}
 			if !json.Valid(b) {
-				return 0, invalid("field %q: the value at row %d is not valid JSON", name, i)
+				return 0, 0, invalid("field %q: the value at row %d is not valid JSON", name, i)
 			}
 			size += len(b) + 4
 		}
 	case schemapb.DataType_Array:
 		var err error
 		if rows, size, err = checkArray(f, sc.GetArrayData().GetData()); err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 	default:
-		return 0, invalid("field %q: data type %s is not supported", name, dt)
+		return 0, 0, invalid("field %q: data type %s is not supported", name, dt)
 	}
-	if rows != n {
-		return 0, rowsError(name, rows, n)
-	}
-	return size, nil
+	return rows, size, nil
 }
 
-func checkVector(f *schemapb.FieldSchema, vf *schemapb.VectorField, n int) (int, error) {
+func checkVector(f *schemapb.FieldSchema, vf *schemapb.VectorField) (int, int, error) {
 	name, dt := f.GetName(), f.GetDataType()
 	dim, err := Dim(f)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	if vf.GetDim() != int64(dim) {
-		return 0, invalid("the dim (%d) of field data(%s) is not equal to schema dim (%d)", vf.GetDim(), name, dim)
+		return 0, 0, apierr.Milvus(apierr.DimMismatch, vf.GetDim(), name, dim, dim, vf.GetDim())
 	}
 	per, err := VectorBytes(f)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	var raw []byte
 	floats := vf.GetFloatVector().GetData()
@@ -319,26 +413,27 @@ func checkVector(f *schemapb.FieldSchema, vf *schemapb.VectorField, n int) (int,
 		size = 4 * len(floats)
 	}
 	if size%per != 0 {
-		return 0, invalid("the length (%d bytes) of the %s data of field (%s) is not a multiple of one vector (%d bytes for dim %d)", size, dt, name, per, dim)
+		if dt == schemapb.DataType_FloatVector {
+			return 0, 0, apierr.Milvus(apierr.VectorBytesMismatch, len(floats), "float", dim)
+		}
+		return 0, 0, apierr.Milvus(apierr.VectorBytesMismatch, size, dt.String()+" bytes", per)
 	}
-	if rows := size / per; rows != n {
-		return 0, rowsError(name, rows, n)
-	}
+	rows := size / per
 	switch dt {
 	case schemapb.DataType_FloatVector:
 		if i := nonFinite32(floats); i >= 0 {
-			return 0, invalid("float vector field %q contains NaN/Inf: value '%v' at row %d is not a number or infinity", name, floats[i], i/dim)
+			return 0, 0, apierr.Milvus(apierr.NotFinite, floats[i]).With("float vector field %q, row %d", name, i/dim)
 		}
 	case schemapb.DataType_Float16Vector:
 		if i := nonFinite16(raw, 0x7c00); i >= 0 {
-			return 0, invalid("float16 vector field %q contains NaN/Inf at row %d", name, i/dim)
+			return 0, 0, apierr.Milvus(apierr.Float16NotFinite).With("field %q, row %d", name, i/dim)
 		}
 	case schemapb.DataType_BFloat16Vector:
 		if i := nonFinite16(raw, 0x7f80); i >= 0 {
-			return 0, invalid("bfloat16 vector field %q contains NaN/Inf at row %d", name, i/dim)
+			return 0, 0, apierr.Milvus(apierr.BFloat16NotFinite).With("field %q, row %d", name, i/dim)
 		}
 	}
-	return size, nil
+	return rows, size, nil
 }
 
 // checkArray validates the rows of array field f and returns their number and size.
@@ -358,7 +453,7 @@ func checkArray(f *schemapb.FieldSchema, rows []*schemapb.ScalarField) (int, int
 	size := 4 * len(rows)
 	for r, row := range rows {
 		if got := scalarKind(row); got != want {
-			return 0, 0, invalid("field %q: insert data does not match: expected %s array, got %s array at row %d", name, et, got, r)
+			return 0, 0, apierr.Milvus(apierr.ArrayElementMismatch, elementWord(et), actualArray(row)).With("field %q, row %d", name, r)
 		}
 		var l int
 		switch et {
@@ -372,7 +467,7 @@ func checkArray(f *schemapb.FieldSchema, rows []*schemapb.ScalarField) (int, int
 			if et != schemapb.DataType_Int32 {
 				lo, hi := intRange(et)
 				if i := outOfRange(v, lo, hi); i >= 0 {
-					return 0, 0, invalid("the value %d of field %q at row %d, array index %d is out of range for %s (%d ~ %d)", v[i], name, r, i, et, lo, hi)
+					return 0, 0, apierr.Milvus(apierr.IntegerOverflow, i, v[i], lo, hi).With("field %q, row %d", name, r)
 				}
 			}
 		case schemapb.DataType_Int64:
@@ -389,7 +484,7 @@ func checkArray(f *schemapb.FieldSchema, rows []*schemapb.ScalarField) (int, int
 			l = len(v)
 			for i, s := range v {
 				if len(s) > maxLen {
-					return 0, 0, invalid("length of varchar array field %q exceeds max length, row number: %d, array index: %d, length: %d, max length: %d", name, r, i, len(s), maxLen)
+					return 0, 0, apierr.Milvus(apierr.VarCharArrayTooLong, name, r, i, len(s), maxLen)
 				}
 				size += len(s) + 4
 			}
@@ -397,7 +492,7 @@ func checkArray(f *schemapb.FieldSchema, rows []*schemapb.ScalarField) (int, int
 			return 0, 0, invalid("field %q: arrays of %s are not supported", name, et)
 		}
 		if l > capacity {
-			return 0, 0, invalid("the length (%d) of %dth %s array of field %q exceeds max capacity (%d)", l, r, et, name, capacity)
+			return 0, 0, apierr.Milvus(apierr.ArrayTooLong, l, r, capacity).With("field %q", name)
 		}
 	}
 	return len(rows), size, nil
@@ -416,18 +511,22 @@ func checkDynamic(s *schemapb.CollectionSchema, fd *schemapb.FieldData, n int) (
 	size := 0
 	for i, b := range v {
 		if len(b) > MaxJSONBytes {
-			return 0, invalid("the length (%d) of dynamic field exceeds max length (%d), row %d", len(b), MaxJSONBytes, i)
+			return 0, apierr.Milvus(apierr.DynamicTooLong, len(b), MaxJSONBytes).With("row %d", i)
 		}
 		var m map[string]json.RawMessage
 		if err := json.Unmarshal(b, &m); err != nil || m == nil {
-			return 0, invalid("invalid dynamic field data at row %d, only json map is supported: %s", i, b)
+			why := "not a JSON object"
+			if err != nil {
+				why = err.Error()
+			}
+			return 0, apierr.Milvus(apierr.DynamicNotObject, why).With("row %d", i)
 		}
 		if _, ok := m[DynamicColumn]; ok {
-			return 0, invalid("cannot set json key to: %s", DynamicColumn)
+			return 0, apierr.Milvus(apierr.DynamicMetaKey).With("row %d", i)
 		}
 		for _, f := range s.GetFields() {
 			if _, ok := m[f.GetName()]; ok {
-				return 0, invalid("dynamic field name cannot include the static field name: %s", f.GetName())
+				return 0, apierr.Milvus(apierr.DynamicStaticName, f.GetName()).With("row %d", i)
 			}
 		}
 		size += len(b) + 4

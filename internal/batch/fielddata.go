@@ -3,6 +3,7 @@ package batch
 import (
 	"bytes"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -51,6 +52,13 @@ func ToFieldData(rec arrow.RecordBatch, s *schemapb.CollectionSchema) ([]*schema
 		fd, err := fieldData(f, col)
 		if err != nil {
 			return nil, err
+		}
+		if f.GetNullable() {
+			// As Milvus returns them: one value per row (the zero value at a null) and a
+			// valid flag per row.
+			if fd.ValidData = validity(col); fd.ValidData == nil {
+				fd.ValidData = slices.Repeat([]bool{true}, col.Len())
+			}
 		}
 		out = append(out, fd)
 	}

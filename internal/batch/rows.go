@@ -139,9 +139,6 @@ func (r *Rows) Record(ts uint64) arrow.RecordBatch {
 // machines, where the bytes are the same): the Rows must not outlive cols, and cols must not
 // change while the Rows are in use.
 func FromFieldData(s *schemapb.CollectionSchema, cols []*schemapb.FieldData, numRows uint32, opts FromOptions) (*Rows, error) {
-	if numRows == 0 {
-		return nil, invalid("num_rows should be greater than 0, got 0")
-	}
 	as, err := ArrowSchema(s)
 	if err != nil {
 		return nil, err
@@ -156,16 +153,28 @@ func FromFieldData(s *schemapb.CollectionSchema, cols []*schemapb.FieldData, num
 		mem = memory.DefaultAllocator
 	}
 
+	// The checks run in the order of Milvus's proxy, so that a request with several faults
+	// gets the error Milvus would give: the primary key of an upsert, unknown and repeated
+	// columns, the row count, missing columns, then each column's data.
 	fields := s.GetFields()
+	pkIdx := slices.IndexFunc(fields, func(f *schemapb.FieldSchema) bool { return f.GetIsPrimaryKey() })
+	if pkIdx < 0 {
+		return nil, fmt.Errorf("batch: collection %q has no primary key", s.GetName())
+	}
+	pk := fields[pkIdx]
+	if opts.Upsert && !slices.ContainsFunc(cols, func(fd *schemapb.FieldData) bool { return fieldIndex(fields, fd) == pkIdx }) {
+		return nil, apierr.Milvus(apierr.UpsertNoPrimaryKey, pk.GetName())
+	}
 	given := make([]*schemapb.FieldData, len(fields))
 	var dyn *schemapb.FieldData
+	sent := 0
 	for _, fd := range cols {
 		if fd.GetIsDynamic() || fd.GetFieldName() == DynamicColumn {
 			if !s.GetEnableDynamicField() {
-				return nil, invalid("without dynamic schema enabled, the field name cannot be set to %s", DynamicColumn)
+				return nil, apierr.Milvus(apierr.FieldNotInSchema, DynamicColumn, schemapb.DataType_JSON, fd.GetFieldId())
 			}
 			if dyn != nil {
-				return nil, invalid("duplicated field name %q in the field data", DynamicColumn)
+				return nil, apierr.Milvus(apierr.DuplicatedField, DynamicColumn)
 			}
 			dyn = fd
 			continue
@@ -176,47 +185,62 @@ func FromFieldData(s *schemapb.CollectionSchema, cols []*schemapb.FieldData, num
 			if name == "" {
 				name = "#" + strconv.FormatInt(fd.GetFieldId(), 10)
 			}
-			return nil, apierr.New(apierr.FieldNotFound, "field %q does not exist in the schema of collection %q", name, s.GetName())
+			return nil, apierr.Milvus(apierr.FieldNotInSchema, name, fd.GetType(), fd.GetFieldId()).With("collection %q", s.GetName())
 		}
-		f := fields[i]
 		if given[i] != nil {
-			return nil, invalid("duplicated field name %q in the field data", f.GetName())
-		}
-		if f.GetIsPrimaryKey() && f.GetAutoID() && !opts.Upsert {
-			return nil, invalid("the primary key %q is auto-generated; do not pass it (maybe you should not pass the auto id field)", f.GetName())
+			return nil, apierr.Milvus(apierr.DuplicatedField, fields[i].GetName())
 		}
 		given[i] = fd
+		sent++
+	}
+	if opts.Upsert {
+		if err := checkUniqueKeys(pk, given[pkIdx]); err != nil {
+			return nil, err
+		}
+	}
+	if n == 0 {
+		return nil, apierr.Milvus(apierr.NumRowsZero, n)
 	}
 
-	pkIdx := -1
-	autoID := false
+	autoID := pk.GetAutoID() && !opts.Upsert
+	filled := 0
+	for i, f := range fields {
+		switch {
+		case given[i] != nil || i == pkIdx && autoID:
+		case hasFill(f):
+			given[i] = absentColumn(f, n)
+			filled++
+		default:
+			return nil, apierr.Milvus(apierr.FieldNotPassed, f.GetName())
+		}
+	}
+	if autoID && given[pkIdx] != nil {
+		// Milvus counts the columns: the generated key is one more than the schema has.
+		return nil, apierr.Milvus(apierr.MoreFieldData, len(fields), sent+filled+1).With("the primary key %q is generated; do not pass it", pk.GetName())
+	}
+
+	built := make([]column, len(fields))
 	size := 8 * n // TimestampColumn
 	for i, f := range fields {
-		if f.GetIsPrimaryKey() {
-			pkIdx = i
-		}
-		if given[i] == nil {
-			if !f.GetIsPrimaryKey() || !f.GetAutoID() || opts.Upsert {
-				return nil, invalid("field %q is missing: fieldSchema(%s) has no corresponding fieldData pass in", f.GetName(), f.GetName())
-			}
-			autoID = true
+		if given[i] == nil { // the generated key
 			size += 8 * n
 			if f.GetDataType() == schemapb.DataType_VarChar {
 				size += 16 * n // at most 20 decimal digits and a 4-byte offset
 			}
 		} else {
-			sz, err := checkColumn(f, given[i], n)
+			c, sz, err := checkColumn(f, given[i], n)
 			if err != nil {
 				return nil, err
 			}
+			built[i] = c
 			size += sz
+			if c.valid != nil {
+				size += n / 8
+			}
 		}
 		if size > limit {
 			return nil, tooLarge(size, limit)
 		}
-	}
-	if pkIdx < 0 {
-		return nil, fmt.Errorf("batch: collection %q has no primary key", s.GetName())
 	}
 	if s.GetEnableDynamicField() {
 		sz := 6 * n // {} and an offset
@@ -227,11 +251,6 @@ func FromFieldData(s *schemapb.CollectionSchema, cols []*schemapb.FieldData, num
 		}
 		if size += sz; size > limit {
 			return nil, tooLarge(size, limit)
-		}
-	}
-	if opts.Upsert {
-		if err := checkUniqueKeys(fields[pkIdx], given[pkIdx]); err != nil {
-			return nil, err
 		}
 	}
 
@@ -248,12 +267,13 @@ func FromFieldData(s *schemapb.CollectionSchema, cols []*schemapb.FieldData, num
 	r := &Rows{schema: as, n: n, mem: mem, cols: make([]arrow.Array, 0, len(as.Fields())-1)}
 	for i, f := range fields {
 		var col arrow.Array
-		if given[i] == nil { // the auto-generated key
+		if given[i] == nil { // the generated key
 			col, r.pks = autoIDColumn(mem, f, as.Field(i).Type, first, n)
 		} else {
-			col = buildColumn(mem, f, as.Field(i).Type, given[i], n)
+			c := built[i]
+			col = withNulls(mem, buildColumn(mem, f, as.Field(i).Type, c.fd, n), c.valid)
 			if i == pkIdx {
-				r.pks = keysOf(given[i])
+				r.pks = keysOf(c.fd)
 			}
 		}
 		r.cols = append(r.cols, col)
@@ -303,7 +323,7 @@ func firstDuplicate[K comparable](name string, keys []K) error {
 	seen := make(map[K]int, len(keys))
 	for i, k := range keys {
 		if j, ok := seen[k]; ok {
-			return invalid("duplicate primary key %v of field %q at rows %d and %d: an upsert may not repeat a key", k, name, j, i)
+			return apierr.Milvus(apierr.UpsertDuplicateKeys).With("key %v of field %q at rows %d and %d", k, name, j, i)
 		}
 		seen[k] = i
 	}

@@ -86,8 +86,8 @@ func VectorBytes(f *schemapb.FieldSchema) (int, error) {
 
 // ArrowSchema returns the Arrow schema of a collection's batches: its fields in schema order
 // (each with its Milvus field ID in the field metadata), then DynamicColumn when the collection
-// has dynamic fields, then TimestampColumn. Every column is non-nullable: Weir rejects nullable
-// fields at create time.
+// has dynamic fields, then TimestampColumn. The columns of nullable fields are nullable; the
+// others are not.
 func ArrowSchema(s *schemapb.CollectionSchema) (*arrow.Schema, error) {
 	fields := make([]arrow.Field, 0, len(s.GetFields())+2)
 	for _, f := range s.GetFields() {
@@ -95,7 +95,7 @@ func ArrowSchema(s *schemapb.CollectionSchema) (*arrow.Schema, error) {
 		if err != nil {
 			return nil, err
 		}
-		fields = append(fields, arrow.Field{Name: f.GetName(), Type: t,
+		fields = append(fields, arrow.Field{Name: f.GetName(), Type: t, Nullable: f.GetNullable(),
 			Metadata: arrow.NewMetadata([]string{FieldIDKey}, []string{strconv.FormatInt(f.GetFieldID(), 10)})})
 	}
 	if s.GetEnableDynamicField() {

@@ -70,9 +70,22 @@ func pick[T any](v []T, idx []int32) []T {
 	return out
 }
 
-// take returns the rows idx of arr, in that order, as a new array. It handles the column
-// types ArrowType produces, none of which has nulls.
+// take returns the rows idx of arr, in that order, as a new array, nulls included. It handles
+// the column types ArrowType produces.
 func take(mem memory.Allocator, arr arrow.Array, idx []int32) arrow.Array {
+	out := takeValues(mem, arr, idx)
+	if arr.NullN() == 0 {
+		return out
+	}
+	valid := make([]bool, len(idx))
+	for k, i := range idx {
+		valid[k] = arr.IsValid(int(i))
+	}
+	return withNulls(mem, out, valid)
+}
+
+// takeValues is take without the nulls.
+func takeValues(mem memory.Allocator, arr arrow.Array, idx []int32) arrow.Array {
 	switch a := arr.(type) {
 	case *array.Boolean:
 		b := array.NewBooleanBuilder(mem)

@@ -43,8 +43,8 @@ func compareCost(ctx context.Context, o Options, r *Report, cli *clientv3.Client
 				_ = bar.Add(1)
 			}
 			one, two = append(one, rate[false]), append(two, rate[true])
-			costs = append(costs, (rate[false]/rate[true]-1)*100)
 		}
+		costs = pairCosts(one, two)
 		label := "none"
 		if withElse {
 			label = "reads the compared keys"

@@ -153,10 +153,21 @@ func alternate(ctx context.Context, ws []*syncWriter, rounds int, d time.Duratio
 // fenced rate of the same round, less one. Each pair ran back to back, so a slow spell of
 // the machine that lasts longer than a round cancels out of its ratio, where it would move
 // the median of either rate alone.
-func (m fencingRounds) costs() []float64 {
-	out := make([]float64, len(m.fenced))
-	for i := range m.fenced {
-		out[i] = (m.unfenced[i]/m.fenced[i] - 1) * 100
+func (m fencingRounds) costs() []float64 { return pairCosts(m.unfenced, m.fenced) }
+
+// pairCosts returns, per pair of rates, how much faster base ran than with, in percent. A pair
+// with a zero rate (a round in which the machine stalled: nothing committed) compares nothing
+// and is left out; with every pair left out the result is a single 0, not an infinity that no
+// report can encode.
+func pairCosts(base, with []float64) []float64 {
+	var out []float64
+	for i := range base {
+		if base[i] > 0 && with[i] > 0 {
+			out = append(out, (base[i]/with[i]-1)*100)
+		}
+	}
+	if len(out) == 0 {
+		return []float64{0}
 	}
 	return out
 }

@@ -314,7 +314,7 @@ func TestWatchFailsCleanlyWhenTheCollectionOrChannelIsMissing(t *testing.T) {
 	n := e.node(testConfig(1))
 	_, err := e.catalog.AssignChannel(e.ctx, "dml_999_v0", 999, 1)
 	require.NoError(t, err)
-	require.ErrorContains(t, n.Watch(e.ctx, "dml_999_v0"), "collection id 999")
+	require.ErrorContains(t, n.Watch(e.ctx, "dml_999_v0"), "collection not found[collection=999]")
 	ch := e.coll.VChannels[0]
 	e.assign(ch, 1)
 	require.NoError(t, e.log.DeleteChannel(e.ctx, ch))

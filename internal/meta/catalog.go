@@ -149,7 +149,7 @@ func (c *Catalog) CreateCollection(ctx context.Context, coll *Collection) (_ *Co
 		return nil, false, fmt.Errorf("count collections: %w", err)
 	}
 	if len(live) >= MaxCollections {
-		return nil, false, apierr.New(apierr.CollectionNumLimit, "the cluster has %d collections, the limit is %d", len(live), MaxCollections)
+		return nil, false, apierr.Milvus(apierr.CollectionLimit, coll.DB, MaxCollections).With("the cluster has %d collections", len(live))
 	}
 
 	first, err := c.ids.Alloc(ctx, 2)
@@ -204,7 +204,7 @@ func writeErr(err error, format string, args ...any) error {
 func (c *Catalog) GetCollectionByName(ctx context.Context, db, name string) (*Collection, error) {
 	kv, err := c.kv.Get(ctx, c.keys.collectionName(db, name))
 	if errors.Is(err, metastore.ErrNotFound) {
-		return nil, apierr.New(apierr.CollectionNotFound, "collection %q in database %q", name, db)
+		return nil, apierr.Milvus(apierr.NoCollection, db, name)
 	}
 	if err != nil {
 		return nil, apierr.Wrap(apierr.Unavailable, err, "read collection %q", name)
@@ -229,7 +229,7 @@ func (c *Catalog) GetCollection(ctx context.Context, id int64) (*Collection, err
 func (c *Catalog) getCollection(ctx context.Context, id int64) (*Collection, int64, error) {
 	kv, err := c.kv.Get(ctx, c.keys.collection(id))
 	if errors.Is(err, metastore.ErrNotFound) {
-		return nil, 0, apierr.New(apierr.CollectionNotFound, "collection id %d", id)
+		return nil, 0, apierr.Milvus(apierr.NoCollectionID, id)
 	}
 	if err != nil {
 		return nil, 0, apierr.Wrap(apierr.Unavailable, err, "read collection %d", id)
@@ -300,7 +300,7 @@ func (c *Catalog) DropCollection(ctx context.Context, db, name string) (*Collect
 	_, err = c.kv.Txn(ctx,
 		[]metastore.Cmp{metastore.ValueEquals(nameKey, []byte(strconv.FormatInt(coll.ID, 10)))}, ops)
 	if errors.Is(err, metastore.ErrPredicateFailed) {
-		return nil, apierr.New(apierr.CollectionNotFound, "collection %q in database %q was dropped concurrently", name, db)
+		return nil, apierr.Milvus(apierr.NoCollection, db, name).With("dropped concurrently")
 	}
 	if err != nil {
 		return nil, writeErr(err, "drop collection %q", name)
@@ -316,7 +316,7 @@ func (c *Catalog) CreatePartition(ctx context.Context, collID int64, name string
 		return nil, err
 	}
 	if coll.State != Created {
-		return nil, apierr.New(apierr.CollectionNotFound, "collection %q was dropped", coll.Name)
+		return nil, apierr.Milvus(apierr.NoCollection, coll.DB, coll.Name).With("dropped")
 	}
 	parts, err := c.ListPartitions(ctx, collID)
 	if err != nil {
@@ -328,7 +328,7 @@ func (c *Catalog) CreatePartition(ctx context.Context, collID int64, name string
 		}
 	}
 	if len(parts) >= MaxPartitions {
-		return nil, apierr.New(apierr.PartitionNumLimit, "collection %q has %d partitions, the limit is %d", coll.Name, len(parts), MaxPartitions)
+		return nil, apierr.Milvus(apierr.PartitionLimit, len(parts), MaxPartitions, coll.Name)
 	}
 	id, err := c.ids.Alloc(ctx, 1)
 	if err != nil {
@@ -400,12 +400,12 @@ func cmpInt(a, b int64) int {
 // dropped.
 func (c *Catalog) DropPartition(ctx context.Context, collID int64, name string) error {
 	if name == DefaultPartition {
-		return apierr.New(apierr.ParameterInvalid, "default partition cannot be deleted")
+		return apierr.Milvus(apierr.PartitionDefaultDrop)
 	}
 	nameKey := c.keys.partitionName(collID, name)
 	kv, err := c.kv.Get(ctx, nameKey)
 	if errors.Is(err, metastore.ErrNotFound) {
-		return apierr.New(apierr.PartitionNotFound, "partition %q", name)
+		return apierr.Milvus(apierr.NoPartition, name)
 	}
 	if err != nil {
 		return apierr.Wrap(apierr.Unavailable, err, "read partition %q", name)
@@ -431,7 +431,7 @@ func (c *Catalog) DropPartition(ctx context.Context, collID int64, name string) 
 		[]metastore.Cmp{metastore.ModRevisionEquals(nameKey, kv.ModRevision)},
 		[]metastore.Op{metastore.Delete(nameKey), metastore.Put(pkv.Key, rec)})
 	if errors.Is(err, metastore.ErrPredicateFailed) {
-		return apierr.New(apierr.PartitionNotFound, "partition %q was dropped concurrently", name)
+		return apierr.Milvus(apierr.NoPartition, name).With("dropped concurrently")
 	}
 	if err != nil {
 		return writeErr(err, "drop partition %q", name)

@@ -142,7 +142,9 @@ func TestPartitions(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, []string{DefaultPartition, "p1"}, []string{parts[0].Name, parts[1].Name})
 
-	require.Equal(t, apierr.ParameterInvalid, apierr.KindOf(c.DropPartition(ctx, coll.ID, DefaultPartition)))
+	err = c.DropPartition(ctx, coll.ID, DefaultPartition)
+	require.Equal(t, apierr.Unexpected, apierr.KindOf(err), "Milvus's code 65535")
+	require.EqualError(t, err, "default partition cannot be deleted")
 	require.NoError(t, c.DropPartition(ctx, coll.ID, "p1"))
 	require.Equal(t, apierr.PartitionNotFound, apierr.KindOf(c.DropPartition(ctx, coll.ID, "p1")))
 	parts, err = c.ListPartitions(ctx, coll.ID)
@@ -167,8 +169,8 @@ func TestPartitionLimit(t *testing.T) {
 		require.NoError(t, err)
 	}
 	_, err := c.CreatePartition(ctx, coll.ID, "one_too_many")
-	require.Equal(t, apierr.PartitionNumLimit, apierr.KindOf(err))
-	require.Contains(t, err.Error(), "limit is 1024")
+	require.Equal(t, apierr.Unexpected, apierr.KindOf(err), "Milvus's code 65535")
+	require.Contains(t, err.Error(), "partition number (1024) exceeds max configuration (1024), collection: ")
 }
 
 func TestIDAllocatorIsUniqueAcrossAllocators(t *testing.T) {

@@ -31,16 +31,17 @@ func (s *Server) createCollection(ctx context.Context, req *milvuspb.CreateColle
 	}
 	in := &schemapb.CollectionSchema{}
 	if err := proto.Unmarshal(req.GetSchema(), in); err != nil {
-		return apierr.Wrap(apierr.ParameterInvalid, err, "collection %q: schema is not a valid CollectionSchema", req.GetCollectionName())
+		return apierr.New(apierr.Unexpected, "%s", err) // Milvus answers with the decoder's words
 	}
 	// Collection properties (TTL, mmap, ...) are kept with the schema, so that Describe returns
 	// them and a repeated create must match them too.
 	in.Properties = append(in.Properties, req.GetProperties()...)
-	norm, err := schema.Normalize(req.GetCollectionName(), in)
+	// Milvus checks the shard count before the schema.
+	shards, err := schema.Shards(req.GetShardsNum())
 	if err != nil {
 		return err
 	}
-	shards, err := schema.Shards(req.GetShardsNum())
+	norm, err := schema.Normalize(req.GetCollectionName(), in)
 	if err != nil {
 		return err
 	}
@@ -57,10 +58,10 @@ func (s *Server) createCollection(ctx context.Context, req *milvuspb.CreateColle
 	}
 	if exists {
 		if !schema.Equal(created.Schema, norm) {
-			return apierr.New(apierr.ParameterInvalid, "create duplicate collection with different parameters, collection: %s: %s", coll.Name, schema.Diff(created.Schema, norm))
+			return apierr.Milvus(apierr.CollectionDifferent, coll.Name).With("%s", schema.Diff(created.Schema, norm))
 		}
 		if created.Shards != shards {
-			return apierr.New(apierr.ParameterInvalid, "create duplicate collection with different parameters, collection: %s: existing shards_num %d, requested %d", coll.Name, created.Shards, shards)
+			return apierr.Milvus(apierr.CollectionDifferent, coll.Name).With("existing shards_num %d, requested %d", created.Shards, shards)
 		}
 		return nil
 	}
@@ -110,12 +111,12 @@ func (s *Server) lookup(ctx context.Context, reqDB, name string, id int64) (*met
 			return nil, err
 		}
 		if coll.State != meta.Created || coll.DB != db {
-			return nil, apierr.New(apierr.CollectionNotFound, "collection id %d", id)
+			return nil, apierr.Milvus(apierr.NoCollectionID, id)
 		}
 		return coll, nil
 	}
-	if name == "" {
-		return nil, apierr.New(apierr.ParameterMissing, "collection name should not be empty")
+	if err := schema.ValidateCollectionName(name); err != nil {
+		return nil, err
 	}
 	return s.catalog.GetCollectionByName(ctx, db, name)
 }
@@ -137,6 +138,12 @@ func (s *Server) HasCollection(ctx context.Context, req *milvuspb.HasCollectionR
 // only (IDs from 100), shard and channel names, timestamps.
 func (s *Server) DescribeCollection(ctx context.Context, req *milvuspb.DescribeCollectionRequest) (*milvuspb.DescribeCollectionResponse, error) {
 	coll, err := s.lookup(ctx, req.GetDbName(), req.GetCollectionName(), req.GetCollectionID())
+	if apierr.KindOf(err) == apierr.CollectionNotFound && req.GetCollectionName() != "" {
+		// Milvus's proxy words a missing collection this way here; the Go SDK describes a
+		// collection before every insert and upsert, so its users see these words there too.
+		db, _ := database(ctx, req.GetDbName())
+		err = apierr.Milvus(apierr.CantFindCollection, db, req.GetCollectionName())
+	}
 	if err != nil {
 		return &milvuspb.DescribeCollectionResponse{Status: apierr.Status(err)}, nil
 	}
@@ -215,11 +222,12 @@ func (s *Server) GetCollectionStatistics(ctx context.Context, req *milvuspb.GetC
 
 // CreatePartition adds a partition. Creating one that exists succeeds, as in Milvus.
 func (s *Server) CreatePartition(ctx context.Context, req *milvuspb.CreatePartitionRequest) (*commonpb.Status, error) {
-	if err := schema.ValidatePartitionName(req.GetPartitionName()); err != nil {
-		return apierr.Status(err), nil
-	}
+	// Milvus's order: the collection, then the partition name.
 	coll, err := s.lookup(ctx, req.GetDbName(), req.GetCollectionName(), 0)
 	if err != nil {
+		return apierr.Status(err), nil
+	}
+	if err := schema.ValidatePartitionName(req.GetPartitionName()); err != nil {
 		return apierr.Status(err), nil
 	}
 	defer s.cache.invalidate(coll.DB, coll.Name)
@@ -230,11 +238,12 @@ func (s *Server) CreatePartition(ctx context.Context, req *milvuspb.CreatePartit
 // DropPartition drops a partition. Dropping one that does not exist succeeds, as in Milvus; the
 // default partition cannot be dropped.
 func (s *Server) DropPartition(ctx context.Context, req *milvuspb.DropPartitionRequest) (*commonpb.Status, error) {
-	if err := schema.ValidatePartitionName(req.GetPartitionName()); err != nil {
-		return apierr.Status(err), nil
-	}
+	// Milvus's order: the collection, then the partition name.
 	coll, err := s.lookup(ctx, req.GetDbName(), req.GetCollectionName(), 0)
 	if err != nil {
+		return apierr.Status(err), nil
+	}
+	if err := schema.ValidatePartitionName(req.GetPartitionName()); err != nil {
 		return apierr.Status(err), nil
 	}
 	defer s.cache.invalidate(coll.DB, coll.Name)
@@ -247,6 +256,13 @@ func (s *Server) DropPartition(ctx context.Context, req *milvuspb.DropPartitionR
 
 // HasPartition reports whether the collection has a live partition of that name.
 func (s *Server) HasPartition(ctx context.Context, req *milvuspb.HasPartitionRequest) (*milvuspb.BoolResponse, error) {
+	// Milvus checks both names before it looks the collection up.
+	if err := schema.ValidateCollectionName(req.GetCollectionName()); err != nil {
+		return &milvuspb.BoolResponse{Status: apierr.Status(err)}, nil
+	}
+	if err := schema.ValidatePartitionName(req.GetPartitionName()); err != nil {
+		return &milvuspb.BoolResponse{Status: apierr.Status(err)}, nil
+	}
 	coll, err := s.lookup(ctx, req.GetDbName(), req.GetCollectionName(), 0)
 	if err != nil {
 		return &milvuspb.BoolResponse{Status: apierr.Status(err)}, nil
@@ -291,7 +307,7 @@ func (s *Server) ShowPartitions(ctx context.Context, req *milvuspb.ShowPartition
 	if len(want) > len(resp.PartitionNames) {
 		for n := range want {
 			if !slices.Contains(resp.PartitionNames, n) {
-				err := apierr.New(apierr.PartitionNotFound, "partition %q of collection %q", n, coll.Name)
+				err := apierr.Milvus(apierr.NoPartition, n)
 				return &milvuspb.ShowPartitionsResponse{Status: apierr.Status(err)}, nil
 			}
 		}

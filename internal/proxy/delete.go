@@ -30,20 +30,17 @@ func (s *Server) Delete(ctx context.Context, req *milvuspb.DeleteRequest) (*milv
 }
 
 func (s *Server) delete(ctx context.Context, req *milvuspb.DeleteRequest) (*milvuspb.MutationResult, error) {
+	// Milvus's order: the collection, the expression, then the partition.
 	coll, err := s.lookup(ctx, req.GetDbName(), req.GetCollectionName(), 0)
+	if apierr.KindOf(err) == apierr.CollectionNotFound {
+		db, _ := database(ctx, req.GetDbName())
+		return nil, apierr.Milvus(apierr.DeleteCollectionNotFound, db, req.GetCollectionName())
+	}
 	if err != nil {
 		return nil, err
 	}
 	if err := checkChannels(coll); err != nil {
 		return nil, err
-	}
-	partID := dml.AllPartitions
-	if req.GetPartitionName() != "" {
-		p, err := s.partition(ctx, coll, req.GetPartitionName())
-		if err != nil {
-			return nil, err
-		}
-		partID = p.ID
 	}
 	if len(req.GetExprTemplateValues()) > 0 {
 		return nil, apierr.New(apierr.ParameterInvalid, "expression templates are not supported by Weir; write the keys into the expression")
@@ -52,6 +49,17 @@ func (s *Server) delete(ctx context.Context, req *milvuspb.DeleteRequest) (*milv
 	keys, err := parseDeleteExpr(req.GetExpr(), pk)
 	if err != nil {
 		return nil, err
+	}
+	partID := dml.AllPartitions
+	if req.GetPartitionName() != "" {
+		p, err := s.partition(ctx, coll, req.GetPartitionName())
+		if apierr.KindOf(err) == apierr.PartitionNotFound {
+			return nil, apierr.Milvus(apierr.DeletePartitionNotFound, req.GetPartitionName())
+		}
+		if err != nil {
+			return nil, err
+		}
+		partID = p.ID
 	}
 	ids := deletedIDs(keys)
 	if keys.Len() == 0 {
@@ -111,7 +119,7 @@ func parseDeleteExpr(expr string, pk *schemapb.FieldSchema) (dml.PKs, error) {
 		keys = dml.PKs{Strs: []string{}}
 	}
 	if strings.TrimSpace(expr) == "" {
-		return dml.PKs{}, p.fail("the expression is empty")
+		return dml.PKs{}, apierr.Milvus(apierr.DeletePlanEmpty, expr)
 	}
 	if !utf8.ValidString(expr) {
 		return dml.PKs{}, p.fail("the expression is not valid UTF-8")
@@ -134,8 +142,8 @@ func (p *exprParser) fail(format string, args ...any) error {
 	if len(q) > maxExprQuote {
 		q = q[:maxExprQuote] + "..."
 	}
-	return apierr.New(apierr.ParameterInvalid, "delete expression %q: %s; Weir deletes by primary key only: use `%s in [...]` or `%s == value`",
-		q, fmt.Sprintf(format, args...), p.pk, p.pk)
+	return apierr.Milvus(apierr.DeletePlanInvalid, q, fmt.Sprintf(format, args...)).
+		With("Weir deletes by primary key only: use `%s in [...]` or `%s == value`", p.pk, p.pk)
 }
 
 func (p *exprParser) failAt(format string, args ...any) error {

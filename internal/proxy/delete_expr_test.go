@@ -60,8 +60,8 @@ func TestParseDeleteExprRejects(t *testing.T) {
 		pk   *schemapb.FieldSchema
 		want string
 	}{
-		{"", intPK, "the expression is empty"},
-		{"   ", intPK, "the expression is empty"},
+		{"", intPK, "delete plan can't be empty or always true"},
+		{"   ", intPK, "delete plan can't be empty or always true"},
 		{"score in [1]", intPK, `field "score" is not the primary key "id"`},
 		{"ids in [1]", intPK, `field "ids" is not the primary key "id"`},
 		{"id > 5", intPK, "expected `in` or `==` after \"id\""},
@@ -103,6 +103,11 @@ func TestParseDeleteExprRejects(t *testing.T) {
 			require.Error(t, err)
 			require.Equal(t, apierr.ParameterInvalid, apierr.KindOf(err))
 			require.Contains(t, err.Error(), c.want)
+			if strings.TrimSpace(c.expr) == "" {
+				require.Contains(t, err.Error(), "delete plan can't be empty or always true : "+c.expr+": invalid parameter")
+				return
+			}
+			require.Contains(t, err.Error(), "failed to create delete plan: cannot parse expression: "+c.expr+", error: ")
 			require.Contains(t, err.Error(), "Weir deletes by primary key only: use `"+c.pk.GetName()+" in [...]` or `"+c.pk.GetName()+" == value`")
 		})
 	}

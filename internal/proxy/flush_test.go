@@ -198,23 +198,23 @@ func TestFlushRejections(t *testing.T) {
 		{"flush with an unknown collection", func() (*commonpb.Status, error) {
 			r, err := e.c.Flush(ctx, &milvuspb.FlushRequest{CollectionNames: []string{"books", "nope"}})
 			return r.GetStatus(), err
-		}, 100, `collection "nope"`},
+		}, 100, "collection=nope]"},
 		{"flush in an unknown database", func() (*commonpb.Status, error) {
 			r, err := e.c.Flush(otherDB, &milvuspb.FlushRequest{CollectionNames: []string{"books"}})
 			return r.GetStatus(), err
-		}, 800, `database "analytics"`},
+		}, 800, "database=analytics]"},
 		{"flush state of an unknown collection", func() (*commonpb.Status, error) {
 			r, err := e.c.GetFlushState(ctx, &milvuspb.GetFlushStateRequest{CollectionName: "nope", FlushTs: 5})
 			return r.GetStatus(), err
-		}, 100, `collection "nope"`},
+		}, 100, "collection=nope]"},
 		{"flush state in an unknown database", func() (*commonpb.Status, error) {
 			r, err := e.c.GetFlushState(ctx, &milvuspb.GetFlushStateRequest{DbName: "analytics", SegmentIDs: []int64{1}})
 			return r.GetStatus(), err
-		}, 800, `database "analytics"`},
+		}, 800, "database=analytics]"},
 		{"segments of an unknown collection", func() (*commonpb.Status, error) {
 			r, err := e.c.GetPersistentSegmentInfo(ctx, &milvuspb.GetPersistentSegmentInfoRequest{CollectionName: "nope"})
 			return r.GetStatus(), err
-		}, 100, `collection "nope"`},
+		}, 100, "collection=nope]"},
 		{"partition statistics without a name", func() (*commonpb.Status, error) {
 			r, err := e.c.GetPartitionStatistics(ctx, &milvuspb.GetPartitionStatisticsRequest{CollectionName: "books"})
 			return r.GetStatus(), err
@@ -222,7 +222,7 @@ func TestFlushRejections(t *testing.T) {
 		{"partition statistics of an unknown collection", func() (*commonpb.Status, error) {
 			r, err := e.c.GetPartitionStatistics(ctx, &milvuspb.GetPartitionStatisticsRequest{CollectionName: "nope", PartitionName: "p"})
 			return r.GetStatus(), err
-		}, 100, `collection "nope"`},
+		}, 100, "collection=nope]"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -171,7 +171,7 @@ func database(ctx context.Context, reqDB string) (string, error) {
 	if db == "" || db == meta.DefaultDatabase {
 		return meta.DefaultDatabase, nil
 	}
-	return "", apierr.New(apierr.DatabaseNotFound, "database %q (Weir has only the database %q)", db, meta.DefaultDatabase)
+	return "", apierr.Milvus(apierr.NoDatabase, db).With("Weir has only the database %q", meta.DefaultDatabase)
 }
 
 func (s *Server) serverInfo() *commonpb.ServerInfo {

@@ -227,55 +227,55 @@ func TestBadInputIsRejectedAndWritesNothing(t *testing.T) {
 		legacy commonpb.ErrorCode
 		reason string
 	}{
-		{"different schema for an existing name", create("books", 1, pk, vec64), 1100, commonpb.ErrorCode_IllegalArgument, `existing "vec" FloatVector dim=32, requested "vec" FloatVector dim=64`},
-		{"different shards for an existing name", create("books", 4, pk, vec32), 1100, commonpb.ErrorCode_IllegalArgument, "existing shards_num 1, requested 4"},
-		{"no vector field", create("c1", 1, pk), 1100, commonpb.ErrorCode_IllegalArgument, "schema does not contain vector field"},
-		{"no primary key", create("c2", 1, vec32), 1101, commonpb.ErrorCode_UnexpectedError, "primary key is not specified"},
-		{"too many shards", create("c3", 17, pk, vec32), 1100, commonpb.ErrorCode_IllegalArgument, "shards_num: expected 1..16, got 17"},
-		{"bad collection name", create("3books", 1, pk, vec32), 1100, commonpb.ErrorCode_IllegalArgument, "first character"},
-		{"duplicate field", create("c4", 1, pk, vec32, vec32), 105, commonpb.ErrorCode_UnexpectedError, `duplicate field name "vec"`},
+		{"different schema for an existing name", create("books", 1, pk, vec64), 65535, commonpb.ErrorCode_UnexpectedError, `create duplicate collection with different parameters, collection: books: field 1: existing "vec" FloatVector dim=32, requested "vec" FloatVector dim=64`},
+		{"different shards for an existing name", create("books", 4, pk, vec32), 65535, commonpb.ErrorCode_UnexpectedError, "create duplicate collection with different parameters, collection: books: existing shards_num 1, requested 4"},
+		{"no vector field", create("c1", 1, pk), 1100, commonpb.ErrorCode_IllegalArgument, "schema does not contain vector field: invalid parameter"},
+		{"no primary key", create("c2", 1, vec32), 65535, commonpb.ErrorCode_UnexpectedError, "primary key is not specified"},
+		{"too many shards", create("c3", 17, pk, vec32), 65535, commonpb.ErrorCode_UnexpectedError, "maximum shards's number should be limited to 16"},
+		{"bad collection name", create("3books", 1, pk, vec32), 1100, commonpb.ErrorCode_IllegalArgument, "Invalid collection name: 3books. the first character of a collection name must be an underscore or letter: invalid parameter"},
+		{"duplicate field", create("c4", 1, pk, vec32, vec32), 65535, commonpb.ErrorCode_UnexpectedError, "duplicated field name vec found"},
 		{"schema bytes garbage", func() (*commonpb.Status, error) {
 			return e.c.CreateCollection(ctx, &milvuspb.CreateCollectionRequest{CollectionName: "c5", Schema: []byte{0xff, 0xff, 0xff}})
-		}, 1100, commonpb.ErrorCode_IllegalArgument, "not a valid CollectionSchema"},
+		}, 65535, commonpb.ErrorCode_UnexpectedError, "cannot parse invalid wire-format data"},
 		{"num_partitions without partition key", func() (*commonpb.Status, error) {
 			return e.c.CreateCollection(ctx, &milvuspb.CreateCollectionRequest{CollectionName: "c6", Schema: schemaBytes(t, "c6", pk, vec32), NumPartitions: 8})
 		}, 1100, commonpb.ErrorCode_IllegalArgument, "num_partitions"},
 		{"unknown database", func() (*commonpb.Status, error) {
 			return e.c.CreateCollection(otherDB, &milvuspb.CreateCollectionRequest{CollectionName: "c7", Schema: schemaBytes(t, "c7", pk, vec32)})
-		}, 800, commonpb.ErrorCode_UnexpectedError, `database "analytics"`},
+		}, 800, commonpb.ErrorCode_UnexpectedError, "database not found[database=analytics]"},
 		{"partition of unknown collection", func() (*commonpb.Status, error) {
 			return e.c.CreatePartition(ctx, &milvuspb.CreatePartitionRequest{CollectionName: "nope", PartitionName: "p"})
-		}, 100, commonpb.ErrorCode_CollectionNotExists, `collection "nope"`},
+		}, 100, commonpb.ErrorCode_CollectionNotExists, "collection not found[database=default][collection=nope]"},
 		{"bad partition name", func() (*commonpb.Status, error) {
 			return e.c.CreatePartition(ctx, &milvuspb.CreatePartitionRequest{CollectionName: "books", PartitionName: "p!"})
-		}, 1100, commonpb.ErrorCode_IllegalArgument, "partition name"},
+		}, 65535, commonpb.ErrorCode_UnexpectedError, "Invalid partition name: p!. Partition name can only contain numbers, letters and underscores."},
 		{"drop default partition", func() (*commonpb.Status, error) {
 			return e.c.DropPartition(ctx, &milvuspb.DropPartitionRequest{CollectionName: "books", PartitionName: "_default"})
-		}, 1100, commonpb.ErrorCode_IllegalArgument, "default partition cannot be deleted"},
+		}, 65535, commonpb.ErrorCode_UnexpectedError, "default partition cannot be deleted"},
 		{"describe unknown collection", func() (*commonpb.Status, error) {
 			r, err := e.c.DescribeCollection(ctx, &milvuspb.DescribeCollectionRequest{CollectionName: "nope"})
 			return r.GetStatus(), err
-		}, 100, commonpb.ErrorCode_CollectionNotExists, `collection "nope"`},
+		}, 100, commonpb.ErrorCode_CollectionNotExists, "can't find collection[database=default][collection=nope]"},
 		{"describe without a name", func() (*commonpb.Status, error) {
 			r, err := e.c.DescribeCollection(ctx, &milvuspb.DescribeCollectionRequest{})
 			return r.GetStatus(), err
-		}, 1101, commonpb.ErrorCode_UnexpectedError, "collection name should not be empty"},
+		}, 1100, commonpb.ErrorCode_IllegalArgument, "collection name should not be empty: invalid parameter"},
 		{"statistics of unknown collection", func() (*commonpb.Status, error) {
 			r, err := e.c.GetCollectionStatistics(ctx, &milvuspb.GetCollectionStatisticsRequest{CollectionName: "nope"})
 			return r.GetStatus(), err
-		}, 100, commonpb.ErrorCode_CollectionNotExists, `collection "nope"`},
+		}, 100, commonpb.ErrorCode_CollectionNotExists, "collection not found[database=default][collection=nope]"},
 		{"statistics of unknown partition", func() (*commonpb.Status, error) {
 			r, err := e.c.GetPartitionStatistics(ctx, &milvuspb.GetPartitionStatisticsRequest{CollectionName: "books", PartitionName: "nope"})
 			return r.GetStatus(), err
-		}, 200, commonpb.ErrorCode_MetaFailed, `partition "nope"`},
+		}, 200, commonpb.ErrorCode_MetaFailed, "partition not found[partition=nope]"},
 		{"show unknown partition", func() (*commonpb.Status, error) {
 			r, err := e.c.ShowPartitions(ctx, &milvuspb.ShowPartitionsRequest{CollectionName: "books", PartitionNames: []string{"nope"}})
 			return r.GetStatus(), err
-		}, 200, commonpb.ErrorCode_MetaFailed, `partition "nope"`},
+		}, 200, commonpb.ErrorCode_MetaFailed, "partition not found[partition=nope]"},
 		{"show collections of unknown database", func() (*commonpb.Status, error) {
 			r, err := e.c.ShowCollections(ctx, &milvuspb.ShowCollectionsRequest{DbName: "analytics"})
 			return r.GetStatus(), err
-		}, 800, commonpb.ErrorCode_UnexpectedError, `database "analytics"`},
+		}, 800, commonpb.ErrorCode_UnexpectedError, "database not found[database=analytics]"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

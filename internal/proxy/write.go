@@ -173,7 +173,7 @@ func (s *Server) writeTarget(ctx context.Context, reqDB, collName, partName stri
 	s.cache.put(db, collName, entry)
 	part := findPartition(parts, partName)
 	if part == nil {
-		return nil, nil, apierr.New(apierr.PartitionNotFound, "partition %q of collection %q", partNameOrDefault(partName), coll.Name)
+		return nil, nil, apierr.Milvus(apierr.NoPartition, partNameOrDefault(partName))
 	}
 	return coll, part, nil
 }
@@ -225,7 +225,7 @@ func (s *Server) partition(ctx context.Context, coll *meta.Collection, name stri
 	if p := findPartition(parts, name); p != nil {
 		return p, nil
 	}
-	return nil, apierr.New(apierr.PartitionNotFound, "partition %q of collection %q", partNameOrDefault(name), coll.Name)
+	return nil, apierr.Milvus(apierr.NoPartition, partNameOrDefault(name))
 }
 
 func metaErr(err error, format string, args ...any) error {
@@ -493,7 +493,7 @@ func (s *Server) stillLive(ctx context.Context, coll *meta.Collection) error {
 	}
 	if live.State != meta.Created {
 		s.cache.invalidate(coll.DB, coll.Name)
-		return apierr.New(apierr.CollectionNotFound, "collection %q in database %q was dropped", coll.Name, coll.DB)
+		return apierr.Milvus(apierr.NoCollection, coll.DB, coll.Name).With("dropped")
 	}
 	return nil
 }

@@ -481,11 +481,11 @@ func TestRejectedWritesAppendNothing(t *testing.T) {
 		reason string
 	}{
 		{"insert: wrong dimension", insert(func(r *milvuspb.InsertRequest) { r.FieldsData[1] = vecCol("vec", 16, make([]float32, 32)) }), 1100, "dim"},
-		{"insert: missing field", insert(func(r *milvuspb.InsertRequest) { r.FieldsData = r.FieldsData[:3] }), 1100, `field "score" is missing`},
+		{"insert: missing field", insert(func(r *milvuspb.InsertRequest) { r.FieldsData = r.FieldsData[:3] }), 1100, "fieldSchema(score) has no corresponding fieldData pass in: invalid parameter"},
 		{"insert: over-long varchar", insert(func(r *milvuspb.InsertRequest) { r.FieldsData[2] = strCol("title", []string{"a", "much too long"}) }), 1100, "title"},
 		{"insert: unknown field", insert(func(r *milvuspb.InsertRequest) {
 			r.FieldsData = append(r.FieldsData, floatCol("nope", []float32{1, 2}))
-		}), 1700, `"nope"`},
+		}), 1100, "fieldName nope not exist in collection schema"},
 		{"insert: type mismatch", insert(func(r *milvuspb.InsertRequest) { r.FieldsData[3] = strCol("score", []string{"x", "y"}) }), 1100, "score"},
 		{"insert: row count mismatch", insert(func(r *milvuspb.InsertRequest) { r.NumRows = 3 }), 1100, "id"},
 		{"insert: no rows", insert(func(r *milvuspb.InsertRequest) { r.NumRows = 0 }), 1100, "num_rows should be greater than 0"},
@@ -493,14 +493,14 @@ func TestRejectedWritesAppendNothing(t *testing.T) {
 			v := vectors([]int64{1, 2}, 32)
 			v[3] = float32(math.NaN())
 			r.FieldsData[1] = vecCol("vec", 32, v)
-		}), 1100, "vec"},
-		{"insert: unknown collection", insert(func(r *milvuspb.InsertRequest) { r.CollectionName = "nope" }), 100, `collection "nope"`},
-		{"insert: no collection name", insert(func(r *milvuspb.InsertRequest) { r.CollectionName = "" }), 1101, "collection name should not be empty"},
-		{"insert: unknown partition", insert(func(r *milvuspb.InsertRequest) { r.PartitionName = "nope" }), 200, `partition "nope"`},
+		}), 65535, "value 'NaN' is not a number or infinity"},
+		{"insert: unknown collection", insert(func(r *milvuspb.InsertRequest) { r.CollectionName = "nope" }), 100, "collection=nope]"},
+		{"insert: no collection name", insert(func(r *milvuspb.InsertRequest) { r.CollectionName = "" }), 1100, "collection name should not be empty: invalid parameter"},
+		{"insert: unknown partition", insert(func(r *milvuspb.InsertRequest) { r.PartitionName = "nope" }), 200, "partition=nope]"},
 		{"insert: unknown database", func() (*commonpb.Status, error) {
 			res, err := e.c.Insert(otherDB, good())
 			return res.GetStatus(), err
-		}, 800, `database "analytics"`},
+		}, 800, "database=analytics]"},
 		{"insert: stale schema timestamp", insert(func(r *milvuspb.InsertRequest) { r.SchemaTimestamp = d.GetUpdateTimestamp() - 1 }), 109, "changed since the client described it"},
 		{"insert: namespace", insert(func(r *milvuspb.InsertRequest) { r.Namespace = new("tenant") }), 1100, "namespaces are not supported"},
 		{"insert: auto id given", func() (*commonpb.Status, error) {
@@ -508,7 +508,7 @@ func TestRejectedWritesAppendNothing(t *testing.T) {
 				int64Col("id", []int64{1}), vecCol("vec", 32, make([]float32, 32)),
 			}})
 			return res.GetStatus(), err
-		}, 1100, "auto-generated"},
+		}, 1100, "more fieldData has pass in: invalid parameter[expected=2][actual=3]"},
 		{"insert: batch too large", func() (*commonpb.Status, error) {
 			// 520 rows of 128 KiB vectors: 65 MiB, over batch's 64 MiB limit.
 			res, err := e.c.Insert(ctx, &milvuspb.InsertRequest{CollectionName: "huge", NumRows: 520, FieldsData: []*schemapb.FieldData{
@@ -516,8 +516,8 @@ func TestRejectedWritesAppendNothing(t *testing.T) {
 			}})
 			return res.GetStatus(), err
 		}, 1102, "limit is 67108864 bytes"},
-		{"upsert: duplicate keys", upsert(func(r *milvuspb.UpsertRequest) { r.FieldsData[0] = int64Col("id", []int64{1, 1}) }), 1100, "duplicate primary key 1"},
-		{"upsert: missing key", upsert(func(r *milvuspb.UpsertRequest) { r.FieldsData = r.FieldsData[1:] }), 1100, `field "id" is missing`},
+		{"upsert: duplicate keys", upsert(func(r *milvuspb.UpsertRequest) { r.FieldsData[0] = int64Col("id", []int64{1, 1}) }), 1100, "duplicate primary keys are not allowed in the same batch"},
+		{"upsert: missing key", upsert(func(r *milvuspb.UpsertRequest) { r.FieldsData = r.FieldsData[1:] }), 1100, "must assign pk when upsert, primary field: id: invalid parameter"},
 		{"upsert: auto id collection", func() (*commonpb.Status, error) {
 			res, err := e.c.Upsert(ctx, &milvuspb.UpsertRequest{CollectionName: "auto", NumRows: 1, FieldsData: []*schemapb.FieldData{
 				int64Col("id", []int64{1}), vecCol("vec", 32, make([]float32, 32)),
@@ -526,7 +526,7 @@ func TestRejectedWritesAppendNothing(t *testing.T) {
 		}, 1100, "auto-generated"},
 		{"upsert: partial update", upsert(func(r *milvuspb.UpsertRequest) { r.PartialUpdate = true }), 1100, "partial update is not supported"},
 		{"upsert: wrong dimension", upsert(func(r *milvuspb.UpsertRequest) { r.FieldsData[1] = vecCol("vec", 16, make([]float32, 32)) }), 1100, "dim"},
-		{"upsert: unknown collection", upsert(func(r *milvuspb.UpsertRequest) { r.CollectionName = "nope" }), 100, `collection "nope"`},
+		{"upsert: unknown collection", upsert(func(r *milvuspb.UpsertRequest) { r.CollectionName = "nope" }), 100, "collection=nope]"},
 		{"delete: not the primary key", del(&milvuspb.DeleteRequest{CollectionName: "books", Expr: "score in [1]"}), 1100, `field "score" is not the primary key "id"`},
 		{"delete: a filter", del(&milvuspb.DeleteRequest{CollectionName: "books", Expr: "id > 5"}), 1100, "Weir deletes by primary key only: use `id in [...]` or `id == value`"},
 		{"delete: two conditions", del(&milvuspb.DeleteRequest{CollectionName: "books", Expr: "id in [1] or id in [2]"}), 1100, "unexpected \"or id in [2]\""},
@@ -534,11 +534,11 @@ func TestRejectedWritesAppendNothing(t *testing.T) {
 		{"delete: key out of range", del(&milvuspb.DeleteRequest{CollectionName: "books", Expr: "id in [9223372036854775808]"}), 1100, "out of the Int64 range"},
 		{"delete: string for an int key", del(&milvuspb.DeleteRequest{CollectionName: "books", Expr: `id in ["1"]`}), 1100, "is Int64, but \"1\" is a string"},
 		{"delete: number for a varchar key", del(&milvuspb.DeleteRequest{CollectionName: "named", Expr: `key in [1]`}), 1100, "is VarChar, but 1 is a number"},
-		{"delete: empty expression", del(&milvuspb.DeleteRequest{CollectionName: "books"}), 1100, "the expression is empty"},
+		{"delete: empty expression", del(&milvuspb.DeleteRequest{CollectionName: "books"}), 1100, "delete plan can't be empty or always true"},
 		{"delete: template", del(&milvuspb.DeleteRequest{CollectionName: "books", Expr: "id in {ids}", ExprTemplateValues: map[string]*schemapb.TemplateValue{
 			"ids": {Val: &schemapb.TemplateValue_Int64Val{Int64Val: 1}}}}), 1100, "expression templates are not supported"},
-		{"delete: unknown collection", del(&milvuspb.DeleteRequest{CollectionName: "nope", Expr: "id in [1]"}), 100, `collection "nope"`},
-		{"delete: unknown partition", del(&milvuspb.DeleteRequest{CollectionName: "books", PartitionName: "nope", Expr: "id in [1]"}), 200, `partition "nope"`},
+		{"delete: unknown collection", del(&milvuspb.DeleteRequest{CollectionName: "nope", Expr: "id in [1]"}), 100, "collection=nope]"},
+		{"delete: unknown partition", del(&milvuspb.DeleteRequest{CollectionName: "books", PartitionName: "nope", Expr: "id in [1]"}), 200, "partition=nope]"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -21,8 +21,8 @@ import (
 const (
 	MaxNameLength          = 255
 	MaxFields              = 64
-	MaxVectorFields        = 4
-	MinDim                 = 2 // Milvus 2.4+ rejects one-dimensional float vectors
+	MaxVectorFields        = 10 // Milvus 2.6.18 raised proxy.maxVectorFieldNum from 4
+	MinDim                 = 2  // Milvus 2.4+ rejects one-dimensional float vectors
 	MaxDim                 = 32768
 	MaxVarCharLength       = 65535
 	MaxArrayCapacity       = 4096
@@ -38,46 +38,98 @@ const (
 	KeyMaxCapacity = "max_capacity"
 )
 
-// ValidateName checks a collection or field name against Milvus's rules: 1..255 characters,
-// the first a letter or underscore, the rest letters, digits or underscores.
-func ValidateName(what, name string) error { return validateName(what, name, false) }
+// Milvus's keywords of its expression language, which no field may be named
+// (pkg/common/keywords.go).
+var keywords = map[string]bool{
+	"$meta": true, "like": true, "exists": true, "EXISTS": true, "and": true, "or": true, "not": true, "in": true,
+	"json_contains": true, "JSON_CONTAINS": true, "json_contains_all": true, "JSON_CONTAINS_ALL": true,
+	"json_contains_any": true, "JSON_CONTAINS_ANY": true, "array_contains": true, "ARRAY_CONTAINS": true,
+	"array_contains_all": true, "ARRAY_CONTAINS_ALL": true, "array_contains_any": true, "ARRAY_CONTAINS_ANY": true,
+	"array_length": true, "ARRAY_LENGTH": true, "true": true, "True": true, "TRUE": true, "false": true,
+	"False": true, "FALSE": true, "text_match": true, "TEXT_MATCH": true, "phrase_match": true,
+	"PHRASE_MATCH": true, "random_sample": true, "RANDOM_SAMPLE": true,
+}
 
-// ValidatePartitionName checks a partition name: as ValidateName, and '-' is allowed after the
-// first character.
-func ValidatePartitionName(name string) error { return validateName("partition", name, true) }
+// Names of Milvus's system fields, which no user field may take (rootcoord validateSchema).
+var systemFields = map[string]bool{"RowID": true, "Timestamp": true, "$meta": true, "$namespace_id": true}
 
-func validateName(what, name string, dash bool) error {
-	if name == "" {
-		return apierr.New(apierr.ParameterInvalid, "%s name should not be empty", what)
+func isLetter(c byte) bool { return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' }
+func isDigit(c byte) bool  { return '0' <= c && c <= '9' }
+
+// ValidateCollectionName checks a collection name as Milvus does: 1..255 bytes, the first an
+// underscore or an ASCII letter, the rest underscores, letters or digits.
+func ValidateCollectionName(name string) error {
+	switch {
+	case name == "":
+		return apierr.Milvus(apierr.CollectionNameEmpty)
+	case len(name) > MaxNameLength:
+		return apierr.Milvus(apierr.CollectionNameLength, name, MaxNameLength)
+	case name[0] != '_' && !isLetter(name[0]):
+		return apierr.Milvus(apierr.CollectionNameFirst, name)
 	}
-	if len(name) > MaxNameLength {
-		return apierr.New(apierr.ParameterInvalid, "%s name %q: length %d exceeds the limit %d", what, name, len(name), MaxNameLength)
-	}
-	for i, r := range name {
-		ok := r == '_' || ('a' <= r && r <= 'z') || ('A' <= r && r <= 'Z') || (i > 0 && ('0' <= r && r <= '9' || dash && r == '-'))
-		if !ok {
-			if i == 0 {
-				return apierr.New(apierr.ParameterInvalid, "%s name %q: the first character must be an underscore or a letter", what, name)
-			}
-			return apierr.New(apierr.ParameterInvalid, "%s name %q: may contain only underscores, letters and digits, got %q", what, name, r)
+	for i := 1; i < len(name); i++ {
+		if c := name[i]; c != '_' && !isLetter(c) && !isDigit(c) {
+			return apierr.Milvus(apierr.CollectionNameChars, name)
 		}
 	}
 	return nil
 }
 
+// ValidatePartitionName checks a partition name as Milvus does (surrounding spaces ignored):
+// 1..255 bytes, the first an underscore, a letter or a digit, the rest also '-'.
+func ValidatePartitionName(name string) error {
+	name = strings.TrimSpace(name)
+	switch {
+	case name == "":
+		return apierr.Milvus(apierr.PartitionNameEmpty, name)
+	case len(name) > MaxNameLength:
+		return apierr.Milvus(apierr.PartitionNameLength, name, MaxNameLength)
+	case name[0] != '_' && !isLetter(name[0]) && !isDigit(name[0]):
+		return apierr.Milvus(apierr.PartitionNameFirst, name)
+	}
+	for i := 1; i < len(name); i++ {
+		if c := name[i]; c != '_' && c != '-' && !isLetter(c) && !isDigit(c) {
+			return apierr.Milvus(apierr.PartitionNameChars, name)
+		}
+	}
+	return nil
+}
+
+// validateFieldName checks a field name as Milvus does (surrounding spaces ignored): as a
+// collection name, and not a keyword of Milvus's expressions.
+func validateFieldName(name string) error {
+	name = strings.TrimSpace(name)
+	switch {
+	case name == "":
+		return apierr.Milvus(apierr.FieldNameEmpty, name)
+	case len(name) > MaxNameLength:
+		return apierr.Milvus(apierr.FieldNameLength, name, MaxNameLength, name)
+	case name[0] != '_' && !isLetter(name[0]):
+		return apierr.Milvus(apierr.FieldNameFirst, name, name)
+	}
+	for i := 1; i < len(name); i++ {
+		if c := name[i]; c != '_' && !isLetter(c) && !isDigit(c) {
+			return apierr.Milvus(apierr.FieldNameChars, name, name)
+		}
+	}
+	if keywords[name] {
+		return apierr.Milvus(apierr.FieldNameKeyword, name, name, name)
+	}
+	return nil
+}
+
 // Normalize validates s, the schema of a collection named name, and returns a normalised copy:
-// field IDs assigned from FirstFieldID in order, the deprecated collection-level autoID moved to
-// the primary key, type parameters in canonical form and sorted by key. s is not modified.
-// Two requests that describe the same collection normalise to proto.Equal schemas.
+// field IDs assigned from FirstFieldID in order, the deprecated collection-level autoID dropped
+// (the primary key's own flag decides), type parameters in canonical form and sorted by key.
+// s is not modified. Two requests that describe the same collection normalise to proto.Equal
+// schemas.
+//
+// The checks run in the order of Milvus's proxy (createCollectionTask.PreExecute) and then its
+// root coordinator, with their texts, so that a schema with several faults gets the error
+// Milvus would give.
 func Normalize(name string, s *schemapb.CollectionSchema) (*schemapb.CollectionSchema, error) {
-	if err := ValidateName("collection", name); err != nil {
-		return nil, err
-	}
 	if s == nil {
-		return nil, apierr.New(apierr.ParameterMissing, "collection %q: schema is empty", name)
-	}
-	if s.GetName() != "" && s.GetName() != name {
-		return nil, apierr.New(apierr.ParameterInvalid, "collection name %q does not match the schema name %q", name, s.GetName())
+		s = &schemapb.CollectionSchema{}
 	}
 	if len(s.GetFunctions()) > 0 {
 		return nil, apierr.New(apierr.ParameterInvalid, "collection %q: functions are not supported by Weir", name)
@@ -85,8 +137,27 @@ func Normalize(name string, s *schemapb.CollectionSchema) (*schemapb.CollectionS
 	if len(s.GetStructArrayFields()) > 0 {
 		return nil, apierr.New(apierr.ParameterInvalid, "collection %q: struct array fields are not supported by Weir", name)
 	}
-	if n := len(s.GetFields()); n == 0 || n > MaxFields {
-		return nil, apierr.New(apierr.IllegalSchema, "collection %q: expected 1..%d fields, got %d", name, MaxFields, n)
+	fields := s.GetFields()
+	if len(fields) > MaxFields {
+		return nil, apierr.Milvus(apierr.FieldsLimit, MaxFields)
+	}
+	vectors := 0
+	for _, f := range fields {
+		if IsVector(f.GetDataType()) {
+			vectors++
+		}
+	}
+	if vectors > MaxVectorFields {
+		return nil, apierr.Milvus(apierr.VectorFieldsLimit, MaxVectorFields)
+	}
+	if vectors == 0 {
+		return nil, apierr.Milvus(apierr.NoVectorField)
+	}
+	if err := ValidateCollectionName(name); err != nil {
+		return nil, err
+	}
+	if err := checkKeys(fields); err != nil {
+		return nil, err
 	}
 
 	out := &schemapb.CollectionSchema{
@@ -95,71 +166,119 @@ func Normalize(name string, s *schemapb.CollectionSchema) (*schemapb.CollectionS
 		EnableDynamicField: s.GetEnableDynamicField(),
 		Properties:         sortedPairs(s.GetProperties()),
 	}
-	seen := make(map[string]bool, len(s.GetFields()))
-	var pk *schemapb.FieldSchema
-	vectors := 0
-	for i, f := range s.GetFields() {
-		nf, err := normalizeField(f)
+	for i, f := range fields {
+		nf, err := normalizeField(name, f)
 		if err != nil {
 			return nil, err
 		}
-		if seen[nf.GetName()] {
-			return nil, apierr.New(apierr.IllegalSchema, "duplicate field name %q", nf.GetName())
-		}
-		seen[nf.GetName()] = true
 		nf.FieldID = FirstFieldID + int64(i)
-		if nf.GetIsPrimaryKey() {
-			if pk != nil {
-				return nil, apierr.New(apierr.IllegalSchema, "there are more than one primary key, field names: %s, %s", pk.GetName(), nf.GetName())
-			}
-			pk = nf
-		}
-		if IsVector(nf.GetDataType()) {
-			vectors++
-		}
 		out.Fields = append(out.Fields, nf)
 	}
-	if pk == nil {
-		return nil, apierr.New(apierr.ParameterMissing, "primary key is not specified in the schema of collection %q", name)
+	seen := make(map[string]bool, len(fields))
+	for _, f := range out.Fields {
+		if seen[f.GetName()] {
+			return nil, apierr.Milvus(apierr.DuplicatedFieldName, f.GetName())
+		}
+		seen[f.GetName()] = true
 	}
-	if vectors == 0 {
-		return nil, apierr.New(apierr.ParameterInvalid, "schema does not contain vector field, collection %q needs at least one", name)
+
+	// The root coordinator's checks.
+	if s.GetName() != "" && s.GetName() != name {
+		return nil, apierr.Milvus(apierr.CollectionNameMismatch, name, s.GetName())
 	}
-	if vectors > MaxVectorFields {
-		return nil, apierr.New(apierr.IllegalSchema, "collection %q: expected at most %d vector fields, got %d", name, MaxVectorFields, vectors)
+	for _, f := range fields {
+		if systemFields[f.GetName()] {
+			return nil, apierr.Milvus(apierr.SystemField)
+		}
 	}
-	if s.GetAutoID() {
-		// The deprecated schema-level flag means the primary key is generated.
-		pk.AutoID = true
+	for i, f := range fields {
+		if err := checkParamKeys(f); err != nil {
+			return nil, err
+		}
+		if err := checkNullAndDefault(out.Fields[i]); err != nil {
+			return nil, err
+		}
 	}
+	// The deprecated schema-level autoID flag is ignored, as Milvus 2.6 ignores it: the primary
+	// key field's own flag decides, and the described schema reports false (out.AutoID is
+	// never set). Clients that still use the schema flag (pymilvus's auto_id argument) set the
+	// field's flag as well.
 	return out, nil
 }
 
-func normalizeField(f *schemapb.FieldSchema) (*schemapb.FieldSchema, error) {
-	name := f.GetName()
-	if err := ValidateName("field", name); err != nil {
-		return nil, err
+// checkKeys checks the primary key, dynamic and autoID flags and the data types of fields, in
+// Milvus's order.
+func checkKeys(fields []*schemapb.FieldSchema) error {
+	var pk *schemapb.FieldSchema
+	for _, f := range fields {
+		if !f.GetIsPrimaryKey() {
+			continue
+		}
+		if pk != nil {
+			return apierr.Milvus(apierr.PrimaryKeyTwice, pk.GetName(), f.GetName())
+		}
+		pk = f
 	}
+	if pk == nil {
+		return apierr.Milvus(apierr.PrimaryKeyMissing)
+	}
+	if dt := pk.GetDataType(); dt != schemapb.DataType_Int64 && dt != schemapb.DataType_VarChar {
+		return apierr.Milvus(apierr.PrimaryKeyType)
+	}
+	for _, f := range fields {
+		if f.GetIsDynamic() {
+			return apierr.Milvus(apierr.DynamicFieldDeclared)
+		}
+	}
+	var auto *schemapb.FieldSchema
+	for _, f := range fields {
+		if !f.GetAutoID() {
+			continue
+		}
+		if auto != nil {
+			return apierr.Milvus(apierr.AutoIDTwice, auto.GetName(), f.GetName())
+		}
+		if !f.GetIsPrimaryKey() {
+			return apierr.Milvus(apierr.AutoIDNotPrimary, f.GetName())
+		}
+		auto = f
+	}
+	for _, f := range fields {
+		switch f.GetDataType() {
+		case schemapb.DataType_String:
+			return apierr.Milvus(apierr.StringType)
+		case schemapb.DataType_None:
+			return apierr.Milvus(apierr.NoneType)
+		case schemapb.DataType_Array:
+			switch et := f.GetElementType(); et {
+			case schemapb.DataType_None:
+				return apierr.Milvus(apierr.NoneElementType)
+			case schemapb.DataType_String:
+				return apierr.Milvus(apierr.StringType)
+			case schemapb.DataType_Bool, schemapb.DataType_Int8, schemapb.DataType_Int16, schemapb.DataType_Int32,
+				schemapb.DataType_Int64, schemapb.DataType_Float, schemapb.DataType_Double, schemapb.DataType_VarChar:
+			default:
+				return apierr.Milvus(apierr.ElementType, et)
+			}
+		}
+	}
+	return nil
+}
+
+func normalizeField(coll string, f *schemapb.FieldSchema) (*schemapb.FieldSchema, error) {
+	name := f.GetName()
 	switch {
-	case f.GetIsDynamic():
-		return nil, apierr.New(apierr.IllegalSchema, "field %q: dynamic fields are added by Weir, not declared; set enable_dynamic_field instead", name)
 	case f.GetIsPartitionKey():
 		return nil, apierr.New(apierr.ParameterInvalid, "field %q: partition keys are not supported by Weir", name)
 	case f.GetIsClusteringKey():
 		return nil, apierr.New(apierr.ParameterInvalid, "field %q: clustering keys are not supported by Weir", name)
-	case f.GetNullable():
-		return nil, apierr.New(apierr.ParameterInvalid, "field %q: nullable fields are not supported by Weir", name)
-	case f.GetDefaultValue() != nil:
-		return nil, apierr.New(apierr.ParameterInvalid, "field %q: default values are not supported by Weir", name)
 	case f.GetIsFunctionOutput():
 		return nil, apierr.New(apierr.ParameterInvalid, "field %q: function outputs are not supported by Weir", name)
-	case f.GetAutoID() && !f.GetIsPrimaryKey():
-		return nil, apierr.New(apierr.IllegalSchema, "field %q: autoID is allowed only on the primary key", name)
 	}
-	params, err := typeParams(name, f.GetTypeParams())
-	if err != nil {
+	if err := validateFieldName(name); err != nil {
 		return nil, err
 	}
+	params := typeParams(f.GetTypeParams())
 	nf := &schemapb.FieldSchema{
 		Name:         name,
 		IsPrimaryKey: f.GetIsPrimaryKey(),
@@ -167,43 +286,30 @@ func normalizeField(f *schemapb.FieldSchema) (*schemapb.FieldSchema, error) {
 		DataType:     f.GetDataType(),
 		IndexParams:  sortedPairs(f.GetIndexParams()),
 		AutoID:       f.GetAutoID(),
+		Nullable:     f.GetNullable(),
+		DefaultValue: cloneValue(f.GetDefaultValue()),
 	}
-	dt := f.GetDataType()
-	if nf.IsPrimaryKey && dt != schemapb.DataType_Int64 && dt != schemapb.DataType_VarChar {
-		return nil, apierr.New(apierr.IllegalSchema, "field %q: the primary key must be Int64 or VarChar, got %s", name, dt)
-	}
-	keep := func(key string, lo, hi int64, mult int64) error {
-		v, ok := params[key]
-		if !ok {
-			return apierr.New(apierr.ParameterMissing, "field %q (%s): type param %s is required", name, dt, key)
-		}
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil {
-			return apierr.New(apierr.ParameterInvalid, "field %q: %s must be an integer, got %q", name, key, v)
-		}
-		if n < lo || n > hi || n%mult != 0 {
-			if mult > 1 {
-				return apierr.New(apierr.ParameterInvalid, "field %q: %s must be a multiple of %d in %d..%d, got %d", name, key, mult, lo, hi, n)
-			}
-			return apierr.New(apierr.ParameterInvalid, "field %q: %s must be in %d..%d, got %d", name, key, lo, hi, n)
-		}
-		nf.TypeParams = append(nf.TypeParams, &commonpb.KeyValuePair{Key: key, Value: strconv.FormatInt(n, 10)})
+	keep := func(key string, v int64) {
+		nf.TypeParams = append(nf.TypeParams, &commonpb.KeyValuePair{Key: key, Value: strconv.FormatInt(v, 10)})
 		delete(params, key)
-		return nil
 	}
-	switch dt {
+	var err error
+	switch dt := f.GetDataType(); dt {
 	case schemapb.DataType_Bool, schemapb.DataType_Int8, schemapb.DataType_Int16, schemapb.DataType_Int32,
 		schemapb.DataType_Int64, schemapb.DataType_Float, schemapb.DataType_Double, schemapb.DataType_JSON:
 	case schemapb.DataType_VarChar:
-		err = keep(KeyMaxLength, 1, MaxVarCharLength, 1)
-	case schemapb.DataType_FloatVector, schemapb.DataType_Float16Vector, schemapb.DataType_BFloat16Vector, schemapb.DataType_Int8Vector:
-		err = keep(KeyDim, MinDim, MaxDim, 1)
-	case schemapb.DataType_BinaryVector:
-		err = keep(KeyDim, 8, MaxDim*8, 8)
+		err = maxLength(coll, name, params, keep)
+	case schemapb.DataType_FloatVector, schemapb.DataType_Float16Vector, schemapb.DataType_BFloat16Vector,
+		schemapb.DataType_Int8Vector, schemapb.DataType_BinaryVector:
+		err = dimension(name, dt, params, keep)
 	case schemapb.DataType_Array:
-		err = arrayParams(nf, f, keep)
-	case schemapb.DataType_None:
-		err = apierr.New(apierr.ParameterMissing, "field %q: data type is required", name)
+		nf.ElementType = f.GetElementType()
+		if nf.ElementType == schemapb.DataType_VarChar {
+			err = maxLength(coll, name, params, keep)
+		}
+		if err == nil {
+			err = maxCapacity(coll, name, params, keep)
+		}
 	default:
 		err = apierr.New(apierr.ParameterInvalid, "field %q: data type %s is not supported by Weir", name, dt)
 	}
@@ -219,35 +325,86 @@ func normalizeField(f *schemapb.FieldSchema) (*schemapb.FieldSchema, error) {
 	return nf, nil
 }
 
-func arrayParams(nf, f *schemapb.FieldSchema, keep func(string, int64, int64, int64) error) error {
-	name := f.GetName()
-	et := f.GetElementType()
-	switch et {
-	case schemapb.DataType_Bool, schemapb.DataType_Int8, schemapb.DataType_Int16, schemapb.DataType_Int32,
-		schemapb.DataType_Int64, schemapb.DataType_Float, schemapb.DataType_Double:
-	case schemapb.DataType_VarChar:
-		if err := keep(KeyMaxLength, 1, MaxVarCharLength, 1); err != nil {
-			return err
-		}
-	case schemapb.DataType_None:
-		return apierr.New(apierr.ParameterMissing, "field %q: an array needs an element type", name)
-	default:
-		return apierr.New(apierr.ParameterInvalid, "field %q: arrays of %s are not supported", name, et)
+// dimension checks the dim of a dense vector field (proxy util.go validateDimension).
+func dimension(name string, dt schemapb.DataType, params map[string]string, keep func(string, int64)) error {
+	v, ok := params[KeyDim]
+	if !ok {
+		return apierr.Milvus(apierr.DimMissing, name)
 	}
-	nf.ElementType = et
-	return keep(KeyMaxCapacity, 1, MaxArrayCapacity, 1)
+	dim, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		return apierr.New(apierr.Unexpected, "%s", err.Error())
+	}
+	switch {
+	case dim < MinDim:
+		return apierr.Milvus(apierr.DimTooSmall, dim, MaxDim)
+	case dt != schemapb.DataType_BinaryVector && dim > MaxDim:
+		return apierr.Milvus(apierr.DimTooLarge, dim, name, MaxDim)
+	case dt == schemapb.DataType_BinaryVector && dim%8 != 0:
+		return apierr.Milvus(apierr.BinaryDimMultiple, dim, name)
+	case dt == schemapb.DataType_BinaryVector && dim > 8*MaxDim:
+		return apierr.Milvus(apierr.BinaryDimTooLarge, dim, name, 8*MaxDim)
+	}
+	keep(KeyDim, dim)
+	return nil
 }
 
-func typeParams(field string, kvs []*commonpb.KeyValuePair) (map[string]string, error) {
+// maxLength checks the max_length of a VarChar field or array (validateMaxLengthPerRow).
+func maxLength(coll, name string, params map[string]string, keep func(string, int64)) error {
+	v, ok := params[KeyMaxLength]
+	if !ok {
+		return apierr.Milvus(apierr.MaxLengthMissing, name, coll)
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		return apierr.New(apierr.Unexpected, "%s", err.Error())
+	}
+	if n <= 0 || n > MaxVarCharLength {
+		return apierr.Milvus(apierr.MaxLengthRange, name, MaxVarCharLength, n)
+	}
+	keep(KeyMaxLength, n)
+	return nil
+}
+
+// maxCapacity checks the max_capacity of an array field (validateMaxCapacityPerRow).
+func maxCapacity(coll, name string, params map[string]string, keep func(string, int64)) error {
+	v, ok := params[KeyMaxCapacity]
+	if !ok {
+		return apierr.Milvus(apierr.MaxCapacityMissing, name, coll)
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		return apierr.Milvus(apierr.MaxCapacityNotInteger, name)
+	}
+	if n <= 0 || n > MaxArrayCapacity {
+		return apierr.Milvus(apierr.MaxCapacityRange, MaxArrayCapacity)
+	}
+	keep(KeyMaxCapacity, n)
+	return nil
+}
+
+// checkParamKeys refuses a type or index parameter given twice (rootcoord checkFieldSchema).
+func checkParamKeys(f *schemapb.FieldSchema) error {
+	for _, kvs := range [][]*commonpb.KeyValuePair{f.GetTypeParams(), f.GetIndexParams()} {
+		seen := map[string]bool{}
+		for _, kv := range kvs {
+			k := strings.ToLower(strings.TrimSpace(kv.GetKey()))
+			if seen[k] {
+				return apierr.Milvus(apierr.DuplicatedTypeParam, kv.GetKey())
+			}
+			seen[k] = true
+		}
+	}
+	return nil
+}
+
+// typeParams returns the type parameters by lower-cased key (checkParamKeys refuses repeats).
+func typeParams(kvs []*commonpb.KeyValuePair) map[string]string {
 	m := make(map[string]string, len(kvs))
 	for _, kv := range kvs {
-		k := strings.ToLower(strings.TrimSpace(kv.GetKey()))
-		if _, dup := m[k]; dup {
-			return nil, apierr.New(apierr.ParameterInvalid, "field %q: type param %s given twice", field, k)
-		}
-		m[k] = strings.TrimSpace(kv.GetValue())
+		m[strings.ToLower(strings.TrimSpace(kv.GetKey()))] = strings.TrimSpace(kv.GetValue())
 	}
-	return m, nil
+	return m
 }
 
 func sortedPairs(kvs []*commonpb.KeyValuePair) []*commonpb.KeyValuePair {
@@ -269,7 +426,7 @@ func Shards(n int32) (int, error) {
 		return DefaultShards, nil
 	}
 	if n > MaxShards {
-		return 0, apierr.New(apierr.ParameterInvalid, "shards_num: expected 1..%d, got %d", MaxShards, n)
+		return 0, apierr.Milvus(apierr.ShardsLimit, MaxShards)
 	}
 	return int(n), nil
 }

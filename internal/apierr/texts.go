@@ -1,0 +1,288 @@
+package apierr
+
+import "fmt"
+
+// Text names one of Milvus 2.6's error messages. Applications, SDK helpers and Milvus's own test
+// suites match on these words (as substrings of the status reason), so Weir says them exactly
+// as Milvus does, with the same status code; Weir's own detail may follow (Error.With). The
+// texts table below is the one place they are written.
+//
+// Each format reproduces what a Milvus 2.6 client receives as Status.Reason: the proxy's message
+// and, where Milvus wraps it in one of its merr errors, that error's name and bracketed fields
+// ("...: invalid parameter[expected=...][actual=...]"). The comment of each row names where
+// Milvus raises it (milvus-io/milvus, 2.6 branch); the words are Milvus's, the code Weir's.
+type Text int
+
+// The texts, grouped by the API that raises them.
+const (
+	// Collections and partitions.
+	NoCollection Text = iota
+	NoCollectionID
+	CantFindCollection
+	NoPartition
+	NoDatabase
+	CollectionNameEmpty
+	CollectionNameFirst
+	CollectionNameChars
+	CollectionNameLength
+	CollectionNameMismatch
+	CollectionDifferent
+	CollectionLimit
+	PartitionNameEmpty
+	PartitionNameFirst
+	PartitionNameChars
+	PartitionNameLength
+	PartitionDefaultDrop
+	PartitionLimit
+
+	// CreateCollection schemas.
+	ShardsLimit
+	FieldsLimit
+	VectorFieldsLimit
+	NoVectorField
+	PrimaryKeyTwice
+	PrimaryKeyType
+	PrimaryKeyMissing
+	DynamicFieldDeclared
+	AutoIDTwice
+	AutoIDNotPrimary
+	StringType
+	NoneType
+	NoneElementType
+	ElementType
+	FieldNameEmpty
+	FieldNameFirst
+	FieldNameChars
+	FieldNameLength
+	FieldNameKeyword
+	DimMissing
+	DimTooSmall
+	DimTooLarge
+	BinaryDimMultiple
+	BinaryDimTooLarge
+	MaxLengthMissing
+	MaxLengthRange
+	MaxCapacityMissing
+	MaxCapacityNotInteger
+	MaxCapacityRange
+	DuplicatedFieldName
+	DuplicatedTypeParam
+	SystemField
+	PrimaryKeyNullable
+	VectorNullable
+	PrimaryKeyDefault
+	DefaultNotSupported
+	DefaultTypeMismatch
+	DefaultOutOfRange
+	DefaultTooLong
+
+	// Insert and upsert columns.
+	NumRowsZero
+	FieldNotPassed
+	MoreFieldData
+	FieldNotInSchema
+	DuplicatedField
+	NumRowsMismatch
+	NoFieldData
+	VarCharTooLong
+	VarCharArrayTooLong
+	ArrayTooLong
+	ArrayElementMismatch
+	IntegerOverflow
+	NotFinite
+	Float16NotFinite
+	BFloat16NotFinite
+	DimMismatch
+	VectorBytesMismatch
+	JSONTooLong
+	DynamicTooLong
+	DynamicNotObject
+	DynamicMetaKey
+	DynamicStaticName
+	DynamicDisabled
+	ValidDataLength
+	FieldLength
+
+	// Upsert.
+	UpsertNoPrimaryKey
+	UpsertDuplicateKeys
+
+	// Delete.
+	DeleteCollectionNotFound
+	DeletePartitionNotFound
+	DeletePlanEmpty
+	DeletePlanInvalid
+
+	// Flush.
+	FlushRateLimited
+
+	numTexts
+)
+
+type text struct {
+	kind   Kind
+	format string
+}
+
+// texts is the table of Milvus's words. Verbs take the arguments Milvus formats into them, in
+// its order.
+var texts = [numTexts]text{
+	// merr.WrapErrCollectionNotFoundWithDB, raised by rootcoord for Insert, Upsert, Flush, Drop…
+	NoCollection: {CollectionNotFound, "collection not found[database=%s][collection=%s]"},
+	// merr.WrapErrCollectionNotFound, for a collection asked for by ID.
+	NoCollectionID: {CollectionNotFound, "collection not found[collection=%d]"},
+	// proxy DescribeCollection rewrites not-found to this; the Go SDK describes a collection
+	// before every insert and upsert, so it is the text its users see for those too.
+	CantFindCollection: {CollectionNotFound, "can't find collection[database=%s][collection=%s]"},
+	// merr.WrapErrPartitionNotFound (proxy meta cache).
+	NoPartition: {PartitionNotFound, "partition not found[partition=%s]"},
+	// merr.WrapErrDatabaseNotFound.
+	NoDatabase: {DatabaseNotFound, "database not found[database=%s]"},
+	// proxy util.go validateCollectionNameOrAlias, in the order it checks.
+	CollectionNameEmpty:  {ParameterInvalid, "collection name should not be empty: invalid parameter"},
+	CollectionNameLength: {ParameterInvalid, "Invalid collection name: %s. the length of a collection name must be less than %d characters: invalid parameter"},
+	CollectionNameFirst:  {ParameterInvalid, "Invalid collection name: %s. the first character of a collection name must be an underscore or letter: invalid parameter"},
+	CollectionNameChars:  {ParameterInvalid, "Invalid collection name: %s. collection name can only contain numbers, letters and underscores: invalid parameter"},
+	// rootcoord createCollectionTask.validateSchema.
+	CollectionNameMismatch: {ParameterInvalid, "collection name = %s, schema.Name=%s: invalid parameter[expected=collection name matches schema name][actual=don't match]"},
+	// rootcoord: a second create of a name with another definition.
+	CollectionDifferent: {Unexpected, "create duplicate collection with different parameters, collection: %s"},
+	// rootcoord checkMaxCollectionsPerDB.
+	CollectionLimit: {CollectionNumLimit, "exceeded the limit number of collections[dbName=%s][limit=%d]"},
+	// proxy util.go validatePartitionTag (plain errors in Milvus): a partition name may start
+	// with a digit and contain '-' after its first character.
+	PartitionNameEmpty:  {Unexpected, "Invalid partition name: %s. Partition name should not be empty."},
+	PartitionNameLength: {Unexpected, "Invalid partition name: %s. The length of a partition name must be less than %d characters."},
+	PartitionNameFirst:  {Unexpected, "Invalid partition name: %s. The first character of a partition name must be an underscore or letter."},
+	PartitionNameChars:  {Unexpected, "Invalid partition name: %s. Partition name can only contain numbers, letters and underscores."},
+	// rootcoord DropPartition.
+	PartitionDefaultDrop: {Unexpected, "default partition cannot be deleted"},
+	// rootcoord CreatePartition: the number is the partitions the collection has.
+	PartitionLimit: {Unexpected, "partition number (%d) exceeds max configuration (%d), collection: %s"},
+
+	// proxy task.go createCollectionTask.PreExecute and util.go, in the order Milvus checks.
+	ShardsLimit:          {Unexpected, "maximum shards's number should be limited to %d"},
+	FieldsLimit:          {Unexpected, "maximum field's number should be limited to %d"},
+	VectorFieldsLimit:    {Unexpected, "maximum vector field's number should be limited to %d"},
+	NoVectorField:        {ParameterInvalid, "schema does not contain vector field: invalid parameter"},
+	PrimaryKeyTwice:      {Unexpected, "there are more than one primary key, field name = %s, %s"},
+	PrimaryKeyType:       {Unexpected, "the data type of primary key should be Int64 or VarChar"},
+	PrimaryKeyMissing:    {Unexpected, "primary key is not specified"},
+	DynamicFieldDeclared: {Unexpected, "cannot explicitly set a field as a dynamic field"},
+	// "speficy" is Milvus's spelling.
+	AutoIDTwice:      {Unexpected, "only one field can speficy AutoID with true, field name = %s, %s"},
+	AutoIDNotPrimary: {Unexpected, "only primary field can speficy AutoID with true, field name = %s"},
+	StringType:       {Unexpected, "string data type not supported yet, please use VarChar type instead"},
+	NoneType:         {Unexpected, "data type None is not valid"},
+	NoneElementType:  {Unexpected, "element data type None is not valid"},
+	ElementType:      {Unexpected, "element type %s is not supported"},
+	// proxy util.go validateFieldName (merr.WrapErrFieldNameInvalid).
+	FieldNameEmpty:   {FieldNameInvalid, "field name should not be empty: field name invalid[field=%s]"},
+	FieldNameLength:  {FieldNameInvalid, "Invalid field name: %s. The length of a field name must be less than %d characters.: field name invalid[field=%s]"},
+	FieldNameFirst:   {FieldNameInvalid, "Invalid field name: %s. The first character of a field name must be an underscore or letter.: field name invalid[field=%s]"},
+	FieldNameChars:   {FieldNameInvalid, "Invalid field name: %s. Field name can only contain numbers, letters, and underscores.: field name invalid[field=%s]"},
+	FieldNameKeyword: {FieldNameInvalid, "Invalid field name: %s. %s is keyword in milvus.: field name invalid[field=%s]"},
+	// proxy util.go validateDimension.
+	DimMissing:        {Unexpected, "dimension is not defined in field type params of field %s, check type param `dim` for vector field"},
+	DimTooSmall:       {Unexpected, "invalid dimension: %d. should be in range 2 ~ %d"},
+	DimTooLarge:       {Unexpected, "invalid dimension: %d of field %s. float vector dimension should be in range 2 ~ %d"},
+	BinaryDimMultiple: {Unexpected, "invalid dimension: %d of field %s. binary vector dimension should be multiple of 8. "},
+	BinaryDimTooLarge: {Unexpected, "invalid dimension: %d of field %s. binary vector dimension should be in range 2 ~ %d"},
+	// proxy util.go validateMaxLengthPerRow, validateMaxCapacityPerRow.
+	MaxLengthMissing:      {Unexpected, "type param(max_length) should be specified for the field(%s) of collection %s"},
+	MaxLengthRange:        {ParameterInvalid, "the maximum length specified for the field(%s) should be in (0, %d], but got %d instead: invalid parameter"},
+	MaxCapacityMissing:    {Unexpected, "type param(max_capacity) should be specified for array field %s of collection %s"},
+	MaxCapacityNotInteger: {Unexpected, "the value for max_capacity of field %s must be an integer"},
+	MaxCapacityRange:      {Unexpected, "the maximum capacity specified for a Array should be in (0, %d]"},
+	// proxy validateDuplicatedFieldName, after every per-field check.
+	DuplicatedFieldName: {Unexpected, "duplicated field name %s found"},
+	// rootcoord checkFieldSchema and validateSchema.
+	DuplicatedTypeParam: {ParameterInvalid, "duplicated type param key \"%s\": invalid parameter"},
+	SystemField:         {ParameterInvalid, "schema contains system field: RowID, Timestamp, $meta, $namespace_id: invalid parameter[expected=schema don't contains system field][actual=contains]"},
+	PrimaryKeyNullable:  {ParameterInvalid, "primary field not support null, type:%s, name:%s: invalid parameter"},
+	VectorNullable:      {ParameterInvalid, "vector type not support null, type:%s, name:%s: invalid parameter"},
+	PrimaryKeyDefault:   {ParameterInvalid, "primary field not support default_value, type:%s, name:%s: invalid parameter"},
+	DefaultNotSupported: {ParameterInvalid, "type not support default_value, type:%s, name:%s: invalid parameter"},
+	// The last verb is Milvus's name of the default's kind (DataType_Int, DataType_VarChar, ...).
+	DefaultTypeMismatch: {ParameterInvalid, "type (%s) of field (%s) is not equal to the type(%s) of default_value: invalid parameter"},
+	DefaultOutOfRange:   {ParameterInvalid, "default value out of range: invalid parameter[%d out of range %d <= value <= %d]"},
+	DefaultTooLong:      {ParameterInvalid, "the length (%d) of string exceeds max length (%d): invalid parameter[expected=valid length string][actual=string length exceeds max length]"},
+
+	// proxy task_insert.go / task_upsert.go PreExecute.
+	NumRowsZero: {ParameterInvalid, "num_rows should be greater than 0: invalid parameter[expected=invalid num_rows][actual=%d]"},
+	// proxy util.go checkFieldsDataBySchema.
+	FieldNotPassed: {ParameterInvalid, "fieldSchema(%s) has no corresponding fieldData pass in: invalid parameter"},
+	// proxy util.go checkPrimaryFieldData: data for an auto-generated primary key.
+	MoreFieldData: {ParameterInvalid, "more fieldData has pass in: invalid parameter[expected=%d][actual=%d]"},
+	// proxy checkAndFlattenStructFieldData: a column the schema does not have.
+	FieldNotInSchema: {ParameterInvalid, "fieldName %s not exist in collection schema, fieldType %s, fieldId %d: invalid parameter"},
+	// proxy util.go: one field sent twice.
+	DuplicatedField: {ParameterInvalid, "duplicated field %s found: invalid parameter"},
+	// proxy validate_util.go checkAligned.
+	NumRowsMismatch: {ParameterInvalid, "the num_rows (%d) of field (%s) is not equal to passed num_rows (%d): invalid parameter[expected=%d][actual=%d]"},
+	// proxy validate_util.go check*FieldData: a column without data of the field's type. The
+	// first verb is Milvus's per-type opening ("field 'x' is illegal, array type mismatch"),
+	// the second the per-type expectation ("need long int array").
+	NoFieldData: {ParameterInvalid, "%s: invalid parameter[expected=%s][actual=got nil]"},
+	// proxy validate_util.go checkVarCharFieldData.
+	VarCharTooLong: {ParameterInvalid, "length of varchar field %s exceeds max length, row number: %d, length: %d, max length: %d: invalid parameter"},
+	// proxy validate_util.go checkArrayElement (row and index counted from 0).
+	VarCharArrayTooLong: {ParameterInvalid, "length of VarChar array field \"%s\" exceeds max length, row number: %d, array index: %d, length: %d, max length: %d: invalid parameter"},
+	// proxy validate_util.go checkArrayFieldData (the row is counted from 0, written "%dth").
+	ArrayTooLong: {ParameterInvalid, "the length (%d) of %dth array exceeds max capacity (%d): invalid parameter[expected=valid length array][actual=array length exceeds max capacity]"},
+	// proxy validate_util.go checkArrayElement.
+	ArrayElementMismatch: {ParameterInvalid, "insert data does not match: invalid parameter[expected=%s array][actual=%s array]"},
+	// proxy validate_util.go checkIntegerFieldData (the element is counted from 0).
+	IntegerOverflow: {ParameterInvalid, "the %dth element (%d) out of range: [%d, %d]: invalid parameter[expected=integer doesn't overflow][actual=out of range]"},
+	// typeutil.VerifyFloat: a plain error in Milvus, hence code 65535. Go prints NaN and the
+	// infinities as Milvus does ("NaN", "+Inf", "-Inf").
+	NotFinite: {Unexpected, "value '%f' is not a number or infinity"},
+	// typeutil.VerifyFloats16/BFloats16.
+	Float16NotFinite:  {Unexpected, "float16 vector contain nan or infinity value."},
+	BFloat16NotFinite: {Unexpected, "bfloat16 vector contain nan or infinity value."},
+	// proxy validate_util.go checkAligned: a vector column whose dim is not the schema's.
+	DimMismatch: {ParameterInvalid, "the dim (%d) of field data(%s) is not equal to schema dim (%d): invalid parameter[expected=%d][actual=%d]"},
+	// funcutil.GetNumRowsOfFloatVectorField and friends: bytes that do not make whole vectors.
+	VectorBytesMismatch: {Unexpected, "the length(%d) of %s data should divide the dim(%d)"},
+	// proxy validate_util.go checkJSONFieldData.
+	JSONTooLong: {ParameterInvalid, "the length (%d) of json field (%s) exceeds max length (%d): invalid parameter[expected=valid length json string][actual=length exceeds max length]"},
+	// proxy util.go verifyDynamicFieldData.
+	DynamicTooLong:    {ParameterInvalid, "the length (%d) of dynamic field exceeds max length (%d): invalid parameter[expected=valid length dynamic field][actual=length exceeds max length]"},
+	DynamicNotObject:  {ParameterInvalid, "invalid dynamic field data, only json map is supported: %s: invalid parameter"},
+	DynamicMetaKey:    {ParameterInvalid, "cannot set json key to: $meta: invalid parameter"},
+	DynamicStaticName: {ParameterInvalid, "dynamic field name cannot include the static field name: %s: invalid parameter"},
+	// proxy util.go checkDynamicFieldData, for a collection without dynamic fields.
+	DynamicDisabled: {ParameterInvalid, "without dynamic schema enabled, the field name cannot be set to $meta: invalid parameter"},
+	// nullutil.CheckValidData: valid_data for a field that takes no nulls (expected 0), or not
+	// one flag per row.
+	ValidDataLength: {ParameterInvalid, "the length of valid_data of field(%s) is wrong: invalid parameter[expected=%d][actual=%d]"},
+	// proxy validate_util.go fillWithNullValueImpl: values not one per valid row.
+	FieldLength: {ParameterInvalid, "the length of field is wrong: invalid parameter[expected=%d][actual=%d]"},
+
+	// proxy util.go CheckDuplicatePkExist.
+	UpsertNoPrimaryKey:  {ParameterInvalid, "must assign pk when upsert, primary field: %s: invalid parameter"},
+	UpsertDuplicateKeys: {ParameterInvalid, "duplicate primary keys are not allowed in the same batch: invalid parameter"},
+
+	// proxy task_delete.go deleteRunner.Init wraps the meta cache's errors.
+	DeleteCollectionNotFound: {CollectionNotFound, "Failed to get collection id: collection not found[database=%s][collection=%s]"},
+	DeletePartitionNotFound:  {PartitionNotFound, "Failed to get partition id: partition not found[partition=%s]"},
+	// The expression follows " : " as Milvus prints it, empty or not.
+	DeletePlanEmpty:   {ParameterInvalid, "delete plan can't be empty or always true : %s: invalid parameter"},
+	DeletePlanInvalid: {ParameterInvalid, "failed to create delete plan: cannot parse expression: %s, error: %s: invalid parameter"},
+
+	// proxy RateLimitInterceptor (quotaAndLimits.flushRate.collection.max).
+	FlushRateLimited: {RateLimited, "request is rejected by grpc RateLimiter middleware, please retry later: rate limit exceeded[rate=%v]"},
+}
+
+// Milvus returns the error Milvus 2.6 raises as t, formatted with args.
+func Milvus(t Text, args ...any) *Error {
+	r := texts[t]
+	return &Error{Kind: r.kind, text: fmt.Sprintf(r.format, args...)}
+}
+
+// With returns a copy of e with Weir's detail after Milvus's words.
+func (e *Error) With(format string, args ...any) *Error {
+	c := *e
+	c.Detail = fmt.Sprintf(format, args...)
+	return &c
+}
