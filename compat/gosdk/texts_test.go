@@ -73,15 +73,16 @@ func TestCreateCollectionTexts(t *testing.T) {
 		{"nil schema", "", nil, 0, "schema does not contain vector field", 1100},
 		{"no vector field", "", schemaOf(pkInt64()), 0, "schema does not contain vector field", 1100},
 		{"no primary key", "", schemaOf(vecField("vec", 4)), 0, "primary key is not specified", unexpected},
-		{"two primary keys", "", schemaOf(pkInt64(), entity.NewField().WithName("id2").WithDataType(entity.FieldTypeInt64).WithIsPrimaryKey(true), vecField("vec", 4)), 0, "there are more than one primary key", unexpected},
+		{"two primary keys", "", schemaOf(pkInt64(), entity.NewField().WithName("id2").WithDataType(entity.FieldTypeInt64).WithIsPrimaryKey(true), vecField("vec", 4)), 0, "there are more than one primary key, field name = id, id2", unexpected},
 		{"float primary key", "", schemaOf(entity.NewField().WithName("id").WithDataType(entity.FieldTypeFloat).WithIsPrimaryKey(true), vecField("vec", 4)), 0, "the data type of primary key should be Int64 or VarChar", unexpected},
-		{"two auto ids", "", schemaOf(pkInt64().WithIsAutoID(true), entity.NewField().WithName("n").WithDataType(entity.FieldTypeInt64).WithIsAutoID(true), vecField("vec", 4)), 0, "only one field can speficy AutoID with true", unexpected},
+		{"two auto ids", "", schemaOf(pkInt64().WithIsAutoID(true), entity.NewField().WithName("n").WithDataType(entity.FieldTypeInt64).WithIsAutoID(true), vecField("vec", 4)), 0, "only one field can speficy AutoID with true, field name = id, n", unexpected},
+		{"auto id on another field", "", schemaOf(pkInt64(), entity.NewField().WithName("n").WithDataType(entity.FieldTypeInt64).WithIsAutoID(true), vecField("vec", 4)), 0, "only primary field can speficy AutoID with true, field name = n", unexpected},
 		{"duplicate field", "", schemaOf(pkInt64(), vecField("vec", 4), vecField("vec", 4)), 0, "duplicated field name", unexpected},
 		{"17 shards", "", schemaOf(pkInt64(), vecField("vec", 4)), 17, "maximum shards's number should be limited to 16", unexpected},
 		{"eleven vectors", "", schemaOf(elevenVectors...), 0, "maximum vector field's number should be limited to 10", unexpected},
 		{"dim 1", "", schemaOf(pkInt64(), vecField("vec", 1)), 0, "should be in range 2 ~ 32768", unexpected},
 		{"dim 32769", "", schemaOf(pkInt64(), vecField("vec", 32769)), 0, "float vector dimension should be in range 2 ~ 32768", unexpected},
-		{"no dim", "", schemaOf(pkInt64(), entity.NewField().WithName("vec").WithDataType(entity.FieldTypeFloatVector)), 0, "dimension is not defined in field type params", unexpected},
+		{"no dim", "", schemaOf(pkInt64(), entity.NewField().WithName("vec").WithDataType(entity.FieldTypeFloatVector)), 0, "dimension is not defined in field type params of field vec", unexpected},
 		{"binary dim 10", "", schemaOf(pkInt64(), entity.NewField().WithName("vec").WithDataType(entity.FieldTypeBinaryVector).WithDim(10)), 0, "binary vector dimension should be multiple of 8", unexpected},
 		{"binary dim 294912", "", schemaOf(pkInt64(), entity.NewField().WithName("vec").WithDataType(entity.FieldTypeBinaryVector).WithDim(294912)), 0, "binary vector dimension should be in range 2 ~ 262144", unexpected},
 		{"varchar without max_length", "", schemaOf(pkInt64(), vecField("vec", 4), varchar("varchar")), 0, "type param(max_length) should be specified for the field", unexpected},
@@ -96,13 +97,13 @@ func TestCreateCollectionTexts(t *testing.T) {
 		{"empty field name", "", schemaOf(pkInt64(), vecField("vec", 4), entity.NewField().WithDataType(entity.FieldTypeInt64)), 0, "field name should not be empty", 1701},
 		{"field name too long", "", schemaOf(pkInt64(), vecField("vec", 4), entity.NewField().WithName(strings.Repeat("a", 256)).WithDataType(entity.FieldTypeInt64)), 0, "The length of a field name must be less than 255 characters", 1701},
 		{"keyword field name", "", schemaOf(pkInt64(), vecField("vec", 4), entity.NewField().WithName("like").WithDataType(entity.FieldTypeInt64)), 0, "like is keyword in milvus", 1701},
-		{"system field name", "", schemaOf(pkInt64(), vecField("vec", 4), entity.NewField().WithName("RowID").WithDataType(entity.FieldTypeInt64)), 0, "schema contains system field", 1100},
+		{"system field name", "", schemaOf(pkInt64(), vecField("vec", 4), entity.NewField().WithName("RowID").WithDataType(entity.FieldTypeInt64)), 0, "schema contains system field: RowID, Timestamp, $meta, $namespace_id", 1100},
 		{"collection name starts with a digit", "1abc", schemaOf(pkInt64(), vecField("vec", 4)), 0, "the first character of a collection name must be an underscore or letter", 1100},
 		{"collection name with a dash", "a-b", schemaOf(pkInt64(), vecField("vec", 4)), 0, "collection name can only contain numbers, letters and underscores", 1100},
 		{"collection name too long", strings.Repeat("a", 256), schemaOf(pkInt64(), vecField("vec", 4)), 0, "the length of a collection name must be less than 255 characters", 1100},
-		{"nullable primary key", "", schemaOf(pkInt64().WithNullable(true), vecField("vec", 4)), 0, "primary field not support null", 1100},
-		{"nullable vector", "", schemaOf(pkInt64(), vecField("vec", 4).WithNullable(true)), 0, "vector type not support null", 1100},
-		{"primary key default", "", schemaOf(pkInt64().WithDefaultValueLong(1), vecField("vec", 4)), 0, "primary field not support default_value", 1100},
+		{"nullable primary key", "", schemaOf(pkInt64().WithNullable(true), vecField("vec", 4)), 0, "primary field not support null, type:Int64, name:id", 1100},
+		{"nullable vector", "", schemaOf(pkInt64(), vecField("vec", 4).WithNullable(true)), 0, "vector type not support null, type:FloatVector, name:vec", 1100},
+		{"primary key default", "", schemaOf(pkInt64().WithDefaultValueLong(1), vecField("vec", 4)), 0, "primary field not support default_value, type:Int64, name:id", 1100},
 		{"array default", "", schemaOf(pkInt64(), vecField("vec", 4), array(entity.FieldTypeInt64).WithMaxCapacity(4).WithDefaultValueLong(1)), 0, "type not support default_value, type:Array, name:arr", 1100},
 		{"default of another type", "", schemaOf(pkInt64(), vecField("vec", 4), varchar("varchar").WithMaxLength(8).WithDefaultValueInt(1)), 0, "type (VarChar) of field (varchar) is not equal to the type(DataType_Int) of default_value", 1100},
 		{"int8 default out of range", "", schemaOf(pkInt64(), vecField("vec", 4), entity.NewField().WithName("i8").WithDataType(entity.FieldTypeInt8).WithDefaultValueInt(128)), 0, "default value out of range: invalid parameter[128 out of range -128 <= value <= 127]", 1100},
@@ -132,6 +133,10 @@ func TestCreateCollectionTexts(t *testing.T) {
 		require.NoError(t, c.CreateCollection(ctx, milvusclient.NewCreateCollectionOption(name, schemaOf(pkInt64(), vecField("vec", 4)))))
 		err := c.CreateCollection(ctx, milvusclient.NewCreateCollectionOption(name, schemaOf(pkInt64(), vecField("vec", 8))))
 		requireMilvusError(t, err, "create duplicate collection with different parameters, collection: "+name, unexpected)
+	})
+	t.Run("empty collection name", func(t *testing.T) {
+		err := c.CreateCollection(ctx, milvusclient.NewCreateCollectionOption("", schemaOf(pkInt64(), vecField("vec", 4))))
+		requireMilvusError(t, err, "collection name should not be empty", 1100)
 	})
 	t.Run("describe a missing collection", func(t *testing.T) {
 		_, err := c.DescribeCollection(ctx, milvusclient.NewDescribeCollectionOption("notExist"))
@@ -250,8 +255,8 @@ func TestWriteTexts(t *testing.T) {
 		{"missing collection", name + "_missing", "", good(), "can't find collection", 100},
 		{"missing partition", name, "aaa", good(), "partition not found[partition=aaa]", 200},
 		{"missing column", name, "", without(1), "fieldSchema(vec) has no corresponding fieldData pass in", 1100},
-		{"varchar too long", name, "", with(2, column.NewColumnVarChar("varchar", []string{"a", "too long"})), "length of varchar field varchar exceeds max length", 1100},
-		{"array over capacity", name, "", with(3, column.NewColumnInt64Array("arr", [][]int64{{1}, {1, 2, 3}})), "array length exceeds max capacity", 1100},
+		{"varchar too long", name, "", with(2, column.NewColumnVarChar("varchar", []string{"a", "too long"})), "length of varchar field varchar exceeds max length, row number: 1", 1100},
+		{"array over capacity", name, "", with(3, column.NewColumnInt64Array("arr", [][]int64{{1}, {1, 2, 3}})), "the length (3) of 1th array exceeds max capacity (2): invalid parameter[expected=valid length array][actual=array length exceeds max capacity]", 1100},
 		{"NaN", name, "", with(4, column.NewColumnFloat("f", []float32{0, nan})), "value 'NaN' is not a number or infinity", unexpected},
 		{"null for a field that is not nullable", name, "", with(2, nullVarchar), "the length of valid_data of field(varchar) is wrong", 1100},
 	}
@@ -267,7 +272,7 @@ func TestWriteTexts(t *testing.T) {
 	}
 	t.Run("upsert without the primary key", func(t *testing.T) {
 		_, err := c.Upsert(ctx, milvusclient.NewColumnBasedInsertOption(name, without(0)...))
-		requireMilvusError(t, err, "must assign pk when upsert", 1100)
+		requireMilvusError(t, err, "must assign pk when upsert, primary field: id", 1100)
 	})
 	t.Run("upsert into a missing partition", func(t *testing.T) {
 		_, err := c.Upsert(ctx, milvusclient.NewColumnBasedInsertOption(name, good()...).WithPartition("aaa"))
@@ -279,7 +284,7 @@ func TestWriteTexts(t *testing.T) {
 	})
 	t.Run("delete from a missing collection", func(t *testing.T) {
 		_, err := c.Delete(ctx, milvusclient.NewDeleteOption(name+"_missing").WithExpr("id in [1]"))
-		requireMilvusError(t, err, "collection not found", 100)
+		requireMilvusError(t, err, "Failed to get collection id: collection not found[database=default][collection="+name+"_missing]", 100)
 	})
 	t.Run("delete with an empty expression", func(t *testing.T) {
 		_, err := c.Delete(ctx, milvusclient.NewDeleteOption(name))
@@ -291,7 +296,7 @@ func TestWriteTexts(t *testing.T) {
 	})
 	t.Run("delete from a missing partition", func(t *testing.T) {
 		_, err := c.Delete(ctx, milvusclient.NewDeleteOption(name).WithExpr("id in [1]").WithPartition("aaa"))
-		requireMilvusError(t, err, "partition not found[partition=aaa]", 200)
+		requireMilvusError(t, err, "Failed to get partition id: partition not found[partition=aaa]", 200)
 	})
 	t.Run("flush of a missing collection", func(t *testing.T) {
 		_, err := c.Flush(ctx, milvusclient.NewFlushOption(name+"_missing"))
