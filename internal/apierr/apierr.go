@@ -38,6 +38,11 @@ const (
 	ParameterInvalid
 	ParameterMissing
 	ParameterTooLarge
+	// IOFailed is Milvus's ErrIoFailed. Milvus's proxy reports a Geometry value that is not
+	// valid WKT with it (checkGeometryFieldData wraps go-geom's error in
+	// WrapErrIoFailedReason), so clients see "IO failed: <parser error>" and code 1001 for what
+	// is an input error; Weir keeps the code and text and marks it as the caller's fault.
+	IOFailed
 )
 
 type row struct {
@@ -67,6 +72,7 @@ var table = map[Kind]row{
 	ParameterInvalid:   {"invalid parameter", 1100, commonpb.ErrorCode_IllegalArgument, codes.InvalidArgument, false, true},
 	ParameterMissing:   {"missing parameter", 1101, commonpb.ErrorCode_UnexpectedError, codes.InvalidArgument, false, true},
 	ParameterTooLarge:  {"parameter too large", 1102, commonpb.ErrorCode_UnexpectedError, codes.InvalidArgument, false, true},
+	IOFailed:           {"IO failed", 1001, commonpb.ErrorCode_UnexpectedError, codes.InvalidArgument, false, true},
 }
 
 // Error is a client-visible error: a Kind and a message saying what was wrong.
