@@ -202,6 +202,10 @@ func normalizeField(f *schemapb.FieldSchema) (*schemapb.FieldSchema, error) {
 		err = keep(KeyDim, 8, MaxDim*8, 8)
 	case schemapb.DataType_Array:
 		err = arrayParams(nf, f, keep)
+	case schemapb.DataType_SparseFloatVector:
+		err = sparseParams(f, params)
+	case schemapb.DataType_Geometry:
+		// WKT in, WKB stored; no type parameters (Milvus 2.6 checkFieldSchema).
 	case schemapb.DataType_None:
 		err = apierr.New(apierr.ParameterMissing, "field %q: data type is required", name)
 	default:
