@@ -204,6 +204,10 @@ func nonFinite16(b []byte, expMask uint16) int {
 // record.
 func checkColumn(f *schemapb.FieldSchema, fd *schemapb.FieldData, n int) (int, error) {
 	name, dt := f.GetName(), f.GetDataType()
+	if dt == schemapb.DataType_SparseFloatVector && fd.GetVectors().GetSparseFloatVector() == nil {
+		// Milvus's proxy's words (checkSparseFloatFieldData).
+		return 0, invalid("sparse float field '%v' is illegal, nil SparseFloatVector: expected sparse float rows, got %s data", name, payloadKind(fd))
+	}
 	if got, want := payloadKind(fd), expectedKind(dt); got != want {
 		return 0, invalid("field %q: expected %s data, got %s data", name, dt, got)
 	}
@@ -280,6 +284,13 @@ func checkColumn(f *schemapb.FieldSchema, fd *schemapb.FieldData, n int) (int, e
 		if rows, size, err = checkArray(f, sc.GetArrayData().GetData()); err != nil {
 			return 0, err
 		}
+	case schemapb.DataType_Geometry:
+		// WKB: FromFieldData converted the client's WKT (geometryToWKB).
+		v := sc.GetGeometryData().GetData()
+		rows = len(v)
+		for _, b := range v {
+			size += len(b) + 4
+		}
 	default:
 		return 0, invalid("field %q: data type %s is not supported", name, dt)
 	}
@@ -291,6 +302,9 @@ func checkColumn(f *schemapb.FieldSchema, fd *schemapb.FieldData, n int) (int, e
 
 func checkVector(f *schemapb.FieldSchema, vf *schemapb.VectorField, n int) (int, error) {
 	name, dt := f.GetName(), f.GetDataType()
+	if dt == schemapb.DataType_SparseFloatVector {
+		return checkSparse(name, vf, n)
+	}
 	dim, err := Dim(f)
 	if err != nil {
 		return 0, err
@@ -511,6 +525,10 @@ func buildColumn(mem memory.Allocator, f *schemapb.FieldSchema, t arrow.DataType
 		return stringArray(mem, sc.GetStringData().GetData())
 	case schemapb.DataType_JSON:
 		return binaryArray(mem, sc.GetJsonData().GetData())
+	case schemapb.DataType_Geometry:
+		return binaryArray(mem, sc.GetGeometryData().GetData())
+	case schemapb.DataType_SparseFloatVector:
+		return binaryArray(mem, fd.GetVectors().GetSparseFloatVector().GetContents())
 	case schemapb.DataType_Array:
 		return listArray(mem, t.(*arrow.ListType).Elem(), sc.GetArrayData().GetData())
 	case schemapb.DataType_FloatVector:

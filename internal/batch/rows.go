@@ -205,6 +205,11 @@ func FromFieldData(s *schemapb.CollectionSchema, cols []*schemapb.FieldData, num
 				size += 16 * n // at most 20 decimal digits and a 4-byte offset
 			}
 		} else {
+			if f.GetDataType() == schemapb.DataType_Geometry {
+				if given[i], err = geometryToWKB(f, given[i]); err != nil {
+					return nil, err
+				}
+			}
 			sz, err := checkColumn(f, given[i], n)
 			if err != nil {
 				return nil, err
