@@ -107,6 +107,7 @@ func TestCreateCollectionTexts(t *testing.T) {
 		{"array default", "", schemaOf(pkInt64(), vecField("vec", 4), array(entity.FieldTypeInt64).WithMaxCapacity(4).WithDefaultValueLong(1)), 0, "type not support default_value, type:Array, name:arr", 1100},
 		{"default of another type", "", schemaOf(pkInt64(), vecField("vec", 4), varchar("varchar").WithMaxLength(8).WithDefaultValueInt(1)), 0, "type (VarChar) of field (varchar) is not equal to the type(DataType_Int) of default_value", 1100},
 		{"int8 default out of range", "", schemaOf(pkInt64(), vecField("vec", 4), entity.NewField().WithName("i8").WithDataType(entity.FieldTypeInt8).WithDefaultValueInt(128)), 0, "default value out of range: invalid parameter[128 out of range -128 <= value <= 127]", 1100},
+		{"geometry default that is not WKT", "", schemaOf(pkInt64(), vecField("vec", 4), entity.NewField().WithName("geo").WithDataType(entity.FieldTypeGeometry).WithDefaultValueString("POINT (1")), 0, "invalid default value for geometry field", 1100},
 		{"varchar default too long", "", schemaOf(pkInt64(), vecField("vec", 4), varchar("varchar").WithMaxLength(2).WithDefaultValueString("too long")), 0, "the length (8) of string exceeds max length (2)", 1100},
 	}
 	for _, tc := range cases {

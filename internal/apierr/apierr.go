@@ -45,6 +45,11 @@ const (
 	RateLimited
 	// FieldNameInvalid is a field name Milvus's rules refuse (ErrFieldInvalidName).
 	FieldNameInvalid
+	// IOFailed is Milvus's ErrIoFailed. Milvus's proxy reports a Geometry value that is not
+	// valid WKT with it (checkGeometryFieldData wraps go-geom's error in
+	// WrapErrIoFailedReason), so clients see "IO failed: <parser error>" and code 1001 for what
+	// is an input error; Weir keeps the code and text and marks it as the caller's fault.
+	IOFailed
 )
 
 type row struct {
@@ -79,6 +84,7 @@ var table = map[Kind]row{
 	// chain: clients see Retriable false.
 	RateLimited:      {"rate limit exceeded", 8, commonpb.ErrorCode_RateLimit, codes.ResourceExhausted, false, false},
 	FieldNameInvalid: {"field name invalid", 1701, commonpb.ErrorCode_UnexpectedError, codes.InvalidArgument, false, true},
+	IOFailed:         {"IO failed", 1001, commonpb.ErrorCode_UnexpectedError, codes.InvalidArgument, false, true},
 }
 
 // Error is a client-visible error: a Kind and a message saying what was wrong. The message is

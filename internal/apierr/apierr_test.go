@@ -12,7 +12,7 @@ import (
 )
 
 func TestEveryKindHasARow(t *testing.T) {
-	for k := Internal; k <= FieldNameInvalid; k++ {
+	for k := Internal; k <= IOFailed; k++ {
 		r, ok := table[k]
 		require.True(t, ok, "kind %d has no row", k)
 		require.NotEmpty(t, r.name)

@@ -56,6 +56,7 @@ const (
 	FieldNameLength
 	FieldNameKeyword
 	DimMissing
+	SparseDim
 	DimTooSmall
 	DimTooLarge
 	BinaryDimMultiple
@@ -75,6 +76,7 @@ const (
 	DefaultTypeMismatch
 	DefaultOutOfRange
 	DefaultTooLong
+	GeometryDefaultInvalid
 
 	// Insert and upsert columns.
 	NumRowsZero
@@ -102,6 +104,11 @@ const (
 	DynamicDisabled
 	ValidDataLength
 	FieldLength
+	SparseDataLength
+	SparseIndexMax
+	SparseUnsorted
+	SparseNegative
+	GeometryInvalid
 
 	// Upsert.
 	UpsertNoPrimaryKey
@@ -184,6 +191,7 @@ var texts = [numTexts]text{
 	FieldNameKeyword: {FieldNameInvalid, "Invalid field name: %s. %s is keyword in milvus.: field name invalid[field=%s]"},
 	// proxy util.go validateDimension.
 	DimMissing:        {Unexpected, "dimension is not defined in field type params of field %s, check type param `dim` for vector field"},
+	SparseDim:         {Unexpected, "dim should not be specified for sparse vector field %s(%d)"},
 	DimTooSmall:       {Unexpected, "invalid dimension: %d. should be in range 2 ~ %d"},
 	DimTooLarge:       {Unexpected, "invalid dimension: %d of field %s. float vector dimension should be in range 2 ~ %d"},
 	BinaryDimMultiple: {Unexpected, "invalid dimension: %d of field %s. binary vector dimension should be multiple of 8. "},
@@ -204,9 +212,10 @@ var texts = [numTexts]text{
 	PrimaryKeyDefault:   {ParameterInvalid, "primary field not support default_value, type:%s, name:%s: invalid parameter"},
 	DefaultNotSupported: {ParameterInvalid, "type not support default_value, type:%s, name:%s: invalid parameter"},
 	// The last verb is Milvus's name of the default's kind (DataType_Int, DataType_VarChar, ...).
-	DefaultTypeMismatch: {ParameterInvalid, "type (%s) of field (%s) is not equal to the type(%s) of default_value: invalid parameter"},
-	DefaultOutOfRange:   {ParameterInvalid, "default value out of range: invalid parameter[%d out of range %d <= value <= %d]"},
-	DefaultTooLong:      {ParameterInvalid, "the length (%d) of string exceeds max length (%d): invalid parameter[expected=valid length string][actual=string length exceeds max length]"},
+	DefaultTypeMismatch:    {ParameterInvalid, "type (%s) of field (%s) is not equal to the type(%s) of default_value: invalid parameter"},
+	DefaultOutOfRange:      {ParameterInvalid, "default value out of range: invalid parameter[%d out of range %d <= value <= %d]"},
+	GeometryDefaultInvalid: {ParameterInvalid, "invalid default value for geometry field: invalid parameter"},
+	DefaultTooLong:         {ParameterInvalid, "the length (%d) of string exceeds max length (%d): invalid parameter[expected=valid length string][actual=string length exceeds max length]"},
 
 	// proxy task_insert.go / task_upsert.go PreExecute.
 	NumRowsZero: {ParameterInvalid, "num_rows should be greater than 0: invalid parameter[expected=invalid num_rows][actual=%d]"},
@@ -258,6 +267,14 @@ var texts = [numTexts]text{
 	ValidDataLength: {ParameterInvalid, "the length of valid_data of field(%s) is wrong: invalid parameter[expected=%d][actual=%d]"},
 	// proxy validate_util.go fillWithNullValueImpl: values not one per valid row.
 	FieldLength: {ParameterInvalid, "the length of field is wrong: invalid parameter[expected=%d][actual=%d]"},
+	// typeutil.ValidateSparseFloatRows (plain errors in Milvus); a NaN or infinite value is
+	// NotFinite.
+	SparseDataLength: {Unexpected, "invalid data length in sparse float vector: %d"},
+	SparseIndexMax:   {Unexpected, "invalid index in sparse float vector: must be less than 2^32-1"},
+	SparseUnsorted:   {Unexpected, "unsorted or same indices in sparse float vector"},
+	SparseNegative:   {Unexpected, "negative value in sparse float vector"},
+	// proxy validate_util.go checkGeometryFieldData: go-geom's words for WKT it cannot parse.
+	GeometryInvalid: {IOFailed, "IO failed: %s"},
 
 	// proxy util.go CheckDuplicatePkExist.
 	UpsertNoPrimaryKey:  {ParameterInvalid, "must assign pk when upsert, primary field: %s: invalid parameter"},

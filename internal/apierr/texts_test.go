@@ -42,6 +42,7 @@ var notThroughTheSDK = map[Text]string{
 	DynamicStaticName:      "the SDK refuses a dynamic key that names a field",
 	DynamicDisabled:        "the SDK refuses a column the collection does not have",
 	FieldLength:            "the SDK checks values against valid_data",
+	SparseDataLength:       "the SDK's sparse rows are whole elements (batch TestFromFieldDataRejectsBadSparseAndGeometry)",
 	FlushRateLimited:       "Weir does not limit flushes (docs/api.md)",
 }
 

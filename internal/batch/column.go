@@ -299,6 +299,10 @@ func noData(f *schemapb.FieldSchema, n int) error {
 		opening, expected = fmt.Sprintf("bfloat16 float field '%s' is illegal, nil Vector_BFloat16 type", name), "need vector_bfloat16 array"
 	case schemapb.DataType_Int8Vector:
 		opening, expected = fmt.Sprintf("int8 vector field '%s' is illegal, nil Vector_Int8 type", name), "need vector_int8 array"
+	case schemapb.DataType_SparseFloatVector:
+		opening, expected = fmt.Sprintf("sparse float field '%s' is illegal, nil SparseFloatVector", name), "need sparse float array"
+	case schemapb.DataType_Geometry:
+		opening, expected = fmt.Sprintf("geometry field '%s' is illegal, array type mismatch", name), "need geometry array"
 	default:
 		opening, expected = fmt.Sprintf("field '%s' is illegal, array type mismatch", name), "need "+f.GetDataType().String()+" array"
 	}
@@ -377,6 +381,13 @@ func checkValues(f *schemapb.FieldSchema, fd *schemapb.FieldData) (int, int, err
 		if rows, size, err = checkArray(f, sc.GetArrayData().GetData()); err != nil {
 			return 0, 0, err
 		}
+	case schemapb.DataType_Geometry:
+		// WKB: FromFieldData converted the client's WKT (geometryToWKB).
+		v := sc.GetGeometryData().GetData()
+		rows = len(v)
+		for _, b := range v {
+			size += len(b) + 4
+		}
 	default:
 		return 0, 0, invalid("field %q: data type %s is not supported", name, dt)
 	}
@@ -385,6 +396,9 @@ func checkValues(f *schemapb.FieldSchema, fd *schemapb.FieldData) (int, int, err
 
 func checkVector(f *schemapb.FieldSchema, vf *schemapb.VectorField) (int, int, error) {
 	name, dt := f.GetName(), f.GetDataType()
+	if dt == schemapb.DataType_SparseFloatVector {
+		return checkSparse(name, vf)
+	}
 	dim, err := Dim(f)
 	if err != nil {
 		return 0, 0, err
@@ -610,6 +624,10 @@ func buildColumn(mem memory.Allocator, f *schemapb.FieldSchema, t arrow.DataType
 		return stringArray(mem, sc.GetStringData().GetData())
 	case schemapb.DataType_JSON:
 		return binaryArray(mem, sc.GetJsonData().GetData())
+	case schemapb.DataType_Geometry:
+		return binaryArray(mem, sc.GetGeometryData().GetData())
+	case schemapb.DataType_SparseFloatVector:
+		return binaryArray(mem, fd.GetVectors().GetSparseFloatVector().GetContents())
 	case schemapb.DataType_Array:
 		return listArray(mem, t.(*arrow.ListType).Elem(), sc.GetArrayData().GetData())
 	case schemapb.DataType_FloatVector:

@@ -142,6 +142,10 @@ func fieldData(f *schemapb.FieldSchema, col arrow.Array) (*schemapb.FieldData, e
 		}
 		fd.Field = scalars(&schemapb.ScalarField{Data: &schemapb.ScalarField_ArrayData{ArrayData: &schemapb.ArrayArray{Data: rows, ElementType: f.GetElementType()}}})
 		return fd, nil
+	case schemapb.DataType_SparseFloatVector:
+		return sparseFieldData(fd, col), nil
+	case schemapb.DataType_Geometry:
+		return geometryFieldData(fd, col)
 	case schemapb.DataType_FloatVector, schemapb.DataType_BinaryVector, schemapb.DataType_Float16Vector,
 		schemapb.DataType_BFloat16Vector, schemapb.DataType_Int8Vector:
 	default:

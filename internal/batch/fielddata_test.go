@@ -117,7 +117,7 @@ func TestToFieldDataRejectsForeignRecords(t *testing.T) {
 		})
 	}
 	t.Run("field without an arrow type", func(t *testing.T) {
-		bad := collection(false, field("g", schemapb.DataType_Geometry))
+		bad := collection(false, field("g", schemapb.DataType_Text))
 		rec := mk("g", ints())
 		defer rec.Release()
 		_, err := ToFieldData(rec, bad)

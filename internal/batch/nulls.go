@@ -99,6 +99,14 @@ func spreadScalars(f *schemapb.FieldSchema, sc *schemapb.ScalarField, valid []bo
 	case schemapb.DataType_JSON:
 		v := spread(sc.GetJsonData().GetData(), valid, def.GetBytesData())
 		return &schemapb.ScalarField{Data: &schemapb.ScalarField_JsonData{JsonData: &schemapb.JSONArray{Data: v}}}
+	case schemapb.DataType_Geometry:
+		// The column is WKB already (geometryToWKB); the default is WKT, checked at create.
+		var x []byte
+		if def != nil {
+			x, _ = wktToWKB(def.GetStringData())
+		}
+		v := spread(sc.GetGeometryData().GetData(), valid, x)
+		return &schemapb.ScalarField{Data: &schemapb.ScalarField_GeometryData{GeometryData: &schemapb.GeometryArray{Data: v}}}
 	case schemapb.DataType_Array:
 		v := spread(sc.GetArrayData().GetData(), valid, emptyRow(f.GetElementType()))
 		return &schemapb.ScalarField{Data: &schemapb.ScalarField_ArrayData{ArrayData: &schemapb.ArrayArray{Data: v, ElementType: f.GetElementType()}}}

@@ -228,6 +228,12 @@ func FromFieldData(s *schemapb.CollectionSchema, cols []*schemapb.FieldData, num
 				size += 16 * n // at most 20 decimal digits and a 4-byte offset
 			}
 		} else {
+			if f.GetDataType() == schemapb.DataType_Geometry && payloadKind(given[i]) != "no" {
+				// Milvus's proxy turns WKT into WKB before it checks anything else.
+				if given[i], err = geometryToWKB(f, given[i]); err != nil {
+					return nil, err
+				}
+			}
 			c, sz, err := checkColumn(f, given[i], n)
 			if err != nil {
 				return nil, err

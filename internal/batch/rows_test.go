@@ -199,7 +199,7 @@ func TestFromFieldDataInternalErrors(t *testing.T) {
 		require.Equal(t, apierr.Internal, apierr.KindOf(err))
 	})
 	t.Run("bad schema", func(t *testing.T) {
-		s := collection(false, pkField("id", schemapb.DataType_Int64, false), field("g", schemapb.DataType_Geometry))
+		s := collection(false, pkField("id", schemapb.DataType_Int64, false), field("g", schemapb.DataType_Text))
 		_, err := FromFieldData(s, nil, 1, FromOptions{})
 		require.ErrorContains(t, err, "has no Arrow mapping")
 	})

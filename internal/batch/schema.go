@@ -48,6 +48,9 @@ func ArrowType(f *schemapb.FieldSchema) (arrow.DataType, error) {
 		return arrow.BinaryTypes.String, nil
 	case schemapb.DataType_JSON:
 		return arrow.BinaryTypes.Binary, nil
+	case schemapb.DataType_SparseFloatVector, schemapb.DataType_Geometry:
+		// A sparse row's (index, value) pairs and a geometry's WKB, bytes as they come.
+		return arrow.BinaryTypes.Binary, nil
 	case schemapb.DataType_Array:
 		elem, err := ArrowType(&schemapb.FieldSchema{Name: f.GetName(), DataType: f.GetElementType()})
 		if err != nil {

@@ -5,6 +5,7 @@ import (
 	"strconv"
 
 	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
+	"github.com/twpayne/go-geom/encoding/wkt"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/weir-db/weir/internal/apierr"
@@ -62,6 +63,13 @@ func checkNullAndDefault(f *schemapb.FieldSchema) error {
 	case *schemapb.ValueField_DoubleData:
 		kind, ok = "DataType_Double", dt == schemapb.DataType_Double
 	case *schemapb.ValueField_StringData:
+		if dt == schemapb.DataType_Geometry {
+			// A geometry default is WKT (Milvus's checkGeometryDefaultValue).
+			if _, err := wkt.Unmarshal(v.StringData); err != nil {
+				return apierr.Milvus(apierr.GeometryDefaultInvalid).With("%v", err)
+			}
+			return nil
+		}
 		kind, ok = "DataType_VarChar", dt == schemapb.DataType_VarChar
 		if ok {
 			limit, _ := strconv.Atoi(param(f, KeyMaxLength))

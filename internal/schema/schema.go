@@ -310,6 +310,10 @@ func normalizeField(coll string, f *schemapb.FieldSchema) (*schemapb.FieldSchema
 		if err == nil {
 			err = maxCapacity(coll, name, params, keep)
 		}
+	case schemapb.DataType_SparseFloatVector:
+		err = sparseParams(f, params)
+	case schemapb.DataType_Geometry:
+		// WKT in, WKB stored; no type parameters (Milvus 2.6 checkFieldSchema).
 	default:
 		err = apierr.New(apierr.ParameterInvalid, "field %q: data type %s is not supported by Weir", name, dt)
 	}

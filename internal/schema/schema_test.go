@@ -116,6 +116,7 @@ func TestNormalizeRejects(t *testing.T) {
 		{"duplicate type param", "books", books(pkField(), &schemapb.FieldSchema{Name: "vec", DataType: schemapb.DataType_FloatVector, TypeParams: []*commonpb.KeyValuePair{kv("dim", "4"), kv("dim", "8")}}), apierr.ParameterInvalid, `duplicated type param key "dim": invalid parameter`},
 		{"string type", "books", books(pkField(), vecField("4"), scalar("g", schemapb.DataType_String, nil)), apierr.Unexpected, "string data type not supported yet, please use VarChar type instead"},
 		{"missing type", "books", books(pkField(), vecField("4"), &schemapb.FieldSchema{Name: "g"}), apierr.Unexpected, "data type None is not valid"},
+		{"unsupported type", "books", books(pkField(), vecField("4"), scalar("t", schemapb.DataType_Text, nil)), apierr.ParameterInvalid, "data type Text is not supported by Weir"},
 		{"array without element", "books", books(pkField(), vecField("4"), arr(schemapb.DataType_None, kv("max_capacity", "3"))), apierr.Unexpected, "element data type None is not valid"},
 		{"array of json", "books", books(pkField(), vecField("4"), arr(schemapb.DataType_JSON, kv("max_capacity", "3"))), apierr.Unexpected, "element type JSON is not supported"},
 		{"array without capacity", "books", books(pkField(), vecField("4"), arr(schemapb.DataType_Int8)), apierr.Unexpected, "type param(max_capacity) should be specified for array field a of collection books"},

@@ -51,12 +51,18 @@
 //	BFloat16Vector  fixed_size_binary   FIXED_LEN_BYTE_ARRAY of dim*2 bytes
 //	Int8Vector      fixed_size_binary   FIXED_LEN_BYTE_ARRAY of dim bytes
 //	BinaryVector    fixed_size_binary   FIXED_LEN_BYTE_ARRAY of dim/8 bytes
+//	SparseVector    binary              BYTE_ARRAY: the row's (index, value) pairs
+//	Geometry        binary              BYTE_ARRAY: WKB, little-endian (NDR)
 //	_ts             uint64              INT64 (INT(64, unsigned)), the row's hybrid timestamp
 //
 // A FloatVector value is dim IEEE 754 float32s, little-endian, one after the other; any reader
 // gets the vector back by reinterpreting the bytes (numpy: np.frombuffer(v, dtype="<f4")).
 // Float16 values are IEEE half floats and BFloat16 values the high halves of float32s, both
 // little-endian; Int8 vectors are signed bytes; binary vectors are dim bits as Milvus packs them.
+// A SparseVector (SparseFloatVector) value is the row as Milvus sends it: 8 bytes per non-zero
+// element, a little-endian uint32 index then a little-endian float32 value, indices strictly
+// increasing (an empty value is an all-zero row). A Geometry value is the WKB of the WKT the
+// client sent (parsed and encoded by go-geom, as Milvus does), POINT EMPTY as a point of NaNs.
 //
 // Each Parquet column carries its Milvus field ID as field_id (_ts has 1, $meta none). The
 // file's key-value metadata holds weir.kind = "insert", weir.version = "1", weir.schema (the
@@ -65,14 +71,15 @@
 // readers such as pyarrow).
 //
 // The layout is chosen for write speed, because a sync holds the channel's checkpoint back
-// until its files are written. Vector columns are PLAIN-encoded, uncompressed, without
+// until its files are written. Dense vector columns are PLAIN-encoded, uncompressed, without
 // dictionary or min/max statistics, so pqarrow writes them by copying the Arrow buffer:
 // float bits barely compress, and statistics would compare every vector. On a 2-core AMD EPYC
 // a 16,000-row file of 128- or 768-dim float vectors is written at over 2.2 or 4 GB/s of vector
 // data (BenchmarkWriteInsert*, against 17-36 GB/s for a bare copy, BenchmarkRawCopy). Scalar
 // columns are PLAIN with snappy (WriteOptions.Compression) and keep statistics, except binary
-// (JSON) columns, whose byte-wise min/max prunes nothing. Dictionary encoding is off everywhere:
-// keys, timestamps and vectors are all distinct, and snappy catches most repetition elsewhere.
+// columns (JSON, sparse vectors, geometries), whose byte-wise min/max prunes nothing.
+// Dictionary encoding is off everywhere: keys, timestamps and vectors are all distinct, and
+// snappy catches most repetition elsewhere.
 // Row groups hold about 64 MiB of Arrow data (WriteOptions.RowGroupBytes), so a reader fetches
 // few long ranges and a query node can still load one column of one row group at a time.
 //

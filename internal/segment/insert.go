@@ -161,7 +161,7 @@ func WriteInsert(w io.Writer, schema *arrow.Schema, recs []arrow.RecordBatch, op
 			props = append(props, parquet.WithCompressionPath(path, compress.Codecs.Uncompressed),
 				parquet.WithStatsPath(path, false))
 		case arrow.BINARY:
-			// JSON and $meta: min/max of opaque bytes prunes nothing.
+			// JSON, $meta, sparse vectors, geometries: min/max of opaque bytes prunes nothing.
 			props = append(props, parquet.WithStatsPath(parquet.ColumnPath{f.Name}, false))
 		}
 	}
