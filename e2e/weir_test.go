@@ -102,6 +102,33 @@ func TestGoSDKCompat(t *testing.T) {
 	require.NotContains(t, p.log(t), "panic")
 }
 
+// TestNodeSDKCompat runs compat/nodesdk — the official Milvus Node SDK (@zilliz/milvus2-sdk-node,
+// the version its package-lock.json pins) used as a user's program would use it — against a
+// real `weir standalone` process. It needs Node.js and npm (.ci/run installs them) and the npm
+// registry for the first `npm ci`.
+func TestNodeSDKCompat(t *testing.T) {
+	npm, err := exec.LookPath("npm")
+	require.NoError(t, err, "the Node SDK tests need npm (apt-get install nodejs npm)")
+	p := startStandalone(t, t.TempDir())
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	dir := filepath.Join("..", "compat", "nodesdk")
+	install := exec.CommandContext(ctx, npm, "ci", "--no-audit", "--no-fund")
+	install.Dir = dir
+	out, err := install.CombinedOutput()
+	require.NoError(t, err, "npm ci:\n%s", out)
+	cmd := exec.CommandContext(ctx, npm, "test")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "WEIR_ADDR="+p.addr)
+	out, err = cmd.CombinedOutput()
+	t.Logf("compat/nodesdk:\n%s", out)
+	require.NoError(t, err, "compat/nodesdk tests failed")
+	require.Contains(t, string(out), "# fail 0")
+	require.NotContains(t, string(out), "# pass 0")
+	p.stop(t)
+	require.NotContains(t, p.log(t), "panic")
+}
+
 // TestStandaloneLifecycle checks the contract of `weir standalone`: healthy within 5s on a fresh
 // directory, a clean exit on SIGTERM, and collections kept across a restart on the same
 // directory.

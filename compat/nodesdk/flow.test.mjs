@@ -1,0 +1,108 @@
+// The write path and collection calls of the Node SDK's README flow, against a running Weir
+// (WEIR_ADDR, default localhost:19530), with Milvus 2.6's answers: what the SDK returns on
+// success and the words and codes of its rejections. Run with `npm ci && npm test`.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { MilvusClient, DataType, ErrorCode } from '@zilliz/milvus2-sdk-node';
+
+const address = process.env.WEIR_ADDR || 'localhost:19530';
+const client = new MilvusClient({ address, timeout: 30000 });
+const name = `weir_node_${Date.now().toString(36)}`;
+const dim = 8;
+
+const vec = (k) => Array.from({ length: dim }, (_, j) => k + j / 100);
+const rows = (from, n) =>
+  Array.from({ length: n }, (_, i) => ({ id: from + i, vector: vec(from + i), title: `book ${from + i}`, note: i % 2 ? null : 'even' }));
+
+// assertRejected checks a Milvus status carries Milvus's words and code.
+function assertRejected(status, words, code) {
+  assert.notEqual(status.error_code, ErrorCode.SUCCESS, `expected a rejection containing "${words}"`);
+  assert.ok(status.reason.includes(words), `reason "${status.reason}" lacks "${words}"`);
+  if (code !== undefined) assert.equal(status.code, code, `code of "${status.reason}"`);
+}
+
+// settle returns the status of a call whether the SDK resolves with it or, as its
+// createCollection does for a rejection, throws it.
+const settle = (p) => p.catch((e) => (e && e.reason !== undefined ? e : Promise.reject(e)));
+
+test('collection and write flow', async (t) => {
+  t.after(async () => {
+    await client.dropCollection({ collection_name: name });
+    await client.closeConnection();
+  });
+
+  await t.test('create, has, describe', async () => {
+    const st = await client.createCollection({
+      collection_name: name,
+      fields: [
+        { name: 'id', data_type: DataType.Int64, is_primary_key: true },
+        { name: 'vector', data_type: DataType.FloatVector, dim },
+        { name: 'title', data_type: DataType.VarChar, max_length: 64 },
+        { name: 'note', data_type: DataType.VarChar, max_length: 8, nullable: true },
+        { name: 'score', data_type: DataType.Int32, default_value: 7 },
+      ],
+    });
+    assert.equal(st.error_code, ErrorCode.SUCCESS, st.reason);
+    const has = await client.hasCollection({ collection_name: name });
+    assert.equal(has.value, true);
+    const d = await client.describeCollection({ collection_name: name });
+    assert.equal(d.status.error_code, ErrorCode.SUCCESS, d.status.reason);
+    const byName = Object.fromEntries(d.schema.fields.map((f) => [f.name, f]));
+    assert.equal(byName.note.nullable, true);
+    assert.equal(byName.score.default_value, 7); // the SDK flattens the ValueField
+    assert.equal(d.schema.autoID, false);
+  });
+
+  await t.test('insert, upsert, delete, flush, statistics', async () => {
+    const ins = await client.insert({ collection_name: name, data: rows(0, 100) });
+    assert.equal(ins.status.error_code, ErrorCode.SUCCESS, ins.status.reason);
+    assert.equal(Number(ins.insert_cnt), 100);
+    const up = await client.upsert({ collection_name: name, data: rows(0, 10) });
+    assert.equal(up.status.error_code, ErrorCode.SUCCESS, up.status.reason);
+    assert.equal(Number(up.upsert_cnt), 10);
+    const del = await client.delete({ collection_name: name, filter: 'id in [90, 91]' });
+    assert.equal(del.status.error_code, ErrorCode.SUCCESS, del.status.reason);
+    assert.equal(Number(del.delete_cnt), 2);
+    const fl = await client.flushSync({ collection_names: [name] });
+    assert.equal(fl.status.error_code, ErrorCode.SUCCESS, fl.status.reason);
+    const stats = await client.getCollectionStatistics({ collection_name: name });
+    assert.equal(stats.status.error_code, ErrorCode.SUCCESS, stats.status.reason);
+    assert.equal(stats.data.row_count, '110'); // as Milvus: deletes count until compaction
+  });
+
+  await t.test('partitions', async () => {
+    assert.equal((await client.createPartition({ collection_name: name, partition_name: 'p1' })).error_code, ErrorCode.SUCCESS);
+    const parts = await client.showPartitions({ collection_name: name });
+    assert.deepEqual(parts.partition_names, ['_default', 'p1']);
+    assertRejected(await client.dropPartition({ collection_name: name, partition_name: '_default' }), 'default partition cannot be deleted', 65535);
+    assertRejected(await client.createPartition({ collection_name: name, partition_name: 'a b' }), 'Partition name can only contain numbers, letters and underscores', 65535);
+  });
+
+  await t.test("rejections in Milvus's words", async () => {
+    const missing = await client.describeCollection({ collection_name: 'notExist' });
+    assertRejected(missing.status, "can't find collection[database=default][collection=notExist]", 100);
+    const shards = await settle(client.createCollection({
+      collection_name: `${name}_bad`,
+      shards_num: 17,
+      fields: [
+        { name: 'id', data_type: DataType.Int64, is_primary_key: true },
+        { name: 'vector', data_type: DataType.FloatVector, dim },
+      ],
+    }));
+    assertRejected(shards, "maximum shards's number should be limited to 16", 65535);
+    const badName = await settle(client.createCollection({
+      collection_name: '1abc',
+      fields: [
+        { name: 'id', data_type: DataType.Int64, is_primary_key: true },
+        { name: 'vector', data_type: DataType.FloatVector, dim },
+      ],
+    }));
+    assertRejected(badName, 'the first character of a collection name must be an underscore or letter', 1100);
+    const tooLong = await client.insert({ collection_name: name, data: [{ id: 1, vector: vec(1), title: 'x'.repeat(65), note: null }] });
+    assertRejected(tooLong.status, 'length of varchar field title exceeds max length', 1100);
+    const badDelete = await client.delete({ collection_name: name, filter: 'id in [1' });
+    assertRejected(badDelete.status, 'failed to create delete plan: cannot parse expression: id in [1', 1100);
+    const missingPart = await client.insert({ collection_name: name, partition_name: 'aaa', data: rows(0, 1) });
+    assertRejected(missingPart.status, 'partition not found[partition=aaa]', 200);
+  });
+});
