@@ -130,3 +130,40 @@ func TestLeaseSyncReleasesOnlyWhatItSaw(t *testing.T) {
 	require.NoError(t, n.SyncLeases(e.ctx, lister))
 	require.Equal(t, back.Revision, n.Channels()[ch], "the pipeline under the lease it came back with runs")
 }
+
+// TestLeaseSyncOutlivesAGoneCoordinator: a lease sync that starts a legacy pipeline while the
+// coordinator is gone (its session still naming its address) gives the start up after a while
+// and lets go of the channel's lock, so neither the sync's other channels nor a Release of this
+// one wait behind it. It hung: the start's ClaimChannel ran under the sync loop's context,
+// which has no deadline, and dialing a coordinator that does not answer waits until it
+// connects (found by review).
+func TestLeaseSyncOutlivesAGoneCoordinator(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	ch := e.coll.VChannels[0]
+	e.assign(ch, 1)
+	cfg := testConfig(1)
+	cfg.Protocol = ProtocolLegacy
+	n := e.node(cfg)
+	n.SetCoordinator(newGoneCoord(t, false))
+
+	ctx, cancel := context.WithCancel(context.Background()) // the sync loop's: no deadline (RunLeaseSync)
+	var err error
+	synced := make(chan struct{})
+	go func() { defer close(synced); err = n.SyncLeases(ctx, e.catalog) }()
+	defer func() { cancel(); <-synced }()
+	select {
+	case <-synced:
+		require.NoError(t, err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("SyncLeases hangs on the gone coordinator")
+	}
+	require.Empty(t, n.Channels())
+
+	released := make(chan struct{})
+	go func() { n.Release(ch); close(released) }()
+	select {
+	case <-released:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Release hangs behind the lease sync's start")
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -66,10 +67,24 @@ type legacyWriter struct {
 	epoch int64
 }
 
+// coordCallTimeout bounds one call to the coordinator. The metastore's and the log's clients
+// bound each request themselves; a call to the coordinator ends only with its context, and the
+// contexts it is made under need not end at all: a lease sync's (SyncLeases watches under the
+// sync loop's context) and a pipeline's. When the coordinator is gone while its session still
+// names it (it crashed within its TTL, is cut off from this node, or came back at another
+// address), dialing it waits until it connects, so an unbounded call held the channel's lock
+// (Release waited behind it), the whole lease sync, or the pipeline's syncs, for as long as the
+// coordinator stayed away from that address. Bounded, a claim fails and the start is refused
+// and retried after its backoff, and a write is retried (the coordinator answers a resend of a
+// call that applied as a success), each time looking the coordinator up anew.
+const coordCallTimeout = 5 * time.Second
+
 // claimLegacy starts the pipeline's incarnation through the coordinator, which claims the
 // channel on its behalf: every earlier pipeline under the same watch info is fenced from then
 // on, as Fence.Claim fences them under the current protocol.
 func claimLegacy(ctx context.Context, coord Coordinator, ch string, node int64, lease meta.Lease) (int64, error) {
+	ctx, cancel := context.WithTimeout(ctx, coordCallTimeout)
+	defer cancel()
 	resp, err := coord.ClaimChannel(ctx, &rpc.ClaimChannelRequest{Channel: ch, NodeID: node, OpID: lease.Revision})
 	if earlierCoordinator(err) {
 		// A coordinator of the earlier release: it fences by the watch info alone, as that
@@ -154,7 +169,9 @@ func (w legacyWriter) commitCheckpoint(cp meta.Checkpoint) error {
 
 func (w legacyWriter) call(step string, f func(context.Context) error) error {
 	_, err := w.p.retry(step, func() (struct{}, error) {
-		err := f(w.p.ctx)
+		ctx, cancel := context.WithTimeout(w.p.ctx, coordCallTimeout) // see coordCallTimeout
+		err := f(ctx)
+		cancel()
 		switch status.Code(err) {
 		case codes.FailedPrecondition:
 			return struct{}{}, fmt.Errorf("%w: coordinator refused %s: %v", meta.ErrLeaseLost, step, err)
