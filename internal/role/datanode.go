@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
 	"time"
 
 	"google.golang.org/grpc"
@@ -45,7 +44,7 @@ func RunDataNode(ctx context.Context, cfg Config, dcfg datanode.Config, logger *
 		return err
 	}
 	b.closers = append(b.closers, node.Close)
-	legacy := &coordClient{b: b}
+	legacy := newCoordClient(b)
 	b.closers = append(b.closers, legacy.close)
 	node.SetCoordinator(legacy)
 	srv := rpc.NewServer(b.logger)
@@ -93,14 +92,34 @@ func (s nodeServer) Status(context.Context, *rpc.StatusRequest) (*rpc.StatusResp
 // coordClient reaches the coordinator's legacy meta service, finding it through its session
 // and dialing again when a call fails (the coordinator may have restarted elsewhere).
 type coordClient struct {
-	b  *base
-	mu sync.Mutex
+	b *base
+	// mu guards cc; it is a channel so that a caller waiting for it gives up when its context
+	// ends: a dial to a coordinator that is gone lasts as long as the dialing caller's context,
+	// and the other pipelines' calls must not queue behind it.
+	mu chan struct{}
 	cc *grpc.ClientConn
 }
 
+func newCoordClient(b *base) *coordClient {
+	return &coordClient{b: b, mu: make(chan struct{}, 1)}
+}
+
+// lock takes mu, or fails when ctx ends first.
+func (c *coordClient) lock(ctx context.Context) (unlock func(), err error) {
+	select {
+	case c.mu <- struct{}{}:
+		return func() { <-c.mu }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
 func (c *coordClient) client(ctx context.Context) (*rpc.CoordClient, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	unlock, err := c.lock(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	if c.cc != nil {
 		return rpc.NewCoordClient(c.cc), nil
 	}
@@ -127,8 +146,8 @@ func (c *coordClient) reset(err error) {
 }
 
 func (c *coordClient) close() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	unlock, _ := c.lock(context.Background())
+	defer unlock()
 	if c.cc != nil {
 		_ = c.cc.Close()
 		c.cc = nil
