@@ -30,6 +30,8 @@ func TestSparseVectorsAndGeometries(t *testing.T) {
 		{Name: "vec", DataType: schemapb.DataType_FloatVector, TypeParams: []*commonpb.KeyValuePair{{Key: "dim", Value: "2"}}},
 		{Name: "sparse", DataType: schemapb.DataType_SparseFloatVector},
 		{Name: "geo", DataType: schemapb.DataType_Geometry},
+		// Nullable: odd ids are null, sent compact with valid_data as the SDKs send them.
+		{Name: "note", DataType: schemapb.DataType_VarChar, Nullable: true, TypeParams: []*commonpb.KeyValuePair{{Key: "max_length", Value: "8"}}},
 	}})
 	require.NoError(t, err)
 	coll, _, err := e.catalog.CreateCollection(e.ctx, &meta.Collection{DB: meta.DefaultDatabase, Name: "places", Schema: s, Shards: 1})
@@ -45,14 +47,22 @@ func TestSparseVectorsAndGeometries(t *testing.T) {
 
 	// Two inserts, each flushed on its own, so the segment has two insert files.
 	want := map[int64][2]string{} // id -> sparse row bytes, canonical WKT
+	wantNote := map[int64]string{} // id -> note, "null" for a null
 	ts := uint64(time.Now().UnixMilli()) << 18
 	var last uint64
 	for m, from := range []int64{0, 5} {
 		var ids []int64
 		var vec []float32
 		var rows [][]byte
-		var geo []string
+		var geo, notes []string
+		var valid []bool
 		for id := from; id < from+5; id++ {
+			valid = append(valid, id%2 == 0)
+			wantNote[id] = "null"
+			if id%2 == 0 {
+				notes = append(notes, "n"+strconv.FormatInt(id, 10))
+				wantNote[id] = notes[len(notes)-1]
+			}
 			var row []byte
 			for k := range id % 3 { // empty rows too
 				row = binary.LittleEndian.AppendUint32(row, uint32(id*10+k))
@@ -67,6 +77,7 @@ func TestSparseVectorsAndGeometries(t *testing.T) {
 			{FieldName: "vec", Field: &schemapb.FieldData_Vectors{Vectors: &schemapb.VectorField{Dim: 2, Data: &schemapb.VectorField_FloatVector{FloatVector: &schemapb.FloatArray{Data: vec}}}}},
 			{FieldName: "sparse", Field: &schemapb.FieldData_Vectors{Vectors: &schemapb.VectorField{Data: &schemapb.VectorField_SparseFloatVector{SparseFloatVector: &schemapb.SparseFloatArray{Contents: rows}}}}},
 			{FieldName: "geo", Field: &schemapb.FieldData_Scalars{Scalars: &schemapb.ScalarField{Data: &schemapb.ScalarField_GeometryWktData{GeometryWktData: &schemapb.GeometryWktArray{Data: geo}}}}},
+			{FieldName: "note", ValidData: valid, Field: &schemapb.FieldData_Scalars{Scalars: &schemapb.ScalarField{Data: &schemapb.ScalarField_StringData{StringData: &schemapb.StringArray{Data: notes}}}}},
 		}, 5, batch.FromOptions{})
 		require.NoError(t, err)
 		rec := r.Record(ts + uint64(2*m))
@@ -82,6 +93,7 @@ func TestSparseVectorsAndGeometries(t *testing.T) {
 	segs, err := e.catalog.ListSegments(e.ctx, coll.ID)
 	require.NoError(t, err)
 	got := map[int64][2]string{}
+	gotNote := map[int64]string{}
 	insertFiles := 0
 	for _, sg := range segs {
 		files, err := e.catalog.ListFiles(e.ctx, coll.ID, sg.ID)
@@ -104,6 +116,10 @@ func TestSparseVectorsAndGeometries(t *testing.T) {
 						string(cols[2].GetVectors().GetSparseFloatVector().GetContents()[i]),
 						cols[3].GetScalars().GetGeometryWktData().GetData()[i],
 					}
+					gotNote[id] = "null"
+					if cols[4].GetValidData()[i] {
+						gotNote[id] = cols[4].GetScalars().GetStringData().GetData()[i]
+					}
 				}
 			}
 			rd.Release()
@@ -112,4 +128,5 @@ func TestSparseVectorsAndGeometries(t *testing.T) {
 	}
 	require.Equal(t, 2, insertFiles)
 	require.Equal(t, want, got)
+	require.Equal(t, wantNote, gotNote, "nulls survive the channel, the buffer and the Parquet files")
 }
