@@ -46,7 +46,7 @@ func TestSparseVectorsAndGeometries(t *testing.T) {
 	require.NoError(t, node.Watch(e.ctx, ch))
 
 	// Two inserts, each flushed on its own, so the segment has two insert files.
-	want := map[int64][2]string{} // id -> sparse row bytes, canonical WKT
+	want := map[int64][2]string{}  // id -> sparse row bytes, canonical WKT
 	wantNote := map[int64]string{} // id -> note, "null" for a null
 	ts := uint64(time.Now().UnixMilli()) << 18
 	var last uint64
