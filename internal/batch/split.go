@@ -15,16 +15,35 @@ import (
 // The results are independent of r: release each, and r, when done. Split panics when
 // channelOf returns a channel outside 0..n-1.
 func (r *Rows) Split(channelOf func(pkHash uint32) int, n int) []*Rows {
-	out := make([]*Rows, n)
-	chans := make([]int32, r.n)
-	counts := make([]int, n)
+	group := make([]int32, r.n)
 	for i := range r.n {
 		c := channelOf(r.pks.Hash(i))
 		if c < 0 || c >= n {
 			panic(fmt.Sprintf("batch: channelOf returned channel %d, want 0..%d", c, n-1))
 		}
-		chans[i] = int32(c)
-		counts[c]++
+		group[i] = int32(c)
+	}
+	return r.Group(group, n)
+}
+
+// Group partitions the rows among n groups: row i goes to group[i]. It is Split with the
+// choice made by the caller, for routing that depends on more than the primary key (the
+// channel and the partition of a collection with a partition key). Element g of the result
+// holds, in their original order, the rows of group g, or is nil when group g gets none; when
+// every row is in one group that element shares r's arrays. The results are independent of r:
+// release each, and r, when done. Group panics when group does not hold one entry per row in
+// 0..n-1.
+func (r *Rows) Group(group []int32, n int) []*Rows {
+	if len(group) != r.n {
+		panic(fmt.Sprintf("batch: %d groups for %d rows", len(group), r.n))
+	}
+	out := make([]*Rows, n)
+	counts := make([]int, n)
+	for _, g := range group {
+		if g < 0 || int(g) >= n {
+			panic(fmt.Sprintf("batch: row in group %d, want 0..%d", g, n-1))
+		}
+		counts[g]++
 	}
 	for c, k := range counts {
 		if k == r.n {
@@ -41,7 +60,7 @@ func (r *Rows) Split(channelOf func(pkHash uint32) int, n int) []*Rows {
 			idx[c] = make([]int32, 0, k)
 		}
 	}
-	for i, c := range chans {
+	for i, c := range group {
 		idx[c] = append(idx[c], int32(i))
 	}
 	for c, rows := range idx {
