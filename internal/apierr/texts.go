@@ -123,6 +123,18 @@ const (
 	// Flush.
 	FlushRateLimited
 
+	// Partition keys: CreateCollection, partition DDL and writes.
+	PartitionKeyTwice
+	PartitionKeyPrimary
+	PartitionKeyNullable
+	PartitionKeyType
+	KeyPartitionsNegative
+	KeyPartitionsLimit
+	KeyPartitionsWithoutKey
+	KeyPartitionCreate
+	KeyPartitionDrop
+	KeyPartitionNamed
+
 	numTexts
 )
 
@@ -289,6 +301,21 @@ var texts = [numTexts]text{
 
 	// proxy RateLimitInterceptor (quotaAndLimits.flushRate.collection.max).
 	FlushRateLimited: {RateLimited, "request is rejected by grpc RateLimiter middleware, please retry later: rate limit exceeded[rate=%v]"},
+
+	// proxy task.go createCollectionTask.validatePartitionKey, field by field in this order.
+	PartitionKeyTwice:    {Unexpected, "there are more than one partition key, field name = %s, %s"},
+	PartitionKeyPrimary:  {Unexpected, "the partition key field must not be primary field"},
+	PartitionKeyNullable: {ParameterInvalid, "partition key field not support nullable: invalid parameter"},
+	PartitionKeyType:     {Unexpected, "the data type of partition key should be Int64 or VarChar"},
+	// The same function, on the request's num_partitions (rootCoord.maxPartitionNum).
+	KeyPartitionsNegative:   {Unexpected, "the specified partitions should be greater than 0 if partition key is used"},
+	KeyPartitionsLimit:      {ParameterInvalid, "partition number (%d) exceeds max configuration (%d): invalid parameter"},
+	KeyPartitionsWithoutKey: {Unexpected, "num_partitions should only be specified with partition key field enabled"},
+	// proxy createPartitionTask / dropPartitionTask PreExecute, before the partition name.
+	KeyPartitionCreate: {Unexpected, "disable create partition if partition key mode is used"},
+	KeyPartitionDrop:   {Unexpected, "disable drop partition if partition key mode is used"},
+	// proxy getPartitionKeyFieldData (insert, upsert) and the delete task.
+	KeyPartitionNamed: {Unexpected, "not support manually specifying the partition names if partition key mode is used"},
 }
 
 // Milvus returns the error Milvus 2.6 raises as t, formatted with args.

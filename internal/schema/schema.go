@@ -159,6 +159,9 @@ func Normalize(name string, s *schemapb.CollectionSchema) (*schemapb.CollectionS
 	if err := checkKeys(fields); err != nil {
 		return nil, err
 	}
+	if err := checkPartitionKey(fields); err != nil {
+		return nil, err
+	}
 
 	out := &schemapb.CollectionSchema{
 		Name:               name,
@@ -268,8 +271,6 @@ func checkKeys(fields []*schemapb.FieldSchema) error {
 func normalizeField(coll string, f *schemapb.FieldSchema) (*schemapb.FieldSchema, error) {
 	name := f.GetName()
 	switch {
-	case f.GetIsPartitionKey():
-		return nil, apierr.New(apierr.ParameterInvalid, "field %q: partition keys are not supported by Weir", name)
 	case f.GetIsClusteringKey():
 		return nil, apierr.New(apierr.ParameterInvalid, "field %q: clustering keys are not supported by Weir", name)
 	case f.GetIsFunctionOutput():
@@ -288,6 +289,8 @@ func normalizeField(coll string, f *schemapb.FieldSchema) (*schemapb.FieldSchema
 		AutoID:       f.GetAutoID(),
 		Nullable:     f.GetNullable(),
 		DefaultValue: cloneValue(f.GetDefaultValue()),
+		// Checked by checkPartitionKey.
+		IsPartitionKey: f.GetIsPartitionKey(),
 	}
 	keep := func(key string, v int64) {
 		nf.TypeParams = append(nf.TypeParams, &commonpb.KeyValuePair{Key: key, Value: strconv.FormatInt(v, 10)})
@@ -463,6 +466,9 @@ func describeField(f *schemapb.FieldSchema) string {
 	}
 	if f.GetAutoID() {
 		b.WriteString(" autoID")
+	}
+	if f.GetIsPartitionKey() {
+		b.WriteString(" partition_key")
 	}
 	return b.String()
 }

@@ -61,7 +61,7 @@ func TestNormalizeRejectsSparseAndGeometry(t *testing.T) {
 		{"sparse with a default", books(pkField(), &schemapb.FieldSchema{Name: "sparse", DataType: schemapb.DataType_SparseFloatVector,
 			DefaultValue: &schemapb.ValueField{Data: &schemapb.ValueField_BytesData{BytesData: []byte{}}}}), apierr.ParameterInvalid, "default"},
 		{"sparse partition key", books(pkField(), &schemapb.FieldSchema{Name: "sparse", DataType: schemapb.DataType_SparseFloatVector, IsPartitionKey: true}),
-			apierr.ParameterInvalid, "partition key"},
+			apierr.Unexpected, "the data type of partition key should be Int64 or VarChar"},
 		{"only geometry", books(pkField(), geoField("geo")), apierr.ParameterInvalid, "schema does not contain vector field"},
 		{"sparse counts as a vector field", books(pkField(), vec("a"), vec("b"), vec("c"), vec("d"), vec("e"), vec("f"), vec("g"), vec("h"), vec("i"), vec("j"), sparseField("k")), apierr.Unexpected, "maximum vector field's number should be limited to 10"},
 		{"geometry default that is not WKT", books(pkField(), vecField("4"), &schemapb.FieldSchema{Name: "geo", DataType: schemapb.DataType_Geometry,
