@@ -58,6 +58,11 @@ type Collection struct {
 	// CollectedAt is when garbage collection finished removing a dropped collection's
 	// channels, files and segment meta (zero until then).
 	CollectedAt time.Time
+	// KeyPartitions is the partition count of a collection with a partition key, 0 for any
+	// other. Its partitions are KeyPartitionName(i) with ID FirstKeyPartition+i, fixed for the
+	// collection's life and described by this record alone (see keyPartitions).
+	KeyPartitions     int
+	FirstKeyPartition int64
 }
 
 // Partition is a partition's catalog record.
@@ -73,17 +78,19 @@ type Partition struct {
 // collectionRecord is Collection's stored form: JSON, with the schema as protobuf JSON so that
 // `weir inspect` and etcdctl show it readably.
 type collectionRecord struct {
-	ID               int64           `json:"id"`
-	DB               string          `json:"db"`
-	Name             string          `json:"name"`
-	Schema           json.RawMessage `json:"schema"`
-	Shards           int             `json:"shards"`
-	VChannels        []string        `json:"vchannels"`
-	ConsistencyLevel int32           `json:"consistency_level"`
-	CreatedAt        time.Time       `json:"created_at"`
-	State            State           `json:"state"`
-	DroppedAt        time.Time       `json:"dropped_at,omitzero"`
-	CollectedAt      time.Time       `json:"collected_at,omitzero"`
+	ID                int64           `json:"id"`
+	DB                string          `json:"db"`
+	Name              string          `json:"name"`
+	Schema            json.RawMessage `json:"schema"`
+	Shards            int             `json:"shards"`
+	VChannels         []string        `json:"vchannels"`
+	ConsistencyLevel  int32           `json:"consistency_level"`
+	CreatedAt         time.Time       `json:"created_at"`
+	State             State           `json:"state"`
+	DroppedAt         time.Time       `json:"dropped_at,omitzero"`
+	CollectedAt       time.Time       `json:"collected_at,omitzero"`
+	KeyPartitions     int             `json:"key_partitions,omitempty"`
+	FirstKeyPartition int64           `json:"first_key_partition,omitempty"`
 }
 
 func encodeCollection(c *Collection) ([]byte, error) {
@@ -94,7 +101,7 @@ func encodeCollection(c *Collection) ([]byte, error) {
 	return json.Marshal(collectionRecord{
 		ID: c.ID, DB: c.DB, Name: c.Name, Schema: s, Shards: c.Shards, VChannels: c.VChannels,
 		ConsistencyLevel: c.ConsistencyLevel, CreatedAt: c.CreatedAt, State: c.State, DroppedAt: c.DroppedAt,
-		CollectedAt: c.CollectedAt,
+		CollectedAt: c.CollectedAt, KeyPartitions: c.KeyPartitions, FirstKeyPartition: c.FirstKeyPartition,
 	})
 }
 
@@ -110,7 +117,7 @@ func decodeCollection(b []byte) (*Collection, error) {
 	return &Collection{
 		ID: r.ID, DB: r.DB, Name: r.Name, Schema: s, Shards: r.Shards, VChannels: r.VChannels,
 		ConsistencyLevel: r.ConsistencyLevel, CreatedAt: r.CreatedAt, State: r.State, DroppedAt: r.DroppedAt,
-		CollectedAt: r.CollectedAt,
+		CollectedAt: r.CollectedAt, KeyPartitions: r.KeyPartitions, FirstKeyPartition: r.FirstKeyPartition,
 	}, nil
 }
 
@@ -133,10 +140,11 @@ func NewCatalog(kv Store, root string, ids *IDAllocator, logger *slog.Logger) *C
 	return &Catalog{kv: kv, keys: keys{root}, ids: ids, now: time.Now, logger: logger}
 }
 
-// CreateCollection stores a new collection and its default partition. c.Schema must be
-// normalised; ID, VChannels, CreatedAt and State are filled in. When a live collection of that
-// name already exists, nothing is written and the existing record is returned with
-// exists == true: the caller decides whether the request matches it.
+// CreateCollection stores a new collection and its default partition, or, when KeyPartitions is
+// set (a collection with a partition key), its KeyPartitions partitions. c.Schema must be
+// normalised; ID, VChannels, CreatedAt, State and FirstKeyPartition are filled in. When a live
+// collection of that name already exists, nothing is written and the existing record is
+// returned with exists == true: the caller decides whether the request matches it.
 func (c *Catalog) CreateCollection(ctx context.Context, coll *Collection) (_ *Collection, exists bool, err error) {
 	nameKey := c.keys.collectionName(coll.DB, coll.Name)
 	if existing, err := c.GetCollectionByName(ctx, coll.DB, coll.Name); err == nil {
@@ -152,7 +160,11 @@ func (c *Catalog) CreateCollection(ctx context.Context, coll *Collection) (_ *Co
 		return nil, false, apierr.Milvus(apierr.CollectionLimit, coll.DB, MaxCollections).With("the cluster has %d collections", len(live))
 	}
 
-	first, err := c.ids.Alloc(ctx, 2)
+	if coll.KeyPartitions < 0 || coll.KeyPartitions > MaxPartitions {
+		return nil, false, fmt.Errorf("meta: collection %q with %d partitions, want 0..%d", coll.Name, coll.KeyPartitions, MaxPartitions)
+	}
+	// The collection's ID, then its partitions' IDs, consecutive as in Milvus.
+	first, err := c.ids.Alloc(ctx, 1+max(1, int64(coll.KeyPartitions)))
 	if err != nil {
 		return nil, false, apierr.Wrap(apierr.Unavailable, err, "allocate collection id")
 	}
@@ -162,24 +174,30 @@ func (c *Catalog) CreateCollection(ctx context.Context, coll *Collection) (_ *Co
 	for i := range out.VChannels {
 		out.VChannels[i] = VChannelName(out.ID, i)
 	}
-	part := Partition{ID: first + 1, CollectionID: out.ID, Name: DefaultPartition, CreatedAt: out.CreatedAt, State: Created}
+	if out.KeyPartitions > 0 {
+		out.FirstKeyPartition = first + 1
+	}
 	rec, err := encodeCollection(&out)
 	if err != nil {
 		return nil, false, err
 	}
-	prec, err := json.Marshal(part)
-	if err != nil {
-		return nil, false, err
-	}
 	id := []byte(strconv.FormatInt(out.ID, 10))
-	_, err = c.kv.Txn(ctx,
-		[]metastore.Cmp{metastore.KeyAbsent(nameKey)},
-		[]metastore.Op{
-			metastore.Put(nameKey, id),
-			metastore.Put(c.keys.collection(out.ID), rec),
+	ops := []metastore.Op{metastore.Put(nameKey, id), metastore.Put(c.keys.collection(out.ID), rec)}
+	// A collection with a partition key gets no partition keys: its record names its
+	// partitions (keyPartitions), since up to 1024 of them could not each have keys written in
+	// the one transaction that creates the collection (etcd takes 128 operations). Any other
+	// collection gets its default partition.
+	if out.KeyPartitions == 0 {
+		part := Partition{ID: first + 1, CollectionID: out.ID, Name: DefaultPartition, CreatedAt: out.CreatedAt, State: Created}
+		prec, err := json.Marshal(part)
+		if err != nil {
+			return nil, false, err
+		}
+		ops = append(ops,
 			metastore.Put(c.keys.partition(out.ID, part.ID), prec),
-			metastore.Put(c.keys.partitionName(out.ID, part.Name), []byte(strconv.FormatInt(part.ID, 10))),
-		})
+			metastore.Put(c.keys.partitionName(out.ID, part.Name), []byte(strconv.FormatInt(part.ID, 10))))
+	}
+	_, err = c.kv.Txn(ctx, []metastore.Cmp{metastore.KeyAbsent(nameKey)}, ops)
 	if errors.Is(err, metastore.ErrPredicateFailed) {
 		// Another request created the name between our read and our write.
 		existing, gerr := c.GetCollectionByName(ctx, coll.DB, coll.Name)
@@ -318,6 +336,10 @@ func (c *Catalog) CreatePartition(ctx context.Context, collID int64, name string
 	if coll.State != Created {
 		return nil, apierr.Milvus(apierr.NoCollection, coll.DB, coll.Name).With("dropped")
 	}
+	if coll.KeyPartitions > 0 {
+		// Fixed at creation: the record alone describes them.
+		return nil, apierr.Milvus(apierr.KeyPartitionCreate)
+	}
 	parts, err := c.ListPartitions(ctx, collID)
 	if err != nil {
 		return nil, err
@@ -359,6 +381,11 @@ func (c *Catalog) ListPartitions(ctx context.Context, collID int64) ([]*Partitio
 	names, rev, err := c.kv.Range(ctx, c.keys.partitionNames(collID))
 	if err != nil {
 		return nil, apierr.Wrap(apierr.Unavailable, err, "list partitions")
+	}
+	if len(names) == 0 {
+		// Every live collection without a partition key has its default partition's name
+		// key, so this is a collection with one, or a dropped or unknown collection.
+		return c.keyPartitions(ctx, collID, rev)
 	}
 	live := make(map[int64]bool, len(names))
 	for _, kv := range names {

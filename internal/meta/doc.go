@@ -7,7 +7,9 @@
 //
 //   - creating a collection requires its name key to be absent; the name key, the collection
 //     record and its default partition are written together, so a reader never sees a collection
-//     without its default partition;
+//     without its default partition. A collection with a partition key has partitions
+//     _default_0 … _default_{n-1} (up to 1024, as in Milvus) instead, fixed for its life: its
+//     record names them (count and first ID), so they too come into being with it;
 //   - dropping a collection requires the name key to still name the same collection ID; the name
 //     is freed and the record marked Dropped in one step (records are removed later by garbage
 //     collection, after the data they describe, so the coordinator's reload never misses a drop);
@@ -19,6 +21,6 @@
 //	{root}/meta/id                                  next free ID (decimal)
 //	{root}/meta/collections/{collectionID}          Collection record (JSON)
 //	{root}/meta/collection-names/{db}/{name}        collection ID (decimal), live collections only
-//	{root}/meta/partitions/{collectionID}/{partID}  Partition record (JSON)
+//	{root}/meta/partitions/{collectionID}/{partID}  Partition record (JSON); none for a collection with a partition key
 //	{root}/meta/partition-names/{collectionID}/{name} partition ID (decimal), live partitions only
 package meta
