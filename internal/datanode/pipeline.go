@@ -389,11 +389,11 @@ func (p *pipeline) handle(m wal.Message) error {
 			return nil
 		}
 		return p.delete(m, h)
-	case dml.Upsert:
+	case dml.Upsert, dml.UpsertAllPartitions:
 		// The delete of the rows' keys and the rows themselves land in different segments
-		// (L0, L1), which commit independently: each half is filtered like a message of its
-		// own kind at this position.
-		del, ins := m.Pos > p.replayL0[h.PartitionID], m.Pos > p.replayPart[h.PartitionID]
+		// (L0 of the delete's scope, L1 of the rows' partition), which commit independently:
+		// each half is filtered like a message of its own kind at this position.
+		del, ins := m.Pos > p.replayL0[h.DeleteScope()], m.Pos > p.replayPart[h.PartitionID]
 		if !del {
 			p.n.m.replayDropped.WithLabelValues("delete").Inc()
 		}
@@ -423,8 +423,8 @@ func (p *pipeline) insert(m wal.Message, h dml.Header) error {
 	return p.insertRows(m, h, rec)
 }
 
-// upsert applies an upsert message: the delete of its rows' keys (when del) and the rows (when
-// ins), both at the message's timestamp.
+// upsert applies an upsert message: the delete of its rows' keys in its delete scope (when del)
+// and the rows (when ins), both at the message's timestamp.
 func (p *pipeline) upsert(m wal.Message, h dml.Header, del, ins bool) error {
 	rec, err := p.decodeRows(m, h)
 	if err != nil {
@@ -436,7 +436,9 @@ func (p *pipeline) upsert(m wal.Message, h dml.Header, del, ins bool) error {
 			rec.Release()
 			return fmt.Errorf("position %d: %w", m.Pos, err)
 		}
-		if err := p.addDeletes(m, h, pks, int64(8*pks.Len())); err != nil {
+		dh := h
+		dh.PartitionID = h.DeleteScope()
+		if err := p.addDeletes(m, dh, pks, int64(8*pks.Len())); err != nil {
 			rec.Release()
 			return err
 		}

@@ -7,7 +7,7 @@
 //	offset size  field
 //	0      2     magic "WD"
 //	2      1     version (2; 1 is read too)
-//	3      1     kind (1 insert, 2 delete, 3 flush, 4 upsert)
+//	3      1     kind (1 insert, 2 delete, 3 flush, 4 upsert, 5 upsert deleting in every partition)
 //	4      8     collection ID (int64, little-endian)
 //	12     8     partition ID (int64; -1 = every partition, for deletes)
 //	20     8     hybrid timestamp (uint64)
@@ -23,6 +23,12 @@
 // the upserted rows survive their own delete. As one message it cannot be split or reordered:
 // two messages of one append could be, when the server refuses one and takes the other and the
 // retry stores the refused one after it.
+//
+// An upsert of kind UpsertAllPartitions deletes its rows' keys in every partition, not only in
+// the one its rows go to: in a collection with a partition key the row that an upsert replaces
+// may sit in another partition (its key value changed), and Milvus then deletes in all of them.
+// A data node built before this kind existed refuses it as corrupt and stops the channel until
+// it is upgraded: upgrade data nodes before proxies.
 package dml
 
 import (
@@ -41,6 +47,9 @@ const (
 	Delete Kind = 2
 	Flush  Kind = 3
 	Upsert Kind = 4
+	// UpsertAllPartitions is an upsert whose delete applies to every partition (see the
+	// package comment); its header's partition is where its rows go.
+	UpsertAllPartitions Kind = 5
 )
 
 func (k Kind) String() string {
@@ -53,12 +62,24 @@ func (k Kind) String() string {
 		return "flush"
 	case Upsert:
 		return "upsert"
+	case UpsertAllPartitions:
+		return "upsert_all_partitions"
 	}
 	return fmt.Sprintf("kind(%d)", uint8(k))
 }
 
 // AllPartitions is the partition ID of a delete that applies to every partition.
 const AllPartitions int64 = -1
+
+// DeleteScope is the partition a delete or upsert message deletes its keys in: AllPartitions for
+// UpsertAllPartitions, the header's partition otherwise (which is AllPartitions for a delete of
+// every partition).
+func (h Header) DeleteScope() int64 {
+	if h.Kind == UpsertAllPartitions {
+		return AllPartitions
+	}
+	return h.PartitionID
+}
 
 // HeaderSize is the size of the fixed header that starts every message.
 const HeaderSize = headerSize
@@ -136,7 +157,7 @@ func DecodeHeader(b []byte) (Header, error) {
 		Timestamp:    binary.LittleEndian.Uint64(b[20:]),
 		Rows:         binary.LittleEndian.Uint32(b[28:]),
 	}
-	if h.Kind < Insert || h.Kind > Upsert {
+	if h.Kind < Insert || h.Kind > UpsertAllPartitions {
 		return Header{}, fmt.Errorf("%w: unknown kind %d", ErrCorrupt, b[3])
 	}
 	return h, nil

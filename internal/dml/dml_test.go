@@ -20,6 +20,21 @@ func TestEncodeDecode(t *testing.T) {
 	require.Equal(t, "kind(9)", Kind(9).String())
 }
 
+// TestDeleteScope: an UpsertAllPartitions message deletes in every partition and inserts into
+// its own; the other kinds delete where their header says.
+func TestDeleteScope(t *testing.T) {
+	m := Message{Header: Header{Kind: UpsertAllPartitions, CollectionID: 42, PartitionID: 7, Timestamp: 9, Rows: 1}, Body: []byte("rows")}
+	got, err := Decode(Encode(m))
+	require.NoError(t, err)
+	require.Equal(t, m.Header, got.Header)
+	require.Equal(t, "upsert_all_partitions", got.Kind.String())
+	require.Equal(t, AllPartitions, got.DeleteScope())
+	require.Equal(t, int64(7), got.PartitionID, "its rows go to its partition")
+	require.Equal(t, int64(7), Header{Kind: Upsert, PartitionID: 7}.DeleteScope())
+	require.Equal(t, int64(7), Header{Kind: Delete, PartitionID: 7}.DeleteScope())
+	require.Equal(t, AllPartitions, Header{Kind: Delete, PartitionID: AllPartitions}.DeleteScope())
+}
+
 func TestDecodeRejectsCorruptMessages(t *testing.T) {
 	good := Encode(Message{Header: Header{Kind: Flush, CollectionID: 1}})
 	for name, b := range map[string][]byte{
@@ -28,6 +43,7 @@ func TestDecodeRejectsCorruptMessages(t *testing.T) {
 		"version":   append([]byte{'W', 'D', 9}, good[3:]...),
 		"version 0": append([]byte{'W', 'D', 0}, good[3:]...),
 		"kind":      append([]byte{'W', 'D', 1, 7}, good[4:]...),
+		"kind 6":    append([]byte{'W', 'D', 2, 6}, good[4:]...),
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := Decode(b)
@@ -53,7 +69,7 @@ func TestDecodeRejectsCorruptMessages(t *testing.T) {
 func TestRoundTripProperty(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		h := Header{
-			Kind:         Kind(rapid.IntRange(1, 4).Draw(t, "kind")),
+			Kind:         Kind(rapid.IntRange(1, 5).Draw(t, "kind")),
 			CollectionID: rapid.Int64().Draw(t, "coll"),
 			PartitionID:  rapid.Int64().Draw(t, "part"),
 			Timestamp:    rapid.Uint64().Draw(t, "ts"),

@@ -540,8 +540,8 @@ func (in *Inspector) checkCheckpoint(ctx context.Context, s *snapshot, ref chann
 			top = held[meta.L1][h.PartitionID]
 		case dml.Delete:
 			top = held[meta.L0][h.PartitionID]
-		case dml.Upsert: // both halves must be held: its delete in L0, its rows in L1
-			top = min(held[meta.L1][h.PartitionID], held[meta.L0][h.PartitionID])
+		case dml.Upsert, dml.UpsertAllPartitions: // both halves must be held: its delete in L0, its rows in L1
+			top = min(held[meta.L1][h.PartitionID], held[meta.L0][h.DeleteScope()])
 		default:
 			return nil
 		}

@@ -338,6 +338,17 @@ func TestCheckpointAhead(t *testing.T) {
 		require.Contains(t, rep.Findings[1].Detail, "upsert of 1 rows in partition")
 		require.Contains(t, rep.Findings[1].Detail, "at position 8, committed segments hold up to 0")
 	})
+	t.Run("an upsert of every partition whose delete the all-partitions L0 segment holds", func(t *testing.T) {
+		w := newWorld(t, true)
+		// Position 8 upserts key 1 of a collection with a partition key: its delete is held
+		// by the L0 segment of every partition, not by one of its rows' partition.
+		w.append(w.c.UpsertAllPartitionsMessage(w.c.Part, []int64{1}, w.ts[7]+1))
+		w.ch.SyncInsert(w.b, []int64{7, 8}, w.ts[7], 7, 7)
+		w.ch.SyncInsert(w.b, []int64{1}, w.ts[7]+1, 8, 8)
+		w.ch.SyncDelete(w.l0, []int64{1}, w.ts[7]+1, 8)
+		w.ch.Checkpoint(8, w.ts[7]+1)
+		require.Empty(t, w.verify(Config{}).Findings)
+	})
 	t.Run("a segment commit still pending is not a finding", func(t *testing.T) {
 		// Between a sync's segment commit and its checkpoint commit the checkpoint trails
 		// what segments hold: normal.

@@ -277,6 +277,12 @@ func (c *Cluster) UpsertMessage(part int64, pks []int64, ts uint64) []byte {
 	return c.rowsMessage(dml.Upsert, part, pks, ts)
 }
 
+// UpsertAllPartitionsMessage is the DML message a proxy appends to upsert rows pks of a
+// collection with a partition key into partition part: it deletes the keys in every partition.
+func (c *Cluster) UpsertAllPartitionsMessage(part int64, pks []int64, ts uint64) []byte {
+	return c.rowsMessage(dml.UpsertAllPartitions, part, pks, ts)
+}
+
 func (c *Cluster) rowsMessage(kind dml.Kind, part int64, pks []int64, ts uint64) []byte {
 	rec := c.Rows(pks, ts)
 	defer rec.Release()
