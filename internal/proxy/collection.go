@@ -45,12 +45,13 @@ func (s *Server) createCollection(ctx context.Context, req *milvuspb.CreateColle
 	if err != nil {
 		return err
 	}
-	if req.GetNumPartitions() != 0 {
-		return apierr.New(apierr.ParameterInvalid, "num_partitions should only be specified with partition key field enabled")
+	keyParts, err := schema.NumPartitions(norm, req.GetNumPartitions())
+	if err != nil {
+		return err
 	}
 	coll := &meta.Collection{
 		DB: db, Name: req.GetCollectionName(), Schema: norm, Shards: shards,
-		ConsistencyLevel: int32(req.GetConsistencyLevel()),
+		ConsistencyLevel: int32(req.GetConsistencyLevel()), KeyPartitions: keyParts,
 	}
 	created, exists, err := s.catalog.CreateCollection(ctx, coll)
 	if err != nil {
@@ -63,6 +64,9 @@ func (s *Server) createCollection(ctx context.Context, req *milvuspb.CreateColle
 		if created.Shards != shards {
 			return apierr.Milvus(apierr.CollectionDifferent, coll.Name).With("existing shards_num %d, requested %d", created.Shards, shards)
 		}
+		if created.KeyPartitions != keyParts {
+			return apierr.Milvus(apierr.CollectionDifferent, coll.Name).With("existing num_partitions %d, requested %d", created.KeyPartitions, keyParts)
+		}
 		return nil
 	}
 	// The record is committed first and the channels created after: a crash in between
@@ -73,7 +77,7 @@ func (s *Server) createCollection(ctx context.Context, req *milvuspb.CreateColle
 			return apierr.Wrap(apierr.Unavailable, err, "create channel %s of collection %q", ch, coll.Name)
 		}
 	}
-	s.logger.Info("collection created", "collection", coll.Name, "id", created.ID, "shards", shards)
+	s.logger.Info("collection created", "collection", coll.Name, "id", created.ID, "shards", shards, "key_partitions", keyParts)
 	return nil
 }
 
@@ -220,12 +224,16 @@ func (s *Server) GetCollectionStatistics(ctx context.Context, req *milvuspb.GetC
 	}, nil
 }
 
-// CreatePartition adds a partition. Creating one that exists succeeds, as in Milvus.
+// CreatePartition adds a partition. Creating one that exists succeeds, as in Milvus. The
+// partitions of a collection with a partition key are fixed.
 func (s *Server) CreatePartition(ctx context.Context, req *milvuspb.CreatePartitionRequest) (*commonpb.Status, error) {
-	// Milvus's order: the collection, then the partition name.
+	// Milvus's order: the collection, its partition key, then the partition name.
 	coll, err := s.lookup(ctx, req.GetDbName(), req.GetCollectionName(), 0)
 	if err != nil {
 		return apierr.Status(err), nil
+	}
+	if coll.KeyPartitions > 0 {
+		return apierr.Status(apierr.Milvus(apierr.KeyPartitionCreate)), nil
 	}
 	if err := schema.ValidatePartitionName(req.GetPartitionName()); err != nil {
 		return apierr.Status(err), nil
@@ -236,12 +244,15 @@ func (s *Server) CreatePartition(ctx context.Context, req *milvuspb.CreatePartit
 }
 
 // DropPartition drops a partition. Dropping one that does not exist succeeds, as in Milvus; the
-// default partition cannot be dropped.
+// default partition cannot be dropped, nor any of a collection with a partition key.
 func (s *Server) DropPartition(ctx context.Context, req *milvuspb.DropPartitionRequest) (*commonpb.Status, error) {
-	// Milvus's order: the collection, then the partition name.
+	// Milvus's order: the collection, its partition key, then the partition name.
 	coll, err := s.lookup(ctx, req.GetDbName(), req.GetCollectionName(), 0)
 	if err != nil {
 		return apierr.Status(err), nil
+	}
+	if coll.KeyPartitions > 0 {
+		return apierr.Status(apierr.Milvus(apierr.KeyPartitionDrop)), nil
 	}
 	if err := schema.ValidatePartitionName(req.GetPartitionName()); err != nil {
 		return apierr.Status(err), nil

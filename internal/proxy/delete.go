@@ -19,7 +19,9 @@ import (
 // Delete deletes rows by primary key. The expression must name the keys (`pk in [...]` or
 // `pk == v`, what the SDKs generate for a key list): Weir's proxy reads no stored data, so it
 // cannot evaluate a filter. Each key goes to the channel it hashes to, one delete message per
-// channel, all stamped with one timestamp.
+// channel, each stamped as it is appended. A delete applies to the partition named, or to every
+// partition; in a collection with a partition key always to every partition, and a name is
+// refused, as in Milvus.
 func (s *Server) Delete(ctx context.Context, req *milvuspb.DeleteRequest) (*milvuspb.MutationResult, error) {
 	res, err := s.delete(ctx, req)
 	if err != nil {
@@ -52,6 +54,9 @@ func (s *Server) delete(ctx context.Context, req *milvuspb.DeleteRequest) (*milv
 	}
 	partID := dml.AllPartitions
 	if req.GetPartitionName() != "" {
+		if coll.KeyPartitions > 0 {
+			return nil, apierr.Milvus(apierr.KeyPartitionNamed)
+		}
 		p, err := s.partition(ctx, coll, req.GetPartitionName())
 		if apierr.KindOf(err) == apierr.PartitionNotFound {
 			return nil, apierr.Milvus(apierr.DeletePartitionNotFound, req.GetPartitionName())

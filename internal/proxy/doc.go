@@ -15,7 +15,9 @@
 //   - Acknowledged means appended. Insert, Upsert and Delete answer success only after every
 //     channel the request touched acknowledged its Append, durably per the WAL's sync
 //     setting. Each row goes to the channel its primary key hashes to (Milvus's hash), so every
-//     write of one key lands on one channel, in order; all messages of a request carry one
+//     write of one key lands on one channel, in order (in a collection with a partition key, the
+//     partition its key value hashes to only chooses the message's partition within that
+//     channel's one Append); all messages of a request carry one
 //     hybrid timestamp (an upsert: its delete one timestamp, its rows a later one, in one
 //     Append, so the delete orders first by position and by timestamp).
 //

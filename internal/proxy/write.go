@@ -27,9 +27,10 @@ const appendBackoff = 100 * time.Millisecond
 // errNoIDAllocator means the proxy was built without Deps.IDs and a collection needs keys.
 var errNoIDAllocator = errors.New("proxy: no ID allocator")
 
-// Insert validates the rows, stamps them with one timestamp, routes each row to the channel
-// its primary key hashes to and appends them. It answers once every channel acknowledged
-// (durably, per the WAL's sync setting); a rejected request appends nothing.
+// Insert validates the rows, routes each row to the channel its primary key hashes to (and, in a
+// collection with a partition key, to the partition its key value hashes to) and appends them,
+// each message stamped as it is appended. It answers once every channel acknowledged (durably,
+// per the WAL's sync setting); a rejected request appends nothing.
 func (s *Server) Insert(ctx context.Context, req *milvuspb.InsertRequest) (*milvuspb.MutationResult, error) {
 	res, err := s.insert(ctx, req)
 	if err != nil {
@@ -40,7 +41,7 @@ func (s *Server) Insert(ctx context.Context, req *milvuspb.InsertRequest) (*milv
 }
 
 func (s *Server) insert(ctx context.Context, req *milvuspb.InsertRequest) (*milvuspb.MutationResult, error) {
-	coll, part, err := s.writeTarget(ctx, req.GetDbName(), req.GetCollectionName(), req.GetPartitionName(), req.GetSchemaTimestamp(), req.GetNamespace())
+	coll, rt, err := s.writeTarget(ctx, req.GetDbName(), req.GetCollectionName(), req.GetPartitionName(), req.GetSchemaTimestamp(), req.GetNamespace())
 	if err != nil {
 		return nil, err
 	}
@@ -65,7 +66,7 @@ func (s *Server) insert(ctx context.Context, req *milvuspb.InsertRequest) (*milv
 		return nil, rowsErr(err, coll.Name)
 	}
 	defer rows.Release()
-	perChannel, err := s.channelRecords(coll, dml.Insert, part.ID, rows)
+	perChannel, err := s.channelRecords(coll, dml.Insert, rt, rows)
 	if err != nil {
 		return nil, err
 	}
@@ -86,7 +87,9 @@ func (s *Server) insert(ctx context.Context, req *milvuspb.InsertRequest) (*milv
 // insert message: those could be reordered by a retry, and the delete would then remove the
 // rows the client was told are upserted. Collections with auto-generated keys are refused:
 // Milvus gives upserted rows of such collections new keys, Weir keeps the client's, and the two
-// would silently disagree.
+// would silently disagree. In a collection with a partition key the messages delete the keys in
+// every partition (dml.UpsertAllPartitions), as Milvus does there: the row an upsert replaces
+// may sit in another partition than the new one, when its key value changed.
 func (s *Server) Upsert(ctx context.Context, req *milvuspb.UpsertRequest) (*milvuspb.MutationResult, error) {
 	res, err := s.upsert(ctx, req)
 	if err != nil {
@@ -100,7 +103,7 @@ func (s *Server) upsert(ctx context.Context, req *milvuspb.UpsertRequest) (*milv
 	if req.GetPartialUpdate() || len(req.GetFieldOps()) > 0 {
 		return nil, apierr.New(apierr.ParameterInvalid, "partial update is not supported by Weir: an upsert must carry every field of the rows it replaces")
 	}
-	coll, part, err := s.writeTarget(ctx, req.GetDbName(), req.GetCollectionName(), req.GetPartitionName(), req.GetSchemaTimestamp(), req.GetNamespace())
+	coll, rt, err := s.writeTarget(ctx, req.GetDbName(), req.GetCollectionName(), req.GetPartitionName(), req.GetSchemaTimestamp(), req.GetNamespace())
 	if err != nil {
 		return nil, err
 	}
@@ -113,7 +116,11 @@ func (s *Server) upsert(ctx context.Context, req *milvuspb.UpsertRequest) (*milv
 		return nil, rowsErr(err, coll.Name)
 	}
 	defer rows.Release()
-	perChannel, err := s.channelRecords(coll, dml.Upsert, part.ID, rows)
+	kind := dml.Upsert
+	if rt.keyed != nil {
+		kind = dml.UpsertAllPartitions
+	}
+	perChannel, err := s.channelRecords(coll, kind, rt, rows)
 	if err != nil {
 		return nil, err
 	}
@@ -138,44 +145,44 @@ func rowsErr(err error, coll string) error {
 	return apierr.Wrap(apierr.Internal, err, "prepare rows of collection %q", coll)
 }
 
-// writeTarget resolves the collection and partition of a mutation and checks the schema
-// timestamp the client described the collection at. It answers from the target cache when it
-// can and re-reads the metastore before rejecting anything the cache does not know.
-func (s *Server) writeTarget(ctx context.Context, reqDB, collName, partName string, schemaTS uint64, namespace string) (*meta.Collection, *meta.Partition, error) {
+// writeTarget resolves the collection of a mutation and where its rows go (routeOf), and checks
+// the schema timestamp the client described the collection at. It answers from the target cache
+// when it can and re-reads the metastore before rejecting anything the cache does not know.
+func (s *Server) writeTarget(ctx context.Context, reqDB, collName, partName string, schemaTS uint64, namespace string) (*meta.Collection, route, error) {
 	if namespace != "" {
-		return nil, nil, apierr.New(apierr.ParameterInvalid, "namespaces are not supported by Weir (got namespace %q)", namespace)
+		return nil, route{}, apierr.New(apierr.ParameterInvalid, "namespaces are not supported by Weir (got namespace %q)", namespace)
 	}
 	db, err := database(ctx, reqDB)
 	if err != nil {
-		return nil, nil, err
+		return nil, route{}, err
 	}
-	if e, ok := s.cache.get(db, collName); ok {
-		if part := findPartition(e.parts, partName); part != nil && checkSchemaTS(e.coll, schemaTS) == nil {
-			return e.coll, part, nil
+	if e, ok := s.cache.get(db, collName); ok && checkSchemaTS(e.coll, schemaTS) == nil {
+		if rt, err := routeOf(e.coll, e.parts, partName); err == nil {
+			return e.coll, rt, nil
 		}
 	}
 	entry := s.cache.start()
 	coll, err := s.lookup(ctx, db, collName, 0)
 	if err != nil {
-		return nil, nil, err
+		return nil, route{}, err
 	}
 	if err := checkChannels(coll); err != nil {
-		return nil, nil, err
+		return nil, route{}, err
 	}
 	if err := checkSchemaTS(coll, schemaTS); err != nil {
-		return nil, nil, err
+		return nil, route{}, err
 	}
 	parts, err := s.catalog.ListPartitions(ctx, coll.ID)
 	if err != nil {
-		return nil, nil, metaErr(err, "list partitions of collection %q", coll.Name)
+		return nil, route{}, metaErr(err, "list partitions of collection %q", coll.Name)
 	}
 	entry.coll, entry.parts = coll, parts
 	s.cache.put(db, collName, entry)
-	part := findPartition(parts, partName)
-	if part == nil {
-		return nil, nil, apierr.Milvus(apierr.NoPartition, partNameOrDefault(partName))
+	rt, err := routeOf(coll, parts, partName)
+	if err != nil {
+		return nil, route{}, err
 	}
-	return coll, part, nil
+	return coll, rt, nil
 }
 
 // checkSchemaTS compares the schema timestamp a client sends with the collection's. The Go
@@ -244,12 +251,19 @@ func succIndex(n int) []uint32 {
 	return out
 }
 
-// channelRecords splits rows by channel and encodes each channel's rows as messages of kind
-// (dml.Insert or dml.Upsert), to be stamped when appended (appendAll). Element i belongs to
-// coll.VChannels[i]; nil means nothing for that channel. Everything is encoded before anything
-// is appended, so a row too large for a message rejects the request with nothing written.
-func (s *Server) channelRecords(coll *meta.Collection, kind dml.Kind, partID int64, rows *batch.Rows) ([][][]byte, error) {
-	subs := rows.Split(batch.ChannelOf(coll.Shards), coll.Shards)
+// channelRecords splits rows by channel (their primary key) and partition (rt) and encodes the
+// rows of each (channel, partition) as messages of kind (dml.Insert, dml.Upsert or
+// dml.UpsertAllPartitions), to be stamped when appended (appendAll). Element i belongs to
+// coll.VChannels[i] and holds its partitions' messages in partition order; nil means nothing for
+// that channel. Everything is encoded before anything is appended, so a row too large for a
+// message rejects the request with nothing written.
+func (s *Server) channelRecords(coll *meta.Collection, kind dml.Kind, rt route, rows *batch.Rows) ([][][]byte, error) {
+	groups, err := rt.groups(coll, rows)
+	if err != nil {
+		return nil, err
+	}
+	nparts := rt.partitions()
+	subs := rows.Group(groups, coll.Shards*nparts)
 	defer func() {
 		for _, sub := range subs {
 			if sub != nil {
@@ -258,16 +272,17 @@ func (s *Server) channelRecords(coll *meta.Collection, kind dml.Kind, partID int
 		}
 	}()
 	out := make([][][]byte, coll.Shards)
-	for c, sub := range subs {
+	for g, sub := range subs {
 		if sub == nil {
 			continue
 		}
-		hdr := dml.Header{Kind: kind, CollectionID: coll.ID, PartitionID: partID}
+		c, p := g/nparts, g%nparts
+		hdr := dml.Header{Kind: kind, CollectionID: coll.ID, PartitionID: rt.partitionID(p)}
 		msgs, err := s.insertMessages(hdr, sub, coll.Name)
 		if err != nil {
 			return nil, err
 		}
-		out[c] = msgs
+		out[c] = append(out[c], msgs...)
 	}
 	return out, nil
 }

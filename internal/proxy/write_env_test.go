@@ -315,7 +315,7 @@ func readChannel(t testing.TB, l *wal.Log, ch string) []walMsg {
 		require.NoError(t, err)
 		w := walMsg{pos: m.Pos, hdr: msg.Header}
 		switch msg.Kind {
-		case dml.Insert, dml.Upsert:
+		case dml.Insert, dml.Upsert, dml.UpsertAllPartitions:
 			w.rec, err = batch.DecodeIPC(msg.Body)
 			require.NoError(t, err)
 			t.Cleanup(w.rec.Release)
