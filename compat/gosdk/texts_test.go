@@ -346,3 +346,35 @@ func TestNullableAndDefaultValues(t *testing.T) {
 	// they replaced.
 	requireRowCount(ctx, t, c, name, "6")
 }
+
+// TestUpsertIntoGeneratedKeys: an upsert into a collection whose keys are generated replaces the
+// rows it names under new keys, as Milvus 2.6 does (its TestUpsertAutoID).
+func TestUpsertIntoGeneratedKeys(t *testing.T) {
+	c := connect(t)
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	name := uniqueName("weir_upsert_auto")
+	t.Cleanup(func() { _ = c.DropCollection(context.Background(), milvusclient.NewDropCollectionOption(name)) })
+	require.NoError(t, c.CreateCollection(ctx, milvusclient.NewCreateCollectionOption(name, schemaOf(pkInt64().WithIsAutoID(true), vecField("vec", 4)))))
+	vecs := column.NewColumnFloatVector("vec", 4, [][]float32{{1, 2, 3, 4}, {5, 6, 7, 8}})
+	ins, err := c.Insert(ctx, milvusclient.NewColumnBasedInsertOption(name, vecs))
+	require.NoError(t, err)
+	var old []int64
+	for i := range ins.IDs.Len() {
+		k, err := ins.IDs.GetAsInt64(i)
+		require.NoError(t, err)
+		old = append(old, k)
+	}
+	up, err := c.Upsert(ctx, milvusclient.NewColumnBasedInsertOption(name, column.NewColumnInt64("id", old), vecs))
+	require.NoError(t, err)
+	require.Equal(t, int64(2), up.UpsertCount)
+	require.Equal(t, 2, up.IDs.Len())
+	for i := range up.IDs.Len() {
+		k, err := up.IDs.GetAsInt64(i)
+		require.NoError(t, err)
+		require.NotContains(t, old, k, "the upserted rows get new keys")
+		require.NotZero(t, k)
+	}
+	flushAndWait(ctx, t, c, name)
+	requireRowCount(ctx, t, c, name, "4") // as in Milvus, deletes count until compaction
+}

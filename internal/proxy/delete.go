@@ -12,7 +12,6 @@ import (
 	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
 
 	"github.com/weir-db/weir/internal/apierr"
-	"github.com/weir-db/weir/internal/batch"
 	"github.com/weir-db/weir/internal/dml"
 )
 
@@ -70,21 +69,8 @@ func (s *Server) delete(ctx context.Context, req *milvuspb.DeleteRequest) (*milv
 	if keys.Len() == 0 {
 		return &milvuspb.MutationResult{Status: apierr.OK(), IDs: ids}, nil
 	}
-	perChan := make([]dml.PKs, coll.Shards)
-	channelOf := batch.ChannelOf(coll.Shards)
-	if keys.Strs != nil {
-		for _, k := range keys.Strs {
-			c := channelOf(batch.HashString(k))
-			perChan[c].Strs = append(perChan[c].Strs, k)
-		}
-	} else {
-		for _, k := range keys.Ints {
-			c := channelOf(batch.HashInt64(k))
-			perChan[c].Ints = append(perChan[c].Ints, k)
-		}
-	}
 	msgs := make([][][]byte, coll.Shards)
-	for c, p := range perChan {
+	for c, p := range keysByChannel(coll, keys) {
 		if p.Len() > 0 {
 			msgs[c] = s.deleteMessages(coll.ID, partID, p)
 		}

@@ -45,25 +45,9 @@ func (s *Server) insert(ctx context.Context, req *milvuspb.InsertRequest) (*milv
 	if err != nil {
 		return nil, err
 	}
-	// batch calls AutoIDs only after the request passed validation: a rejected request
-	// allocates nothing.
-	var allocErr error
-	rows, err := batch.FromFieldData(coll.Schema, req.GetFieldsData(), req.GetNumRows(), batch.FromOptions{
-		AutoIDs: func(n int) (int64, error) {
-			if s.ids == nil {
-				allocErr = errNoIDAllocator
-				return 0, allocErr
-			}
-			first, err := s.ids.Alloc(ctx, int64(n))
-			allocErr = err
-			return first, err
-		},
-	})
-	if allocErr != nil {
-		return nil, apierr.Wrap(apierr.Unavailable, allocErr, "allocate primary keys for collection %q", coll.Name)
-	}
+	rows, err := s.insertRows(ctx, coll, req.GetFieldsData(), req.GetNumRows())
 	if err != nil {
-		return nil, rowsErr(err, coll.Name)
+		return nil, err
 	}
 	defer rows.Release()
 	perChannel, err := s.channelRecords(coll, dml.Insert, rt, rows)
@@ -85,9 +69,8 @@ func (s *Server) insert(ctx context.Context, req *milvuspb.InsertRequest) (*milv
 // which deletes its own rows' keys in the target partition and inserts the rows, both at one
 // timestamp (see package dml). One message per part of the batch, not a delete message and an
 // insert message: those could be reordered by a retry, and the delete would then remove the
-// rows the client was told are upserted. Collections with auto-generated keys are refused:
-// Milvus gives upserted rows of such collections new keys, Weir keeps the client's, and the two
-// would silently disagree. In a collection with a partition key the messages delete the keys in
+// rows the client was told are upserted. Collections with generated keys are upserted as Milvus
+// does, under new keys (see upsertGenerated). In a collection with a partition key the messages delete the keys in
 // every partition (dml.UpsertAllPartitions), as Milvus does there: the row an upsert replaces
 // may sit in another partition than the new one, when its key value changed.
 func (s *Server) Upsert(ctx context.Context, req *milvuspb.UpsertRequest) (*milvuspb.MutationResult, error) {
@@ -107,9 +90,8 @@ func (s *Server) upsert(ctx context.Context, req *milvuspb.UpsertRequest) (*milv
 	if err != nil {
 		return nil, err
 	}
-	if pk := schema.PrimaryKey(coll.Schema); pk.GetAutoID() {
-		return nil, apierr.New(apierr.ParameterInvalid,
-			"upsert into collection %q is not supported: its primary key %q is auto-generated, and Weir keeps the keys a client sends where Milvus would replace them", coll.Name, pk.GetName())
+	if schema.PrimaryKey(coll.Schema).GetAutoID() {
+		return s.upsertGenerated(ctx, coll, rt, req)
 	}
 	rows, err := batch.FromFieldData(coll.Schema, req.GetFieldsData(), req.GetNumRows(), batch.FromOptions{Upsert: true})
 	if err != nil {
@@ -133,6 +115,95 @@ func (s *Server) upsert(ctx context.Context, req *milvuspb.UpsertRequest) (*milv
 		Status: apierr.OK(), IDs: batch.IDs(rows.PrimaryKeys()), SuccIndex: succIndex(n),
 		UpsertCnt: int64(n), Timestamp: ts,
 	}, nil
+}
+
+// insertRows validates and converts the columns of an insert, allocating the keys of a
+// collection that generates them. batch calls AutoIDs only after the request passed
+// validation: a rejected request allocates nothing.
+func (s *Server) insertRows(ctx context.Context, coll *meta.Collection, cols []*schemapb.FieldData, numRows uint32) (*batch.Rows, error) {
+	var allocErr error
+	rows, err := batch.FromFieldData(coll.Schema, cols, numRows, batch.FromOptions{
+		AutoIDs: func(n int) (int64, error) {
+			if s.ids == nil {
+				allocErr = errNoIDAllocator
+				return 0, allocErr
+			}
+			first, err := s.ids.Alloc(ctx, int64(n))
+			allocErr = err
+			return first, err
+		},
+	})
+	if allocErr != nil {
+		return nil, apierr.Wrap(apierr.Unavailable, allocErr, "allocate primary keys for collection %q", coll.Name)
+	}
+	if err != nil {
+		return nil, rowsErr(err, coll.Name)
+	}
+	return rows, nil
+}
+
+// upsertGenerated upserts into a collection whose keys are generated, as Milvus 2.6 does: it
+// deletes the keys the client sends and inserts the rows under new keys, which it returns. Per
+// channel the old keys' delete messages and the new rows' insert messages go out in one append.
+// The two halves touch different keys (generated keys are never reused), so no order between
+// them, across channels or within one, can make a delete remove an upserted row. A failure part
+// way leaves some keys deleted and some rows inserted, as a failed Milvus upsert does; the
+// client's retry deletes the same keys again and inserts the rows under newer keys.
+func (s *Server) upsertGenerated(ctx context.Context, coll *meta.Collection, rt route, req *milvuspb.UpsertRequest) (*milvuspb.MutationResult, error) {
+	pk := schema.PrimaryKey(coll.Schema)
+	// The whole request is checked as an upsert first (the keys are required and may not
+	// repeat), then the rows without their keys become an insert's.
+	old, err := batch.FromFieldData(coll.Schema, req.GetFieldsData(), req.GetNumRows(), batch.FromOptions{Upsert: true})
+	if err != nil {
+		return nil, rowsErr(err, coll.Name)
+	}
+	oldKeys := old.PrimaryKeys()
+	old.Release()
+	cols := slices.DeleteFunc(slices.Clone(req.GetFieldsData()), func(fd *schemapb.FieldData) bool {
+		return fd.GetFieldName() == pk.GetName() || fd.GetFieldName() == "" && fd.GetFieldId() == pk.GetFieldID()
+	})
+	rows, err := s.insertRows(ctx, coll, cols, req.GetNumRows())
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Release()
+	perChannel, err := s.channelRecords(coll, dml.Insert, rt, rows)
+	if err != nil {
+		return nil, err
+	}
+	delPart := dml.AllPartitions // a keyed row may sit in any partition
+	if rt.keyed == nil {
+		delPart = rt.part.ID
+	}
+	for c, keys := range keysByChannel(coll, dml.PKs{Ints: oldKeys.Int64, Strs: oldKeys.Strings}) {
+		if keys.Len() > 0 {
+			perChannel[c] = append(s.deleteMessages(coll.ID, delPart, keys), perChannel[c]...)
+		}
+	}
+	_, ts, err := s.appendAll(ctx, coll, perChannel)
+	if err != nil {
+		return nil, err
+	}
+	n := rows.Len()
+	return &milvuspb.MutationResult{
+		Status: apierr.OK(), IDs: batch.IDs(rows.PrimaryKeys()), SuccIndex: succIndex(n),
+		UpsertCnt: int64(n), DeleteCnt: int64(n), Timestamp: ts,
+	}, nil
+}
+
+// keysByChannel splits primary keys by the channel each hashes to.
+func keysByChannel(coll *meta.Collection, keys dml.PKs) []dml.PKs {
+	perChan := make([]dml.PKs, coll.Shards)
+	channelOf := batch.ChannelOf(coll.Shards)
+	for _, k := range keys.Strs {
+		c := channelOf(batch.HashString(k))
+		perChan[c].Strs = append(perChan[c].Strs, k)
+	}
+	for _, k := range keys.Ints {
+		c := channelOf(batch.HashInt64(k))
+		perChan[c].Ints = append(perChan[c].Ints, k)
+	}
+	return perChan
 }
 
 // rowsErr passes batch's rejections of the request through; anything else means a stored

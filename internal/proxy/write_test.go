@@ -151,6 +151,49 @@ func TestInsertIntoPartitionVarCharAndAutoID(t *testing.T) {
 	})
 }
 
+// TestUpsertIntoGeneratedKeys: an upsert into a collection whose keys are generated deletes the
+// keys the client sends and inserts the rows under new keys, which it returns, as Milvus 2.6
+// does: in each channel the old keys' deletes come before the new rows.
+func TestUpsertIntoGeneratedKeys(t *testing.T) {
+	e := startProxy(t)
+	ctx := ctxT(t)
+	c := createColl(t, e.c, "auto", 2, autoPK, vec32)
+	old := []int64{11, 12, 13, 14}
+	res, err := e.c.Upsert(ctx, &milvuspb.UpsertRequest{CollectionName: "auto", NumRows: 4, FieldsData: []*schemapb.FieldData{
+		int64Col("id", old), vecCol("vec", 32, vectors(old, 32)),
+	}})
+	require.NoError(t, err)
+	requireOK(t, res.GetStatus())
+	fresh := res.GetIDs().GetIntId().GetData()
+	require.Len(t, fresh, 4)
+	for _, k := range fresh {
+		require.NotContains(t, old, k, "the rows get new keys")
+	}
+	require.Equal(t, int64(4), res.GetUpsertCnt())
+
+	var deleted, inserted []int64
+	for ch, name := range c.chans {
+		sawInsert := false
+		for _, m := range readChannel(t, e.log, name) {
+			switch m.hdr.Kind {
+			case dml.Delete:
+				require.False(t, sawInsert, "channel %s: a delete after the inserts", name)
+				for _, k := range m.keys.Ints {
+					require.Equal(t, ch, batch.ChannelOf(2)(batch.HashInt64(k)), "key %d in its channel", k)
+				}
+				deleted = append(deleted, m.keys.Ints...)
+			case dml.Insert:
+				sawInsert = true
+				inserted = append(inserted, int64s(t, m.rec, "id")...)
+			default:
+				t.Fatalf("channel %s: unexpected %s message", name, m.hdr.Kind)
+			}
+		}
+	}
+	require.ElementsMatch(t, old, deleted, "the client's keys are deleted")
+	require.ElementsMatch(t, fresh, inserted, "the rows are stored under the keys returned")
+}
+
 // TestLargeBatchesAreSplitIntoMessages checks that a channel's rows are cut into messages no
 // larger than MaxMessageBytes, in order, all with the request's timestamp, and that a single
 // row too large for a message rejects the request with nothing written.
@@ -518,12 +561,12 @@ func TestRejectedWritesAppendNothing(t *testing.T) {
 		}, 1102, "limit is 67108864 bytes"},
 		{"upsert: duplicate keys", upsert(func(r *milvuspb.UpsertRequest) { r.FieldsData[0] = int64Col("id", []int64{1, 1}) }), 1100, "duplicate primary keys are not allowed in the same batch"},
 		{"upsert: missing key", upsert(func(r *milvuspb.UpsertRequest) { r.FieldsData = r.FieldsData[1:] }), 1100, "must assign pk when upsert, primary field: id: invalid parameter"},
-		{"upsert: auto id collection", func() (*commonpb.Status, error) {
+		{"upsert: auto id collection without the keys", func() (*commonpb.Status, error) {
 			res, err := e.c.Upsert(ctx, &milvuspb.UpsertRequest{CollectionName: "auto", NumRows: 1, FieldsData: []*schemapb.FieldData{
-				int64Col("id", []int64{1}), vecCol("vec", 32, make([]float32, 32)),
+				vecCol("vec", 32, make([]float32, 32)),
 			}})
 			return res.GetStatus(), err
-		}, 1100, "auto-generated"},
+		}, 1100, "must assign pk when upsert, primary field: id"},
 		{"upsert: partial update", upsert(func(r *milvuspb.UpsertRequest) { r.PartialUpdate = true }), 1100, "partial update is not supported"},
 		{"upsert: wrong dimension", upsert(func(r *milvuspb.UpsertRequest) { r.FieldsData[1] = vecCol("vec", 16, make([]float32, 32)) }), 1100, "dim"},
 		{"upsert: unknown collection", upsert(func(r *milvuspb.UpsertRequest) { r.CollectionName = "nope" }), 100, "collection=nope]"},
