@@ -68,6 +68,8 @@ const (
 	MaxCapacityRange
 	DuplicatedFieldName
 	DuplicatedTypeParam
+	DuplicatedIndexParam
+	PlainError
 	SystemField
 	PrimaryKeyNullable
 	VectorNullable
@@ -80,6 +82,7 @@ const (
 
 	// Insert and upsert columns.
 	NumRowsZero
+	SchemaChanged
 	FieldNotPassed
 	MoreFieldData
 	FieldNotInSchema
@@ -96,6 +99,7 @@ const (
 	BFloat16NotFinite
 	DimMismatch
 	VectorBytesMismatch
+	BinaryBitsMismatch
 	JSONTooLong
 	DynamicTooLong
 	DynamicNotObject
@@ -217,7 +221,10 @@ var texts = [numTexts]text{
 	// proxy validateDuplicatedFieldName, after every per-field check.
 	DuplicatedFieldName: {Unexpected, "duplicated field name %s found"},
 	// rootcoord checkFieldSchema and validateSchema.
-	DuplicatedTypeParam: {ParameterInvalid, "duplicated type param key \"%s\": invalid parameter"},
+	DuplicatedTypeParam:  {ParameterInvalid, "duplicated type param key \"%s\": invalid parameter"},
+	DuplicatedIndexParam: {ParameterInvalid, "duplicated index param key \"%s\": invalid parameter"},
+	// A Go error Milvus passes on as it is (strconv's, protobuf's), code 65535.
+	PlainError:          {Unexpected, "%v"},
 	SystemField:         {ParameterInvalid, "schema contains system field: RowID, Timestamp, $meta, $namespace_id: invalid parameter[expected=schema don't contains system field][actual=contains]"},
 	PrimaryKeyNullable:  {ParameterInvalid, "primary field not support null, type:%s, name:%s: invalid parameter"},
 	VectorNullable:      {ParameterInvalid, "vector type not support null, type:%s, name:%s: invalid parameter"},
@@ -229,6 +236,10 @@ var texts = [numTexts]text{
 	GeometryDefaultInvalid: {ParameterInvalid, "invalid default value for geometry field: invalid parameter"},
 	DefaultTooLong:         {ParameterInvalid, "the length (%d) of string exceeds max length (%d): invalid parameter[expected=valid length string][actual=string length exceeds max length]"},
 
+	// proxy task_insert.go / task_upsert.go PreExecute: the schema timestamp the client sent is
+	// not the collection's (merr.WrapErrCollectionSchemaMisMatch); the Go SDK describes the
+	// collection again and retries.
+	SchemaChanged: {SchemaMismatch, "collection schema mismatch[collection=%s]"},
 	// proxy task_insert.go / task_upsert.go PreExecute.
 	NumRowsZero: {ParameterInvalid, "num_rows should be greater than 0: invalid parameter[expected=invalid num_rows][actual=%d]"},
 	// proxy util.go checkFieldsDataBySchema.
@@ -248,7 +259,8 @@ var texts = [numTexts]text{
 	// proxy validate_util.go checkVarCharFieldData.
 	VarCharTooLong: {ParameterInvalid, "length of varchar field %s exceeds max length, row number: %d, length: %d, max length: %d: invalid parameter"},
 	// proxy validate_util.go checkArrayElement (row and index counted from 0).
-	VarCharArrayTooLong: {ParameterInvalid, "length of VarChar array field \"%s\" exceeds max length, row number: %d, array index: %d, length: %d, max length: %d: invalid parameter"},
+	// The first verb is the field's type, which Milvus prints: always Array.
+	VarCharArrayTooLong: {ParameterInvalid, "length of %s array field \"%s\" exceeds max length, row number: %d, array index: %d, length: %d, max length: %d: invalid parameter"},
 	// proxy validate_util.go checkArrayFieldData (the row is counted from 0, written "%dth").
 	ArrayTooLong: {ParameterInvalid, "the length (%d) of %dth array exceeds max capacity (%d): invalid parameter[expected=valid length array][actual=array length exceeds max capacity]"},
 	// proxy validate_util.go checkArrayElement.
@@ -263,8 +275,10 @@ var texts = [numTexts]text{
 	BFloat16NotFinite: {Unexpected, "bfloat16 vector contain nan or infinity value."},
 	// proxy validate_util.go checkAligned: a vector column whose dim is not the schema's.
 	DimMismatch: {ParameterInvalid, "the dim (%d) of field data(%s) is not equal to schema dim (%d): invalid parameter[expected=%d][actual=%d]"},
-	// funcutil.GetNumRowsOfFloatVectorField and friends: bytes that do not make whole vectors.
+	// funcutil.GetNumRowsOf*VectorField: values that do not make whole vectors. The middle verb
+	// is Milvus's word for the type: float, float16, bfloat, int8.
 	VectorBytesMismatch: {Unexpected, "the length(%d) of %s data should divide the dim(%d)"},
+	BinaryBitsMismatch:  {Unexpected, "the num(%d) of all bits should divide the dim(%d)"},
 	// proxy validate_util.go checkJSONFieldData.
 	JSONTooLong: {ParameterInvalid, "the length (%d) of json field (%s) exceeds max length (%d): invalid parameter[expected=valid length json string][actual=length exceeds max length]"},
 	// proxy util.go verifyDynamicFieldData.

@@ -23,6 +23,8 @@ var notThroughTheSDK = map[Text]string{
 	NoneElementType:        "schema TestNormalizeRejects",
 	MaxCapacityNotInteger:  "the SDK's WithMaxCapacity takes an integer",
 	DuplicatedTypeParam:    "the SDK keeps type parameters in a map",
+	DuplicatedIndexParam:   "the SDK keeps index parameters in a map",
+	BinaryBitsMismatch:     "the SDK builds whole vectors (batch TestFromFieldDataRejects)",
 	FieldNotInSchema:       "the SDK refuses a column the collection does not have",
 	DuplicatedField:        "the SDK refuses a repeated column",
 	NumRowsMismatch:        "the SDK refuses columns of different lengths",
@@ -44,6 +46,7 @@ var notThroughTheSDK = map[Text]string{
 	FieldLength:            "the SDK checks values against valid_data",
 	SparseDataLength:       "the SDK's sparse rows are whole elements (batch TestFromFieldDataRejectsBadSparseAndGeometry)",
 	FlushRateLimited:       "Weir does not limit flushes (docs/api.md)",
+	SchemaChanged:          "the SDK describes the collection again and retries (proxy TestRejectedWritesAppendNothing)",
 }
 
 // TestEveryTextIsTestedThroughTheSDK checks that each of Milvus's texts is asserted by the Go

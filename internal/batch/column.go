@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"slices"
 	"strconv"
 	"unsafe"
 
@@ -229,287 +228,66 @@ func nonFinite16(b []byte, expMask uint16) int {
 	return -1
 }
 
-// column is a column that passed validation: one value per row, and which rows are null (nil
-// when none is).
-type column struct {
-	fd    *schemapb.FieldData
-	valid []bool
-}
-
-// checkColumn validates the column fd of field f for n rows in the order Milvus's proxy does:
-// a payload of the field's type, its values, its valid_data (see fill), then one value per row.
-// It returns the column with one value per row and its size in the record.
-func checkColumn(f *schemapb.FieldSchema, fd *schemapb.FieldData, n int) (column, int, error) {
-	if payloadKind(fd) != expectedKind(f.GetDataType()) {
-		// An all-null column of a field that takes nulls needs no values (an omitted one is
-		// such a column, see absentColumn).
-		if !hasFill(f) || payloadKind(fd) != "no" || len(fd.GetValidData()) != n || slices.Contains(fd.GetValidData(), true) {
-			return column{}, 0, noData(f, n)
-		}
-	}
-	rows, size, err := checkValues(f, fd)
-	if err != nil {
-		return column{}, 0, err
-	}
-	dense, valid, err := fill(f, fd, n, rows)
-	if err != nil {
-		return column{}, 0, err
-	}
-	if dense != fd {
-		// The filled-in defaults were checked when the collection was created.
-		if rows, size, err = checkValues(f, dense); err != nil {
-			return column{}, 0, err
-		}
-	}
-	if rows != n {
-		return column{}, 0, rowsError(f.GetName(), rows, n)
-	}
-	return column{fd: dense, valid: valid}, size, nil
-}
-
-// noData is Milvus's error for a column without data of its field's type (validate_util.go,
-// one wording per type). Milvus has no such check for Bool; its row count check answers.
-func noData(f *schemapb.FieldSchema, n int) error {
-	name := f.GetName()
-	var opening, expected string
-	switch f.GetDataType() {
+// arrayLen is the number of elements of an array row of element type et, whatever it carries.
+func arrayLen(et schemapb.DataType, row *schemapb.ScalarField) int {
+	switch et {
 	case schemapb.DataType_Bool:
-		return rowsError(name, 0, n)
+		return len(row.GetBoolData().GetData())
 	case schemapb.DataType_Int8, schemapb.DataType_Int16, schemapb.DataType_Int32:
-		opening, expected = fmt.Sprintf("field '%s' is illegal, array type mismatch", name), "need int array"
+		return len(row.GetIntData().GetData())
 	case schemapb.DataType_Int64:
-		opening, expected = fmt.Sprintf("field '%s' is illegal, array type mismatch", name), "need long int array"
+		return len(row.GetLongData().GetData())
 	case schemapb.DataType_Float:
-		opening, expected = fmt.Sprintf("field '%s' is illegal, array type mismatch", name), "need float32 array"
+		return len(row.GetFloatData().GetData())
 	case schemapb.DataType_Double:
-		opening, expected = fmt.Sprintf("field '%s' is illegal, array type mismatch", name), "need float64(double) array"
-	case schemapb.DataType_VarChar, schemapb.DataType_String:
-		opening, expected = fmt.Sprintf("varchar field '%s' is illegal, array type mismatch", name), "need string array"
-	case schemapb.DataType_JSON:
-		opening, expected = fmt.Sprintf("json field '%s' is illegal, array type mismatch", name), "need json array"
-	case schemapb.DataType_Array:
-		opening, expected = fmt.Sprintf("array field '%s' is illegal, array type mismatch", name), "need "+f.GetElementType().String()+" array"
-	case schemapb.DataType_FloatVector:
-		opening, expected = fmt.Sprintf("float vector field '%s' is illegal, array type mismatch", name), "need float vector"
-	case schemapb.DataType_BinaryVector:
-		opening, expected = fmt.Sprintf("binary float vector field '%s' is illegal, array type mismatch", name), "need bytes array"
-	case schemapb.DataType_Float16Vector:
-		opening, expected = fmt.Sprintf("float16 float field '%s' is illegal, nil Vector_Float16 type", name), "need vector_float16 array"
-	case schemapb.DataType_BFloat16Vector:
-		opening, expected = fmt.Sprintf("bfloat16 float field '%s' is illegal, nil Vector_BFloat16 type", name), "need vector_bfloat16 array"
-	case schemapb.DataType_Int8Vector:
-		opening, expected = fmt.Sprintf("int8 vector field '%s' is illegal, nil Vector_Int8 type", name), "need vector_int8 array"
-	case schemapb.DataType_SparseFloatVector:
-		opening, expected = fmt.Sprintf("sparse float field '%s' is illegal, nil SparseFloatVector", name), "need sparse float array"
-	case schemapb.DataType_Geometry:
-		opening, expected = fmt.Sprintf("geometry field '%s' is illegal, array type mismatch", name), "need geometry array"
-	default:
-		opening, expected = fmt.Sprintf("field '%s' is illegal, array type mismatch", name), "need "+f.GetDataType().String()+" array"
+		return len(row.GetDoubleData().GetData())
 	}
-	return apierr.Milvus(apierr.NoFieldData, opening, expected)
+	return len(row.GetStringData().GetData())
 }
 
-// checkValues validates the values of column fd of field f, whose payload has the field's
-// type, and returns their number and size in the record.
-func checkValues(f *schemapb.FieldSchema, fd *schemapb.FieldData) (int, int, error) {
-	name, dt := f.GetName(), f.GetDataType()
-	if fd.GetVectors() != nil {
-		return checkVector(f, fd.GetVectors())
-	}
-	sc := fd.GetScalars()
-	var rows, size int
-	switch dt {
-	case schemapb.DataType_Bool:
-		rows = len(sc.GetBoolData().GetData())
-		size = rows
-	case schemapb.DataType_Int8, schemapb.DataType_Int16, schemapb.DataType_Int32:
-		v := sc.GetIntData().GetData()
-		rows, size = len(v), len(v)*intWidth(dt)
-		if dt != schemapb.DataType_Int32 {
-			lo, hi := intRange(dt)
-			if i := outOfRange(v, lo, hi); i >= 0 {
-				return 0, 0, apierr.Milvus(apierr.IntegerOverflow, i, v[i], lo, hi)
-			}
-		}
-	case schemapb.DataType_Int64:
-		rows = len(sc.GetLongData().GetData())
-		size = 8 * rows
-	case schemapb.DataType_Float:
-		v := sc.GetFloatData().GetData()
-		rows, size = len(v), 4*len(v)
-		if i := nonFinite(v); i >= 0 {
-			return 0, 0, apierr.Milvus(apierr.NotFinite, v[i]).With("field %q, row %d", name, i)
-		}
-	case schemapb.DataType_Double:
-		v := sc.GetDoubleData().GetData()
-		rows, size = len(v), 8*len(v)
-		if i := nonFinite(v); i >= 0 {
-			return 0, 0, apierr.Milvus(apierr.NotFinite, v[i]).With("field %q, row %d", name, i)
-		}
-	case schemapb.DataType_VarChar, schemapb.DataType_String:
-		v := sc.GetStringData().GetData()
-		rows = len(v)
-		// Milvus does not check the length of keys it generates (milvus#25580), nor do we
-		// of keys an upsert passes back.
-		maxLen := math.MaxInt
-		if !f.GetAutoID() {
-			var err error
-			if maxLen, err = typeParam(f, schema.KeyMaxLength); err != nil {
-				return 0, 0, err
-			}
-		}
-		for i, s := range v {
-			if len(s) > maxLen {
-				return 0, 0, apierr.Milvus(apierr.VarCharTooLong, name, i, len(s), maxLen)
-			}
-			size += len(s) + 4
-		}
-	case schemapb.DataType_JSON:
-		v := sc.GetJsonData().GetData()
-		rows = len(v)
-		for i, b := range v {
-			if len(b) > MaxJSONBytes {
-				return 0, 0, apierr.Milvus(apierr.JSONTooLong, len(b), name, MaxJSONBytes).With("row %d", i)
-			}
-			if !json.Valid(b) {
-				return 0, 0, invalid("field %q: the value at row %d is not valid JSON", name, i)
-			}
-			size += len(b) + 4
-		}
-	case schemapb.DataType_Array:
-		var err error
-		if rows, size, err = checkArray(f, sc.GetArrayData().GetData()); err != nil {
-			return 0, 0, err
-		}
-	case schemapb.DataType_Geometry:
-		// WKB: FromFieldData converted the client's WKT (geometryToWKB).
-		v := sc.GetGeometryData().GetData()
-		rows = len(v)
-		for _, b := range v {
-			size += len(b) + 4
-		}
-	default:
-		return 0, 0, invalid("field %q: data type %s is not supported", name, dt)
-	}
-	return rows, size, nil
-}
-
-func checkVector(f *schemapb.FieldSchema, vf *schemapb.VectorField) (int, int, error) {
-	name, dt := f.GetName(), f.GetDataType()
-	if dt == schemapb.DataType_SparseFloatVector {
-		return checkSparse(name, vf)
-	}
-	dim, err := Dim(f)
-	if err != nil {
-		return 0, 0, err
-	}
-	if vf.GetDim() != int64(dim) {
-		return 0, 0, apierr.Milvus(apierr.DimMismatch, vf.GetDim(), name, dim, dim, vf.GetDim())
-	}
-	per, err := VectorBytes(f)
-	if err != nil {
-		return 0, 0, err
-	}
-	var raw []byte
-	floats := vf.GetFloatVector().GetData()
-	switch dt {
-	case schemapb.DataType_BinaryVector:
-		raw = vf.GetBinaryVector()
-	case schemapb.DataType_Float16Vector:
-		raw = vf.GetFloat16Vector()
-	case schemapb.DataType_BFloat16Vector:
-		raw = vf.GetBfloat16Vector()
-	case schemapb.DataType_Int8Vector:
-		raw = vf.GetInt8Vector()
-	}
-	size := len(raw)
-	if dt == schemapb.DataType_FloatVector {
-		size = 4 * len(floats)
-	}
-	if size%per != 0 {
-		if dt == schemapb.DataType_FloatVector {
-			return 0, 0, apierr.Milvus(apierr.VectorBytesMismatch, len(floats), "float", dim)
-		}
-		return 0, 0, apierr.Milvus(apierr.VectorBytesMismatch, size, dt.String()+" bytes", per)
-	}
-	rows := size / per
-	switch dt {
-	case schemapb.DataType_FloatVector:
-		if i := nonFinite32(floats); i >= 0 {
-			return 0, 0, apierr.Milvus(apierr.NotFinite, floats[i]).With("float vector field %q, row %d", name, i/dim)
-		}
-	case schemapb.DataType_Float16Vector:
-		if i := nonFinite16(raw, 0x7c00); i >= 0 {
-			return 0, 0, apierr.Milvus(apierr.Float16NotFinite).With("field %q, row %d", name, i/dim)
-		}
-	case schemapb.DataType_BFloat16Vector:
-		if i := nonFinite16(raw, 0x7f80); i >= 0 {
-			return 0, 0, apierr.Milvus(apierr.BFloat16NotFinite).With("field %q, row %d", name, i/dim)
-		}
-	}
-	return rows, size, nil
-}
-
-// checkArray validates the rows of array field f and returns their number and size.
-func checkArray(f *schemapb.FieldSchema, rows []*schemapb.ScalarField) (int, int, error) {
+// checkArray validates the rows of array field f and returns their number: as Milvus's
+// checkArrayFieldData, every row's capacity first, then each row's element type and values.
+func checkArray(f *schemapb.FieldSchema, rows []*schemapb.ScalarField) (int, error) {
 	name, et := f.GetName(), f.GetElementType()
 	capacity, err := typeParam(f, schema.KeyMaxCapacity)
 	if err != nil {
-		return 0, 0, err
+		return 0, err
 	}
 	maxLen := 0
 	if et == schemapb.DataType_VarChar || et == schemapb.DataType_String {
 		if maxLen, err = typeParam(f, schema.KeyMaxLength); err != nil {
-			return 0, 0, err
+			return 0, err
+		}
+	}
+	for r, row := range rows {
+		if l := arrayLen(et, row); l > capacity {
+			return 0, apierr.Milvus(apierr.ArrayTooLong, l, r, capacity).With("field %q", name)
 		}
 	}
 	want := expectedKind(et)
-	size := 4 * len(rows)
 	for r, row := range rows {
 		if got := scalarKind(row); got != want {
-			return 0, 0, apierr.Milvus(apierr.ArrayElementMismatch, elementWord(et), actualArray(row)).With("field %q, row %d", name, r)
+			return 0, apierr.Milvus(apierr.ArrayElementMismatch, elementWord(et), actualArray(row)).With("field %q, row %d", name, r)
 		}
-		var l int
 		switch et {
-		case schemapb.DataType_Bool:
-			l = len(row.GetBoolData().GetData())
-			size += l
-		case schemapb.DataType_Int8, schemapb.DataType_Int16, schemapb.DataType_Int32:
-			v := row.GetIntData().GetData()
-			l = len(v)
-			size += l * intWidth(et)
-			if et != schemapb.DataType_Int32 {
-				lo, hi := intRange(et)
-				if i := outOfRange(v, lo, hi); i >= 0 {
-					return 0, 0, apierr.Milvus(apierr.IntegerOverflow, i, v[i], lo, hi).With("field %q, row %d", name, r)
-				}
+		case schemapb.DataType_Int8, schemapb.DataType_Int16:
+			lo, hi := intRange(et)
+			if i := outOfRange(row.GetIntData().GetData(), lo, hi); i >= 0 {
+				return 0, apierr.Milvus(apierr.IntegerOverflow, i, row.GetIntData().GetData()[i], lo, hi).With("field %q, row %d", name, r)
 			}
-		case schemapb.DataType_Int64:
-			l = len(row.GetLongData().GetData())
-			size += 8 * l
-		case schemapb.DataType_Float:
-			l = len(row.GetFloatData().GetData())
-			size += 4 * l
-		case schemapb.DataType_Double:
-			l = len(row.GetDoubleData().GetData())
-			size += 8 * l
 		case schemapb.DataType_VarChar, schemapb.DataType_String:
-			v := row.GetStringData().GetData()
-			l = len(v)
-			for i, s := range v {
+			for i, s := range row.GetStringData().GetData() {
 				if len(s) > maxLen {
-					return 0, 0, apierr.Milvus(apierr.VarCharArrayTooLong, name, r, i, len(s), maxLen)
+					// Milvus names the field's type here, Array, not the element's.
+					return 0, apierr.Milvus(apierr.VarCharArrayTooLong, f.GetDataType(), name, r, i, len(s), maxLen)
 				}
-				size += len(s) + 4
 			}
+		case schemapb.DataType_Bool, schemapb.DataType_Int32, schemapb.DataType_Int64, schemapb.DataType_Float, schemapb.DataType_Double:
 		default:
-			return 0, 0, invalid("field %q: arrays of %s are not supported", name, et)
-		}
-		if l > capacity {
-			return 0, 0, apierr.Milvus(apierr.ArrayTooLong, l, r, capacity).With("field %q", name)
+			return 0, invalid("field %q: arrays of %s are not supported", name, et)
 		}
 	}
-	return len(rows), size, nil
+	return len(rows), nil
 }
 
 // checkDynamic validates the dynamic column as Milvus's verifyDynamicFieldData does: one JSON

@@ -48,6 +48,11 @@ func fill(f *schemapb.FieldSchema, fd *schemapb.FieldData, n, values int) (*sche
 		return fd, nil, nil
 	}
 	if len(valid) == 0 {
+		// No valid_data: every row holds a value (Milvus makes it all true for a nullable
+		// field; see the package comment for a field with a default).
+		if values != n {
+			return nil, nil, apierr.Milvus(apierr.FieldLength, n, values)
+		}
 		return fd, nil, nil
 	}
 	if len(valid) != n {

@@ -81,7 +81,8 @@ func TestNullsRejected(t *testing.T) {
 		{"valid_data of the wrong length", withValid(scalarCol("note", 0, strs("a")), true, false), "the length of valid_data of field(note) is wrong: invalid parameter[expected=3][actual=2]"},
 		{"values not one per valid row", withValid(scalarCol("note", 0, strs("a", "b", "c")), true, false, true), "the length of field is wrong: invalid parameter[expected=2][actual=3]"},
 		{"a too long value among nulls", withValid(scalarCol("note", 0, strs("far too long")), false, true, false), "length of varchar field note exceeds max length"},
-		{"no values and some valid rows", withValid(&schemapb.FieldData{FieldName: "note"}, true, false, false), "varchar field 'note' is illegal, array type mismatch"},
+		{"no values and some valid rows", withValid(&schemapb.FieldData{FieldName: "note"}, true, false, false), "the length of field is wrong: invalid parameter[expected=1][actual=0]"},
+		{"no valid_data and too few values", scalarCol("note", 0, strs("a", "b")), "the length of field is wrong: invalid parameter[expected=3][actual=2]"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -131,4 +132,32 @@ func TestSplitKeepsNulls(t *testing.T) {
 		p.Release()
 	}
 	require.Equal(t, 4, total)
+}
+
+// TestNullableJSON: a null in a nullable JSON field, and an omitted nullable JSON column, are
+// nulls, as in Milvus (its TestNullableDefault covers every nullable type).
+func TestNullableJSON(t *testing.T) {
+	meta := field("meta", schemapb.DataType_JSON)
+	meta.Nullable = true
+	s := collection(false, pkField("id", schemapb.DataType_Int64, false), field("vec", schemapb.DataType_FloatVector, "dim", "2"), meta)
+	base := []*schemapb.FieldData{scalarCol("id", 0, longs(1, 2, 3)), vectorCol("vec", 0, floatVec(2, make([]float32, 6)))}
+	for _, tc := range []struct {
+		name  string
+		cols  []*schemapb.FieldData
+		valid []bool
+	}{
+		{"a null row", append(base[:2:2], withValid(scalarCol("meta", 0, jsons(`{"a":1}`, "[2]")), true, false, true)), []bool{true, false, true}},
+		{"omitted", base[:2:2], []bool{false, false, false}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r, err := FromFieldData(s, tc.cols, 3, FromOptions{Allocator: checked(t)})
+			require.NoError(t, err)
+			defer r.Release()
+			rec := r.Record(1)
+			defer rec.Release()
+			out, err := ToFieldData(rec, s)
+			require.NoError(t, err)
+			require.Equal(t, tc.valid, out[2].GetValidData())
+		})
+	}
 }

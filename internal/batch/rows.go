@@ -215,33 +215,69 @@ func FromFieldData(s *schemapb.CollectionSchema, cols []*schemapb.FieldData, num
 		}
 	}
 	if autoID && given[pkIdx] != nil {
-		// Milvus counts the columns: the generated key is one more than the schema has.
-		return nil, apierr.Milvus(apierr.MoreFieldData, len(fields), sent+filled+1).With("the primary key %q is generated; do not pass it", pk.GetName())
+		// Milvus counts the columns: the generated key is one more than the schema has. It
+		// counts the dynamic field too, which it has added to the request by then.
+		dynamic := 0
+		if s.GetEnableDynamicField() {
+			dynamic = 1
+		}
+		return nil, apierr.Milvus(apierr.MoreFieldData, len(fields)+dynamic, sent+filled+1+dynamic).With("the primary key %q is generated; do not pass it", pk.GetName())
 	}
 
-	built := make([]column, len(fields))
+	// The three phases of Milvus's checks (see check.go), over the columns in the order the
+	// request sends them, then the ones Weir added for omitted fields.
+	var order []*column
+	byField := make([]*column, len(fields))
+	add := func(i int) {
+		if byField[i] == nil && given[i] != nil {
+			byField[i] = &column{f: fields[i], fd: given[i]}
+			order = append(order, byField[i])
+		}
+	}
+	for _, fd := range cols {
+		if i := fieldIndex(fields, fd); i >= 0 && given[i] == fd {
+			add(i)
+		}
+	}
+	for i := range fields {
+		add(i)
+	}
+	for _, c := range order {
+		if err := checkData(c); err != nil {
+			return nil, err
+		}
+	}
+	if s.GetEnableDynamicField() && dyn != nil {
+		if _, err := checkDynamic(s, dyn, n); err != nil {
+			return nil, err
+		}
+	}
+	for _, c := range order {
+		before := c.fd
+		if c.fd, c.valid, err = fill(c.f, c.fd, n, c.values); err != nil {
+			return nil, err
+		}
+		if c.fd != before {
+			c.values = n // filled in: one value per row
+		}
+	}
+	for _, c := range order {
+		if err := checkAligned(c, n); err != nil {
+			return nil, err
+		}
+	}
+
 	size := 8 * n // TimestampColumn
 	for i, f := range fields {
-		if given[i] == nil { // the generated key
+		if c := byField[i]; c != nil {
+			size += dataSize(f, c.fd, n)
+			if c.valid != nil {
+				size += n / 8
+			}
+		} else { // the generated key
 			size += 8 * n
 			if f.GetDataType() == schemapb.DataType_VarChar {
 				size += 16 * n // at most 20 decimal digits and a 4-byte offset
-			}
-		} else {
-			if f.GetDataType() == schemapb.DataType_Geometry && payloadKind(given[i]) != "no" {
-				// Milvus's proxy turns WKT into WKB before it checks anything else.
-				if given[i], err = geometryToWKB(f, given[i]); err != nil {
-					return nil, err
-				}
-			}
-			c, sz, err := checkColumn(f, given[i], n)
-			if err != nil {
-				return nil, err
-			}
-			built[i] = c
-			size += sz
-			if c.valid != nil {
-				size += n / 8
 			}
 		}
 		if size > limit {
@@ -251,9 +287,7 @@ func FromFieldData(s *schemapb.CollectionSchema, cols []*schemapb.FieldData, num
 	if s.GetEnableDynamicField() {
 		sz := 6 * n // {} and an offset
 		if dyn != nil {
-			if sz, err = checkDynamic(s, dyn, n); err != nil {
-				return nil, err
-			}
+			sz = bytesSize(dyn.GetScalars().GetJsonData().GetData())
 		}
 		if size += sz; size > limit {
 			return nil, tooLarge(size, limit)
@@ -273,10 +307,9 @@ func FromFieldData(s *schemapb.CollectionSchema, cols []*schemapb.FieldData, num
 	r := &Rows{schema: as, n: n, mem: mem, cols: make([]arrow.Array, 0, len(as.Fields())-1)}
 	for i, f := range fields {
 		var col arrow.Array
-		if given[i] == nil { // the generated key
+		if c := byField[i]; c == nil { // the generated key
 			col, r.pks = autoIDColumn(mem, f, as.Field(i).Type, first, n)
 		} else {
-			c := built[i]
 			col = withNulls(mem, buildColumn(mem, f, as.Field(i).Type, c.fd, n), c.valid)
 			if i == pkIdx {
 				r.pks = keysOf(c.fd)

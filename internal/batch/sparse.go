@@ -18,24 +18,21 @@ import (
 // as they came, one value of a binary column.
 const sparseElemBytes = 8
 
-// checkSparse validates the sparse rows of field name and returns their number and size in
-// the record. The text for no rows at all is that of Milvus's proxy
+// checkSparse validates the sparse rows of field name. The text for no rows at all is that of Milvus's proxy
 // (checkSparseFloatFieldData); each row is checked as Milvus's typeutil.ValidateSparseFloatRows
 // does, with its texts. Rows are not tied to a dimension, and VectorField.dim, which SDKs set
 // to the largest index plus one, is ignored, as Milvus does.
-func checkSparse(name string, vf *schemapb.VectorField) (int, int, error) {
-	rows := vf.GetSparseFloatVector().GetContents() // the array is there: checkColumn checked
+func checkSparse(name string, vf *schemapb.VectorField) error {
+	rows := vf.GetSparseFloatVector().GetContents() // the array is there: checkData checked
 	if rows == nil {
-		return 0, 0, apierr.Milvus(apierr.NoFieldData, fmt.Sprintf("sparse float field '%s' is illegal, array type mismatch", name), "need sparse float array")
+		return apierr.Milvus(apierr.NoFieldData, fmt.Sprintf("sparse float field '%s' is illegal, array type mismatch", name), "need sparse float array")
 	}
-	size := 0
 	for i, row := range rows {
 		if err := checkSparseRow(row); err != nil {
-			return 0, 0, err.With("sparse float field %q, row %d", name, i)
+			return err.With("sparse float field %q, row %d", name, i)
 		}
-		size += len(row) + 4 // and its offset
 	}
-	return len(rows), size, nil
+	return nil
 }
 
 // checkSparseRow checks one row, in Milvus's order: its length, then for each element its

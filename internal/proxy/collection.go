@@ -31,7 +31,7 @@ func (s *Server) createCollection(ctx context.Context, req *milvuspb.CreateColle
 	}
 	in := &schemapb.CollectionSchema{}
 	if err := proto.Unmarshal(req.GetSchema(), in); err != nil {
-		return apierr.New(apierr.Unexpected, "%s", err) // Milvus answers with the decoder's words
+		return apierr.Milvus(apierr.PlainError, err) // Milvus answers with the decoder's words
 	}
 	// Collection properties (TTL, mmap, ...) are kept with the schema, so that Describe returns
 	// them and a repeated create must match them too.
@@ -44,6 +44,10 @@ func (s *Server) createCollection(ctx context.Context, req *milvuspb.CreateColle
 	norm, err := schema.Normalize(req.GetCollectionName(), in)
 	if err != nil {
 		return err
+	}
+	if in.GetName() == "" {
+		// Milvus validates the schema's name, which every SDK sets to the collection's.
+		return apierr.Milvus(apierr.CollectionNameEmpty)
 	}
 	keyParts, err := schema.NumPartitions(norm, req.GetNumPartitions())
 	if err != nil {

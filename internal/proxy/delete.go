@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -47,7 +48,11 @@ func (s *Server) delete(ctx context.Context, req *milvuspb.DeleteRequest) (*milv
 		return nil, apierr.New(apierr.ParameterInvalid, "expression templates are not supported by Weir; write the keys into the expression")
 	}
 	pk := pkOf(coll)
-	keys, err := parseDeleteExpr(req.GetExpr(), pk)
+	var others []string
+	for _, f := range coll.Schema.GetFields() {
+		others = append(others, f.GetName())
+	}
+	keys, err := parseDeleteExpr(req.GetExpr(), pk, others...)
 	if err != nil {
 		return nil, err
 	}
@@ -102,14 +107,20 @@ const maxExprQuote = 120
 // where a key is an integer literal (decimal, 0x hex, 0b binary, 0/0o octal, optional sign)
 // for an Int64 key, or a string in single or double quotes with Go escapes for a VarChar key.
 // The result is never nil-typed: Strs is non-nil for a VarChar key, Ints for an Int64 key.
-func parseDeleteExpr(expr string, pk *schemapb.FieldSchema) (dml.PKs, error) {
+//
+// fields are the collection's other field names: an expression on one of them, or another
+// comparison of the key, is a valid Milvus filter that Weir does not evaluate yet, and is
+// refused in Weir's words, not as a malformed expression.
+func parseDeleteExpr(expr string, pk *schemapb.FieldSchema, fields ...string) (dml.PKs, error) {
 	strKey := pk.GetDataType() == schemapb.DataType_VarChar
-	p := &exprParser{s: expr, pk: pk.GetName(), strKey: strKey}
+	p := &exprParser{s: expr, pk: pk.GetName(), strKey: strKey, fields: fields}
 	keys := dml.PKs{Ints: []int64{}}
 	if strKey {
 		keys = dml.PKs{Strs: []string{}}
 	}
-	if strings.TrimSpace(expr) == "" {
+	switch strings.TrimSpace(expr) {
+	case "", "true", "True", "TRUE":
+		// Milvus refuses a delete of everything, empty or always true.
 		return dml.PKs{}, apierr.Milvus(apierr.DeletePlanEmpty, expr)
 	}
 	if !utf8.ValidString(expr) {
@@ -126,6 +137,14 @@ type exprParser struct {
 	i      int
 	pk     string
 	strKey bool
+	fields []string
+}
+
+// unsupported refuses a filter Milvus evaluates (by querying loaded segments) and Weir cannot
+// yet.
+func (p *exprParser) unsupported(what string) error {
+	return apierr.New(apierr.ParameterInvalid, "delete expression %q: %s; Weir deletes by primary key only: use `%s in [...]` or `%s == value`",
+		p.s, what, p.pk, p.pk)
 }
 
 func (p *exprParser) fail(format string, args ...any) error {
@@ -186,10 +205,15 @@ func (p *exprParser) parse(keys *dml.PKs) error {
 		return p.failAt("expected the primary key field name")
 	}
 	if field != p.pk {
-		return p.fail("field %q is not the primary key %q", field, p.pk)
+		if slices.Contains(p.fields, field) {
+			return p.unsupported(fmt.Sprintf("field %q is not the primary key %q", field, p.pk))
+		}
+		return p.fail("field %s not exist", field)
 	}
-	switch p.peek() {
-	case '=':
+	switch c := p.peek(); {
+	case c == '<' || c == '>' || c == '!':
+		return p.unsupported("a range or inequality of the primary key")
+	case c == '=':
 		if !strings.HasPrefix(p.s[p.i:], "==") {
 			return p.failAt("expected `==` or `in`")
 		}
@@ -199,7 +223,12 @@ func (p *exprParser) parse(keys *dml.PKs) error {
 		}
 	default:
 		start := p.i
-		if op := p.ident(); op != "in" && op != "IN" {
+		op := p.ident()
+		switch op {
+		case "not", "NOT", "like", "LIKE":
+			return p.unsupported("`" + op + "` on the primary key")
+		}
+		if op != "in" && op != "IN" {
 			p.i = start
 			return p.failAt("expected `in` or `==` after %q", field)
 		}

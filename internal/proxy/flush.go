@@ -43,7 +43,8 @@ func (s *Server) flush(ctx context.Context, req *milvuspb.FlushRequest) (*milvus
 			continue
 		}
 		seen[name] = true
-		coll, err := s.lookup(ctx, db, name, 0)
+		// Milvus checks no name rules here: a name no collection can have is not found.
+		coll, err := s.catalog.GetCollectionByName(ctx, db, name)
 		if err != nil {
 			return nil, err
 		}

@@ -41,11 +41,11 @@ func (s *Server) Insert(ctx context.Context, req *milvuspb.InsertRequest) (*milv
 }
 
 func (s *Server) insert(ctx context.Context, req *milvuspb.InsertRequest) (*milvuspb.MutationResult, error) {
-	coll, rt, err := s.writeTarget(ctx, req.GetDbName(), req.GetCollectionName(), req.GetPartitionName(), req.GetSchemaTimestamp(), req.GetNamespace())
+	coll, rt, rtErr, err := s.writeTarget(ctx, req.GetDbName(), req.GetCollectionName(), req.GetPartitionName(), req.GetSchemaTimestamp(), req.GetNamespace())
 	if err != nil {
 		return nil, err
 	}
-	rows, err := s.insertRows(ctx, coll, req.GetFieldsData(), req.GetNumRows())
+	rows, err := s.insertRows(ctx, coll, req.GetFieldsData(), req.GetNumRows(), rtErr)
 	if err != nil {
 		return nil, err
 	}
@@ -86,18 +86,24 @@ func (s *Server) upsert(ctx context.Context, req *milvuspb.UpsertRequest) (*milv
 	if req.GetPartialUpdate() || len(req.GetFieldOps()) > 0 {
 		return nil, apierr.New(apierr.ParameterInvalid, "partial update is not supported by Weir: an upsert must carry every field of the rows it replaces")
 	}
-	coll, rt, err := s.writeTarget(ctx, req.GetDbName(), req.GetCollectionName(), req.GetPartitionName(), req.GetSchemaTimestamp(), req.GetNamespace())
+	coll, rt, rtErr, err := s.writeTarget(ctx, req.GetDbName(), req.GetCollectionName(), req.GetPartitionName(), req.GetSchemaTimestamp(), req.GetNamespace())
 	if err != nil {
 		return nil, err
 	}
+	if coll.KeyPartitions > 0 && req.GetPartitionName() != "" {
+		return nil, rtErr // Milvus's upsert refuses a named partition before it reads the rows
+	}
 	if schema.PrimaryKey(coll.Schema).GetAutoID() {
-		return s.upsertGenerated(ctx, coll, rt, req)
+		return s.upsertGenerated(ctx, coll, rt, rtErr, req)
 	}
 	rows, err := batch.FromFieldData(coll.Schema, req.GetFieldsData(), req.GetNumRows(), batch.FromOptions{Upsert: true})
 	if err != nil {
 		return nil, rowsErr(err, coll.Name)
 	}
 	defer rows.Release()
+	if rtErr != nil {
+		return nil, rtErr
+	}
 	kind := dml.Upsert
 	if rt.keyed != nil {
 		kind = dml.UpsertAllPartitions
@@ -118,12 +124,16 @@ func (s *Server) upsert(ctx context.Context, req *milvuspb.UpsertRequest) (*milv
 }
 
 // insertRows validates and converts the columns of an insert, allocating the keys of a
-// collection that generates them. batch calls AutoIDs only after the request passed
+// collection that generates them; rtErr, a fault of the request's partition, is reported after
+// the columns' faults, as Milvus reports it. batch calls AutoIDs only after the request passed
 // validation: a rejected request allocates nothing.
-func (s *Server) insertRows(ctx context.Context, coll *meta.Collection, cols []*schemapb.FieldData, numRows uint32) (*batch.Rows, error) {
+func (s *Server) insertRows(ctx context.Context, coll *meta.Collection, cols []*schemapb.FieldData, numRows uint32, rtErr error) (*batch.Rows, error) {
 	var allocErr error
 	rows, err := batch.FromFieldData(coll.Schema, cols, numRows, batch.FromOptions{
 		AutoIDs: func(n int) (int64, error) {
+			if rtErr != nil {
+				return 0, rtErr
+			}
 			if s.ids == nil {
 				allocErr = errNoIDAllocator
 				return 0, allocErr
@@ -135,6 +145,12 @@ func (s *Server) insertRows(ctx context.Context, coll *meta.Collection, cols []*
 	})
 	if allocErr != nil {
 		return nil, apierr.Wrap(apierr.Unavailable, allocErr, "allocate primary keys for collection %q", coll.Name)
+	}
+	if rtErr != nil && (err == nil || errors.Is(err, rtErr)) {
+		if rows != nil {
+			rows.Release()
+		}
+		return nil, rtErr
 	}
 	if err != nil {
 		return nil, rowsErr(err, coll.Name)
@@ -149,7 +165,7 @@ func (s *Server) insertRows(ctx context.Context, coll *meta.Collection, cols []*
 // them, across channels or within one, can make a delete remove an upserted row. A failure part
 // way leaves some keys deleted and some rows inserted, as a failed Milvus upsert does; the
 // client's retry deletes the same keys again and inserts the rows under newer keys.
-func (s *Server) upsertGenerated(ctx context.Context, coll *meta.Collection, rt route, req *milvuspb.UpsertRequest) (*milvuspb.MutationResult, error) {
+func (s *Server) upsertGenerated(ctx context.Context, coll *meta.Collection, rt route, rtErr error, req *milvuspb.UpsertRequest) (*milvuspb.MutationResult, error) {
 	pk := schema.PrimaryKey(coll.Schema)
 	// The whole request is checked as an upsert first (the keys are required and may not
 	// repeat), then the rows without their keys become an insert's.
@@ -162,7 +178,7 @@ func (s *Server) upsertGenerated(ctx context.Context, coll *meta.Collection, rt 
 	cols := slices.DeleteFunc(slices.Clone(req.GetFieldsData()), func(fd *schemapb.FieldData) bool {
 		return fd.GetFieldName() == pk.GetName() || fd.GetFieldName() == "" && fd.GetFieldId() == pk.GetFieldID()
 	})
-	rows, err := s.insertRows(ctx, coll, cols, req.GetNumRows())
+	rows, err := s.insertRows(ctx, coll, cols, req.GetNumRows(), rtErr)
 	if err != nil {
 		return nil, err
 	}
@@ -219,41 +235,47 @@ func rowsErr(err error, coll string) error {
 // writeTarget resolves the collection of a mutation and where its rows go (routeOf), and checks
 // the schema timestamp the client described the collection at. It answers from the target cache
 // when it can and re-reads the metastore before rejecting anything the cache does not know.
-func (s *Server) writeTarget(ctx context.Context, reqDB, collName, partName string, schemaTS uint64, namespace string) (*meta.Collection, route, error) {
+//
+// A fault of the partition name (one Milvus's rules refuse, one that does not exist, one named
+// in a collection with a partition key) comes back as rtErr, for the caller to report after it
+// checked the rows: Milvus resolves the partition last.
+func (s *Server) writeTarget(ctx context.Context, reqDB, collName, partName string, schemaTS uint64, namespace string) (coll *meta.Collection, rt route, rtErr, err error) {
 	if namespace != "" {
-		return nil, route{}, apierr.New(apierr.ParameterInvalid, "namespaces are not supported by Weir (got namespace %q)", namespace)
+		return nil, route{}, nil, apierr.New(apierr.ParameterInvalid, "namespaces are not supported by Weir (got namespace %q)", namespace)
 	}
 	db, err := database(ctx, reqDB)
 	if err != nil {
-		return nil, route{}, err
+		return nil, route{}, nil, err
 	}
 	if e, ok := s.cache.get(db, collName); ok && checkSchemaTS(e.coll, schemaTS) == nil {
 		if rt, err := routeOf(e.coll, e.parts, partName); err == nil {
-			return e.coll, rt, nil
+			return e.coll, rt, nil, nil
 		}
 	}
 	entry := s.cache.start()
-	coll, err := s.lookup(ctx, db, collName, 0)
+	coll, err = s.lookup(ctx, db, collName, 0)
 	if err != nil {
-		return nil, route{}, err
+		return nil, route{}, nil, err
 	}
 	if err := checkChannels(coll); err != nil {
-		return nil, route{}, err
+		return nil, route{}, nil, err
 	}
 	if err := checkSchemaTS(coll, schemaTS); err != nil {
-		return nil, route{}, err
+		return nil, route{}, nil, err
 	}
 	parts, err := s.catalog.ListPartitions(ctx, coll.ID)
 	if err != nil {
-		return nil, route{}, metaErr(err, "list partitions of collection %q", coll.Name)
+		return nil, route{}, nil, metaErr(err, "list partitions of collection %q", coll.Name)
 	}
 	entry.coll, entry.parts = coll, parts
 	s.cache.put(db, collName, entry)
-	rt, err := routeOf(coll, parts, partName)
-	if err != nil {
-		return nil, route{}, err
+	if partName != "" && coll.KeyPartitions == 0 {
+		if err := schema.ValidatePartitionName(partName); err != nil {
+			return coll, route{}, err, nil
+		}
 	}
-	return coll, rt, nil
+	rt, rtErr = routeOf(coll, parts, partName)
+	return coll, rt, rtErr, nil
 }
 
 // checkSchemaTS compares the schema timestamp a client sends with the collection's. The Go
@@ -262,7 +284,7 @@ func (s *Server) writeTarget(ctx context.Context, reqDB, collName, partName stri
 // so the timestamp is the creation time.
 func checkSchemaTS(coll *meta.Collection, schemaTS uint64) error {
 	if cur := tso.Compose(coll.CreatedAt, 0); schemaTS != 0 && schemaTS != cur {
-		return apierr.New(apierr.SchemaMismatch, "collection %q changed since the client described it (schema timestamp %d, current %d)", coll.Name, schemaTS, cur)
+		return apierr.Milvus(apierr.SchemaChanged, coll.Name).With("the client described it at schema timestamp %d, it is %d now", schemaTS, cur)
 	}
 	return nil
 }

@@ -540,11 +540,16 @@ func TestRejectedWritesAppendNothing(t *testing.T) {
 		{"insert: unknown collection", insert(func(r *milvuspb.InsertRequest) { r.CollectionName = "nope" }), 100, "collection=nope]"},
 		{"insert: no collection name", insert(func(r *milvuspb.InsertRequest) { r.CollectionName = "" }), 1100, "collection name should not be empty: invalid parameter"},
 		{"insert: unknown partition", insert(func(r *milvuspb.InsertRequest) { r.PartitionName = "nope" }), 200, "partition=nope]"},
+		{"insert: a missing column before a missing partition", insert(func(r *milvuspb.InsertRequest) {
+			r.PartitionName = "nope"
+			r.FieldsData = r.FieldsData[:3]
+		}), 1100, "fieldSchema(score) has no corresponding fieldData pass in"},
+		{"insert: invalid partition name", insert(func(r *milvuspb.InsertRequest) { r.PartitionName = "a b" }), 65535, "Invalid partition name: a b. Partition name can only contain numbers, letters and underscores."},
 		{"insert: unknown database", func() (*commonpb.Status, error) {
 			res, err := e.c.Insert(otherDB, good())
 			return res.GetStatus(), err
 		}, 800, "database=analytics]"},
-		{"insert: stale schema timestamp", insert(func(r *milvuspb.InsertRequest) { r.SchemaTimestamp = d.GetUpdateTimestamp() - 1 }), 109, "changed since the client described it"},
+		{"insert: stale schema timestamp", insert(func(r *milvuspb.InsertRequest) { r.SchemaTimestamp = d.GetUpdateTimestamp() - 1 }), 109, "collection schema mismatch[collection=books]"},
 		{"insert: namespace", insert(func(r *milvuspb.InsertRequest) { r.Namespace = new("tenant") }), 1100, "namespaces are not supported"},
 		{"insert: auto id given", func() (*commonpb.Status, error) {
 			res, err := e.c.Insert(ctx, &milvuspb.InsertRequest{CollectionName: "auto", NumRows: 1, FieldsData: []*schemapb.FieldData{

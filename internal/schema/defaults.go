@@ -5,6 +5,7 @@ import (
 	"strconv"
 
 	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
+	"github.com/twpayne/go-geom/encoding/wkb"
 	"github.com/twpayne/go-geom/encoding/wkt"
 	"google.golang.org/protobuf/proto"
 
@@ -35,6 +36,9 @@ func checkNullAndDefault(f *schemapb.FieldSchema) error {
 	if dt == schemapb.DataType_Array || dt == schemapb.DataType_JSON || IsVector(dt) {
 		return apierr.Milvus(apierr.DefaultNotSupported, dt, name)
 	}
+	if dt == schemapb.DataType_Geometry {
+		return checkGeometryDefault(def)
+	}
 	var kind string // Milvus's name for the default's kind
 	ok := false
 	switch v := def.GetData().(type) {
@@ -63,13 +67,6 @@ func checkNullAndDefault(f *schemapb.FieldSchema) error {
 	case *schemapb.ValueField_DoubleData:
 		kind, ok = "DataType_Double", dt == schemapb.DataType_Double
 	case *schemapb.ValueField_StringData:
-		if dt == schemapb.DataType_Geometry {
-			// A geometry default is WKT (Milvus's checkGeometryDefaultValue).
-			if _, err := wkt.Unmarshal(v.StringData); err != nil {
-				return apierr.Milvus(apierr.GeometryDefaultInvalid).With("%v", err)
-			}
-			return nil
-		}
 		kind, ok = "DataType_VarChar", dt == schemapb.DataType_VarChar
 		if ok {
 			limit, _ := strconv.Atoi(param(f, KeyMaxLength))
@@ -86,6 +83,24 @@ func checkNullAndDefault(f *schemapb.FieldSchema) error {
 	}
 	if !ok {
 		return apierr.Milvus(apierr.DefaultTypeMismatch, dt, name, kind)
+	}
+	return nil
+}
+
+// checkGeometryDefault checks a geometry default as Milvus's checkGeometryDefaultValue does: WKT
+// that go-geom parses and encodes as WKB. Milvus encodes it without its empty-point option, so
+// a default with an empty point (which WKB cannot hold) is refused, though rows may carry one.
+func checkGeometryDefault(def *schemapb.ValueField) error {
+	v, ok := def.GetData().(*schemapb.ValueField_StringData)
+	if !ok {
+		return apierr.Milvus(apierr.GeometryDefaultInvalid)
+	}
+	g, err := wkt.Unmarshal(v.StringData)
+	if err != nil {
+		return apierr.Milvus(apierr.GeometryDefaultInvalid).With("%v", err)
+	}
+	if _, err := wkb.Marshal(g, wkb.NDR); err != nil {
+		return apierr.Milvus(apierr.GeometryDefaultInvalid).With("%v", err)
 	}
 	return nil
 }

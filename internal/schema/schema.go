@@ -189,17 +189,17 @@ func Normalize(name string, s *schemapb.CollectionSchema) (*schemapb.CollectionS
 	if s.GetName() != "" && s.GetName() != name {
 		return nil, apierr.Milvus(apierr.CollectionNameMismatch, name, s.GetName())
 	}
-	for _, f := range fields {
-		if systemFields[f.GetName()] {
-			return nil, apierr.Milvus(apierr.SystemField)
-		}
-	}
 	for i, f := range fields {
+		if err := checkNullAndDefault(out.Fields[i]); err != nil {
+			return nil, err
+		}
 		if err := checkParamKeys(f); err != nil {
 			return nil, err
 		}
-		if err := checkNullAndDefault(out.Fields[i]); err != nil {
-			return nil, err
+	}
+	for _, f := range fields {
+		if systemFields[f.GetName()] {
+			return nil, apierr.Milvus(apierr.SystemField)
 		}
 	}
 	// The deprecated schema-level autoID flag is ignored, as Milvus 2.6 ignores it: the primary
@@ -340,7 +340,7 @@ func dimension(name string, dt schemapb.DataType, params map[string]string, keep
 	}
 	dim, err := strconv.ParseInt(v, 10, 64)
 	if err != nil {
-		return apierr.New(apierr.Unexpected, "%s", err.Error())
+		return apierr.Milvus(apierr.PlainError, err)
 	}
 	switch {
 	case dim < MinDim:
@@ -364,7 +364,7 @@ func maxLength(coll, name string, params map[string]string, keep func(string, in
 	}
 	n, err := strconv.ParseInt(v, 10, 64)
 	if err != nil {
-		return apierr.New(apierr.Unexpected, "%s", err.Error())
+		return apierr.Milvus(apierr.PlainError, err)
 	}
 	if n <= 0 || n > MaxVarCharLength {
 		return apierr.Milvus(apierr.MaxLengthRange, name, MaxVarCharLength, n)
@@ -391,25 +391,35 @@ func maxCapacity(coll, name string, params map[string]string, keep func(string, 
 }
 
 // checkParamKeys refuses a type or index parameter given twice (rootcoord checkFieldSchema).
+// Milvus compares the keys as given: "dim" and "DIM" are two keys to it.
 func checkParamKeys(f *schemapb.FieldSchema) error {
-	for _, kvs := range [][]*commonpb.KeyValuePair{f.GetTypeParams(), f.GetIndexParams()} {
+	for _, p := range []struct {
+		kvs  []*commonpb.KeyValuePair
+		text apierr.Text
+	}{{f.GetTypeParams(), apierr.DuplicatedTypeParam}, {f.GetIndexParams(), apierr.DuplicatedIndexParam}} {
 		seen := map[string]bool{}
-		for _, kv := range kvs {
-			k := strings.ToLower(strings.TrimSpace(kv.GetKey()))
-			if seen[k] {
-				return apierr.Milvus(apierr.DuplicatedTypeParam, kv.GetKey())
+		for _, kv := range p.kvs {
+			if seen[kv.GetKey()] {
+				return apierr.Milvus(p.text, kv.GetKey())
 			}
-			seen[k] = true
+			seen[kv.GetKey()] = true
 		}
 	}
 	return nil
 }
 
-// typeParams returns the type parameters by lower-cased key (checkParamKeys refuses repeats).
+// typeParams returns the type parameters by lower-cased key. A key given exactly in lower case
+// wins over its other spellings ("dim" over "DIM"), as Milvus reads the lower-case key.
 func typeParams(kvs []*commonpb.KeyValuePair) map[string]string {
 	m := make(map[string]string, len(kvs))
+	exact := map[string]bool{}
 	for _, kv := range kvs {
-		m[strings.ToLower(strings.TrimSpace(kv.GetKey()))] = strings.TrimSpace(kv.GetValue())
+		k := strings.ToLower(strings.TrimSpace(kv.GetKey()))
+		if exact[k] {
+			continue
+		}
+		exact[k] = kv.GetKey() == k
+		m[k] = strings.TrimSpace(kv.GetValue())
 	}
 	return m
 }

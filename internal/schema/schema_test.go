@@ -126,6 +126,8 @@ func TestNormalizeRejects(t *testing.T) {
 		{"field name with dash", "books", books(pkField(), vecField("4"), scalar("a-b", schemapb.DataType_Int8, nil)), apierr.FieldNameInvalid, "Field name can only contain numbers, letters, and underscores."},
 		{"empty field name", "books", books(pkField(), vecField("4"), scalar("  ", schemapb.DataType_Int8, nil)), apierr.FieldNameInvalid, "field name should not be empty: field name invalid[field=]"},
 		{"keyword field name", "books", books(pkField(), vecField("4"), scalar("like", schemapb.DataType_Int8, nil)), apierr.FieldNameInvalid, "Invalid field name: like. like is keyword in milvus.: field name invalid[field=like]"},
+		{"duplicate index param", "books", books(pkField(), vecField("4"), &schemapb.FieldSchema{Name: "n", DataType: schemapb.DataType_Int64, IndexParams: []*commonpb.KeyValuePair{kv("metric_type", "L2"), kv("metric_type", "IP")}}), apierr.ParameterInvalid, `duplicated index param key "metric_type": invalid parameter`},
+		{"null rules before system field names", "books", books(&schemapb.FieldSchema{Name: "id", DataType: schemapb.DataType_Int64, IsPrimaryKey: true, Nullable: true}, vecField("4"), scalar("RowID", schemapb.DataType_Int8, nil)), apierr.ParameterInvalid, "primary field not support null, type:Int64, name:id"},
 		{"system field name", "books", books(pkField(), vecField("4"), scalar("RowID", schemapb.DataType_Int8, nil)), apierr.ParameterInvalid, "schema contains system field"},
 		{"nullable primary key", "books", books(&schemapb.FieldSchema{Name: "id", DataType: schemapb.DataType_Int64, IsPrimaryKey: true, Nullable: true}, vecField("4")), apierr.ParameterInvalid, "primary field not support null, type:Int64, name:id: invalid parameter"},
 		{"nullable vector", "books", books(pkField(), &schemapb.FieldSchema{Name: "vec", DataType: schemapb.DataType_FloatVector, Nullable: true, TypeParams: []*commonpb.KeyValuePair{kv("dim", "4")}}), apierr.ParameterInvalid, "vector type not support null, type:FloatVector, name:vec: invalid parameter"},
@@ -188,6 +190,30 @@ func renormalize(s *schemapb.CollectionSchema) *schemapb.CollectionSchema {
 		panic(err)
 	}
 	return out
+}
+
+func TestParamKeysComparedAsGiven(t *testing.T) {
+	// Milvus compares keys as given: "dim" and "DIM" are two keys, and it reads "dim".
+	out, err := Normalize("books", books(pkField(), &schemapb.FieldSchema{Name: "vec", DataType: schemapb.DataType_FloatVector,
+		TypeParams: []*commonpb.KeyValuePair{kv("DIM", "8"), kv("dim", "4")}}))
+	require.NoError(t, err)
+	require.Equal(t, "4", param(out.Fields[1], KeyDim))
+}
+
+func TestGeometryDefaults(t *testing.T) {
+	geo := func(def *schemapb.ValueField) *schemapb.CollectionSchema {
+		return books(pkField(), vecField("4"), &schemapb.FieldSchema{Name: "geo", DataType: schemapb.DataType_Geometry, DefaultValue: def})
+	}
+	str := func(s string) *schemapb.ValueField { return &schemapb.ValueField{Data: &schemapb.ValueField_StringData{StringData: s}} }
+	_, err := Normalize("books", geo(str("POINT (1 2)")))
+	require.NoError(t, err)
+	for _, bad := range []*schemapb.ValueField{
+		str("POINT (1"), str("POINT EMPTY"), str("GEOMETRYCOLLECTION (POINT EMPTY)"),
+		{Data: &schemapb.ValueField_IntData{IntData: 1}},
+	} {
+		_, err := Normalize("books", geo(bad))
+		require.ErrorContains(t, err, "invalid default value for geometry field: invalid parameter", "default %v", bad)
+	}
 }
 
 func TestNullableAndDefaultsAreKept(t *testing.T) {
