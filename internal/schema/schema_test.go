@@ -204,7 +204,9 @@ func TestGeometryDefaults(t *testing.T) {
 	geo := func(def *schemapb.ValueField) *schemapb.CollectionSchema {
 		return books(pkField(), vecField("4"), &schemapb.FieldSchema{Name: "geo", DataType: schemapb.DataType_Geometry, DefaultValue: def})
 	}
-	str := func(s string) *schemapb.ValueField { return &schemapb.ValueField{Data: &schemapb.ValueField_StringData{StringData: s}} }
+	str := func(s string) *schemapb.ValueField {
+		return &schemapb.ValueField{Data: &schemapb.ValueField_StringData{StringData: s}}
+	}
 	_, err := Normalize("books", geo(str("POINT (1 2)")))
 	require.NoError(t, err)
 	for _, bad := range []*schemapb.ValueField{
