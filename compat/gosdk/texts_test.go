@@ -260,6 +260,10 @@ func TestWriteTexts(t *testing.T) {
 		{"array over capacity", name, "", with(3, column.NewColumnInt64Array("arr", [][]int64{{1}, {1, 2, 3}})), "the length (3) of 1th array exceeds max capacity (2): invalid parameter[expected=valid length array][actual=array length exceeds max capacity]", 1100},
 		{"NaN", name, "", with(4, column.NewColumnFloat("f", []float32{0, nan})), "value 'NaN' is not a number or infinity", unexpected},
 		{"null for a field that is not nullable", name, "", with(2, nullVarchar), "the length of valid_data of field(varchar) is wrong", 1100},
+		// The SDK lets an empty first column through; gRPC carries it as none.
+		{"empty first column", name, "", with(0, column.NewColumnInt64("id", nil)), "field 'id' is illegal, array type mismatch: invalid parameter[expected=need long int array][actual=got nil]", 1100},
+		{"invalid partition name", name, "a b", good(), "Invalid partition name: a b. Partition name can only contain numbers, letters and underscores.", unexpected},
+		{"a missing column before a missing partition", name, "aaa", without(1), "fieldSchema(vec) has no corresponding fieldData pass in", 1100},
 	}
 	for _, tc := range inserts {
 		t.Run("insert "+tc.name, func(t *testing.T) {
@@ -317,7 +321,8 @@ func TestNullableAndDefaultValues(t *testing.T) {
 	s := schemaOf(pkInt64(), vecField("vec", 4),
 		entity.NewField().WithName("note").WithDataType(entity.FieldTypeVarChar).WithMaxLength(8).WithNullable(true),
 		entity.NewField().WithName("score").WithDataType(entity.FieldTypeInt32).WithDefaultValueInt(7),
-		entity.NewField().WithName("tags").WithDataType(entity.FieldTypeArray).WithElementType(entity.FieldTypeInt64).WithMaxCapacity(4).WithNullable(true))
+		entity.NewField().WithName("tags").WithDataType(entity.FieldTypeArray).WithElementType(entity.FieldTypeInt64).WithMaxCapacity(4).WithNullable(true),
+		entity.NewField().WithName("meta").WithDataType(entity.FieldTypeJSON).WithNullable(true))
 	require.NoError(t, c.CreateCollection(ctx, milvusclient.NewCreateCollectionOption(name, s)))
 	coll, err := c.DescribeCollection(ctx, milvusclient.NewDescribeCollectionOption(name))
 	require.NoError(t, err)
@@ -336,7 +341,9 @@ func TestNullableAndDefaultValues(t *testing.T) {
 	require.NoError(t, err)
 	ids := column.NewColumnInt64("id", []int64{1, 2, 3})
 	vecs := column.NewColumnFloatVector("vec", 4, [][]float32{{1, 2, 3, 4}, {1, 2, 3, 4}, {1, 2, 3, 4}})
-	res, err := c.Insert(ctx, milvusclient.NewColumnBasedInsertOption(name, ids, vecs, note, score))
+	meta, err := column.NewNullableColumnJSONBytes("meta", [][]byte{[]byte(`{"a":1}`)}, []bool{false, false, true})
+	require.NoError(t, err)
+	res, err := c.Insert(ctx, milvusclient.NewColumnBasedInsertOption(name, ids, vecs, note, score, meta))
 	require.NoError(t, err, "tags is omitted: all null")
 	require.Equal(t, int64(3), res.InsertCount)
 	_, err = c.Upsert(ctx, milvusclient.NewColumnBasedInsertOption(name, ids, vecs))

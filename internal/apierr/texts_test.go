@@ -29,7 +29,6 @@ var notThroughTheSDK = map[Text]string{
 	DuplicatedField:        "the SDK refuses a repeated column",
 	NumRowsMismatch:        "the SDK refuses columns of different lengths",
 	NumRowsZero:            "the SDK refuses an insert without rows",
-	NoFieldData:            "the SDK refuses columns of different lengths (batch TestFromFieldDataRejects)",
 	DimMismatch:            "the SDK refuses a vector of another dim",
 	VectorBytesMismatch:    "the SDK builds whole vectors",
 	Float16NotFinite:       "batch TestFromFieldDataRejects",
