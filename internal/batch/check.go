@@ -64,44 +64,36 @@ func checkData(c *column) error {
 	return nil
 }
 
-// noData is Milvus's error for a column without data of its field's type (validate_util.go,
-// one wording per type).
-func noData(f *schemapb.FieldSchema) error {
-	name := f.GetName()
-	var opening, expected string
-	switch f.GetDataType() {
-	case schemapb.DataType_Int8, schemapb.DataType_Int16, schemapb.DataType_Int32:
-		opening, expected = fmt.Sprintf("field '%s' is illegal, array type mismatch", name), "need int array"
-	case schemapb.DataType_Int64:
-		opening, expected = fmt.Sprintf("field '%s' is illegal, array type mismatch", name), "need long int array"
-	case schemapb.DataType_Float:
-		opening, expected = fmt.Sprintf("field '%s' is illegal, array type mismatch", name), "need float32 array"
-	case schemapb.DataType_Double:
-		opening, expected = fmt.Sprintf("field '%s' is illegal, array type mismatch", name), "need float64(double) array"
-	case schemapb.DataType_VarChar, schemapb.DataType_String:
-		opening, expected = fmt.Sprintf("varchar field '%s' is illegal, array type mismatch", name), "need string array"
-	case schemapb.DataType_JSON:
-		opening, expected = fmt.Sprintf("json field '%s' is illegal, array type mismatch", name), "need json array"
-	case schemapb.DataType_Array:
-		opening, expected = fmt.Sprintf("array field '%s' is illegal, array type mismatch", name), "need "+f.GetElementType().String()+" array"
-	case schemapb.DataType_FloatVector:
-		opening, expected = fmt.Sprintf("float vector field '%s' is illegal, array type mismatch", name), "need float vector"
-	case schemapb.DataType_BinaryVector:
-		opening, expected = fmt.Sprintf("binary float vector field '%s' is illegal, array type mismatch", name), "need bytes array"
-	case schemapb.DataType_Float16Vector:
-		opening, expected = fmt.Sprintf("float16 float field '%s' is illegal, nil Vector_Float16 type", name), "need vector_float16 array"
-	case schemapb.DataType_BFloat16Vector:
-		opening, expected = fmt.Sprintf("bfloat16 float field '%s' is illegal, nil Vector_BFloat16 type", name), "need vector_bfloat16 array"
-	case schemapb.DataType_Int8Vector:
-		opening, expected = fmt.Sprintf("int8 vector field '%s' is illegal, nil Vector_Int8 type", name), "need vector_int8 array"
-	case schemapb.DataType_SparseFloatVector:
-		opening, expected = fmt.Sprintf("sparse float field '%s' is illegal, nil SparseFloatVector", name), "need sparse float array"
-	case schemapb.DataType_Geometry:
-		opening, expected = fmt.Sprintf("geometry field '%s' is illegal, array type mismatch", name), "need geometry array"
-	default:
-		opening, expected = fmt.Sprintf("field '%s' is illegal, array type mismatch", name), "need "+f.GetDataType().String()+" array"
+// noDataWords are Milvus's words for a column without data of its field's type
+// (validate_util.go check*FieldData): the opening, with the field's name, and the expectation.
+var noDataWords = map[schemapb.DataType][2]string{
+	schemapb.DataType_Int8:              {"field '%s' is illegal, array type mismatch", "need int array"},
+	schemapb.DataType_Int16:             {"field '%s' is illegal, array type mismatch", "need int array"},
+	schemapb.DataType_Int32:             {"field '%s' is illegal, array type mismatch", "need int array"},
+	schemapb.DataType_Int64:             {"field '%s' is illegal, array type mismatch", "need long int array"},
+	schemapb.DataType_Float:             {"field '%s' is illegal, array type mismatch", "need float32 array"},
+	schemapb.DataType_Double:            {"field '%s' is illegal, array type mismatch", "need float64(double) array"},
+	schemapb.DataType_VarChar:           {"varchar field '%s' is illegal, array type mismatch", "need string array"},
+	schemapb.DataType_JSON:              {"json field '%s' is illegal, array type mismatch", "need json array"},
+	schemapb.DataType_FloatVector:       {"float vector field '%s' is illegal, array type mismatch", "need float vector"},
+	schemapb.DataType_BinaryVector:      {"binary float vector field '%s' is illegal, array type mismatch", "need bytes array"},
+	schemapb.DataType_Float16Vector:     {"float16 float field '%s' is illegal, nil Vector_Float16 type", "need vector_float16 array"},
+	schemapb.DataType_BFloat16Vector:    {"bfloat16 float field '%s' is illegal, nil Vector_BFloat16 type", "need vector_bfloat16 array"},
+	schemapb.DataType_Int8Vector:        {"int8 vector field '%s' is illegal, nil Vector_Int8 type", "need vector_int8 array"},
+	schemapb.DataType_SparseFloatVector: {"sparse float field '%s' is illegal, nil SparseFloatVector", "need sparse float array"},
+	schemapb.DataType_Geometry:          {"geometry field '%s' is illegal, array type mismatch", "need geometry array"},
+}
+
+// noData is Milvus's error for a column of field f without data of its type.
+func noData(f *schemapb.FieldSchema) *apierr.Error {
+	w, ok := noDataWords[f.GetDataType()]
+	switch {
+	case f.GetDataType() == schemapb.DataType_Array:
+		w = [2]string{"array field '%s' is illegal, array type mismatch", "need " + f.GetElementType().String() + " array"}
+	case !ok:
+		w = [2]string{"field '%s' is illegal, array type mismatch", "need " + f.GetDataType().String() + " array"}
 	}
-	return apierr.Milvus(apierr.NoFieldData, opening, expected)
+	return apierr.Milvus(apierr.NoFieldData, fmt.Sprintf(w[0], f.GetName()), w[1])
 }
 
 // checkValues validates the values of scalar column fd of field f, whose payload has the

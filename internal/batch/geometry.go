@@ -46,7 +46,7 @@ func geometryToWKB(f *schemapb.FieldSchema, fd *schemapb.FieldData) (*schemapb.F
 		if fd.GetScalars().GetGeometryData() != nil {
 			what = "clients send WKT (geometry_wkt_data), not WKB (geometry_data)"
 		}
-		return nil, apierr.Milvus(apierr.NoFieldData, fmt.Sprintf("geometry field '%s' is illegal, array type mismatch", f.GetName()), "need geometry array").With("%s", what)
+		return nil, noData(f).With("%s", what)
 	}
 	v := wktData.GetData()
 	out := make([][]byte, len(v))
