@@ -290,20 +290,17 @@ func checkArray(f *schemapb.FieldSchema, rows []*schemapb.ScalarField) (int, err
 	return len(rows), nil
 }
 
-// checkDynamic validates the dynamic column as Milvus's verifyDynamicFieldData does: one JSON
-// object per row, with neither a "$meta" key nor a key that names a schema field.
-func checkDynamic(s *schemapb.CollectionSchema, fd *schemapb.FieldData, n int) (int, error) {
+// checkDynamic validates the dynamic column as Milvus's verifyDynamicFieldData does: JSON
+// objects, with neither a "$meta" key nor a key that names a schema field (its row count is
+// checked with the other columns').
+func checkDynamic(s *schemapb.CollectionSchema, fd *schemapb.FieldData) error {
 	if got := payloadKind(fd); got != schemapb.DataType_JSON.String() {
-		return 0, invalid("field %q: expected JSON data, got %s data", DynamicColumn, got)
+		return invalid("field %q: expected JSON data, got %s data", DynamicColumn, got)
 	}
 	v := fd.GetScalars().GetJsonData().GetData()
-	if len(v) != n {
-		return 0, rowsError(DynamicColumn, len(v), n)
-	}
-	size := 0
 	for i, b := range v {
 		if len(b) > MaxJSONBytes {
-			return 0, apierr.Milvus(apierr.DynamicTooLong, len(b), MaxJSONBytes).With("row %d", i)
+			return apierr.Milvus(apierr.DynamicTooLong, len(b), MaxJSONBytes).With("row %d", i)
 		}
 		var m map[string]json.RawMessage
 		if err := json.Unmarshal(b, &m); err != nil || m == nil {
@@ -311,19 +308,18 @@ func checkDynamic(s *schemapb.CollectionSchema, fd *schemapb.FieldData, n int) (
 			if err != nil {
 				why = err.Error()
 			}
-			return 0, apierr.Milvus(apierr.DynamicNotObject, why).With("row %d", i)
+			return apierr.Milvus(apierr.DynamicNotObject, why).With("row %d", i)
 		}
 		if _, ok := m[DynamicColumn]; ok {
-			return 0, apierr.Milvus(apierr.DynamicMetaKey).With("row %d", i)
+			return apierr.Milvus(apierr.DynamicMetaKey).With("row %d", i)
 		}
 		for _, f := range s.GetFields() {
 			if _, ok := m[f.GetName()]; ok {
-				return 0, apierr.Milvus(apierr.DynamicStaticName, f.GetName()).With("row %d", i)
+				return apierr.Milvus(apierr.DynamicStaticName, f.GetName()).With("row %d", i)
 			}
 		}
-		size += len(b) + 4
 	}
-	return size, nil
+	return nil
 }
 
 func newBuffer(mem memory.Allocator, size int) *memory.Buffer {

@@ -1,6 +1,7 @@
 package batch
 
 import (
+	"runtime"
 	"testing"
 
 	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
@@ -159,5 +160,37 @@ func TestNullableJSON(t *testing.T) {
 			require.NoError(t, err)
 			require.Equal(t, tc.valid, out[2].GetValidData())
 		})
+	}
+}
+
+// TestClaimedRowsAllocateNothing: a request that claims far more rows than its columns carry is
+// refused before anything the size of the claim is allocated, omitted nullable columns
+// included (they would be all null, one value per claimed row).
+func TestClaimedRowsAllocateNothing(t *testing.T) {
+	s := nullableSchema()
+	cols := []*schemapb.FieldData{scalarCol("id", 0, longs(1, 2)), vectorCol("vec", 0, floatVec(2, make([]float32, 4)))}
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	_, err := FromFieldData(s, cols, 50_000_000, FromOptions{})
+	runtime.ReadMemStats(&after)
+	require.ErrorContains(t, err, "is not equal to passed num_rows (50000000)")
+	require.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(1<<20), "bytes allocated for a refused claim of 50 million rows")
+}
+
+// TestSplitEmptyArrays: rows whose arrays are all empty split without touching the empty
+// element buffer (a valid write Milvus accepts).
+func TestSplitEmptyArrays(t *testing.T) {
+	s := collection(false, pkField("id", schemapb.DataType_Int64, false), field("vec", schemapb.DataType_FloatVector, "dim", "2"), arrayField("xs", schemapb.DataType_Int64))
+	r, err := FromFieldData(s, []*schemapb.FieldData{
+		scalarCol("id", 0, longs(1, 2, 3)), vectorCol("vec", 0, floatVec(2, make([]float32, 6))),
+		scalarCol("xs", 0, arrays(schemapb.DataType_Int64, longs(), longs(), longs())),
+	}, 3, FromOptions{Allocator: checked(t)})
+	require.NoError(t, err)
+	defer r.Release()
+	for _, p := range r.Split(func(h uint32) int { return int(h % 2) }, 2) {
+		if p != nil {
+			p.Release()
+		}
 	}
 }

@@ -43,6 +43,10 @@ type FromOptions struct {
 	// auto-generated (Milvus: upsert needs the keys it replaces), and a key may not repeat
 	// within the batch.
 	Upsert bool
+	// BeforeValues, when set, is called after the request's columns were matched to the
+	// schema (unknown, repeated, missing) and before any column's data is checked: where
+	// Milvus checks a write's partition name.
+	BeforeValues func() error
 	// MaxBatchBytes bounds the size of the batch; 0 means DefaultMaxBatchBytes. Keep it below
 	// 2 GiB: string columns use 32-bit offsets.
 	MaxBatchBytes int
@@ -198,17 +202,24 @@ func FromFieldData(s *schemapb.CollectionSchema, cols []*schemapb.FieldData, num
 			return nil, err
 		}
 	}
+	if dyn != nil {
+		// Milvus checks the dynamic field's JSON first of all the data.
+		if err := checkDynamic(s, dyn); err != nil {
+			return nil, err
+		}
+	}
 	if n == 0 {
 		return nil, apierr.Milvus(apierr.NumRowsZero, n)
 	}
 
 	autoID := pk.GetAutoID() && !opts.Upsert
 	filled := 0
+	omitted := make([]bool, len(fields)) // the columns of omitted fields that take nulls or defaults
 	for i, f := range fields {
 		switch {
 		case given[i] != nil || i == pkIdx && autoID:
 		case hasFill(f):
-			given[i] = absentColumn(f, n)
+			omitted[i] = true
 			filled++
 		default:
 			return nil, apierr.Milvus(apierr.FieldNotPassed, f.GetName())
@@ -224,8 +235,16 @@ func FromFieldData(s *schemapb.CollectionSchema, cols []*schemapb.FieldData, num
 		return nil, apierr.Milvus(apierr.MoreFieldData, len(fields)+dynamic, sent+filled+1+dynamic).With("the primary key %q is generated; do not pass it", pk.GetName())
 	}
 
+	if opts.BeforeValues != nil {
+		if err := opts.BeforeValues(); err != nil {
+			return nil, err
+		}
+	}
+
 	// The three phases of Milvus's checks (see check.go), over the columns in the order the
-	// request sends them, then the ones Weir added for omitted fields.
+	// request sends them. The all-null columns of omitted fields never fail a check: they are
+	// made only after the sent columns showed the request holds num_rows rows, so that a request
+	// claiming more rows than it carries allocates nothing the size of its claim.
 	var order []*column
 	byField := make([]*column, len(fields))
 	add := func(i int) {
@@ -247,11 +266,6 @@ func FromFieldData(s *schemapb.CollectionSchema, cols []*schemapb.FieldData, num
 			return nil, err
 		}
 	}
-	if s.GetEnableDynamicField() && dyn != nil {
-		if _, err := checkDynamic(s, dyn, n); err != nil {
-			return nil, err
-		}
-	}
 	for _, c := range order {
 		before := c.fd
 		if c.fd, c.valid, err = fill(c.f, c.fd, n, c.values); err != nil {
@@ -264,6 +278,20 @@ func FromFieldData(s *schemapb.CollectionSchema, cols []*schemapb.FieldData, num
 	for _, c := range order {
 		if err := checkAligned(c, n); err != nil {
 			return nil, err
+		}
+	}
+	if dyn != nil {
+		if rows := len(dyn.GetScalars().GetJsonData().GetData()); rows != n {
+			return nil, rowsError(DynamicColumn, rows, n)
+		}
+	}
+	for i, f := range fields {
+		if omitted[i] {
+			c := &column{f: f, fd: absentColumn(f, n)}
+			if c.fd, c.valid, err = fill(f, c.fd, n, 0); err != nil {
+				return nil, err
+			}
+			byField[i] = c
 		}
 	}
 

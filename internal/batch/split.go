@@ -145,6 +145,10 @@ func takeValues(mem memory.Allocator, arr arrow.Array, idx []int32) arrow.Array 
 	}
 	// Fixed-width columns (integers, floats, vectors as FixedSizeBinary): copy each row's bytes.
 	width := arr.DataType().(arrow.FixedWidthDataType).BitWidth() / 8
+	if len(idx) == 0 {
+		// An empty array may have no value buffer (the elements of lists that are all empty).
+		return fixedArray(arr.DataType(), 0, newBuffer(mem, 0))
+	}
 	data := arr.Data()
 	src := data.Buffers()[1].Bytes()[data.Offset()*width:]
 	buf := newBuffer(mem, len(idx)*width)

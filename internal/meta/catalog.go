@@ -382,10 +382,11 @@ func (c *Catalog) ListPartitions(ctx context.Context, collID int64) ([]*Partitio
 	if err != nil {
 		return nil, apierr.Wrap(apierr.Unavailable, err, "list partitions")
 	}
-	if len(names) == 0 {
-		// Every live collection without a partition key has its default partition's name
-		// key, so this is a collection with one, or a dropped or unknown collection.
-		return c.keyPartitions(ctx, collID, rev)
+	// A collection with a partition key has the partitions its record names, whatever name
+	// keys there are: a process of an earlier release may have added one (it sees no
+	// partitions), and that must not hide them.
+	if keyed, err := c.keyPartitions(ctx, collID, rev); err != nil || keyed != nil || len(names) == 0 {
+		return keyed, err
 	}
 	live := make(map[int64]bool, len(names))
 	for _, kv := range names {

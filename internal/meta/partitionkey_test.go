@@ -2,6 +2,7 @@ package meta
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"testing"
 
@@ -10,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/weir-db/weir/internal/apierr"
+	"github.com/weir-db/weir/internal/metastore"
 	"github.com/weir-db/weir/internal/schema"
 )
 
@@ -93,4 +95,29 @@ func TestKeyPartitionsAreFixed(t *testing.T) {
 	parts, err = c.ListPartitions(ctx, 424242)
 	require.NoError(t, err)
 	require.Empty(t, parts)
+}
+
+// TestKeyPartitionsSurviveAnEarlierReleasesCreatePartition: a process of the earlier release sees
+// no partitions in a collection with a partition key and may add one by name; the collection
+// still has the partitions its record names.
+func TestKeyPartitionsSurviveAnEarlierReleasesCreatePartition(t *testing.T) {
+	ctx := context.Background()
+	c, store := newCatalog(t)
+	coll, _, err := c.CreateCollection(ctx, &Collection{DB: DefaultDatabase, Name: "keyed", Schema: keyedSchema(t, "keyed"), Shards: 1, KeyPartitions: 4})
+	require.NoError(t, err)
+	// What CreatePartition of the earlier release writes: a record and a name key.
+	rec, err := json.Marshal(Partition{ID: 999, CollectionID: coll.ID, Name: "extra", State: Created})
+	require.NoError(t, err)
+	_, err = store.Txn(ctx, nil, []metastore.Op{
+		metastore.Put(c.keys.partition(coll.ID, 999), rec),
+		metastore.Put(c.keys.partitionName(coll.ID, "extra"), []byte("999")),
+	})
+	require.NoError(t, err)
+	parts, err := c.ListPartitions(ctx, coll.ID)
+	require.NoError(t, err)
+	var names []string
+	for _, p := range parts {
+		names = append(names, p.Name)
+	}
+	require.Equal(t, []string{"_default_0", "_default_1", "_default_2", "_default_3"}, names)
 }

@@ -77,7 +77,9 @@ func (s *Server) delete(ctx context.Context, req *milvuspb.DeleteRequest) (*milv
 	msgs := make([][][]byte, coll.Shards)
 	for c, p := range keysByChannel(coll, keys) {
 		if p.Len() > 0 {
-			msgs[c] = s.deleteMessages(coll.ID, partID, p)
+			if msgs[c], err = s.deleteMessages(coll.ID, partID, p); err != nil {
+				return nil, err
+			}
 		}
 	}
 	_, ts, err := s.appendAll(ctx, coll, msgs)

@@ -96,7 +96,7 @@ func (s *Server) upsert(ctx context.Context, req *milvuspb.UpsertRequest) (*milv
 	if schema.PrimaryKey(coll.Schema).GetAutoID() {
 		return s.upsertGenerated(ctx, coll, rt, rtErr, req)
 	}
-	rows, err := batch.FromFieldData(coll.Schema, req.GetFieldsData(), req.GetNumRows(), batch.FromOptions{Upsert: true})
+	rows, err := batch.FromFieldData(coll.Schema, req.GetFieldsData(), req.GetNumRows(), batch.FromOptions{Upsert: true, BeforeValues: nameFault(rtErr)})
 	if err != nil {
 		return nil, rowsErr(err, coll.Name)
 	}
@@ -130,6 +130,7 @@ func (s *Server) upsert(ctx context.Context, req *milvuspb.UpsertRequest) (*milv
 func (s *Server) insertRows(ctx context.Context, coll *meta.Collection, cols []*schemapb.FieldData, numRows uint32, rtErr error) (*batch.Rows, error) {
 	var allocErr error
 	rows, err := batch.FromFieldData(coll.Schema, cols, numRows, batch.FromOptions{
+		BeforeValues: nameFault(rtErr),
 		AutoIDs: func(n int) (int64, error) {
 			if rtErr != nil {
 				return 0, rtErr
@@ -169,7 +170,7 @@ func (s *Server) upsertGenerated(ctx context.Context, coll *meta.Collection, rt 
 	pk := schema.PrimaryKey(coll.Schema)
 	// The whole request is checked as an upsert first (the keys are required and may not
 	// repeat), then the rows without their keys become an insert's.
-	old, err := batch.FromFieldData(coll.Schema, req.GetFieldsData(), req.GetNumRows(), batch.FromOptions{Upsert: true})
+	old, err := batch.FromFieldData(coll.Schema, req.GetFieldsData(), req.GetNumRows(), batch.FromOptions{Upsert: true, BeforeValues: nameFault(rtErr)})
 	if err != nil {
 		return nil, rowsErr(err, coll.Name)
 	}
@@ -193,7 +194,11 @@ func (s *Server) upsertGenerated(ctx context.Context, coll *meta.Collection, rt 
 	}
 	for c, keys := range keysByChannel(coll, dml.PKs{Ints: oldKeys.Int64, Strs: oldKeys.Strings}) {
 		if keys.Len() > 0 {
-			perChannel[c] = append(s.deleteMessages(coll.ID, delPart, keys), perChannel[c]...)
+			dels, err := s.deleteMessages(coll.ID, delPart, keys)
+			if err != nil {
+				return nil, err
+			}
+			perChannel[c] = append(dels, perChannel[c]...)
 		}
 	}
 	_, ts, err := s.appendAll(ctx, coll, perChannel)
@@ -205,6 +210,19 @@ func (s *Server) upsertGenerated(ctx context.Context, coll *meta.Collection, rt 
 		Status: apierr.OK(), IDs: batch.IDs(rows.PrimaryKeys()), SuccIndex: succIndex(n),
 		UpsertCnt: int64(n), DeleteCnt: int64(n), Timestamp: ts,
 	}, nil
+}
+
+// nameFault returns, for batch's BeforeValues, a fault of a write's partition name (Milvus's
+// rules, or a name in a collection with a partition key): Milvus reports those after the columns
+// were matched to the schema and before their data is checked. A partition that does not exist
+// it reports last, after the data.
+func nameFault(rtErr error) func() error {
+	return func() error {
+		if rtErr != nil && apierr.KindOf(rtErr) != apierr.PartitionNotFound {
+			return rtErr
+		}
+		return nil
+	}
 }
 
 // keysByChannel splits primary keys by the channel each hashes to.
@@ -449,7 +467,7 @@ func (s *Server) messageLimit() int {
 
 // deleteMessages encodes keys as delete messages of at most MaxMessageBytes each, to be
 // stamped when appended.
-func (s *Server) deleteMessages(collID, partID int64, keys dml.PKs) [][]byte {
+func (s *Server) deleteMessages(collID, partID int64, keys dml.PKs) ([][]byte, error) {
 	budget := s.messageLimit() - dml.HeaderSize - 16 // type byte and key count
 	hdr := dml.Header{Kind: dml.Delete, CollectionID: collID, PartitionID: partID}
 	var out [][]byte
@@ -461,6 +479,11 @@ func (s *Server) deleteMessages(collID, partID int64, keys dml.PKs) [][]byte {
 		start, size := 0, 0
 		for i, k := range keys.Strs {
 			ks := len(k) + 10 // the length prefix
+			if ks > budget {
+				// Refused before anything is appended: a message is the largest record the
+				// log takes, and one that fails would leave the other channels written.
+				return nil, apierr.New(apierr.ParameterTooLarge, "primary key %d of the delete has %d bytes, more than a message of %d bytes holds", i, len(k), budget)
+			}
 			if i > start && size+ks > budget {
 				emit(dml.PKs{Strs: keys.Strs[start:i]})
 				start, size = i, 0
@@ -468,13 +491,13 @@ func (s *Server) deleteMessages(collID, partID int64, keys dml.PKs) [][]byte {
 			size += ks
 		}
 		emit(dml.PKs{Strs: keys.Strs[start:]})
-		return out
+		return out, nil
 	}
 	per := max(1, budget/8)
 	for lo := 0; lo < len(keys.Ints); lo += per {
 		emit(dml.PKs{Ints: keys.Ints[lo:min(lo+per, len(keys.Ints))]})
 	}
-	return out
+	return out, nil
 }
 
 // appendAll appends each channel's messages (perChannel[i] to coll.VChannels[i]) in one

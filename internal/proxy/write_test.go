@@ -194,6 +194,29 @@ func TestUpsertIntoGeneratedKeys(t *testing.T) {
 	require.ElementsMatch(t, fresh, inserted, "the rows are stored under the keys returned")
 }
 
+// TestOversizeKeyRefusedBeforeAnyAppend: a delete or an upsert into generated keys whose key is
+// too large for one message is refused before any channel is appended to (the other channels'
+// messages would otherwise be stored while the request fails).
+func TestOversizeKeyRefusedBeforeAnyAppend(t *testing.T) {
+	const limit = 64 << 10
+	e := startProxy(t, func(o *proxyOpts) { o.cfg.MaxMessageBytes = limit })
+	ctx := ctxT(t)
+	autoStr := &schemapb.FieldSchema{Name: "key", DataType: schemapb.DataType_VarChar, IsPrimaryKey: true, AutoID: true, TypeParams: []*commonpb.KeyValuePair{kv("max_length", "64")}}
+	c := createColl(t, e.c, "auto", 2, autoStr, vec32)
+	huge := strings.Repeat("k", 2*limit)
+	keys := []string{"a", "b", "c", "d", huge}
+	before := lastPositions(t, e.log, c.chans)
+	res, err := e.c.Upsert(ctx, &milvuspb.UpsertRequest{CollectionName: "auto", NumRows: 5, FieldsData: []*schemapb.FieldData{
+		strCol("key", keys), vecCol("vec", 32, make([]float32, 5*32)),
+	}})
+	require.NoError(t, err)
+	require.Equal(t, int32(1102), res.GetStatus().GetCode(), res.GetStatus().GetReason())
+	del, err := e.c.Delete(ctx, &milvuspb.DeleteRequest{CollectionName: "auto", Expr: `key in ["a", "b", "c", "` + huge + `"]`})
+	require.NoError(t, err)
+	require.Equal(t, int32(1102), del.GetStatus().GetCode(), del.GetStatus().GetReason())
+	require.Equal(t, before, lastPositions(t, e.log, c.chans), "nothing appended to any channel")
+}
+
 // TestLargeBatchesAreSplitIntoMessages checks that a channel's rows are cut into messages no
 // larger than MaxMessageBytes, in order, all with the request's timestamp, and that a single
 // row too large for a message rejects the request with nothing written.
@@ -545,6 +568,12 @@ func TestRejectedWritesAppendNothing(t *testing.T) {
 			r.FieldsData = r.FieldsData[:3]
 		}), 1100, "fieldSchema(score) has no corresponding fieldData pass in"},
 		{"insert: invalid partition name", insert(func(r *milvuspb.InsertRequest) { r.PartitionName = "a b" }), 65535, "Invalid partition name: a b. Partition name can only contain numbers, letters and underscores."},
+		{"insert: a partition name fault before a value fault", insert(func(r *milvuspb.InsertRequest) {
+			r.PartitionName = "a b"
+			v := vectors([]int64{1, 2}, 32)
+			v[3] = float32(math.NaN())
+			r.FieldsData[1] = vecCol("vec", 32, v)
+		}), 65535, "Invalid partition name: a b."},
 		{"insert: unknown database", func() (*commonpb.Status, error) {
 			res, err := e.c.Insert(otherDB, good())
 			return res.GetStatus(), err
