@@ -114,7 +114,9 @@ func TestNATSClusterSurvivesLosingANode(t *testing.T) {
 	var want [][]byte
 	for i := range 5 {
 		want = append(want, []byte("before-"+strconv.Itoa(i)))
-		publish(t, js, want[i])
+		// A new stream of three replicas may still be electing its leader when CreateStream
+		// returns ("no response from stream"): retry, deduplicated by message ID.
+		publishEventually(t, js, want[i])
 	}
 
 	leader := streamLeader(t, js, c)
