@@ -313,6 +313,8 @@ func (c *Catalog) DropCollection(ctx context.Context, db, name string) (*Collect
 		metastore.Delete(nameKey),
 		metastore.Put(c.keys.collection(coll.ID), rec),
 		metastore.DeletePrefix(c.keys.partitionNames(coll.ID)),
+		// Index definitions go with the collection, as in Milvus.
+		metastore.DeletePrefix(c.keys.indexes(coll.ID)),
 	}
 	ops = append(ops, c.releaseOps(coll.VChannels)...)
 	_, err = c.kv.Txn(ctx,

@@ -1,0 +1,118 @@
+package meta
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/weir-db/weir/internal/apierr"
+	"github.com/weir-db/weir/internal/metastore"
+)
+
+// Index is the definition of an index on one field of a collection (Milvus allows one index per
+// field). Params are the client's, as given, so that DescribeIndex echoes them exactly.
+type Index struct {
+	CollectionID int64             `json:"collection_id"`
+	FieldID      int64             `json:"field_id"`
+	ID           int64             `json:"id"`
+	Name         string            `json:"name"`
+	Params       map[string]string `json:"params"`
+	CreatedAt    time.Time         `json:"created_at"`
+}
+
+func (k keys) indexes(coll int64) string {
+	return k.root + "/meta/indexes/" + strconv.FormatInt(coll, 10) + "/"
+}
+
+func (k keys) index(coll, field int64) string { return k.indexes(coll) + strconv.FormatInt(field, 10) }
+
+// CreateIndex stores the definition of an index on a field of a live collection, in a
+// transaction that compares the collection record (a collection dropped meanwhile gets none).
+// When the field has an index already, nothing is written and it is returned with
+// exists == true: the caller decides whether the request matches it.
+func (c *Catalog) CreateIndex(ctx context.Context, idx *Index) (_ *Index, exists bool, err error) {
+	// A lost race (the collection changed, or another request indexed the field) is looked at
+	// again; the collection record changes only when it is dropped, so this ends.
+	for range 3 {
+		out, exists, err := c.createIndex(ctx, idx)
+		if !errors.Is(err, metastore.ErrPredicateFailed) {
+			return out, exists, err
+		}
+	}
+	return nil, false, apierr.New(apierr.Unavailable, "create index %q: the collection keeps changing", idx.Name)
+}
+
+func (c *Catalog) createIndex(ctx context.Context, idx *Index) (_ *Index, exists bool, err error) {
+	coll, rev, err := c.getCollection(ctx, idx.CollectionID)
+	if err != nil {
+		return nil, false, err
+	}
+	if coll.State != Created {
+		return nil, false, apierr.Milvus(apierr.NoCollection, coll.DB, coll.Name).With("dropped")
+	}
+	key := c.keys.index(idx.CollectionID, idx.FieldID)
+	if kv, err := c.kv.Get(ctx, key); err == nil {
+		existing, err := decodeIndex(kv.Value)
+		return existing, true, err
+	} else if !errors.Is(err, metastore.ErrNotFound) {
+		return nil, false, apierr.Wrap(apierr.Unavailable, err, "read the index of field %d", idx.FieldID)
+	}
+	id, err := c.ids.Alloc(ctx, 1)
+	if err != nil {
+		return nil, false, apierr.Wrap(apierr.Unavailable, err, "allocate index id")
+	}
+	out := *idx
+	out.ID, out.CreatedAt = id, c.now().UTC()
+	rec, err := json.Marshal(&out)
+	if err != nil {
+		return nil, false, err
+	}
+	_, err = c.kv.Txn(ctx,
+		[]metastore.Cmp{metastore.ModRevisionEquals(c.keys.collection(idx.CollectionID), rev), metastore.KeyAbsent(key)},
+		[]metastore.Op{metastore.Put(key, rec)})
+	if errors.Is(err, metastore.ErrPredicateFailed) {
+		return nil, false, err
+	}
+	if err != nil {
+		return nil, false, writeErr(err, "create index %q", idx.Name)
+	}
+	return &out, false, nil
+}
+
+// ListIndexes returns the index definitions of a collection, by field ID.
+func (c *Catalog) ListIndexes(ctx context.Context, collID int64) ([]*Index, error) {
+	kvs, _, err := c.kv.Range(ctx, c.keys.indexes(collID))
+	if err != nil {
+		return nil, apierr.Wrap(apierr.Unavailable, err, "list indexes")
+	}
+	out := make([]*Index, 0, len(kvs))
+	for _, kv := range kvs {
+		idx, err := decodeIndex(kv.Value)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, idx)
+	}
+	return out, nil
+}
+
+// DropIndex deletes the definition of the index on a field; dropping one that does not exist
+// succeeds, so that a retried request is harmless.
+func (c *Catalog) DropIndex(ctx context.Context, collID, fieldID int64) error {
+	_, err := c.kv.Txn(ctx, nil, []metastore.Op{metastore.Delete(c.keys.index(collID, fieldID))})
+	if err != nil {
+		return writeErr(err, "drop the index of field %d", fieldID)
+	}
+	return nil
+}
+
+func decodeIndex(b []byte) (*Index, error) {
+	idx := &Index{}
+	if err := json.Unmarshal(b, idx); err != nil {
+		return nil, fmt.Errorf("meta: decode index: %w", err)
+	}
+	return idx, nil
+}
