@@ -45,6 +45,9 @@ const (
 	RateLimited
 	// FieldNameInvalid is a field name Milvus's rules refuse (ErrFieldInvalidName).
 	FieldNameInvalid
+	// IndexNotFound is Milvus's ErrIndexNotFound; IndexDuplicate its ErrIndexDuplicate.
+	IndexNotFound
+	IndexDuplicate
 	// IOFailed is Milvus's ErrIoFailed. Milvus's proxy reports a Geometry value that is not
 	// valid WKT with it (checkGeometryFieldData wraps go-geom's error in
 	// WrapErrIoFailedReason), so clients see "IO failed: <parser error>" and code 1001 for what
@@ -84,6 +87,8 @@ var table = map[Kind]row{
 	// chain: clients see Retriable false.
 	RateLimited:      {"rate limit exceeded", 8, commonpb.ErrorCode_RateLimit, codes.ResourceExhausted, false, false},
 	FieldNameInvalid: {"field name invalid", 1701, commonpb.ErrorCode_UnexpectedError, codes.InvalidArgument, false, true},
+	IndexNotFound:    {"index not found", 700, commonpb.ErrorCode_IndexNotExist, codes.NotFound, false, true},
+	IndexDuplicate:   {"index duplicates", 702, commonpb.ErrorCode_UnexpectedError, codes.InvalidArgument, false, true},
 	IOFailed:         {"IO failed", 1001, commonpb.ErrorCode_UnexpectedError, codes.InvalidArgument, false, true},
 }
 

@@ -127,6 +127,26 @@ const (
 	// Flush.
 	FlushRateLimited
 
+	// Indexes.
+	IndexNameLength
+	IndexNameFirst
+	IndexNameChars
+	IndexFieldMissing
+	IndexParamDuplicated
+	IndexParamsJSON
+	IndexTypeInvalid
+	IndexAutoOnlyMetric
+	IndexMetricMissing
+	IndexMetricUnsupported
+	IndexDataType
+	IndexVectorOnly
+	IndexDimMismatch
+	IndexDistinct
+	IndexMultiple
+	IndexNotFoundByName
+	IndexNotFoundInCollection
+	IndexDuplicates
+
 	// Partition keys: CreateCollection, partition DDL and writes.
 	PartitionKeyTwice
 	PartitionKeyPrimary
@@ -330,6 +350,27 @@ var texts = [numTexts]text{
 	KeyPartitionDrop:   {Unexpected, "disable drop partition if partition key mode is used"},
 	// proxy getPartitionKeyFieldData (insert, upsert) and the delete task.
 	KeyPartitionNamed: {Unexpected, "not support manually specifying the partition names if partition key mode is used"},
+
+	// The index API's (proxy task_index.go, indexparamcheck, datacoord index_service.go); the
+	// checker's rejections end in Milvus's wrap of them.
+	IndexNameLength:           {Unexpected, "Invalid index name: %s. The length of a index name must be less than %d characters."},
+	IndexNameFirst:            {Unexpected, "Invalid index name: %s. The first character of a index name must be an underscore or letter."},
+	IndexNameChars:            {Unexpected, "Invalid index name: %s. Index name can only contain numbers, letters, and underscores."},
+	IndexFieldMissing:         {Unexpected, "cannot create index on non-exist field: %s"},
+	IndexParamDuplicated:      {ParameterInvalid, "duplicated index param (key=%s) (value=%s) found: invalid parameter"},
+	IndexParamsJSON:           {Unexpected, "unmarshal params failed, %v"},
+	IndexTypeInvalid:          {ParameterInvalid, "invalid parameter[expected=valid index][actual=invalid index type: %s]"},
+	IndexAutoOnlyMetric:       {Unexpected, "only metric type can be passed when use AutoIndex"},
+	IndexMetricMissing:        {ParameterInvalid, "metric type not set for vector index: invalid parameter[expected=valid index params][actual=invalid index params]"},
+	IndexMetricUnsupported:    {ParameterInvalid, "%s vector index does not support metric type: %s: invalid parameter[expected=valid index params][actual=invalid index params]"},
+	IndexDataType:             {ParameterInvalid, "data type %s can't build with this index %s: invalid parameter[expected=valid index params][actual=invalid index params]"},
+	IndexVectorOnly:           {ParameterInvalid, "index %s only supports vector data type: invalid parameter[expected=valid index params][actual=invalid index params]"},
+	IndexDimMismatch:          {ParameterInvalid, "dimension mismatch, dimension in schema: %s, dimension: %s: invalid parameter[expected=valid index params][actual=invalid index params]"},
+	IndexDistinct:             {Unexpected, "CreateIndex failed: at most one distinct index is allowed per field"},
+	IndexMultiple:             {Unexpected, "CreateIndex failed: creating multiple indexes on same field is not supported"},
+	IndexNotFoundByName:       {IndexNotFound, "index not found[indexName=%s]"},
+	IndexNotFoundInCollection: {IndexNotFound, "index not found[collection=%s]"},
+	IndexDuplicates:           {IndexDuplicate, "index duplicates[indexName=%s]"},
 }
 
 // Milvus returns the error Milvus 2.6 raises as t, formatted with args.

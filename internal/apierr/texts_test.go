@@ -45,6 +45,7 @@ var notThroughTheSDK = map[Text]string{
 	FieldLength:            "the SDK checks values against valid_data",
 	SparseDataLength:       "the SDK's sparse rows are whole elements (batch TestFromFieldDataRejectsBadSparseAndGeometry)",
 	FlushRateLimited:       "Weir does not limit flushes (docs/api.md)",
+	IndexParamDuplicated:   "the SDK keeps index parameters in a map (readapi TestCreateIndexChecks)",
 	SchemaChanged:          "the SDK describes the collection again and retries (proxy TestRejectedWritesAppendNothing)",
 }
 

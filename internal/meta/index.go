@@ -13,14 +13,21 @@ import (
 )
 
 // Index is the definition of an index on one field of a collection (Milvus allows one index per
-// field). Params are the client's, as given, so that DescribeIndex echoes them exactly.
+// field). Params are the client's, as given and in its order, so that DescribeIndex echoes them
+// exactly.
 type Index struct {
-	CollectionID int64             `json:"collection_id"`
-	FieldID      int64             `json:"field_id"`
-	ID           int64             `json:"id"`
-	Name         string            `json:"name"`
-	Params       map[string]string `json:"params"`
-	CreatedAt    time.Time         `json:"created_at"`
+	CollectionID int64     `json:"collection_id"`
+	FieldID      int64     `json:"field_id"`
+	ID           int64     `json:"id"`
+	Name         string    `json:"name"`
+	Params       []Param   `json:"params"`
+	CreatedAt    time.Time `json:"created_at"`
+}
+
+// Param is one key-value parameter of an index, as a client gave it.
+type Param struct {
+	Key   string `json:"key"`
+	Value string `json:"value"`
 }
 
 func (k keys) indexes(coll int64) string {

@@ -17,13 +17,13 @@ func TestIndexDefinitions(t *testing.T) {
 	coll, _, err := c.CreateCollection(ctx, &Collection{DB: DefaultDatabase, Name: "books", Schema: testSchema(t, "books", 4), Shards: 1})
 	require.NoError(t, err)
 	vec := coll.Schema.Fields[1].FieldID
-	params := map[string]string{"index_type": "FLAT", "metric_type": "L2"}
+	params := []Param{{"index_type", "FLAT"}, {"metric_type", "L2"}}
 
 	idx, exists, err := c.CreateIndex(ctx, &Index{CollectionID: coll.ID, FieldID: vec, Name: "vec", Params: params})
 	require.NoError(t, err)
 	require.False(t, exists)
 	require.NotZero(t, idx.ID)
-	again, exists, err := c.CreateIndex(ctx, &Index{CollectionID: coll.ID, FieldID: vec, Name: "other", Params: map[string]string{"index_type": "FLAT"}})
+	again, exists, err := c.CreateIndex(ctx, &Index{CollectionID: coll.ID, FieldID: vec, Name: "other", Params: []Param{{"index_type", "FLAT"}}})
 	require.NoError(t, err)
 	require.True(t, exists, "a field has one index")
 	require.Equal(t, idx, again)

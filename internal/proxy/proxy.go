@@ -16,6 +16,7 @@ import (
 
 	"github.com/weir-db/weir/internal/apierr"
 	"github.com/weir-db/weir/internal/meta"
+	"github.com/weir-db/weir/internal/readapi"
 	"github.com/weir-db/weir/internal/tso"
 	"github.com/weir-db/weir/internal/wal"
 )
@@ -38,6 +39,11 @@ type Catalog interface {
 	SaveFlush(ctx context.Context, coll int64, fm meta.FlushMarkers) error
 	ReadFlush(ctx context.Context, coll int64, ts uint64) (meta.FlushMarkers, error)
 	ReadFlushToken(ctx context.Context, token int64) (int64, meta.FlushMarkers, error)
+
+	// Index definitions, for the read path's API (package readapi).
+	CreateIndex(ctx context.Context, idx *meta.Index) (*meta.Index, bool, error)
+	ListIndexes(ctx context.Context, collID int64) ([]*meta.Index, error)
+	DropIndex(ctx context.Context, collID, fieldID int64) error
 }
 
 // Channels creates DML channels and appends to them.
@@ -110,7 +116,9 @@ const MilvusVersion = "v2.6.0"
 // Server implements milvuspb.MilvusServiceServer. RPCs Weir does not serve yet answer gRPC
 // Unimplemented through the embedded UnimplementedMilvusServiceServer.
 type Server struct {
-	milvuspb.UnimplementedMilvusServiceServer
+	// The read path's methods (index definitions, and loading, search and query as they
+	// come) are package readapi's; what neither serves answers Unimplemented.
+	*readapi.Service
 
 	cfg      Config
 	catalog  Catalog
@@ -149,6 +157,9 @@ func New(cfg Config, d Deps, logger *slog.Logger) *Server {
 	}
 	s := &Server{cfg: cfg, catalog: d.Catalog, channels: d.Channels, ids: d.IDs, clock: d.Clock, logger: logger,
 		cache: newTargetCache(cfg.MetaCacheTTL)}
+	s.Service = readapi.New(d.Catalog, func(ctx context.Context, db, name string) (*meta.Collection, error) {
+		return s.lookup(ctx, db, name, 0)
+	})
 	s.nextConn.Store(time.Now().UnixMilli())
 	s.recordPrefix = fmt.Sprintf("%d.%016x", cfg.NodeID, rand.Uint64())
 	return s
