@@ -70,6 +70,17 @@ test('collection and write flow', async (t) => {
     assert.equal(stats.data.row_count, '110'); // as Milvus: deletes count until compaction
   });
 
+  await t.test('FLAT index', async () => {
+    const st = await client.createIndex({ collection_name: name, field_name: 'vector', index_type: 'FLAT', metric_type: 'L2' });
+    assert.equal(st.error_code, ErrorCode.SUCCESS, st.reason);
+    const d = await client.describeIndex({ collection_name: name, field_name: 'vector' });
+    assert.equal(d.status.error_code, ErrorCode.SUCCESS, d.status.reason);
+    assert.equal(d.index_descriptions[0].index_name, 'vector');
+    assert.equal(d.index_descriptions[0].state, 'Finished');
+    const bad = await settle(client.createIndex({ collection_name: name, field_name: 'title', index_type: 'FLAT', metric_type: 'L2' }));
+    assertRejected(bad, 'index FLAT only supports vector data type', 1100);
+  });
+
   await t.test('partitions', async () => {
     assert.equal((await client.createPartition({ collection_name: name, partition_name: 'p1' })).error_code, ErrorCode.SUCCESS);
     const parts = await client.showPartitions({ collection_name: name });
