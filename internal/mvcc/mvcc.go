@@ -1,0 +1,82 @@
+// Package mvcc decides which rows a read at a timestamp sees (the read path's invariant R4): a
+// row stamped ts is visible at read timestamp t when ts ≤ t and no delete of its primary key
+// stamped ts_d with ts < ts_d ≤ t hides it. An upsert deletes and inserts at one timestamp, so
+// its own delete never hides its new row; a delete stamped after t is not seen yet.
+package mvcc
+
+import (
+	"slices"
+
+	"github.com/bits-and-blooms/bitset"
+)
+
+// Deletes holds, per primary key, the timestamps of its deletes in increasing order. Keys are
+// Int64 or VarChar, as a collection's primary key is one or the other. Not safe for concurrent
+// writes; a reader that shares it builds a new one for each snapshot or guards it.
+type Deletes struct {
+	ints map[int64][]uint64
+	strs map[string][]uint64
+}
+
+// NewDeletes returns an empty set of deletes.
+func NewDeletes() *Deletes {
+	return &Deletes{ints: map[int64][]uint64{}, strs: map[string][]uint64{}}
+}
+
+// add inserts ts into the sorted list, once.
+func add(list []uint64, ts uint64) []uint64 {
+	i, found := slices.BinarySearch(list, ts)
+	if found {
+		return list
+	}
+	return slices.Insert(list, i, ts)
+}
+
+// hidden reports whether a delete in sorted list falls in (ts, t].
+func hidden(list []uint64, ts, t uint64) bool {
+	if ts >= t {
+		return false // nothing in (ts, t]
+	}
+	i, _ := slices.BinarySearch(list, ts+1) // the first delete after ts
+	return i < len(list) && list[i] <= t
+}
+
+// AddInt records a delete of Int64 key pk at timestamp ts.
+func (d *Deletes) AddInt(pk int64, ts uint64) { d.ints[pk] = add(d.ints[pk], ts) }
+
+// AddString records a delete of VarChar key pk at timestamp ts.
+func (d *Deletes) AddString(pk string, ts uint64) { d.strs[pk] = add(d.strs[pk], ts) }
+
+// Len returns the number of deletes held.
+func (d *Deletes) Len() int {
+	n := 0
+	for _, l := range d.ints {
+		n += len(l)
+	}
+	for _, l := range d.strs {
+		n += len(l)
+	}
+	return n
+}
+
+// VisibleInt returns the rows, of keys pks stamped tss, that a read at t sees.
+func (d *Deletes) VisibleInt(pks []int64, tss []uint64, t uint64) *bitset.BitSet {
+	out := bitset.New(uint(len(pks)))
+	for i, pk := range pks {
+		if tss[i] <= t && !hidden(d.ints[pk], tss[i], t) {
+			out.Set(uint(i))
+		}
+	}
+	return out
+}
+
+// VisibleString is VisibleInt for VarChar keys.
+func (d *Deletes) VisibleString(pks []string, tss []uint64, t uint64) *bitset.BitSet {
+	out := bitset.New(uint(len(pks)))
+	for i, pk := range pks {
+		if tss[i] <= t && !hidden(d.strs[pk], tss[i], t) {
+			out.Set(uint(i))
+		}
+	}
+	return out
+}
