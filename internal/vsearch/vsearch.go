@@ -1,0 +1,160 @@
+// Package vsearch is exact (FLAT) vector search: the distance of a query to every candidate row
+// of a batch of vectors, by Milvus's metrics, keeping the k best. Milvus's conventions: L2 is the
+// squared Euclidean distance, smaller is better; IP and COSINE are similarities, larger is
+// better. The kernels are plain Go; SIMD kernels come with the vector indexes.
+package vsearch
+
+import (
+	"container/heap"
+	"fmt"
+	"math"
+	"slices"
+
+	"github.com/bits-and-blooms/bitset"
+)
+
+// Metric is a Milvus metric type.
+type Metric string
+
+// The metrics of float vectors.
+const (
+	L2     Metric = "L2"
+	IP     Metric = "IP"
+	COSINE Metric = "COSINE"
+)
+
+// ParseMetric returns the metric named s, as Milvus spells it.
+func ParseMetric(s string) (Metric, error) {
+	switch m := Metric(s); m {
+	case L2, IP, COSINE:
+		return m, nil
+	}
+	return "", fmt.Errorf("vsearch: unknown metric %q", s)
+}
+
+// Larger reports whether larger scores are better under m (similarities), not smaller
+// (distances).
+func (m Metric) Larger() bool { return m != L2 }
+
+// Score returns the score of a and b under m: the squared Euclidean distance, the inner product,
+// or the cosine similarity (0 when either vector is zero).
+func (m Metric) Score(a, b []float32) float32 {
+	switch m {
+	case L2:
+		return l2(a, b)
+	case IP:
+		return dot(a, b)
+	}
+	na, nb := dot(a, a), dot(b, b)
+	if na == 0 || nb == 0 {
+		return 0
+	}
+	return float32(float64(dot(a, b)) / math.Sqrt(float64(na)*float64(nb)))
+}
+
+func dot(a, b []float32) float32 {
+	var s0, s1, s2, s3 float32
+	i := 0
+	for ; i+4 <= len(a); i += 4 {
+		s0 += a[i] * b[i]
+		s1 += a[i+1] * b[i+1]
+		s2 += a[i+2] * b[i+2]
+		s3 += a[i+3] * b[i+3]
+	}
+	for ; i < len(a); i++ {
+		s0 += a[i] * b[i]
+	}
+	return s0 + s1 + s2 + s3
+}
+
+func l2(a, b []float32) float32 {
+	var s0, s1, s2, s3 float32
+	i := 0
+	for ; i+4 <= len(a); i += 4 {
+		d0, d1, d2, d3 := a[i]-b[i], a[i+1]-b[i+1], a[i+2]-b[i+2], a[i+3]-b[i+3]
+		s0 += d0 * d0
+		s1 += d1 * d1
+		s2 += d2 * d2
+		s3 += d3 * d3
+	}
+	for ; i < len(a); i++ {
+		d := a[i] - b[i]
+		s0 += d * d
+	}
+	return s0 + s1 + s2 + s3
+}
+
+// Hit is one result: a row of the batch and its score.
+type Hit struct {
+	Row   int
+	Score float32
+}
+
+// better reports whether x ranks before y under m: the better score, and of equal scores the
+// earlier row, so that results are deterministic.
+func better(m Metric, x, y Hit) bool {
+	if x.Score != y.Score {
+		if m.Larger() {
+			return x.Score > y.Score
+		}
+		return x.Score < y.Score
+	}
+	return x.Row < y.Row
+}
+
+// worstFirst is a heap of the k best hits so far with the worst on top.
+type worstFirst struct {
+	m    Metric
+	hits []Hit
+}
+
+func (h *worstFirst) Len() int           { return len(h.hits) }
+func (h *worstFirst) Less(i, j int) bool { return better(h.m, h.hits[j], h.hits[i]) }
+func (h *worstFirst) Swap(i, j int)      { h.hits[i], h.hits[j] = h.hits[j], h.hits[i] }
+func (h *worstFirst) Push(x any)         { h.hits = append(h.hits, x.(Hit)) }
+func (h *worstFirst) Pop() any {
+	x := h.hits[len(h.hits)-1]
+	h.hits = h.hits[:len(h.hits)-1]
+	return x
+}
+
+// Search returns the k rows of vectors (dim float32s a row) that score best against query under
+// m, best first, among the rows allow holds (every row when allow is nil). A row whose score is
+// NaN is never returned.
+func Search(m Metric, vectors []float32, dim int, query []float32, k int, allow *bitset.BitSet) ([]Hit, error) {
+	if dim <= 0 || len(vectors)%dim != 0 {
+		return nil, fmt.Errorf("vsearch: %d values are not whole vectors of dim %d", len(vectors), dim)
+	}
+	if len(query) != dim {
+		return nil, fmt.Errorf("vsearch: the query has dim %d, the vectors %d", len(query), dim)
+	}
+	if k <= 0 {
+		return nil, nil
+	}
+	h := &worstFirst{m: m, hits: make([]Hit, 0, k)}
+	rows := len(vectors) / dim
+	for r := range rows {
+		if allow != nil && !allow.Test(uint(r)) {
+			continue
+		}
+		hit := Hit{Row: r, Score: m.Score(query, vectors[r*dim:(r+1)*dim])}
+		if hit.Score != hit.Score { // NaN
+			continue
+		}
+		switch {
+		case h.Len() < k:
+			heap.Push(h, hit)
+		case better(m, hit, h.hits[0]):
+			h.hits[0] = hit
+			heap.Fix(h, 0)
+		}
+	}
+	out := slices.Clone(h.hits)
+	slices.SortFunc(out, func(x, y Hit) int {
+		if better(m, x, y) {
+			return -1
+		}
+		return 1
+	})
+	return out, nil
+}
