@@ -80,3 +80,32 @@ func (d *Deletes) VisibleString(pks []string, tss []uint64, t uint64) *bitset.Bi
 	}
 	return out
 }
+
+// KeepLatestInt clears from visible every row whose key has a visible row with a later
+// timestamp (of equal timestamps, the later row wins): search and query return one row per
+// primary key, the newest, as Milvus does, while count(*) counts every visible row (milvus#36199;
+// a key inserted twice without a delete counts twice). visible is changed in place.
+func KeepLatestInt(pks []int64, tss []uint64, visible *bitset.BitSet) {
+	keepLatest(len(pks), func(i int) int64 { return pks[i] }, tss, visible)
+}
+
+// KeepLatestString is KeepLatestInt for VarChar keys.
+func KeepLatestString(pks []string, tss []uint64, visible *bitset.BitSet) {
+	keepLatest(len(pks), func(i int) string { return pks[i] }, tss, visible)
+}
+
+func keepLatest[K comparable](n int, key func(int) K, tss []uint64, visible *bitset.BitSet) {
+	best := map[K]int{}
+	for i, ok := visible.NextSet(0); ok && int(i) < n; i, ok = visible.NextSet(i + 1) {
+		r := int(i)
+		k := key(r)
+		if j, seen := best[k]; seen {
+			if tss[j] > tss[r] {
+				visible.Clear(i)
+				continue
+			}
+			visible.Clear(uint(j))
+		}
+		best[k] = r
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/bits-and-blooms/bitset"
 	"pgregory.net/rapid"
 )
 
@@ -59,4 +60,37 @@ func TestUpsertKeepsItsNewRow(t *testing.T) {
 	if v := d.VisibleInt(pks, tss, 9); !v.Test(0) || v.Test(1) {
 		t.Fatalf("at 9: old %v new %v, want true false", v.Test(0), v.Test(1))
 	}
+}
+
+// TestKeepLatest: of the visible rows of a key, only the newest stays (the later row of equal
+// timestamps); invisible rows stay out.
+func TestKeepLatest(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		n := rapid.IntRange(0, 30).Draw(t, "rows")
+		pks, tss := make([]int64, n), make([]uint64, n)
+		strs := make([]string, n)
+		vis := bitset.New(uint(n))
+		for i := range n {
+			pks[i] = rapid.Int64Range(0, 4).Draw(t, "pk")
+			strs[i] = strconv.FormatInt(pks[i], 10)
+			tss[i] = rapid.Uint64Range(1, 6).Draw(t, "ts")
+			if rapid.Bool().Draw(t, "visible") {
+				vis.Set(uint(i))
+			}
+		}
+		ints, ss := vis.Clone(), vis.Clone()
+		KeepLatestInt(pks, tss, ints)
+		KeepLatestString(strs, tss, ss)
+		for i := range n {
+			want := vis.Test(uint(i))
+			for j := range n {
+				if j != i && vis.Test(uint(j)) && pks[j] == pks[i] && (tss[j] > tss[i] || tss[j] == tss[i] && j > i) {
+					want = false
+				}
+			}
+			if ints.Test(uint(i)) != want || ss.Test(uint(i)) != want {
+				t.Fatalf("row %d (pk %d ts %d): got %v/%v, want %v", i, pks[i], tss[i], ints.Test(uint(i)), ss.Test(uint(i)), want)
+			}
+		}
+	})
 }
