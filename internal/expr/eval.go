@@ -1,6 +1,7 @@
 package expr
 
 import (
+	"cmp"
 	"fmt"
 	"strings"
 
@@ -171,7 +172,7 @@ func numeric(n Node, at func(i int) (int64, float64), integer bool) (func(i int)
 	case Compare:
 		if integer && n.Value.Kind == Int {
 			lit := n.Value.I
-			return func(i int) bool { v, _ := at(i); return holds(n.Op, cmp64(v, lit)) }, nil
+			return func(i int) bool { v, _ := at(i); return holds(n.Op, cmp.Compare(v, lit)) }, nil
 		}
 		lit := asFloat(n.Value)
 		return func(i int) bool { _, f := at(i); return holds(n.Op, cmpF(f, lit)) }, nil
@@ -198,16 +199,6 @@ func asFloat(v Value) float64 {
 		return float64(v.I)
 	}
 	return v.F
-}
-
-func cmp64(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // cmpF compares floats; a NaN compares unequal to everything (2: no operator but != holds).

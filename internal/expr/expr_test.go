@@ -1,6 +1,7 @@
 package expr
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"strings"
@@ -319,7 +320,7 @@ func reference(n Node, r row) (val, known bool) {
 			if r.age == nil {
 				return false, false
 			}
-			c = cmp64(int64(*r.age), n.Value.I)
+			c = cmp.Compare(int64(*r.age), n.Value.I)
 		case "score":
 			c = cmpF(r.score, asFloat(n.Value))
 		default:

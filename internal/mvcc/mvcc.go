@@ -61,20 +61,18 @@ func (d *Deletes) Len() int {
 
 // VisibleInt returns the rows, of keys pks stamped tss, that a read at t sees.
 func (d *Deletes) VisibleInt(pks []int64, tss []uint64, t uint64) *bitset.BitSet {
-	out := bitset.New(uint(len(pks)))
-	for i, pk := range pks {
-		if tss[i] <= t && !hidden(d.ints[pk], tss[i], t) {
-			out.Set(uint(i))
-		}
-	}
-	return out
+	return visible(pks, d.ints, tss, t)
 }
 
 // VisibleString is VisibleInt for VarChar keys.
 func (d *Deletes) VisibleString(pks []string, tss []uint64, t uint64) *bitset.BitSet {
+	return visible(pks, d.strs, tss, t)
+}
+
+func visible[K comparable](pks []K, deletes map[K][]uint64, tss []uint64, t uint64) *bitset.BitSet {
 	out := bitset.New(uint(len(pks)))
 	for i, pk := range pks {
-		if tss[i] <= t && !hidden(d.strs[pk], tss[i], t) {
+		if tss[i] <= t && !hidden(deletes[pk], tss[i], t) {
 			out.Set(uint(i))
 		}
 	}
