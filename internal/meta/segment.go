@@ -349,3 +349,9 @@ func (c *Catalog) ReadFlush(ctx context.Context, coll int64, ts uint64) (FlushMa
 	}
 	return fm, nil
 }
+
+// LiveInsertSegments returns, in place, the segments of segs that hold rows a reader counts: the
+// insert (L1) segments that are not dropped.
+func LiveInsertSegments(segs []*Segment) []*Segment {
+	return slices.DeleteFunc(segs, func(seg *Segment) bool { return seg.Level != L1 || seg.State == SegmentDropped })
+}

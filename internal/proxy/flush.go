@@ -259,13 +259,7 @@ func (s *Server) liveSegments(ctx context.Context, coll *meta.Collection) ([]*me
 	if err != nil {
 		return nil, metaErr(err, "list segments of collection %q", coll.Name)
 	}
-	out := segs[:0]
-	for _, seg := range segs {
-		if seg.Level == meta.L1 && seg.State != meta.SegmentDropped {
-			out = append(out, seg)
-		}
-	}
-	return out, nil
+	return meta.LiveInsertSegments(segs), nil
 }
 
 func segmentState(st meta.SegmentState) commonpb.SegmentState {

@@ -329,10 +329,8 @@ func (s *Service) rows(ctx context.Context, coll *meta.Collection) (int64, error
 		return 0, err
 	}
 	var n int64
-	for _, seg := range segs {
-		if seg.Level == meta.L1 && seg.State != meta.SegmentDropped {
-			n += seg.Rows
-		}
+	for _, seg := range meta.LiveInsertSegments(segs) {
+		n += seg.Rows
 	}
 	return n, nil
 }
