@@ -29,12 +29,9 @@ const (
 	Unimplemented
 	CollectionNotFound
 	CollectionNumLimit
-	IllegalSchema
 	SchemaMismatch
 	PartitionNotFound
-	PartitionNumLimit
 	DatabaseNotFound
-	FieldNotFound
 	ParameterInvalid
 	ParameterMissing
 	ParameterTooLarge
@@ -73,12 +70,9 @@ var table = map[Kind]row{
 	Unimplemented:      {"service unimplemented", 10, commonpb.ErrorCode_UnexpectedError, codes.Unimplemented, false, false},
 	CollectionNotFound: {"collection not found", 100, commonpb.ErrorCode_CollectionNotExists, codes.NotFound, false, true},
 	CollectionNumLimit: {"exceeded the limit number of collections", 102, commonpb.ErrorCode_UnexpectedError, codes.ResourceExhausted, false, false},
-	IllegalSchema:      {"illegal collection schema", 105, commonpb.ErrorCode_UnexpectedError, codes.InvalidArgument, false, true},
 	SchemaMismatch:     {"collection schema mismatch", 109, commonpb.ErrorCode_SchemaMismatch, codes.FailedPrecondition, false, true},
 	PartitionNotFound:  {"partition not found", 200, commonpb.ErrorCode_MetaFailed, codes.NotFound, false, true},
-	PartitionNumLimit:  {"exceeded the limit number of partitions", 250, commonpb.ErrorCode_UnexpectedError, codes.ResourceExhausted, false, false},
 	DatabaseNotFound:   {"database not found", 800, commonpb.ErrorCode_UnexpectedError, codes.NotFound, false, true},
-	FieldNotFound:      {"field not found", 1700, commonpb.ErrorCode_UnexpectedError, codes.InvalidArgument, false, true},
 	ParameterInvalid:   {"invalid parameter", 1100, commonpb.ErrorCode_IllegalArgument, codes.InvalidArgument, false, true},
 	ParameterMissing:   {"missing parameter", 1101, commonpb.ErrorCode_UnexpectedError, codes.InvalidArgument, false, true},
 	ParameterTooLarge:  {"parameter too large", 1102, commonpb.ErrorCode_UnexpectedError, codes.InvalidArgument, false, true},
