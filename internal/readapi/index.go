@@ -171,21 +171,16 @@ func validateIndexName(name string) error {
 	if name == "" {
 		return nil
 	}
-	if len(name) > schema.MaxNameLength {
+	switch schema.CheckName(name, false, "[]") {
+	case schema.NameTooLong:
 		return apierr.Milvus(apierr.IndexNameLength, name, schema.MaxNameLength)
-	}
-	if c := name[0]; c != '_' && !isLetter(c) {
+	case schema.NameFirst:
 		return apierr.Milvus(apierr.IndexNameFirst, name)
-	}
-	for i := 1; i < len(name); i++ {
-		if c := name[i]; c != '_' && c != '[' && c != ']' && !isLetter(c) && !(c >= '0' && c <= '9') {
-			return apierr.Milvus(apierr.IndexNameChars, name)
-		}
+	case schema.NameChars:
+		return apierr.Milvus(apierr.IndexNameChars, name)
 	}
 	return nil
 }
-
-func isLetter(c byte) bool { return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' }
 
 func fieldNamed(s *schemapb.CollectionSchema, name string) *schemapb.FieldSchema {
 	for _, f := range s.GetFields() {

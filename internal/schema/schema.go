@@ -56,21 +56,49 @@ var systemFields = map[string]bool{"RowID": true, "Timestamp": true, "$meta": tr
 func isLetter(c byte) bool { return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' }
 func isDigit(c byte) bool  { return '0' <= c && c <= '9' }
 
+// NameRule is the first of Milvus's name rules a name breaks.
+type NameRule int
+
+// The name rules, in the order Milvus checks them.
+const (
+	NameOK      NameRule = iota
+	NameEmpty            // no characters
+	NameTooLong          // more than MaxNameLength bytes
+	NameFirst            // the first byte is not an underscore or a letter (or a digit, where allowed)
+	NameChars            // a later byte is not an underscore, a letter, a digit or an allowed extra
+)
+
+// CheckName returns the first of Milvus's name rules name breaks. Every kind of name follows
+// them, with its own allowances: a digit first (firstDigit), and extra bytes after the first.
+func CheckName(name string, firstDigit bool, extra string) NameRule {
+	switch {
+	case name == "":
+		return NameEmpty
+	case len(name) > MaxNameLength:
+		return NameTooLong
+	case name[0] != '_' && !isLetter(name[0]) && !(firstDigit && isDigit(name[0])):
+		return NameFirst
+	}
+	for i := 1; i < len(name); i++ {
+		if c := name[i]; c != '_' && !isLetter(c) && !isDigit(c) && !strings.ContainsRune(extra, rune(c)) {
+			return NameChars
+		}
+	}
+	return NameOK
+}
+
 // ValidateCollectionName checks a collection name as Milvus does: 1..255 bytes, the first an
 // underscore or an ASCII letter, the rest underscores, letters or digits.
 func ValidateCollectionName(name string) error {
-	switch {
-	case name == "":
+	switch CheckName(name, false, "") {
+	case NameEmpty:
 		return apierr.Milvus(apierr.CollectionNameEmpty)
-	case len(name) > MaxNameLength:
+	case NameTooLong:
 		return apierr.Milvus(apierr.CollectionNameLength, name, MaxNameLength)
-	case name[0] != '_' && !isLetter(name[0]):
+	case NameFirst:
 		return apierr.Milvus(apierr.CollectionNameFirst, name)
-	}
-	for i := 1; i < len(name); i++ {
-		if c := name[i]; c != '_' && !isLetter(c) && !isDigit(c) {
-			return apierr.Milvus(apierr.CollectionNameChars, name)
-		}
+	case NameChars:
+		return apierr.Milvus(apierr.CollectionNameChars, name)
 	}
 	return nil
 }
@@ -79,18 +107,15 @@ func ValidateCollectionName(name string) error {
 // 1..255 bytes, the first an underscore, a letter or a digit, the rest also '-'.
 func ValidatePartitionName(name string) error {
 	name = strings.TrimSpace(name)
-	switch {
-	case name == "":
+	switch CheckName(name, true, "-") {
+	case NameEmpty:
 		return apierr.Milvus(apierr.PartitionNameEmpty, name)
-	case len(name) > MaxNameLength:
+	case NameTooLong:
 		return apierr.Milvus(apierr.PartitionNameLength, name, MaxNameLength)
-	case name[0] != '_' && !isLetter(name[0]) && !isDigit(name[0]):
+	case NameFirst:
 		return apierr.Milvus(apierr.PartitionNameFirst, name)
-	}
-	for i := 1; i < len(name); i++ {
-		if c := name[i]; c != '_' && c != '-' && !isLetter(c) && !isDigit(c) {
-			return apierr.Milvus(apierr.PartitionNameChars, name)
-		}
+	case NameChars:
+		return apierr.Milvus(apierr.PartitionNameChars, name)
 	}
 	return nil
 }
@@ -99,18 +124,15 @@ func ValidatePartitionName(name string) error {
 // collection name, and not a keyword of Milvus's expressions.
 func validateFieldName(name string) error {
 	name = strings.TrimSpace(name)
-	switch {
-	case name == "":
+	switch CheckName(name, false, "") {
+	case NameEmpty:
 		return apierr.Milvus(apierr.FieldNameEmpty, name)
-	case len(name) > MaxNameLength:
+	case NameTooLong:
 		return apierr.Milvus(apierr.FieldNameLength, name, MaxNameLength, name)
-	case name[0] != '_' && !isLetter(name[0]):
+	case NameFirst:
 		return apierr.Milvus(apierr.FieldNameFirst, name, name)
-	}
-	for i := 1; i < len(name); i++ {
-		if c := name[i]; c != '_' && !isLetter(c) && !isDigit(c) {
-			return apierr.Milvus(apierr.FieldNameChars, name, name)
-		}
+	case NameChars:
+		return apierr.Milvus(apierr.FieldNameChars, name, name)
 	}
 	if keywords[name] {
 		return apierr.Milvus(apierr.FieldNameKeyword, name, name, name)
