@@ -36,6 +36,23 @@ func absentColumn(f *schemapb.FieldSchema, n int) *schemapb.FieldData {
 	return &schemapb.FieldData{FieldName: f.GetName(), FieldId: f.GetFieldID(), ValidData: make([]bool, n)}
 }
 
+// omittedSize is the size in a record of the column of omitted field f, n rows of its default
+// (or of nulls), with the validity and the slices fill makes on the way counted too.
+func omittedSize(f *schemapb.FieldSchema, n int) int {
+	per := 1 + 8 // a valid flag and a slice element, at least
+	switch def := f.GetDefaultValue(); f.GetDataType() {
+	case schemapb.DataType_VarChar, schemapb.DataType_String, schemapb.DataType_Geometry:
+		per += 16 + 4 + len(def.GetStringData())
+	case schemapb.DataType_JSON:
+		per += 24 + 4 + len(def.GetBytesData())
+	case schemapb.DataType_Array:
+		per += 8 + 4
+	default:
+		per += 8
+	}
+	return n * per
+}
+
 // fill checks the valid_data of column fd of field f for n rows and returns the column with one
 // value per row (nulls and defaults filled in) and which rows are null (nil when none is).
 // values is the number of values fd carries.

@@ -2,6 +2,7 @@ package batch
 
 import (
 	"runtime"
+	"strconv"
 	"testing"
 
 	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
@@ -193,4 +194,25 @@ func TestSplitEmptyArrays(t *testing.T) {
 			p.Release()
 		}
 	}
+}
+
+// TestOmittedColumnsCountBeforeTheyAreMade: a request that carries its rows cheaply but omits
+// fields whose columns would be large is refused for its size before those columns are made.
+func TestOmittedColumnsCountBeforeTheyAreMade(t *testing.T) {
+	fields := []*schemapb.FieldSchema{pkField("id", schemapb.DataType_Int64, true), field("bits", schemapb.DataType_BinaryVector, "dim", "8")}
+	for i := range 8 {
+		f := field("j"+strconv.Itoa(i), schemapb.DataType_JSON)
+		f.Nullable = true
+		fields = append(fields, f)
+	}
+	s := collection(false, fields...)
+	const n = 200_000
+	cols := []*schemapb.FieldData{vectorCol("bits", 0, &schemapb.VectorField{Dim: 8, Data: &schemapb.VectorField_BinaryVector{BinaryVector: make([]byte, n)}})}
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	_, err := FromFieldData(s, cols, n, FromOptions{MaxBatchBytes: 4 << 20, AutoIDs: func(int) (int64, error) { return 1, nil }})
+	runtime.ReadMemStats(&after)
+	require.Equal(t, apierr.ParameterTooLarge, apierr.KindOf(err), "%v", err)
+	require.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(4<<20), "bytes allocated before the refusal")
 }

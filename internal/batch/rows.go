@@ -285,19 +285,14 @@ func FromFieldData(s *schemapb.CollectionSchema, cols []*schemapb.FieldData, num
 			return nil, rowsError(DynamicColumn, rows, n)
 		}
 	}
-	for i, f := range fields {
-		if omitted[i] {
-			c := &column{f: f, fd: absentColumn(f, n)}
-			if c.fd, c.valid, err = fill(f, c.fd, n, 0); err != nil {
-				return nil, err
-			}
-			byField[i] = c
-		}
-	}
 
+	// The size is counted before the omitted fields' columns are made, so that a request
+	// whose rows would make them too large is refused before they take any memory.
 	size := 8 * n // TimestampColumn
 	for i, f := range fields {
-		if c := byField[i]; c != nil {
+		if omitted[i] {
+			size += omittedSize(f, n)
+		} else if c := byField[i]; c != nil {
 			size += dataSize(f, c.fd, n)
 			if c.valid != nil {
 				size += n / 8
@@ -319,6 +314,16 @@ func FromFieldData(s *schemapb.CollectionSchema, cols []*schemapb.FieldData, num
 		}
 		if size += sz; size > limit {
 			return nil, tooLarge(size, limit)
+		}
+	}
+
+	for i, f := range fields {
+		if omitted[i] {
+			c := &column{f: f, fd: absentColumn(f, n)}
+			if c.fd, c.valid, err = fill(f, c.fd, n, 0); err != nil {
+				return nil, err
+			}
+			byField[i] = c
 		}
 	}
 
