@@ -158,7 +158,8 @@ func predicate(n Node, col arrow.Array) (func(i int) bool, error) {
 	case *array.Int64:
 		return numeric(n, func(i int) (int64, float64) { v := c.Value(i); return v, float64(v) }, true)
 	case *array.Float32:
-		return numeric(n, func(i int) (int64, float64) { return 0, float64(c.Value(i)) }, false)
+		// Milvus casts the literal to the column's type: compare in float32.
+		return numeric(float32Literals(n), func(i int) (int64, float64) { return 0, float64(c.Value(i)) }, false)
 	case *array.Float64:
 		return numeric(n, func(i int) (int64, float64) { return 0, c.Value(i) }, false)
 	}
@@ -192,6 +193,24 @@ func numeric(n Node, at func(i int) (int64, float64), integer bool) (func(i int)
 		}, nil
 	}
 	return nil, fmt.Errorf("expr: %s cannot apply to numbers", n)
+}
+
+// float32Literals returns n with its literals rounded to float32, for a Float column.
+func float32Literals(n Node) Node {
+	round := func(v Value) Value { return Value{Kind: Float, F: float64(float32(asFloat(v)))} }
+	switch x := n.(type) {
+	case Compare:
+		x.Value = round(x.Value)
+		return x
+	case In:
+		vs := make([]Value, len(x.Values))
+		for i, v := range x.Values {
+			vs[i] = round(v)
+		}
+		x.Values = vs
+		return x
+	}
+	return n
 }
 
 func asFloat(v Value) float64 {

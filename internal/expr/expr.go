@@ -7,8 +7,8 @@
 // `field not in [...]`; `field like "pattern"` (% any run, _ one character, \ escapes);
 // `field is null` and `field is not null`; and, or, not (also &&, ||, !) with parentheses; a
 // Bool field alone is a predicate. Literals are integers, floats, strings in single or double
-// quotes with Go escapes, and true/false (also True, TRUE, False, FALSE). Keywords are
-// case-insensitive as in Milvus (and, AND).
+// quotes with Go escapes, and true/false (also True, TRUE, False, FALSE). Keywords are lower or
+// upper case (and, AND), as in Milvus's grammar.
 //
 // Nulls follow SQL's three-valued logic, as Milvus's do: a comparison with a null value is
 // unknown, not of unknown is unknown, and a row matches only when the whole expression is true.

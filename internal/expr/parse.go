@@ -24,8 +24,13 @@ func (e *Error) Error() string {
 	return fmt.Sprintf("at position %d, near %q: %s", e.Pos, e.Token, e.Msg)
 }
 
-// MaxDepth bounds the nesting of an expression, so that no input can exhaust the parser's stack.
-const MaxDepth = 512
+// MaxDepth bounds the nesting of an expression, and MaxTerms its number of and/or operands, so
+// that no input can exhaust the parser's or the evaluator's stack (a chain of and is a tree as
+// deep as it is long).
+const (
+	MaxDepth = 512
+	MaxTerms = 4096
+)
 
 // Parse parses filter s over the fields of collection schema sch and checks that each field
 // exists and each literal suits its field's type.
@@ -162,6 +167,15 @@ type parser struct {
 	src    string
 	fields map[string]*schemapb.FieldSchema
 	depth  int
+	terms  int
+}
+
+// term counts one more and/or operand.
+func (p *parser) term(t token) error {
+	if p.terms++; p.terms > MaxTerms {
+		return p.fail(t, "the expression has more than %d and/or operands", MaxTerms)
+	}
+	return nil
 }
 
 func (p *parser) peek() token { return p.toks[p.i] }
@@ -177,8 +191,11 @@ func (p *parser) fail(t token, format string, args ...any) error {
 	return &Error{Pos: t.pos, Token: t.text, Msg: fmt.Sprintf(format, args...)}
 }
 
-// keyword reports whether t is the keyword kw, in any case.
-func keyword(t token, kw string) bool { return t.kind == tIdent && strings.EqualFold(t.text, kw) }
+// keyword reports whether t is the keyword kw, in lower or upper case (Milvus's grammar has
+// both spellings and no other: a field may be called Not).
+func keyword(t token, kw string) bool {
+	return t.kind == tIdent && (t.text == kw || t.text == strings.ToUpper(kw))
+}
 
 func (p *parser) or() (Node, error) {
 	l, err := p.and()
@@ -187,6 +204,9 @@ func (p *parser) or() (Node, error) {
 	}
 	for t := p.peek(); keyword(t, "or") || t.kind == tOp && t.text == "||"; t = p.peek() {
 		p.next()
+		if err := p.term(t); err != nil {
+			return nil, err
+		}
 		r, err := p.and()
 		if err != nil {
 			return nil, err
@@ -203,6 +223,9 @@ func (p *parser) and() (Node, error) {
 	}
 	for t := p.peek(); keyword(t, "and") || t.kind == tOp && t.text == "&&"; t = p.peek() {
 		p.next()
+		if err := p.term(t); err != nil {
+			return nil, err
+		}
 		r, err := p.unary()
 		if err != nil {
 			return nil, err
@@ -384,7 +407,10 @@ func fits(dt schemapb.DataType, k Kind) bool {
 	case schemapb.DataType_VarChar:
 		return k == String
 	}
-	return k == Int || k == Float // the numeric types
+	if dt == schemapb.DataType_Float || dt == schemapb.DataType_Double {
+		return k == Int || k == Float
+	}
+	return k == Int // Milvus casts no float literal to an integer field
 }
 
 func (p *parser) compare(f Field, op Op, v Value, at token) (Node, error) {

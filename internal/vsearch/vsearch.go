@@ -131,8 +131,8 @@ func Search(m Metric, vectors []float32, dim int, query []float32, k int, allow 
 	if k <= 0 {
 		return nil, nil
 	}
-	h := &worstFirst{m: m, hits: make([]Hit, 0, k)}
 	rows := len(vectors) / dim
+	h := &worstFirst{m: m, hits: make([]Hit, 0, min(k, rows))}
 	for r := range rows {
 		if allow != nil && !allow.Test(uint(r)) {
 			continue

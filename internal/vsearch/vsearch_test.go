@@ -74,6 +74,9 @@ func TestScores(t *testing.T) {
 	if err != nil || len(hits) != 2 || hits[0].Row != 0 || hits[1].Row != 2 {
 		t.Fatalf("ties rank by row: %v %v", hits, err)
 	}
+	if hits, err := Search(L2, []float32{1, 2}, 2, []float32{0, 0}, 1<<62, nil); err != nil || len(hits) != 1 {
+		t.Fatalf("a k beyond the rows: %v %v", hits, err)
+	}
 	if _, err := Search(L2, []float32{1, 2, 3}, 2, []float32{0, 0}, 1, nil); err == nil {
 		t.Fatal("partial vectors accepted")
 	}
