@@ -69,6 +69,8 @@ func TestFlatIndex(t *testing.T) {
 		{"an unknown type", "vec", generic(map[string]string{"index_type": "FLOT", "metric_type": "L2"}), "", "invalid parameter[expected=valid index][actual=invalid index type: FLOT]", 1100},
 		{"no metric", "vec", generic(map[string]string{"index_type": "FLAT"}), "", "metric type not set for vector index", 1100},
 		{"a metric of another kind", "vec", generic(map[string]string{"index_type": "FLAT", "metric_type": "HAMMING"}), "", "float vector index does not support metric type: HAMMING", 1100},
+		{"FLAT on a sparse field with L2", "sp", generic(map[string]string{"index_type": "FLAT", "metric_type": "L2"}), "", "only IP&BM25 is the supported metric type for sparse index", 1100},
+		{"an empty index type", "vec", generic(map[string]string{"index_type": "", "metric_type": "L2"}), "", "invalid index type: : invalid parameter", 1100},
 		{"FLAT on a sparse field", "sp", generic(map[string]string{"index_type": "FLAT", "metric_type": "IP"}), "", "data type SparseFloatVector can't build with this index FLAT", 1100},
 		{"a scalar field", "n", generic(map[string]string{"index_type": "FLAT", "metric_type": "L2"}), "", "index FLAT only supports vector data type", 1100},
 		{"another dim", "vec", generic(map[string]string{"index_type": "FLAT", "metric_type": "L2", "dim": "8"}), "", "dimension mismatch, dimension in schema: 4, dimension: 8", 1100},

@@ -138,6 +138,8 @@ const (
 	IndexAutoOnlyMetric
 	IndexMetricMissing
 	IndexMetricUnsupported
+	IndexSparseMetric
+	IndexTypeEmpty
 	IndexDataType
 	IndexVectorOnly
 	IndexDimMismatch
@@ -363,6 +365,8 @@ var texts = [numTexts]text{
 	IndexAutoOnlyMetric:       {Unexpected, "only metric type can be passed when use AutoIndex"},
 	IndexMetricMissing:        {ParameterInvalid, "metric type not set for vector index: invalid parameter[expected=valid index params][actual=invalid index params]"},
 	IndexMetricUnsupported:    {ParameterInvalid, "%s vector index does not support metric type: %s: invalid parameter[expected=valid index params][actual=invalid index params]"},
+	IndexSparseMetric:         {ParameterInvalid, "only IP&BM25 is the supported metric type for sparse index: invalid parameter[expected=valid index params][actual=invalid index params]"},
+	IndexTypeEmpty:            {ParameterInvalid, "invalid index type: : invalid parameter[expected=valid index params][actual=invalid index params]"},
 	IndexDataType:             {ParameterInvalid, "data type %s can't build with this index %s: invalid parameter[expected=valid index params][actual=invalid index params]"},
 	IndexVectorOnly:           {ParameterInvalid, "index %s only supports vector data type: invalid parameter[expected=valid index params][actual=invalid index params]"},
 	IndexDimMismatch:          {ParameterInvalid, "dimension mismatch, dimension in schema: %s, dimension: %s: invalid parameter[expected=valid index params][actual=invalid index params]"},

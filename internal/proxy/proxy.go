@@ -40,10 +40,8 @@ type Catalog interface {
 	ReadFlush(ctx context.Context, coll int64, ts uint64) (meta.FlushMarkers, error)
 	ReadFlushToken(ctx context.Context, token int64) (int64, meta.FlushMarkers, error)
 
-	// Index definitions, for the read path's API (package readapi).
-	CreateIndex(ctx context.Context, idx *meta.Index) (*meta.Index, bool, error)
-	ListIndexes(ctx context.Context, collID int64) ([]*meta.Index, error)
-	DropIndex(ctx context.Context, collID, fieldID int64) error
+	// What the read path's API needs (index definitions).
+	readapi.Catalog
 }
 
 // Channels creates DML channels and appends to them.

@@ -52,7 +52,7 @@ const (
 
 // comingTypes are the index types of Milvus 2.6 that Weir does not build yet.
 var comingTypes = map[string]bool{
-	"AUTOINDEX": true, "HNSW": true, "HNSW_SQ": true, "HNSW_PQ": true, "HNSW_PRQ": true, "IVF_FLAT": true,
+	"HNSW": true, "HNSW_SQ": true, "HNSW_PQ": true, "HNSW_PRQ": true, "IVF_FLAT": true,
 	"IVF_SQ8": true, "IVF_PQ": true, "IVF_RABITQ": true, "SCANN": true, "DISKANN": true, "BIN_FLAT": true,
 	"BIN_IVF_FLAT": true, "SPARSE_INVERTED_INDEX": true, "SPARSE_WAND": true, "INVERTED": true, "STL_SORT": true,
 	"TRIE": true, "Trie": true, "BITMAP": true, "RTREE": true, "NGRAM": true, "MINHASH_LSH": true,
@@ -101,9 +101,6 @@ func (s *Service) createIndex(ctx context.Context, req *milvuspb.CreateIndexRequ
 	}
 	if err := checkIndex(f, params); err != nil {
 		return err
-	}
-	if f.GetFieldID() == 0 {
-		return apierr.New(apierr.ParameterInvalid, "indexes on keys of the dynamic field are not supported by Weir yet")
 	}
 
 	existing, err := s.catalog.ListIndexes(ctx, coll.ID)
@@ -220,9 +217,12 @@ func flatten(kvs []*commonpb.KeyValuePair) (map[string]string, error) {
 // checkIndex checks an index of the flattened params on field f as Milvus's index checker does,
 // in its order, for the types Weir builds.
 func checkIndex(f *schemapb.FieldSchema, params map[string]string) error {
-	typ, dt := params[keyIndexType], f.GetDataType()
+	typ, given := params[keyIndexType]
+	dt := f.GetDataType()
 	vector := schema.IsVector(dt)
 	switch {
+	case given && typ == "":
+		return apierr.Milvus(apierr.IndexTypeEmpty)
 	case typ == "" || typ == AutoIndex:
 		if vector {
 			for k := range params {
@@ -250,7 +250,7 @@ func checkIndex(f *schemapb.FieldSchema, params map[string]string) error {
 			}
 		case schemapb.DataType_SparseFloatVector:
 			if !slices.Contains(sparseMetrics, metric) {
-				return apierr.Milvus(apierr.IndexMetricUnsupported, "sparse", metric)
+				return apierr.Milvus(apierr.IndexSparseMetric)
 			}
 		case schemapb.DataType_Int8Vector:
 			if !slices.Contains(floatMetrics, metric) {
@@ -266,7 +266,7 @@ func checkIndex(f *schemapb.FieldSchema, params map[string]string) error {
 			return apierr.Milvus(apierr.IndexDataType, dt, Flat)
 		}
 		if given, ok := params[keyDim]; ok {
-			if want := typeParam(f, schema.KeyDim); given != want {
+			if want := schema.Param(f, schema.KeyDim); given != want {
 				return apierr.Milvus(apierr.IndexDimMismatch, want, given)
 			}
 		}
@@ -277,15 +277,6 @@ func checkIndex(f *schemapb.FieldSchema, params map[string]string) error {
 
 func notYet(typ string) error {
 	return apierr.New(apierr.ParameterInvalid, "index type %s is not supported by Weir yet; it builds %s (exact search)", typ, Flat)
-}
-
-func typeParam(f *schemapb.FieldSchema, key string) string {
-	for _, kv := range f.GetTypeParams() {
-		if kv.GetKey() == key {
-			return kv.GetValue()
-		}
-	}
-	return ""
 }
 
 func toParams(kvs []*commonpb.KeyValuePair) []meta.Param {

@@ -69,7 +69,7 @@ func checkNullAndDefault(f *schemapb.FieldSchema) error {
 	case *schemapb.ValueField_StringData:
 		kind, ok = "DataType_VarChar", dt == schemapb.DataType_VarChar
 		if ok {
-			limit, _ := strconv.Atoi(param(f, KeyMaxLength))
+			limit, _ := strconv.Atoi(Param(f, KeyMaxLength))
 			if len(v.StringData) > limit {
 				return apierr.Milvus(apierr.DefaultTooLong, len(v.StringData), limit)
 			}
@@ -105,8 +105,8 @@ func checkGeometryDefault(def *schemapb.ValueField) error {
 	return nil
 }
 
-// param returns the value of a normalised field's type parameter key, or "".
-func param(f *schemapb.FieldSchema, key string) string {
+// Param returns the value of a normalised field's type parameter key, or "".
+func Param(f *schemapb.FieldSchema, key string) string {
 	for _, kv := range f.GetTypeParams() {
 		if kv.GetKey() == key {
 			return kv.GetValue()

@@ -197,7 +197,7 @@ func TestParamKeysComparedAsGiven(t *testing.T) {
 	out, err := Normalize("books", books(pkField(), &schemapb.FieldSchema{Name: "vec", DataType: schemapb.DataType_FloatVector,
 		TypeParams: []*commonpb.KeyValuePair{kv("DIM", "8"), kv("dim", "4")}}))
 	require.NoError(t, err)
-	require.Equal(t, "4", param(out.Fields[1], KeyDim))
+	require.Equal(t, "4", Param(out.Fields[1], KeyDim))
 }
 
 func TestGeometryDefaults(t *testing.T) {
