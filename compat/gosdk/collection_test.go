@@ -63,6 +63,34 @@ func uniqueName(prefix string) string {
 	return prefix + "_" + strconv.FormatInt(time.Now().UnixNano(), 36)
 }
 
+// dropAtCleanup drops the collection when the test ends, best effort, so a failed
+// run leaves nothing behind on a long-lived server; tests that drop on purpose
+// assert that drop themselves.
+func dropAtCleanup(t *testing.T, c *milvusclient.Client, name string) {
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), connectTimeout)
+		defer cancel()
+		_ = c.DropCollection(ctx, milvusclient.NewDropCollectionOption(name))
+	})
+}
+
+// step is one stage of a test that walks a collection through calls in order.
+type step struct {
+	name string
+	run  func(t *testing.T)
+}
+
+// runSteps runs steps as subtests and stops at the first failure, because each
+// step depends on the ones before it.
+func runSteps(t *testing.T, steps []step) {
+	t.Helper()
+	for _, s := range steps {
+		if !t.Run(s.name, s.run) {
+			t.FailNow()
+		}
+	}
+}
+
 // fieldSpec describes one field of the test schema so that variants (other
 // dim, no vector, no primary key) differ from the base in exactly one place.
 type fieldSpec struct {
@@ -161,17 +189,9 @@ func TestCollectionLifecycle(t *testing.T) {
 	defer cancel()
 
 	name := uniqueName("weir_compat")
-	t.Cleanup(func() {
-		// Best effort so a failed run leaves nothing behind; the drop itself is asserted below.
-		ctx, cancel := context.WithTimeout(context.Background(), connectTimeout)
-		defer cancel()
-		_ = c.DropCollection(ctx, milvusclient.NewDropCollectionOption(name))
-	})
+	dropAtCleanup(t, c, name)
 
-	steps := []struct {
-		name string
-		run  func(t *testing.T)
-	}{
+	steps := []step{
 		{"create", func(t *testing.T) {
 			require.NoError(t, c.CreateCollection(ctx, createOption(name, baseSpec)))
 		}},
@@ -243,12 +263,7 @@ func TestCollectionLifecycle(t *testing.T) {
 			require.Contains(t, err.Error(), name)
 		}},
 	}
-	for _, step := range steps {
-		// Each step depends on the ones before it, so stop at the first failure.
-		if !t.Run(step.name, step.run) {
-			t.FailNow()
-		}
-	}
+	runSteps(t, steps)
 }
 
 // TestCreateCollectionRejectsInvalidSchema checks that schemas Milvus refuses
@@ -280,11 +295,7 @@ func TestCreateCollectionRejectsInvalidSchema(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			name := uniqueName("weir_compat_bad")
-			t.Cleanup(func() {
-				ctx, cancel := context.WithTimeout(context.Background(), connectTimeout)
-				defer cancel()
-				_ = c.DropCollection(ctx, milvusclient.NewDropCollectionOption(name))
-			})
+			dropAtCleanup(t, c, name)
 
 			err := c.CreateCollection(ctx, createOption(name, tt.spec))
 			requireMentions(t, err, tt.mentions)

@@ -72,16 +72,9 @@ func TestGeometry(t *testing.T) {
 	defer cancel()
 
 	name := uniqueName("weir_compat_geometry")
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), connectTimeout)
-		defer cancel()
-		_ = c.DropCollection(ctx, milvusclient.NewDropCollectionOption(name))
-	})
+	dropAtCleanup(t, c, name)
 
-	steps := []struct {
-		name string
-		run  func(t *testing.T)
-	}{
+	steps := []step{
 		{"create", func(t *testing.T) {
 			require.NoError(t, c.CreateCollection(ctx, milvusclient.NewCreateCollectionOption(name, geometrySchema(name))))
 		}},
@@ -121,9 +114,5 @@ func TestGeometry(t *testing.T) {
 			requireRowCount(ctx, t, c, name, strconv.Itoa(geometryRows))
 		}},
 	}
-	for _, step := range steps {
-		if !t.Run(step.name, step.run) {
-			t.FailNow()
-		}
-	}
+	runSteps(t, steps)
 }

@@ -21,7 +21,7 @@ func TestFlatIndex(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
 	name := uniqueName("weir_index")
-	t.Cleanup(func() { _ = c.DropCollection(context.Background(), milvusclient.NewDropCollectionOption(name)) })
+	dropAtCleanup(t, c, name)
 	require.NoError(t, c.CreateCollection(ctx, milvusclient.NewCreateCollectionOption(name, schemaOf(pkInt64(), vecField("vec", 4), vecField("vec2", 2),
 		entity.NewField().WithName("n").WithDataType(entity.FieldTypeInt64),
 		entity.NewField().WithName("sp").WithDataType(entity.FieldTypeSparseVector)))))

@@ -75,11 +75,7 @@ func TestPartitionKey(t *testing.T) {
 	defer cancel()
 
 	name := uniqueName("weir_compat_pkey")
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), connectTimeout)
-		defer cancel()
-		_ = c.DropCollection(ctx, milvusclient.NewDropCollectionOption(name))
-	})
+	dropAtCleanup(t, c, name)
 	// num_partitions 0 is what the SDK sends without WithNumPartitions: Milvus's default.
 	create := func(numPartitions int64) milvusclient.CreateCollectionOption {
 		return milvusclient.NewCreateCollectionOption(name, keySchema(name, entity.FieldTypeInt64)).WithShardNum(shardsNum).WithNumPartitions(numPartitions)
@@ -94,10 +90,7 @@ func TestPartitionKey(t *testing.T) {
 		want[tenantPartition16[k]]++
 	}
 
-	steps := []struct {
-		name string
-		run  func(t *testing.T)
-	}{
+	steps := []step{
 		{"create with the default partition count", func(t *testing.T) {
 			require.NoError(t, c.CreateCollection(ctx, create(0)))
 		}},
@@ -161,12 +154,7 @@ func TestPartitionKey(t *testing.T) {
 			require.Equal(t, int64(3), res.DeleteCount)
 		}},
 	}
-	for _, step := range steps {
-		// Each step depends on the ones before it, so stop at the first failure.
-		if !t.Run(step.name, step.run) {
-			t.FailNow()
-		}
-	}
+	runSteps(t, steps)
 }
 
 // TestPartitionKeyNumPartitions: WithNumPartitions sets the partition count of a collection
@@ -177,11 +165,7 @@ func TestPartitionKeyNumPartitions(t *testing.T) {
 	defer cancel()
 
 	name := uniqueName("weir_compat_pkey4")
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), connectTimeout)
-		defer cancel()
-		_ = c.DropCollection(ctx, milvusclient.NewDropCollectionOption(name))
-	})
+	dropAtCleanup(t, c, name)
 	require.NoError(t, c.CreateCollection(ctx, milvusclient.NewCreateCollectionOption(name, keySchema(name, entity.FieldTypeVarChar)).WithShardNum(shardsNum).WithNumPartitions(4)))
 	parts, err := c.ListPartitions(ctx, milvusclient.NewListPartitionOption(name))
 	require.NoError(t, err)
@@ -254,11 +238,7 @@ func TestPartitionKeyRejectsInvalidSchemas(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			name := uniqueName("weir_compat_pkey_bad")
-			t.Cleanup(func() {
-				ctx, cancel := context.WithTimeout(context.Background(), connectTimeout)
-				defer cancel()
-				_ = c.DropCollection(ctx, milvusclient.NewDropCollectionOption(name))
-			})
+			dropAtCleanup(t, c, name)
 			requireMilvusError(t, c.CreateCollection(ctx, tt.option(name)), tt.mentions, tt.code)
 			requireHas(ctx, t, c, name, false)
 		})

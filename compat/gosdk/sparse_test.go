@@ -87,11 +87,7 @@ func TestSparseVectors(t *testing.T) {
 	defer cancel()
 
 	name := uniqueName("weir_compat_sparse")
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), connectTimeout)
-		defer cancel()
-		_ = c.DropCollection(ctx, milvusclient.NewDropCollectionOption(name))
-	})
+	dropAtCleanup(t, c, name)
 
 	// badRow inserts three rows whose middle sparse vector is emb.
 	badRow := func(t *testing.T, emb entity.SparseEmbedding) error {
@@ -103,10 +99,7 @@ func TestSparseVectors(t *testing.T) {
 		return err
 	}
 
-	steps := []struct {
-		name string
-		run  func(t *testing.T)
-	}{
+	steps := []step{
 		{"create with a dim is refused", func(t *testing.T) {
 			err := c.CreateCollection(ctx, milvusclient.NewCreateCollectionOption(name, sparseSchema(name, true)))
 			requireMilvusError(t, err, "dim should not be specified for sparse vector field sparse(0)", unexpected)
@@ -161,9 +154,5 @@ func TestSparseVectors(t *testing.T) {
 			requireRowCount(ctx, t, c, name, strconv.Itoa(sparseRows))
 		}},
 	}
-	for _, step := range steps {
-		if !t.Run(step.name, step.run) {
-			t.FailNow()
-		}
-	}
+	runSteps(t, steps)
 }

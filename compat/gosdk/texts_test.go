@@ -130,7 +130,7 @@ func TestCreateCollectionTexts(t *testing.T) {
 
 	t.Run("same name, another definition", func(t *testing.T) {
 		name := uniqueName("weir_texts")
-		t.Cleanup(func() { _ = c.DropCollection(context.Background(), milvusclient.NewDropCollectionOption(name)) })
+		dropAtCleanup(t, c, name)
 		require.NoError(t, c.CreateCollection(ctx, milvusclient.NewCreateCollectionOption(name, schemaOf(pkInt64(), vecField("vec", 4)))))
 		err := c.CreateCollection(ctx, milvusclient.NewCreateCollectionOption(name, schemaOf(pkInt64(), vecField("vec", 8))))
 		requireMilvusError(t, err, "create duplicate collection with different parameters, collection: "+name, unexpected)
@@ -157,7 +157,7 @@ func TestAutoIDComesFromThePrimaryKey(t *testing.T) {
 	}{{"schema true, field false", true, false}, {"schema false, field true", false, true}} {
 		t.Run(tc.name, func(t *testing.T) {
 			name := uniqueName("weir_autoid")
-			t.Cleanup(func() { _ = c.DropCollection(context.Background(), milvusclient.NewDropCollectionOption(name)) })
+			dropAtCleanup(t, c, name)
 			s := schemaOf(pkInt64().WithIsAutoID(tc.pkID), vecField("vec", 4)).WithAutoID(tc.schema)
 			require.NoError(t, c.CreateCollection(ctx, milvusclient.NewCreateCollectionOption(name, s)))
 			coll, err := c.DescribeCollection(ctx, milvusclient.NewDescribeCollectionOption(name))
@@ -186,7 +186,7 @@ func TestPartitionTexts(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
 	name := uniqueName("weir_parts")
-	t.Cleanup(func() { _ = c.DropCollection(context.Background(), milvusclient.NewDropCollectionOption(name)) })
+	dropAtCleanup(t, c, name)
 	require.NoError(t, c.CreateCollection(ctx, milvusclient.NewCreateCollectionOption(name, schemaOf(pkInt64(), vecField("vec", 4)))))
 
 	for _, tc := range []struct{ part, text string }{
@@ -215,7 +215,7 @@ func TestWriteTexts(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
 	name := uniqueName("weir_writes")
-	t.Cleanup(func() { _ = c.DropCollection(context.Background(), milvusclient.NewDropCollectionOption(name)) })
+	dropAtCleanup(t, c, name)
 	s := schemaOf(pkInt64(), vecField("vec", 4),
 		entity.NewField().WithName("varchar").WithDataType(entity.FieldTypeVarChar).WithMaxLength(4),
 		entity.NewField().WithName("arr").WithDataType(entity.FieldTypeArray).WithElementType(entity.FieldTypeInt64).WithMaxCapacity(2),
@@ -317,7 +317,7 @@ func TestNullableAndDefaultValues(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
 	name := uniqueName("weir_nullable")
-	t.Cleanup(func() { _ = c.DropCollection(context.Background(), milvusclient.NewDropCollectionOption(name)) })
+	dropAtCleanup(t, c, name)
 	s := schemaOf(pkInt64(), vecField("vec", 4),
 		entity.NewField().WithName("note").WithDataType(entity.FieldTypeVarChar).WithMaxLength(8).WithNullable(true),
 		entity.NewField().WithName("score").WithDataType(entity.FieldTypeInt32).WithDefaultValueInt(7),
@@ -361,7 +361,7 @@ func TestUpsertIntoGeneratedKeys(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
 	name := uniqueName("weir_upsert_auto")
-	t.Cleanup(func() { _ = c.DropCollection(context.Background(), milvusclient.NewDropCollectionOption(name)) })
+	dropAtCleanup(t, c, name)
 	require.NoError(t, c.CreateCollection(ctx, milvusclient.NewCreateCollectionOption(name, schemaOf(pkInt64().WithIsAutoID(true), vecField("vec", 4)))))
 	vecs := column.NewColumnFloatVector("vec", 4, [][]float32{{1, 2, 3, 4}, {5, 6, 7, 8}})
 	ins, err := c.Insert(ctx, milvusclient.NewColumnBasedInsertOption(name, vecs))

@@ -88,16 +88,9 @@ func TestWritePath(t *testing.T) {
 	defer cancel()
 
 	name := uniqueName("weir_compat_write")
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), connectTimeout)
-		defer cancel()
-		_ = c.DropCollection(ctx, milvusclient.NewDropCollectionOption(name))
-	})
+	dropAtCleanup(t, c, name)
 
-	steps := []struct {
-		name string
-		run  func(t *testing.T)
-	}{
+	steps := []step{
 		{"create", func(t *testing.T) {
 			require.NoError(t, c.CreateCollection(ctx, createOption(name, baseSpec)))
 		}},
@@ -178,10 +171,5 @@ func TestWritePath(t *testing.T) {
 			flushAndWait(ctx, t, c, name)
 		}},
 	}
-	for _, step := range steps {
-		// Each step depends on the ones before it, so stop at the first failure.
-		if !t.Run(step.name, step.run) {
-			t.FailNow()
-		}
-	}
+	runSteps(t, steps)
 }
