@@ -315,6 +315,7 @@ func (c *Catalog) DropCollection(ctx context.Context, db, name string) (*Collect
 		metastore.DeletePrefix(c.keys.partitionNames(coll.ID)),
 		// Index definitions go with the collection, as in Milvus.
 		metastore.DeletePrefix(c.keys.indexes(coll.ID)),
+		metastore.DeletePrefix(c.keys.indexNames(coll.ID)),
 	}
 	ops = append(ops, c.releaseOps(coll.VChannels)...)
 	_, err = c.kv.Txn(ctx,
