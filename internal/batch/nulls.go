@@ -1,6 +1,8 @@
 package batch
 
 import (
+	"math"
+
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/bitutil"
@@ -37,20 +39,20 @@ func absentColumn(f *schemapb.FieldSchema, n int) *schemapb.FieldData {
 }
 
 // omittedSize is the size in a record of the column of omitted field f, n rows of its default
-// (or of nulls), with the validity and the slices fill makes on the way counted too.
+// (or of nulls), counted as a column sent with those rows is counted (dataSize and its validity),
+// from one row filled as the n would be: a geometry default counts as the WKB it is stored as.
+// The slices fill makes on the way to the record are not counted, as they are not for a column
+// sent with valid_data: they are at most a few times the record's size (a header per row).
 func omittedSize(f *schemapb.FieldSchema, n int) int {
-	per := 1 + 8 // a valid flag and a slice element, at least
-	switch def := f.GetDefaultValue(); f.GetDataType() {
-	case schemapb.DataType_VarChar, schemapb.DataType_String, schemapb.DataType_Geometry:
-		per += 16 + 4 + len(def.GetStringData())
-	case schemapb.DataType_JSON:
-		per += 24 + 4 + len(def.GetBytesData())
-	case schemapb.DataType_Array:
-		per += 8 + 4
-	default:
-		per += 8
+	one, valid, err := fill(f, absentColumn(f, 1), 1, 0)
+	if err != nil {
+		return math.MaxInt / 2 // cannot happen: an absent column always fills
 	}
-	return n * per
+	size := n * dataSize(f, one, 1)
+	if valid != nil {
+		size += n / 8
+	}
+	return size
 }
 
 // fill checks the valid_data of column fd of field f for n rows and returns the column with one

@@ -3,6 +3,7 @@ package batch
 import (
 	"runtime"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
@@ -215,4 +216,44 @@ func TestOmittedColumnsCountBeforeTheyAreMade(t *testing.T) {
 	runtime.ReadMemStats(&after)
 	require.Equal(t, apierr.ParameterTooLarge, apierr.KindOf(err), "%v", err)
 	require.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(4<<20), "bytes allocated before the refusal")
+}
+
+// TestOmittedColumnsCountAsTheirRecord: an omitted field counts what its column will hold in
+// the record, as a column sent with the same rows counts: a geometry default as its WKB (4 times
+// the text of a line string: refused before it is made), a nullable Bool as a byte and a bit per
+// row (accepted, as when the same nulls are sent with valid_data).
+func TestOmittedColumnsCountAsTheirRecord(t *testing.T) {
+	bits := func(n int) *schemapb.FieldData {
+		return vectorCol("bits", 0, &schemapb.VectorField{Dim: 8, Data: &schemapb.VectorField_BinaryVector{BinaryVector: make([]byte, n)}})
+	}
+	autoIDs := func(int) (int64, error) { return 1, nil }
+
+	t.Run("geometry default", func(t *testing.T) {
+		geo := field("geo", schemapb.DataType_Geometry)
+		geo.DefaultValue = &schemapb.ValueField{Data: &schemapb.ValueField_StringData{
+			StringData: "LINESTRING(" + strings.TrimSuffix(strings.Repeat("0 0,", 2001), ",") + ")"}}
+		s := collection(false, pkField("id", schemapb.DataType_Int64, true), field("bits", schemapb.DataType_BinaryVector, "dim", "8"), geo)
+		const n = 2000 // 16 MB of WKT, 64 MB of WKB
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		_, err := FromFieldData(s, []*schemapb.FieldData{bits(n)}, n, FromOptions{MaxBatchBytes: 20 << 20, AutoIDs: autoIDs})
+		runtime.ReadMemStats(&after)
+		require.Equal(t, apierr.ParameterTooLarge, apierr.KindOf(err), "%v", err)
+		require.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(4<<20), "bytes allocated before the refusal")
+	})
+
+	t.Run("nullable bools", func(t *testing.T) {
+		fields := []*schemapb.FieldSchema{pkField("id", schemapb.DataType_Int64, true), field("bits", schemapb.DataType_BinaryVector, "dim", "8")}
+		for i := range 40 {
+			f := field("b"+strconv.Itoa(i), schemapb.DataType_Bool)
+			f.Nullable = true
+			fields = append(fields, f)
+		}
+		s := collection(false, fields...)
+		const n = 200_000 // 9 MB of bools and validity, 5.4 MB of keys, timestamps and vectors
+		rows, err := FromFieldData(s, []*schemapb.FieldData{bits(n)}, n, FromOptions{MaxBatchBytes: 16 << 20, AutoIDs: autoIDs})
+		require.NoError(t, err)
+		rows.Release()
+	})
 }
