@@ -335,14 +335,16 @@ func reference(n Node, r row) (val, known bool) {
 }
 
 // TestLongChainsAreRefused: a chain of and/or is a tree as deep as it is long; past MaxTerms
-// operands it is refused instead of exhausting the evaluator's stack.
+// operators, of either kind, it is refused instead of exhausting the evaluator's stack.
 func TestLongChainsAreRefused(t *testing.T) {
-	_, err := Parse(strings.Repeat("ok and ", MaxTerms-1)+"ok", testSchema())
-	require.NoError(t, err)
-	_, err = Parse(strings.Repeat("ok or ", MaxTerms+1)+"ok", testSchema())
-	var e *Error
-	require.True(t, errors.As(err, &e), "%v", err)
-	require.Contains(t, e.Msg, "more than 4096 and/or operands")
+	for _, op := range []string{"and", "or", "&&", "||"} {
+		_, err := Parse(strings.Repeat("ok "+op+" ", MaxTerms)+"ok", testSchema())
+		require.NoError(t, err, op)
+		_, err = Parse(strings.Repeat("ok "+op+" ", MaxTerms+1)+"ok", testSchema())
+		var e *Error
+		require.True(t, errors.As(err, &e), "%s: %v", op, err)
+		require.Contains(t, e.Msg, "more than 4096 and/or operators", op)
+	}
 }
 
 // TestFloatFieldsCompareInFloat32: a Float field's values compare with literals rounded to

@@ -24,7 +24,7 @@ func (e *Error) Error() string {
 	return fmt.Sprintf("at position %d, near %q: %s", e.Pos, e.Token, e.Msg)
 }
 
-// MaxDepth bounds the nesting of an expression, and MaxTerms its number of and/or operands, so
+// MaxDepth bounds the nesting of an expression, and MaxTerms its number of and/or operators, so
 // that no input can exhaust the parser's or the evaluator's stack (a chain of and is a tree as
 // deep as it is long).
 const (
@@ -170,10 +170,10 @@ type parser struct {
 	terms  int
 }
 
-// term counts one more and/or operand.
+// term counts one more and/or operator.
 func (p *parser) term(t token) error {
 	if p.terms++; p.terms > MaxTerms {
-		return p.fail(t, "the expression has more than %d and/or operands", MaxTerms)
+		return p.fail(t, "the expression has more than %d and/or operators", MaxTerms)
 	}
 	return nil
 }
