@@ -6,19 +6,17 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
 
 	"github.com/weir-db/weir/internal/batch"
 	"github.com/weir-db/weir/internal/dml"
 	"github.com/weir-db/weir/internal/meta"
+	"github.com/weir-db/weir/internal/replay"
 	"github.com/weir-db/weir/internal/schema"
 	"github.com/weir-db/weir/internal/tso"
 	"github.com/weir-db/weir/internal/wal"
@@ -59,8 +57,7 @@ type pipeline struct {
 	// Consumer state.
 	growing      map[int64]*segBuf // partition ID → growing L1 segment
 	l0           map[int64]*segBuf // partition ID (or dml.AllPartitions) → L0 delete segment
-	replayPart   map[int64]uint64  // partition ID → highest committed insert position, at start
-	replayL0     map[int64]uint64  // partition ID → highest committed delete position, at start
+	replay       *replay.Filter    // what committed segments held at start (invariant 3)
 	consumed     uint64            // last position consumed
 	consumedTs   uint64
 	consumedAt   int64  // when the log stored the last position consumed (wal.Anchor.Time)
@@ -180,8 +177,7 @@ func (n *Node) startPipeline(ctx context.Context, lease meta.Lease) (*pipeline, 
 		tasks:        make(chan *syncTask, 64),
 		growing:      map[int64]*segBuf{},
 		l0:           map[int64]*segBuf{},
-		replayPart:   map[int64]uint64{},
-		replayL0:     map[int64]uint64{},
+		replay:       replay.NewFilter(),
 		committed:    map[int64]*meta.Segment{},
 		cp:           cp,
 		consumed:     cp.Position,
@@ -198,12 +194,11 @@ func (n *Node) startPipeline(ctx context.Context, lease meta.Lease) (*pipeline, 
 	for _, s := range segs {
 		s := s
 		p.committed[s.ID] = s
+		p.replay.Commit(*s)
 		switch s.Level {
 		case meta.L0:
-			p.replayL0[s.PartitionID] = max(p.replayL0[s.PartitionID], s.MaxPos)
 			p.l0[s.PartitionID] = &segBuf{seg: *s, totalRows: s.Rows, totalSize: s.Bytes}
 		default:
-			p.replayPart[s.PartitionID] = max(p.replayPart[s.PartitionID], s.MaxPos)
 			if s.State == meta.Growing {
 				p.growing[s.PartitionID] = &segBuf{seg: *s, totalRows: s.Rows, totalSize: s.Bytes}
 			}
@@ -365,10 +360,10 @@ func (p *pipeline) handle(m wal.Message) error {
 	// Timestamps grow with positions within a channel even when several proxies (whose
 	// clocks differ) append to it: a message is stored with max(its timestamp, previous+1).
 	// A delete then applies exactly to the rows positioned before it.
-	if h.Timestamp <= p.consumedTs {
+	if ts := replay.Stamp(h.Timestamp, p.consumedTs); ts != h.Timestamp {
 		p.n.m.restamped.Inc()
-		p.n.m.restampedBy.Observe(float64((p.consumedTs+1-h.Timestamp)>>tso.LogicalBits) / 1000)
-		h.Timestamp = p.consumedTs + 1
+		p.n.m.restampedBy.Observe(float64((ts-h.Timestamp)>>tso.LogicalBits) / 1000)
+		h.Timestamp = ts
 	}
 	defer func() {
 		p.consumed = m.Pos
@@ -376,30 +371,28 @@ func (p *pipeline) handle(m wal.Message) error {
 		p.consumedAt = m.Time.UnixNano()
 		p.n.m.consumed.WithLabelValues(p.ch).Set(float64(m.Pos))
 	}()
+	del, ins := p.replay.Keep(m.Pos, h)
+	switch h.Kind {
+	case dml.Insert, dml.Delete, dml.Upsert, dml.UpsertAllPartitions:
+		if !del && h.Kind != dml.Insert {
+			p.n.m.replayDropped.WithLabelValues("delete").Inc()
+		}
+		if !ins && h.Kind != dml.Delete {
+			p.n.m.replayDropped.WithLabelValues("insert").Inc()
+		}
+	}
 	switch h.Kind {
 	case dml.Insert:
-		if m.Pos <= p.replayPart[h.PartitionID] {
-			p.n.m.replayDropped.WithLabelValues("insert").Inc()
+		if !ins {
 			return nil
 		}
 		return p.insert(m, h)
 	case dml.Delete:
-		if m.Pos <= p.replayL0[h.PartitionID] {
-			p.n.m.replayDropped.WithLabelValues("delete").Inc()
+		if !del {
 			return nil
 		}
 		return p.delete(m, h)
 	case dml.Upsert, dml.UpsertAllPartitions:
-		// The delete of the rows' keys and the rows themselves land in different segments
-		// (L0 of the delete's scope, L1 of the rows' partition), which commit independently:
-		// each half is filtered like a message of its own kind at this position.
-		del, ins := m.Pos > p.replayL0[h.DeleteScope()], m.Pos > p.replayPart[h.PartitionID]
-		if !del {
-			p.n.m.replayDropped.WithLabelValues("delete").Inc()
-		}
-		if !ins {
-			p.n.m.replayDropped.WithLabelValues("insert").Inc()
-		}
 		if !del && !ins {
 			return nil
 		}
@@ -431,7 +424,7 @@ func (p *pipeline) upsert(m wal.Message, h dml.Header, del, ins bool) error {
 		return err
 	}
 	if del {
-		pks, err := p.keysOf(rec)
+		pks, err := replay.Keys(rec, p.pkName)
 		if err != nil {
 			rec.Release()
 			return fmt.Errorf("position %d: %w", m.Pos, err)
@@ -456,51 +449,11 @@ func (p *pipeline) decodeRows(m wal.Message, h dml.Header) (arrow.RecordBatch, e
 	if err != nil {
 		return nil, err
 	}
-	rec, err := batch.DecodeIPC(msg.Body)
+	rec, err := replay.Rows(msg.Body, p.schema, h.Timestamp)
 	if err != nil {
-		return nil, fmt.Errorf("position %d: decode rows: %w", m.Pos, err)
-	}
-	if !rec.Schema().Equal(p.schema) {
-		rec.Release()
-		return nil, fmt.Errorf("position %d: rows do not match the schema of collection %d", m.Pos, p.coll.ID)
-	}
-	// Rows carry the timestamp they are stored with: the message's, as stored (h). A proxy
-	// stamps a message's header as it appends it, after encoding its rows, so the rows' own
-	// column is not to be trusted.
-	if !stampedWith(rec, h.Timestamp) {
-		rec = restamp(rec, h.Timestamp)
+		return nil, fmt.Errorf("position %d of a channel of collection %d: %w", m.Pos, p.coll.ID, err)
 	}
 	return rec, nil
-}
-
-// stampedWith reports whether every row of rec has timestamp ts.
-func stampedWith(rec arrow.RecordBatch, ts uint64) bool {
-	col, ok := rec.Column(int(rec.NumCols()) - 1).(*array.Uint64)
-	if !ok {
-		return false
-	}
-	for _, v := range col.Uint64Values() {
-		if v != ts {
-			return false
-		}
-	}
-	return true
-}
-
-// keysOf returns the primary keys of rec's rows.
-func (p *pipeline) keysOf(rec arrow.RecordBatch) (dml.PKs, error) {
-	col := rec.Column(p.schema.FieldIndices(p.pkName)[0])
-	switch c := col.(type) {
-	case *array.Int64:
-		return dml.PKs{Ints: slices.Clone(c.Int64Values())}, nil
-	case *array.String:
-		out := make([]string, c.Len())
-		for i := range out {
-			out[i] = c.Value(i)
-		}
-		return dml.PKs{Strs: out}, nil
-	}
-	return dml.PKs{}, fmt.Errorf("primary key column of type %s", col.DataType())
 }
 
 // insertRows buffers rec, an insert's rows, in its partition's growing segment.
@@ -719,21 +672,4 @@ func sortSnaps(s []segSnap) {
 			s[j], s[j-1] = s[j-1], s[j]
 		}
 	}
-}
-
-// restamp returns rec with every row's timestamp set to ts, releasing rec.
-func restamp(rec arrow.RecordBatch, ts uint64) arrow.RecordBatch {
-	defer rec.Release()
-	b := array.NewUint64Builder(memory.DefaultAllocator)
-	defer b.Release()
-	n := int(rec.NumRows())
-	b.Reserve(n)
-	for i := 0; i < n; i++ {
-		b.UnsafeAppend(ts)
-	}
-	col := b.NewArray()
-	defer col.Release()
-	cols := slices.Clone(rec.Columns())
-	cols[len(cols)-1] = col
-	return array.NewRecordBatch(rec.Schema(), cols, rec.NumRows())
 }
