@@ -317,6 +317,8 @@ func (c *Catalog) DropCollection(ctx context.Context, db, name string) (*Collect
 		metastore.DeletePrefix(c.keys.indexes(coll.ID)),
 		metastore.DeletePrefix(c.keys.indexNames(coll.ID)),
 	}
+	// Dropping a collection releases it: its query nodes stop serving it.
+	ops = append(ops, c.releaseLoadOps(coll.ID)...)
 	ops = append(ops, c.releaseOps(coll.VChannels)...)
 	_, err = c.kv.Txn(ctx,
 		[]metastore.Cmp{metastore.ValueEquals(nameKey, []byte(strconv.FormatInt(coll.ID, 10)))}, ops)
