@@ -117,6 +117,17 @@ type Coordinator struct {
 
 	mu       sync.Mutex
 	reloaded bool
+
+	queryCat   QueryCatalog // nil: no query shards to assign
+	queryNodes QueryNodes
+}
+
+// SetQuery makes the coordinator assign the shards of loaded collections to the query nodes
+// nodes reports, every assignment round.
+func (c *Coordinator) SetQuery(cat QueryCatalog, nodes QueryNodes) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.queryCat, c.queryNodes = cat, nodes
 }
 
 type metrics struct {
@@ -230,6 +241,19 @@ func (c *Coordinator) reload(ctx context.Context) {
 func (c *Coordinator) assignLogged(ctx context.Context) {
 	if _, err := c.Assign(ctx); err != nil && ctx.Err() == nil {
 		c.logger.Warn("channel assignment", "err", err)
+	}
+	c.mu.Lock()
+	cat, nodes := c.queryCat, c.queryNodes
+	c.mu.Unlock()
+	if cat == nil {
+		return
+	}
+	done, err := AssignQueryShards(ctx, cat, nodes)
+	if err != nil && ctx.Err() == nil {
+		c.logger.Warn("query shard assignment", "err", err)
+	}
+	for _, a := range done {
+		c.logger.Info("query shard assigned", "collection", a.CollectionID, "channel", a.Channel, "replica", a.Replica, "node", a.NodeID)
 	}
 }
 

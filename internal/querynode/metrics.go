@@ -1,0 +1,38 @@
+package querynode
+
+import "github.com/prometheus/client_golang/prometheus"
+
+type metrics struct {
+	shards       prometheus.Gauge
+	memory       prometheus.GaugeFunc
+	rows         *prometheus.GaugeVec
+	consumed     *prometheus.GaugeVec
+	lag          *prometheus.GaugeVec
+	handoffs     prometheus.Counter
+	handoffPause prometheus.Histogram
+	latency      *prometheus.HistogramVec
+}
+
+func newMetrics(reg prometheus.Registerer, used func() float64) *metrics {
+	m := &metrics{
+		shards: prometheus.NewGauge(prometheus.GaugeOpts{Name: "weir_querynode_shards", Help: "Shards serving."}),
+		memory: prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "weir_querynode_memory_bytes",
+			Help: "Memory the shards hold, as counted against --memory-limit."}, used),
+		rows: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "weir_querynode_rows",
+			Help: "Rows held (files and channel), per collection."}, []string{"collection"}),
+		consumed: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "weir_querynode_consumed_position",
+			Help: "Last channel position applied, per channel."}, []string{"channel"}),
+		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "weir_querynode_consume_lag",
+			Help: "Positions between the channel's end (as last read) and what the shard applied."}, []string{"channel"}),
+		handoffs: prometheus.NewCounter(prometheus.CounterOpts{Name: "weir_querynode_handoffs_total",
+			Help: "Handoffs: newly committed files replacing channel rows."}),
+		handoffPause: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "weir_querynode_handoff_pause_seconds",
+			Help: "How long a handoff holds the shard's write lock.", Buckets: prometheus.ExponentialBuckets(0.0001, 4, 10)}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "weir_querynode_request_seconds",
+			Help: "Search and query latency on this node, per kind.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}, []string{"kind"}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.shards, m.memory, m.rows, m.consumed, m.lag, m.handoffs, m.handoffPause, m.latency)
+	}
+	return m
+}

@@ -1,0 +1,251 @@
+package querynode
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/bits-and-blooms/bitset"
+
+	"github.com/weir-db/weir/internal/expr"
+	"github.com/weir-db/weir/internal/vsearch"
+)
+
+// readSpec is what a read sees: rows at or before timestamp t, of partitions parts (every
+// partition when nil), matching filter (every row when nil).
+type readSpec struct {
+	t      uint64
+	parts  map[int64]bool
+	filter expr.Node
+}
+
+func (r readSpec) covers(p *piece) bool { return r.parts == nil || r.parts[p.part] }
+
+// allowed returns the rows of p the read sees: for count(*) every visible row (latest false),
+// for search and query the latest visible row of each key. Called with mu held.
+func (s *shard) allowed(p *piece, spec readSpec, latest bool) (*bitset.BitSet, error) {
+	n := p.rows()
+	bs := bitset.New(uint(n))
+	for r := range n {
+		m := p.marks[r]
+		if (latest && m.Latest(p.ts[r], spec.t)) || (!latest && m.Sees(p.ts[r], spec.t)) {
+			bs.Set(uint(r))
+		}
+	}
+	if spec.filter != nil && bs.Any() {
+		f, err := expr.Eval(spec.filter, p.rec)
+		if err != nil {
+			return nil, err
+		}
+		bs.InPlaceIntersection(f)
+	}
+	return bs, nil
+}
+
+// hit is a row of a piece and its score.
+type hit struct {
+	p     *piece
+	row   int
+	score float32
+}
+
+func (h hit) key() key { return h.p.keys[h.row] }
+
+// search returns, for each query vector, the k best rows of the shard the read allows, best
+// first, one row per primary key. Called with mu held for reading.
+func (s *shard) search(field int64, m vsearch.Metric, queries [][]float32, k int, spec readSpec) ([][]hit, error) {
+	dim, ok := s.dims[field]
+	if !ok {
+		return nil, fmt.Errorf("field %d is not a float vector field of collection %d", field, s.coll.ID)
+	}
+	out := make([][]hit, len(queries))
+	for _, p := range s.pieces {
+		if !spec.covers(p) || p.rows() == 0 {
+			continue
+		}
+		allow, err := s.allowed(p, spec, true)
+		if err != nil {
+			return nil, err
+		}
+		if !allow.Any() {
+			continue
+		}
+		for q, vec := range queries {
+			hits, err := vsearch.Search(m, p.vecs[field], dim, vec, k, allow)
+			if err != nil {
+				return nil, err
+			}
+			for _, h := range hits {
+				out[q] = append(out[q], hit{p: p, row: h.Row, score: h.Score})
+			}
+		}
+	}
+	for q := range out {
+		out[q] = best(m, out[q], k)
+	}
+	return out, nil
+}
+
+// best sorts hits best first (ties by key, for deterministic answers), keeps the first row of
+// each key and at most k rows.
+func best(m vsearch.Metric, hits []hit, k int) []hit {
+	slices.SortStableFunc(hits, func(a, b hit) int {
+		if a.score != b.score {
+			if (a.score > b.score) == m.Larger() {
+				return -1
+			}
+			return 1
+		}
+		return compareKeys(a.key(), b.key())
+	})
+	seen := map[key]bool{}
+	out := hits[:0]
+	for _, h := range hits {
+		if len(out) == k {
+			break
+		}
+		if k := h.key(); !seen[k] {
+			seen[k] = true
+			out = append(out, h)
+		}
+	}
+	return out
+}
+
+func compareKeys(a, b key) int { return cmp.Or(cmp.Compare(a.i, b.i), cmp.Compare(a.s, b.s)) }
+
+// query returns the rows the read allows, one per primary key, in key order, at most limit
+// (every row when limit < 0). Called with mu held for reading.
+func (s *shard) query(spec readSpec, limit int) ([]hit, error) {
+	var out []hit
+	if keys, ok := s.pkLookup(spec.filter); ok {
+		// `pk in [...]` (or `pk == v`): the keys' rows, found in the key index.
+		for _, k := range keys {
+			for _, l := range s.byKey[k] {
+				if spec.covers(l.p) && l.p.marks[l.row].Latest(l.p.ts[l.row], spec.t) {
+					out = append(out, hit{p: l.p, row: int(l.row)})
+				}
+			}
+		}
+	} else {
+		for _, p := range s.pieces {
+			if !spec.covers(p) {
+				continue
+			}
+			allow, err := s.allowed(p, spec, true)
+			if err != nil {
+				return nil, err
+			}
+			for r, ok := allow.NextSet(0); ok; r, ok = allow.NextSet(r + 1) {
+				out = append(out, hit{p: p, row: int(r)})
+			}
+		}
+	}
+	slices.SortFunc(out, func(a, b hit) int { return compareKeys(a.key(), b.key()) })
+	out = slices.CompactFunc(out, func(a, b hit) bool { return a.key() == b.key() })
+	if limit >= 0 && len(out) > limit {
+		out = out[:limit]
+	}
+	return out, nil
+}
+
+// pkLookup returns the keys of a filter that is `pk in [...]` or `pk == v`, which the key index
+// answers without a scan.
+func (s *shard) pkLookup(n expr.Node) ([]key, bool) {
+	var vals []expr.Value
+	switch e := n.(type) {
+	case *expr.In:
+		if e.Not || e.Field.Name != s.pkName {
+			return nil, false
+		}
+		vals = e.Values
+	case *expr.Compare:
+		if e.Op != expr.Eq || e.Field.Name != s.pkName {
+			return nil, false
+		}
+		vals = []expr.Value{e.Value}
+	default:
+		return nil, false
+	}
+	out := make([]key, 0, len(vals))
+	for _, v := range vals {
+		switch {
+		case s.strPK && v.Kind == expr.String:
+			out = append(out, key{s: v.S})
+		case !s.strPK && v.Kind == expr.Int:
+			out = append(out, key{i: v.I})
+		default:
+			return nil, false
+		}
+	}
+	return out, true
+}
+
+// count returns how many rows the read sees (count(*): every visible row, a key inserted twice
+// counting twice, as Milvus counts). Called with mu held for reading.
+func (s *shard) count(spec readSpec) (int64, error) {
+	var n int64
+	for _, p := range s.pieces {
+		if !spec.covers(p) {
+			continue
+		}
+		allow, err := s.allowed(p, spec, false)
+		if err != nil {
+			return 0, err
+		}
+		n += int64(allow.Count())
+	}
+	return n, nil
+}
+
+// gather builds a record of the named columns holding the rows of hits, in order. Called with
+// mu held for reading.
+func (s *shard) gather(hits []hit, names []string) (arrow.RecordBatch, error) {
+	fields := make([]arrow.Field, 0, len(names))
+	idx := make([]int, 0, len(names))
+	for _, name := range names {
+		is := s.sch.FieldIndices(name)
+		if len(is) != 1 {
+			return nil, fmt.Errorf("collection %d has no field %q", s.coll.ID, name)
+		}
+		fields = append(fields, s.sch.Field(is[0]))
+		idx = append(idx, is[0])
+	}
+	sch := arrow.NewSchema(fields, nil)
+	cols := make([]arrow.Array, len(idx))
+	defer func() {
+		for _, c := range cols {
+			if c != nil {
+				c.Release()
+			}
+		}
+	}()
+	for c, i := range idx {
+		parts := make([]arrow.Array, 0, len(hits))
+		// Runs of consecutive rows of one piece are sliced once.
+		for j := 0; j < len(hits); {
+			e := j + 1
+			for e < len(hits) && hits[e].p == hits[j].p && hits[e].row == hits[e-1].row+1 {
+				e++
+			}
+			parts = append(parts, array.NewSlice(hits[j].p.rec.Column(i), int64(hits[j].row), int64(hits[e-1].row+1)))
+			j = e
+		}
+		var err error
+		if len(parts) == 0 {
+			cols[c] = array.MakeArrayOfNull(memory.DefaultAllocator, fields[c].Type, 0)
+		} else {
+			cols[c], err = array.Concatenate(parts, memory.DefaultAllocator)
+		}
+		for _, p := range parts {
+			p.Release()
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	return array.NewRecordBatch(sch, cols, int64(len(hits))), nil
+}

@@ -1,0 +1,206 @@
+package querynode
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/milvus-io/milvus-proto/go-api/v2/commonpb"
+
+	"github.com/weir-db/weir/internal/expr"
+	"github.com/weir-db/weir/internal/vsearch"
+)
+
+// ErrNotServing is a request for a shard this node does not serve (yet): the caller tries
+// another replica.
+var ErrNotServing = errors.New("querynode: shard not served here")
+
+// serving returns the shard of channel ch of collection coll, if it serves.
+func (n *Node) serving(coll int64, ch string) (*served, *shard, error) {
+	n.mu.Lock()
+	sv := n.shards[ch]
+	n.mu.Unlock()
+	if sv == nil || sv.a.CollectionID != coll {
+		return nil, nil, fmt.Errorf("%w: channel %s of collection %d on node %d", ErrNotServing, ch, coll, n.cfg.NodeID)
+	}
+	sh := sv.sh.Load()
+	if sh == nil {
+		return nil, nil, fmt.Errorf("%w: channel %s is loading on node %d (%d%%)", ErrNotServing, ch, n.cfg.NodeID, sv.progress.Load())
+	}
+	return sv, sh, nil
+}
+
+// waitConsistent waits until the shard has applied what the request's consistency level asks
+// for (R5):
+//   - Strong: every position the log held when the request arrived (asked of JetStream now),
+//     so every write acknowledged before it is visible; an idle channel answers at once;
+//   - Session: every write of timestamp ≤ the guarantee timestamp: at once when the shard
+//     has applied a message stamped at or after it, else as Strong (the session's writes
+//     were acknowledged before its read, so they lie below the log's end);
+//   - Bounded: the log's end as read at most Staleness ago (by the node's periodic check, or
+//     else read now, as Strong);
+//   - Eventually: at once.
+func (n *Node) waitConsistent(ctx context.Context, sv *served, sh *shard, c Consistency) error {
+	var target uint64
+	switch c.Level {
+	case commonpb.ConsistencyLevel_Eventually:
+		return nil
+	case commonpb.ConsistencyLevel_Session, commonpb.ConsistencyLevel_Customized:
+		if _, ts, _ := sh.position(); c.GuaranteeTs != 0 && ts >= c.GuaranteeTs {
+			return nil
+		}
+	case commonpb.ConsistencyLevel_Bounded:
+		if e := sv.end.Load(); e != nil && time.Since(e.at) <= n.cfg.Staleness {
+			target = e.pos
+		}
+	}
+	if target == 0 {
+		end, err := n.log.LastPosition(ctx, sh.ch)
+		if err != nil {
+			return fmt.Errorf("read the end of channel %s: %w", sh.ch, err)
+		}
+		sv.end.Store(&logEnd{pos: end, at: time.Now()})
+		target = end
+	}
+	for {
+		pos, _, moved := sh.position()
+		if pos >= target {
+			return nil
+		}
+		if err := sv.failed(); err != nil {
+			return fmt.Errorf("channel %s stopped at %d: %w", sh.ch, pos, err)
+		}
+		select {
+		case <-moved:
+		case <-ctx.Done():
+			return fmt.Errorf("channel %s applied up to %d of %d: %w", sh.ch, pos, target, ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// spec builds a read's view of the shard. Called with mu held for reading.
+func (s *shard) spec(r ShardRequest) (readSpec, error) {
+	spec := readSpec{t: s.consumedTs}
+	if r.Consistency.ReadTs != 0 {
+		spec.t = r.Consistency.ReadTs
+	}
+	if len(r.Partitions) > 0 {
+		spec.parts = map[int64]bool{}
+		for _, p := range r.Partitions {
+			spec.parts[p] = true
+		}
+	}
+	if r.Filter != "" {
+		f, err := expr.Parse(r.Filter, s.coll.Schema)
+		if err != nil {
+			return readSpec{}, err
+		}
+		spec.filter = f
+	}
+	return spec, nil
+}
+
+// Search searches one shard.
+func (n *Node) Search(ctx context.Context, req *SearchRequest) (*SearchResult, error) {
+	start := time.Now()
+	defer func() { n.m.latency.WithLabelValues("search").Observe(time.Since(start).Seconds()) }()
+	sv, sh, err := n.serving(req.CollectionID, req.Channel)
+	if err != nil {
+		return nil, err
+	}
+	metric, err := vsearch.ParseMetric(req.Metric)
+	if err != nil {
+		return nil, err
+	}
+	if err := n.waitConsistent(ctx, sv, sh, req.Consistency); err != nil {
+		return nil, err
+	}
+	sh.mu.RLock()
+	defer sh.mu.RUnlock()
+	spec, err := sh.spec(req.ShardRequest)
+	if err != nil {
+		return nil, err
+	}
+	found, err := sh.search(req.FieldID, metric, req.Vectors, req.K, spec)
+	if err != nil {
+		return nil, err
+	}
+	out := &SearchResult{Hits: make([][]Hit, len(found))}
+	var all []hit
+	for q, hits := range found {
+		out.Hits[q] = make([]Hit, len(hits))
+		for i, h := range hits {
+			k := h.key()
+			out.Hits[q][i] = Hit{IntKey: k.i, StrKey: k.s, Score: h.score}
+		}
+		all = append(all, hits...)
+	}
+	if out.Fields, err = sh.gather(all, req.Output); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// Query queries one shard, or counts its rows.
+func (n *Node) Query(ctx context.Context, req *QueryRequest) (*QueryResult, error) {
+	start := time.Now()
+	defer func() { n.m.latency.WithLabelValues("query").Observe(time.Since(start).Seconds()) }()
+	sv, sh, err := n.serving(req.CollectionID, req.Channel)
+	if err != nil {
+		return nil, err
+	}
+	if err := n.waitConsistent(ctx, sv, sh, req.Consistency); err != nil {
+		return nil, err
+	}
+	sh.mu.RLock()
+	defer sh.mu.RUnlock()
+	spec, err := sh.spec(req.ShardRequest)
+	if err != nil {
+		return nil, err
+	}
+	if req.Count {
+		c, err := sh.count(spec)
+		return &QueryResult{Count: c}, err
+	}
+	rows, err := sh.query(spec, req.Limit)
+	if err != nil {
+		return nil, err
+	}
+	out := &QueryResult{Keys: make([]Hit, len(rows)), Count: int64(len(rows))}
+	for i, h := range rows {
+		k := h.key()
+		out.Keys[i] = Hit{IntKey: k.i, StrKey: k.s}
+	}
+	if out.Fields, err = sh.gather(rows, req.Output); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// ShardInfo describes a shard this node serves, for tests and operators.
+type ShardInfo struct {
+	Channel  string
+	Rows     int64
+	Files    int
+	Consumed uint64
+}
+
+// Shards lists the shards serving on this node.
+func (n *Node) Shards() []ShardInfo {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	var out []ShardInfo
+	for ch, sv := range n.shards {
+		sh := sv.sh.Load()
+		if sh == nil {
+			continue
+		}
+		sh.mu.RLock()
+		out = append(out, ShardInfo{Channel: ch, Rows: sh.rowsN, Files: len(sh.files), Consumed: sh.consumed})
+		sh.mu.RUnlock()
+	}
+	return out
+}
+
