@@ -50,6 +50,10 @@ const (
 	// WrapErrIoFailedReason), so clients see "IO failed: <parser error>" and code 1001 for what
 	// is an input error; Weir keeps the code and text and marks it as the caller's fault.
 	IOFailed
+	// CollectionNotLoaded is Milvus's ErrCollectionNotLoaded: a read of a collection not loaded.
+	CollectionNotLoaded
+	// ResourceInsufficient is Milvus's ErrServiceResourceInsufficient: more replicas than nodes.
+	ResourceInsufficient
 )
 
 type row struct {
@@ -84,6 +88,10 @@ var table = map[Kind]row{
 	IndexNotFound:    {"index not found", 700, commonpb.ErrorCode_IndexNotExist, codes.NotFound, false, true},
 	IndexDuplicate:   {"index duplicates", 702, commonpb.ErrorCode_UnexpectedError, codes.InvalidArgument, false, true},
 	IOFailed:         {"IO failed", 1001, commonpb.ErrorCode_UnexpectedError, codes.InvalidArgument, false, true},
+	// Milvus answers both with gRPC OK and the error in the status, as every error here; the
+	// gRPC code is for clients that read it from Weir's interceptors.
+	CollectionNotLoaded:  {"collection not loaded", 101, commonpb.ErrorCode_UnexpectedError, codes.FailedPrecondition, false, false},
+	ResourceInsufficient: {"service resource insufficient", 12, commonpb.ErrorCode_UnexpectedError, codes.ResourceExhausted, true, false},
 }
 
 // Error is a client-visible error: a Kind and a message saying what was wrong. The message is

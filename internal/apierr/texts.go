@@ -161,6 +161,41 @@ const (
 	KeyPartitionDrop
 	KeyPartitionNamed
 
+	// Load, release, search and query (the read path).
+	LoadNoIndex
+	LoadNoIndexAtAll
+	LoadReplicaChange
+	LoadNotEnoughNodes
+	SearchNotLoaded
+	QueryNotLoaded
+	CollectionNotLoadedID
+	IndexDropLoaded
+	SearchMetricMismatch
+	SearchDimMismatch
+	TopKMissing
+	TopKNotInt
+	TopKRange
+	OffsetNotInt
+	OffsetRange
+	OffsetTopKRange
+	NqRange
+	RoundDecimalInvalid
+	OutputFieldMissing
+	SearchPartitionMissing
+	SearchKeyPartitionNamed
+	QueryKeyPartitionNamed
+	QueryEmptyNoLimit
+	QueryCountPaginated
+	ExprParse
+	AnnsFieldMissing
+	AnnsFieldNotVector
+	AnnsFieldAmbiguous
+	LimitNotInt
+	OffsetQueryNotInt
+	QueryWindowRange
+	QueryOffsetNegative
+	QueryLimitNotPositive
+
 	numTexts
 )
 
@@ -375,6 +410,64 @@ var texts = [numTexts]text{
 	IndexNotFoundByName:       {IndexNotFound, "index not found[indexName=%s]"},
 	IndexNotFoundInCollection: {IndexNotFound, "index not found[collection=%s]"},
 	IndexDuplicates:           {IndexDuplicate, "index duplicates[indexName=%s]"},
+
+	// proxy task.go loadCollectionTask.Execute / loadPartitionsTask.Execute: a vector field
+	// without an index when the collection has some index (a plain error; %v of a []string)...
+	LoadNoIndex: {Unexpected, "there is no vector index on field: %s, please create index firstly"},
+	// ...and when it has none (merr.WrapErrIndexNotFoundForCollection).
+	LoadNoIndexAtAll: {IndexNotFound, "index not found[collection=%s]"},
+	// querycoordv2 job/load_config.go CheckIfLoadPartitionsExecutable (a LoadCollection with
+	// another replica number changes the load instead, as in Milvus).
+	LoadReplicaChange: {ParameterInvalid, "can't change the replica number for loaded partitions: invalid parameter[expected=%d][actual=%d]"},
+	// querycoordv2 utils/meta.go AssignReplica (streaming mode, 2.6's default).
+	LoadNotEnoughNodes: {ResourceInsufficient, "when load %d replica count: service resource insufficient[currentStreamingNode=%d][expectedStreamingNode=%d]"},
+	// querycoordv2 utils/util.go checkLoadStatus, wrapped by proxy task_search.go / task_query.go
+	// Execute; the collection is named by its ID.
+	SearchNotLoaded: {CollectionNotLoaded, "failed to search: collection not loaded[collection=%d]"},
+	QueryNotLoaded:  {CollectionNotLoaded, "failed to query: collection not loaded[collection=%d]"},
+	// querycoordv2 services.go ShowLoadCollections (GetLoadingProgress).
+	CollectionNotLoadedID: {CollectionNotLoaded, "collection not loaded[collection=%d]"},
+	// datacoord index_service.go DropIndex.
+	IndexDropLoaded: {ParameterInvalid, "vector index cannot be dropped on loaded collection: %d: invalid parameter"},
+	// segcore plan.go NewSearchRequest, through the query node's delegator and the proxy's
+	// searchShard wrappers, which lose its code (Milvus answers 65535).
+	SearchMetricMismatch: {Unexpected, "fail to search on QueryNode %d: worker(%d) query failed: metric type not match: invalid parameter[expected=%s][actual=%s]"},
+	// segcore Plan.cpp ParsePlaceholderGroup (sizes in bytes), through the same wrappers; Milvus
+	// appends the C++ source position, which depends on its build.
+	SearchDimMismatch: {Unexpected, "fail to search on QueryNode %d: worker(%d) query failed: parser searchRequest failed:  => vector dimension mismatch, expected vector size(byte) %d, actual %d."},
+	// proxy search_util.go parseSearchInfo and util.go validateLimit (plain errors).
+	TopKMissing:         {Unexpected, "topk is required"},
+	TopKNotInt:          {Unexpected, "topk [%s] is invalid"},
+	TopKRange:           {Unexpected, "topk [%d] is invalid, it should be in range [1, %d], but got %d"},
+	OffsetNotInt:        {Unexpected, "offset [%s] is invalid"},
+	OffsetRange:         {Unexpected, "offset [%d] is invalid, it should be in range [1, %d], but got %d"},
+	OffsetTopKRange:     {Unexpected, "offset+topk [%d] is invalid, it should be in range [1, %d], but got %d"},
+	RoundDecimalInvalid: {Unexpected, "round_decimal [%s] is invalid, should be -1 or an integer in range [0, 6]"},
+	// proxy task_search.go checkNq / util.go validateNQLimit.
+	NqRange: {Unexpected, "nq [%d] is invalid, nq (number of search vector per search request) should be in range [1, %d], but got %d"},
+	// proxy util.go translateOutputFields.
+	OutputFieldMissing: {Unexpected, "field %s not exist"},
+	// proxy search_util.go getPartitionIDs (and the query task's).
+	SearchPartitionMissing: {Unexpected, "partition name %s not found"},
+	// proxy task_search.go / task_query.go PreExecute.
+	SearchKeyPartitionNamed: {Unexpected, "not support manually specifying the partition names if partition key mode is used"},
+	QueryKeyPartitionNamed:  {ParameterInvalid, "not support manually specifying the partition names if partition key mode is used: invalid parameter"},
+	// proxy task_query.go PreExecute.
+	QueryEmptyNoLimit:   {ParameterInvalid, "empty expression should be used with limit: invalid parameter"},
+	QueryCountPaginated: {ParameterInvalid, "count entities with pagination is not allowed: invalid parameter"},
+	// planparserv2 parseExprInner, wrapped by the proxy's createPlanArgs / tryGeneratePlan.
+	ExprParse: {ParameterInvalid, "failed to create query plan: cannot parse expression: %s, error: %s: invalid parameter"},
+	// planparserv2 CreateSearchPlanArgs (typeutil GetFieldFromName), and task_search.go
+	// tryGeneratePlan.
+	AnnsFieldMissing:   {ParameterInvalid, "failed to create query plan: failed to get field schema by name: fieldName(%s) not found: invalid parameter"},
+	AnnsFieldNotVector: {ParameterInvalid, "failed to create query plan: field (%s) to search is not of vector data type: invalid parameter"},
+	AnnsFieldAmbiguous: {Unexpected, "multiple anns_fields exist, please specify a anns_field in search_params"},
+	// proxy task_query.go parseQueryParams / util.go validateMaxQueryResultWindow.
+	LimitNotInt:           {Unexpected, "limit [%s] is invalid"},
+	OffsetQueryNotInt:     {Unexpected, "offset [%s] is invalid"},
+	QueryWindowRange:      {Unexpected, "invalid max query result window, (offset+limit) should be in range [1, %d], but got %d"},
+	QueryOffsetNegative:   {Unexpected, "invalid max query result window, offset [%d] is invalid, should be gte than 0"},
+	QueryLimitNotPositive: {Unexpected, "invalid max query result window, limit [%d] is invalid, should be greater than 0"},
 }
 
 // Milvus returns the error Milvus 2.6 raises as t, formatted with args.

@@ -17,6 +17,10 @@ import (
 // request itself first, or never sends what they reject. Their tests are unit tests of the
 // packages that raise them.
 var notThroughTheSDK = map[Text]string{
+	TopKMissing:            "the SDK always sends topk (readapi TestSearchParams)",
+	LimitNotInt:            "the SDK's WithLimit takes an integer (readapi TestQueryParams)",
+	OffsetQueryNotInt:      "the SDK's WithOffset takes an integer (readapi TestQueryParams)",
+	CollectionNotLoadedID:  "the SDK calls GetLoadingProgress only while awaiting a load it started (readapi TestLoadProgress)",
 	NoDatabase:             "the SDK resolves the database before any call",
 	CollectionNameMismatch: "the SDK always sends the schema name it was given as the collection name",
 	CollectionLimit:        "65,536 collections",

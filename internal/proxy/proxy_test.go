@@ -198,7 +198,7 @@ func TestHandshakeAndHealth(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, h.GetIsHealthy())
 
-	_, err = e.c.Search(ctx, &milvuspb.SearchRequest{CollectionName: "x"})
+	_, err = e.c.HybridSearch(ctx, &milvuspb.HybridSearchRequest{CollectionName: "x"})
 	require.Equal(t, codes.Unimplemented, status.Code(err), "RPCs Weir does not serve yet answer Unimplemented")
 }
 

@@ -34,22 +34,37 @@ import (
 
 // Config configures a query node.
 type Config struct {
-	NodeID   int64
-	RootPath string
+	NodeID   int64  `yaml:"-"`
+	RootPath string `yaml:"-"`
 	// CheckInterval is how often the node reads its assignments and hands off newly
 	// committed files (at most 1 s: R3's promise to searches after a flush).
-	CheckInterval time.Duration
+	CheckInterval time.Duration `yaml:"check-interval"`
 	// HoldTTL is how long a hold on a channel's log lasts unless renewed.
-	HoldTTL time.Duration
+	HoldTTL time.Duration `yaml:"hold-ttl"`
 	// MemoryLimit bounds the rows held in memory (0: no bound); a load that would pass it fails.
-	MemoryLimit int64
+	MemoryLimit int64 `yaml:"memory-limit"`
 	// Staleness is how far behind a Bounded read may be (Milvus's default, 5 s).
-	Staleness time.Duration
+	Staleness time.Duration `yaml:"staleness"`
 }
 
 // Defaults returns the default configuration.
 func Defaults() Config {
 	return Config{RootPath: "weir", CheckInterval: time.Second, HoldTTL: time.Minute, Staleness: 5 * time.Second}
+}
+
+// Validate reports the first invalid setting.
+func (c Config) Validate() error {
+	switch {
+	case c.CheckInterval <= 0 || c.CheckInterval > time.Second:
+		return fmt.Errorf("querynode: check-interval must be in (0, 1s], got %s", c.CheckInterval)
+	case c.HoldTTL < 4*c.CheckInterval:
+		return fmt.Errorf("querynode: hold-ttl must be at least 4 check intervals, got %s", c.HoldTTL)
+	case c.MemoryLimit < 0:
+		return fmt.Errorf("querynode: memory-limit must not be negative")
+	case c.Staleness <= 0:
+		return fmt.Errorf("querynode: staleness must be positive")
+	}
+	return nil
 }
 
 // Deps are the services a query node reads.

@@ -203,4 +203,3 @@ func (n *Node) Shards() []ShardInfo {
 	}
 	return out
 }
-

@@ -6,6 +6,7 @@ package readapi
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/weir-db/weir/internal/apierr"
 	"github.com/weir-db/weir/internal/meta"
+	"github.com/weir-db/weir/internal/metastore"
 	"github.com/weir-db/weir/internal/schema"
 )
 
@@ -25,6 +27,14 @@ type Catalog interface {
 	ListIndexes(ctx context.Context, collID int64) ([]*meta.Index, error)
 	DropIndex(ctx context.Context, collID, fieldID int64) error
 	ListSegments(ctx context.Context, coll int64) ([]*meta.Segment, error)
+	ListPartitions(ctx context.Context, collID int64) ([]*meta.Partition, error)
+
+	ReadLoad(ctx context.Context, collID int64) (*meta.LoadState, error)
+	SaveLoad(ctx context.Context, st *meta.LoadState, l *meta.Load) error
+	Release(ctx context.Context, st *meta.LoadState) error
+	GetLoad(ctx context.Context, collID int64) (*meta.Load, error)
+	ListShardAssignments(ctx context.Context, coll int64) ([]meta.ShardAssignment, error)
+	ListShardStates(ctx context.Context, coll int64) ([]meta.ShardState, error)
 }
 
 // Lookup resolves a request's live collection from its database and name, with Milvus's texts
@@ -36,11 +46,13 @@ type Service struct {
 	milvuspb.UnimplementedMilvusServiceServer
 	catalog Catalog
 	lookup  Lookup
+	nodes   QueryNodes
+	routes  *routes
 }
 
 // New returns a Service over catalog, resolving collections with lookup.
 func New(catalog Catalog, lookup Lookup) *Service {
-	return &Service{catalog: catalog, lookup: lookup}
+	return &Service{catalog: catalog, lookup: lookup, routes: newRoutes()}
 }
 
 // Index types. Weir builds FLAT now (exact search, nothing to build); the others Milvus knows are
@@ -380,6 +392,15 @@ func (s *Service) dropIndex(ctx context.Context, req *milvuspb.DropIndexRequest)
 	}
 	if req.GetIndexName() == "" && len(idxs) > 1 {
 		return apierr.Milvus(apierr.IndexDuplicates, "")
+	}
+	if len(idxs) > 0 {
+		// Milvus refuses to drop a vector index of a loaded collection (every index Weir
+		// builds is on a vector field).
+		if _, err := s.catalog.GetLoad(ctx, coll.ID); err == nil {
+			return apierr.Milvus(apierr.IndexDropLoaded, coll.ID)
+		} else if !errors.Is(err, metastore.ErrNotFound) {
+			return err
+		}
 	}
 	for _, idx := range idxs {
 		if err := s.catalog.DropIndex(ctx, coll.ID, idx.FieldID); err != nil {

@@ -25,6 +25,7 @@ import (
 	"github.com/weir-db/weir/internal/metastore"
 	"github.com/weir-db/weir/internal/objstore"
 	"github.com/weir-db/weir/internal/proxy"
+	"github.com/weir-db/weir/internal/querynode"
 	"github.com/weir-db/weir/internal/tso"
 	"github.com/weir-db/weir/internal/wal"
 )
@@ -42,8 +43,9 @@ type Config struct {
 	RootPath string `yaml:"root-path"`
 	// AssignInterval is how often the coordinator assigns channels (of new collections, or
 	// whose owner died); standalone checks often so a new collection is served at once.
-	AssignInterval time.Duration   `yaml:"assign-interval"`
-	DataNode       datanode.Config `yaml:"datanode"`
+	AssignInterval time.Duration    `yaml:"assign-interval"`
+	DataNode       datanode.Config  `yaml:"datanode"`
+	QueryNode      querynode.Config `yaml:"querynode"`
 }
 
 // Defaults returns the default configuration.
@@ -56,6 +58,7 @@ func Defaults() Config {
 		RootPath:       "weir",
 		AssignInterval: 100 * time.Millisecond,
 		DataNode:       datanode.Defaults(),
+		QueryNode:      querynode.Defaults(),
 	}
 }
 
@@ -72,6 +75,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("standalone: wal-sync must be %q or %q, got %q", wal.SyncAlways, wal.SyncInterval, c.WALSync)
 	case c.RootPath == "":
 		return errors.New("standalone: root-path must be set")
+	case c.QueryNode.Validate() != nil:
+		return c.QueryNode.Validate()
 	case c.AssignInterval <= 0:
 		return errors.New("standalone: assign-interval must be positive")
 	}
@@ -92,6 +97,7 @@ type Standalone struct {
 	node     *datanode.Node
 	log      *wal.Log
 	proxy    *proxy.Server
+	query    *querynode.Node
 	closers  []func() error
 	grpcDone chan error
 }
@@ -181,6 +187,23 @@ func Start(ctx context.Context, cfg Config, version string, logger *slog.Logger)
 		return nil, err
 	}
 	co.SetLog(s.log)
+
+	// The query node reads the channels over a connection of its own too.
+	qnLog, err := wal.Open(ctx, s.nats.ClientURL(), wal.Config{Logger: logger})
+	if err != nil {
+		return nil, fmt.Errorf("standalone: connect to embedded nats: %w", err)
+	}
+	s.closers = append(s.closers, qnLog.Close)
+	qcfg := cfg.QueryNode
+	qcfg.NodeID, qcfg.RootPath = dcfg.NodeID, cfg.RootPath
+	s.query = querynode.New(qcfg, querynode.Deps{Catalog: catalog, Store: s.store, Log: qnLog, Bucket: bucket}, reg, logger.With("role", "querynode"))
+	qctx, stopQuery := context.WithCancel(context.Background())
+	queryDone := make(chan struct{})
+	go func() { defer close(queryDone); s.query.Run(qctx) }()
+	s.closers = append(s.closers, func() error { stopQuery(); <-queryDone; return nil })
+	local := localQueryNodes{id: qcfg.NodeID, node: s.query}
+	co.SetQuery(catalog, local)
+
 	if _, err := co.Assign(ctx); err != nil {
 		return nil, fmt.Errorf("standalone: assign channels: %w", err)
 	}
@@ -197,6 +220,7 @@ func Start(ctx context.Context, cfg Config, version string, logger *slog.Logger)
 	}
 	s.closers = append(s.closers, func() error { stopClock(); return nil })
 	s.proxy = proxy.New(proxy.Config{Version: version}, proxy.Deps{Catalog: catalog, Channels: s.log, IDs: ids, Clock: clock}, logger.With("role", "proxy"))
+	s.proxy.SetQueryNodes(local)
 	if err := s.startGRPC(); err != nil {
 		return nil, err
 	}

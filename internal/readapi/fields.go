@@ -1,0 +1,109 @@
+package readapi
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
+
+	"github.com/weir-db/weir/internal/batch"
+)
+
+type recordOf = arrow.RecordBatch
+
+// pick is one row of one shard's result record.
+type pick struct {
+	shard, row int
+}
+
+// takeFields builds Milvus's output columns from the picked rows of the shards' records, in
+// pick order; the dynamic field keeps only dynKeys when they are set.
+func takeFields(sch *schemapb.CollectionSchema, recs []arrow.RecordBatch, picks []pick, dynKeys []string) ([]*schemapb.FieldData, error) {
+	var proto arrow.RecordBatch
+	for _, r := range recs {
+		if r != nil {
+			proto = r
+			break
+		}
+	}
+	if proto == nil || proto.NumCols() == 0 {
+		return nil, nil
+	}
+	cols := make([]arrow.Array, proto.NumCols())
+	defer func() {
+		for _, c := range cols {
+			if c != nil {
+				c.Release()
+			}
+		}
+	}()
+	for c := range cols {
+		var parts []arrow.Array
+		for j := 0; j < len(picks); {
+			e := j + 1
+			for e < len(picks) && picks[e].shard == picks[j].shard && picks[e].row == picks[e-1].row+1 {
+				e++
+			}
+			parts = append(parts, array.NewSlice(recs[picks[j].shard].Column(c), int64(picks[j].row), int64(picks[e-1].row+1)))
+			j = e
+		}
+		var err error
+		if len(parts) == 0 {
+			cols[c] = array.MakeArrayOfNull(memory.DefaultAllocator, proto.Schema().Field(c).Type, 0)
+		} else {
+			cols[c], err = array.Concatenate(parts, memory.DefaultAllocator)
+		}
+		for _, p := range parts {
+			p.Release()
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	rec := array.NewRecordBatch(proto.Schema(), cols, int64(len(picks)))
+	defer rec.Release()
+	fds, err := batch.ToFieldData(rec, sch)
+	if err != nil {
+		return nil, err
+	}
+	if len(dynKeys) > 0 {
+		for _, fd := range fds {
+			if fd.GetIsDynamic() {
+				if err := keepKeys(fd, dynKeys); err != nil {
+					return nil, err
+				}
+			}
+		}
+	}
+	return fds, nil
+}
+
+// keepKeys keeps only keys in each row of a dynamic field's JSON, as Milvus returns the dynamic
+// keys asked for.
+func keepKeys(fd *schemapb.FieldData, keys []string) error {
+	rows := fd.GetScalars().GetJsonData().GetData()
+	for i, row := range rows {
+		var m map[string]json.RawMessage
+		if len(row) == 0 {
+			continue
+		}
+		if err := json.Unmarshal(row, &m); err != nil {
+			return fmt.Errorf("dynamic field of row %d: %w", i, err)
+		}
+		out := map[string]json.RawMessage{}
+		for _, k := range keys {
+			if v, ok := m[k]; ok {
+				out[k] = v
+			}
+		}
+		b, err := json.Marshal(out)
+		if err != nil {
+			return err
+		}
+		rows[i] = b
+	}
+	return nil
+}

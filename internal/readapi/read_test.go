@@ -1,0 +1,89 @@
+package readapi
+
+import (
+	"context"
+	"strconv"
+	"testing"
+
+	"github.com/milvus-io/milvus-proto/go-api/v2/commonpb"
+	"github.com/milvus-io/milvus-proto/go-api/v2/milvuspb"
+	"github.com/stretchr/testify/require"
+
+	"github.com/weir-db/weir/internal/apierr"
+	"github.com/weir-db/weir/internal/querynode"
+)
+
+// TestSearchParams covers the parameters the Go SDK cannot send wrong: a missing topk, and
+// topk and offset inside the params JSON.
+func TestSearchParams(t *testing.T) {
+	_, err := parseSearchParams(kvs("metric_type", "L2"))
+	require.EqualError(t, err, "topk is required")
+	require.Equal(t, apierr.Unexpected, apierr.KindOf(err))
+	p, err := parseSearchParams(kvs("params", `{"topk": 7, "offset": 3}`, "round_decimal", "2"))
+	require.NoError(t, err)
+	require.Equal(t, searchParams{topK: 7, offset: 3, round: 2}, p)
+	_, err = parseSearchParams(kvs("topk", "5", "round_decimal", "-2"))
+	require.EqualError(t, err, "round_decimal [-2] is invalid, should be -1 or an integer in range [0, 6]")
+	require.Equal(t, float32(0.12), roundScore(0.123456, 2))
+	require.Equal(t, float32(-0.13), roundScore(-0.125, 2), "half away from zero")
+}
+
+// TestQueryParams covers the limits the Go SDK cannot send as text.
+func TestQueryParams(t *testing.T) {
+	_, err := parseQueryParams(map[string]string{"limit": "x"})
+	require.EqualError(t, err, "limit [x] is invalid")
+	_, err = parseQueryParams(map[string]string{"limit": "3", "offset": "y"})
+	require.EqualError(t, err, "offset [y] is invalid")
+	w, err := parseQueryParams(map[string]string{"offset": "5"})
+	require.NoError(t, err)
+	require.Equal(t, queryWindow{limit: -1}, w, "an offset without a limit is ignored, as in Milvus")
+}
+
+type noNodes struct{}
+
+func (noNodes) Live(context.Context) ([]int64, error) { return []int64{1}, nil }
+func (noNodes) Search(context.Context, int64, *querynode.SearchRequest) (*querynode.SearchResult, error) {
+	return nil, querynode.ErrNotServing
+}
+func (noNodes) Query(context.Context, int64, *querynode.QueryRequest) (*querynode.QueryResult, error) {
+	return nil, querynode.ErrNotServing
+}
+
+// TestLoadProgress follows a load through its states: not loaded (progress refused with
+// Milvus's text), loading while no shard serves, released.
+func TestLoadProgress(t *testing.T) {
+	ctx := context.Background()
+	s, coll := newService(t)
+	s.SetQueryNodes(noNodes{})
+	p, err := s.GetLoadingProgress(ctx, &milvuspb.GetLoadingProgressRequest{CollectionName: "books"})
+	require.NoError(t, err)
+	require.Equal(t, "collection not loaded[collection="+itoa(coll.ID)+"]", p.GetStatus().GetReason())
+	require.Equal(t, int32(101), p.GetStatus().GetCode())
+
+	st, err := s.LoadCollection(ctx, &milvuspb.LoadCollectionRequest{CollectionName: "books"})
+	require.NoError(t, err)
+	require.Equal(t, "index not found[collection=books]", st.GetReason())
+	st, err = s.CreateIndex(ctx, &milvuspb.CreateIndexRequest{CollectionName: "books", FieldName: "vec", ExtraParams: kvs("index_type", "FLAT", "metric_type", "L2")})
+	require.NoError(t, err)
+	require.Zero(t, st.GetCode(), st.GetReason())
+	st, err = s.LoadCollection(ctx, &milvuspb.LoadCollectionRequest{CollectionName: "books"})
+	require.NoError(t, err)
+	require.Zero(t, st.GetCode(), st.GetReason())
+
+	ls, err := s.GetLoadState(ctx, &milvuspb.GetLoadStateRequest{CollectionName: "books"})
+	require.NoError(t, err)
+	require.Equal(t, commonpb.LoadState_LoadStateLoading, ls.GetState(), "no shard serves yet")
+	p, err = s.GetLoadingProgress(ctx, &milvuspb.GetLoadingProgressRequest{CollectionName: "books"})
+	require.NoError(t, err)
+	require.Zero(t, p.GetStatus().GetCode())
+	require.Zero(t, p.GetProgress())
+
+	st, err = s.ReleaseCollection(ctx, &milvuspb.ReleaseCollectionRequest{CollectionName: "books"})
+	require.NoError(t, err)
+	require.Zero(t, st.GetCode())
+	ls, err = s.GetLoadState(ctx, &milvuspb.GetLoadStateRequest{CollectionName: "books"})
+	require.NoError(t, err)
+	require.Equal(t, commonpb.LoadState_LoadStateNotLoad, ls.GetState())
+}
+
+func itoa(v int64) string { return strconv.FormatInt(v, 10) }
