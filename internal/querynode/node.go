@@ -246,6 +246,9 @@ func (n *Node) stopShard(ctx context.Context, sv *served) {
 	}
 }
 
+// Stop stops every shard and waits for them (Run stops them when its context ends).
+func (n *Node) Stop() { n.stopAll() }
+
 func (n *Node) stopAll() {
 	n.mu.Lock()
 	shards := n.shards

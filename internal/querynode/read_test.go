@@ -1,0 +1,253 @@
+package querynode_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/milvus-io/milvus-proto/go-api/v2/commonpb"
+	"github.com/milvus-io/milvus-proto/go-api/v2/milvuspb"
+	"github.com/stretchr/testify/require"
+
+	"github.com/weir-db/weir/internal/datanode"
+	"github.com/weir-db/weir/internal/querynode"
+)
+
+// TestEachRowOnceAcrossFlushesHandoffsAndRestarts is R1 and R2: rows inserted, deleted and
+// flushed in random order, the node handing off at random moments; after every step a Strong
+// count and query equal the acknowledged rows exactly (none twice, none missing), and so does
+// a node started from scratch on what is committed plus the channel after it.
+func TestEachRowOnceAcrossFlushesHandoffsAndRestarts(t *testing.T) {
+	w := newWorld(t, 2)
+	w.assign(7)
+	n := w.queryNode(7)
+	r := rand.New(rand.NewPCG(1, 2))
+	next := int64(0)
+	check := func(n *querynode.Node, step string) {
+		t.Helper()
+		want := w.want()
+		require.Equal(t, int64(len(want)), w.count(n, strong(), ""), "count(*) after %s", step)
+		require.Equal(t, want, w.rows(n, strong()), "rows after %s", step)
+	}
+	for round := range 12 {
+		k := 10 + r.IntN(40)
+		ids := make([]int64, k)
+		for i := range ids {
+			ids[i] = next
+			next++
+		}
+		w.insert(ids...)
+		check(n, fmt.Sprintf("insert %d", round))
+		if round%3 == 1 {
+			victims := []int64{ids[0], ids[k/2]}
+			if next > 60 {
+				victims = append(victims, int64(r.IntN(int(next))))
+			}
+			w.delete(victims...)
+			check(n, fmt.Sprintf("delete %d", round))
+		}
+		if round%2 == 0 {
+			w.upsert(ids[1], 1000+int64(round))
+			check(n, fmt.Sprintf("upsert %d", round))
+		}
+		if r.IntN(2) == 0 {
+			w.flush()
+		}
+		if r.IntN(2) == 0 {
+			require.NoError(t, n.Check(w.ctx))
+			check(n, fmt.Sprintf("handoff %d", round))
+		}
+	}
+	w.flush()
+	require.NoError(t, n.Check(w.ctx))
+	check(n, "the last handoff")
+	for _, s := range n.Shards() {
+		require.Greater(t, s.Files, 0, "shard %s holds files after the handoffs", s.Channel)
+	}
+	// A node started now loads the files and follows the channel after the checkpoint.
+	w.insert(next, next+1)
+	w.assign(8)
+	fresh := w.queryNode(8)
+	check(fresh, "a fresh load")
+}
+
+// TestHandoffIsOneChange is R3 (milvus#36257, #41570, #24171: count(*) counting rows twice
+// while a segment is handed off or flushed): while rows are inserted and flushed and the node
+// hands off, readers that never wait see a count that never decreases and never passes the
+// acknowledged rows, and ends equal to them.
+func TestHandoffIsOneChange(t *testing.T) {
+	w := newWorld(t, 1)
+	w.assign(7)
+	n := w.queryNode(7)
+	var started atomic.Int64 // rows whose insert began
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var reads atomic.Int64
+	for range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			last := int64(0)
+			eventually := querynode.Consistency{Level: commonpb.ConsistencyLevel_Eventually}
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				c := w.count(n, eventually, "")
+				require.GreaterOrEqual(t, c, last, "count(*) went back")
+				require.LessOrEqual(t, c, started.Load(), "count(*) passed the rows written")
+				last = c
+				reads.Add(1)
+			}
+		}()
+	}
+	next := int64(0)
+	for round := range 15 {
+		ids := make([]int64, 20)
+		for i := range ids {
+			ids[i] = next
+			next++
+		}
+		started.Add(20)
+		w.insert(ids...)
+		if round%3 == 2 {
+			w.flush()
+			require.NoError(t, n.Check(w.ctx))
+		}
+	}
+	w.flush()
+	require.NoError(t, n.Check(w.ctx))
+	close(stop)
+	wg.Wait()
+	require.Equal(t, next, w.count(n, strong(), ""))
+	require.Positive(t, reads.Load())
+}
+
+// TestDeletesByTimestamp is R4 (and milvus#32915, #35261: a delete just before a flush lost
+// after the handoff; #35311: deletes committed in L0 files not applied to rows consumed from
+// the channel): a read at T sees the rows stamped ≤ T and the deletes stamped ≤ T; an upsert
+// keeps its new row; deleted rows stay deleted across a flush, a handoff and a fresh load.
+func TestDeletesByTimestamp(t *testing.T) {
+	w := newWorld(t, 1)
+	w.assign(7)
+	n := w.queryNode(7)
+	at := func(ts uint64) querynode.Consistency {
+		return querynode.Consistency{Level: commonpb.ConsistencyLevel_Strong, ReadTs: ts}
+	}
+	tIns := w.insert(1, 2, 3, 4)
+	tDel := w.delete(2)
+	tUps := w.upsert(3, 300)
+	require.Equal(t, int64(4), w.count(n, at(tIns), ""), "before the delete")
+	require.Equal(t, int64(3), w.count(n, at(tDel), ""), "at the delete")
+	require.Equal(t, int64(0), w.count(n, at(tIns-1), ""), "before the insert")
+	require.Equal(t, map[int64]int64{1: 1, 3: 300, 4: 4}, w.rows(n, at(tUps)), "the upsert keeps its new row")
+	require.Equal(t, map[int64]int64{1: 1, 3: 3, 4: 4}, w.rows(n, at(tUps-1)), "before the upsert, the old row")
+
+	// A delete just before a flush survives the handoff that replaces the channel's rows.
+	w.delete(4)
+	w.flush()
+	require.NoError(t, n.Check(w.ctx))
+	require.Equal(t, map[int64]int64{1: 1, 3: 300}, w.rows(n, strong()))
+
+	// Deletes committed in L0 files apply to rows a fresh node consumes from the channel: the
+	// rows of keys 5 and 6 come after the checkpoint, their deletes from the files.
+	w.insert(5, 6)
+	w.delete(5)
+	w.flush() // 5, 6 and the delete of 5 in files
+	w.delete(6)
+	w.insert(7)
+	w.assign(8)
+	fresh := w.queryNode(8)
+	require.Equal(t, map[int64]int64{1: 1, 3: 300, 7: 7}, w.rows(fresh, strong()))
+	require.Equal(t, int64(3), w.count(fresh, strong(), ""))
+}
+
+// TestStrongSeesEveryAcknowledgedWrite is R5 (and milvus#16949: a Strong query right after an
+// insert returning nothing): 8 clients each insert a row and at once count and search it at
+// Strong, with no sleep; every one sees its own write. An idle channel answers at once.
+func TestStrongSeesEveryAcknowledgedWrite(t *testing.T) {
+	w := newWorld(t, 2)
+	w.assign(7)
+	n := w.queryNode(7)
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 10 {
+				k := int64(g*1000 + i)
+				w.insert(k)
+				require.Equal(t, int64(1), w.count(n, strong(), fmt.Sprintf("id == %d", k)), "client %d does not see key %d", g, k)
+				found := false
+				for _, ch := range w.coll.VChannels {
+					res, err := n.Search(w.ctx, &querynode.SearchRequest{ShardRequest: querynode.ShardRequest{CollectionID: w.coll.ID, Channel: ch,
+						Consistency: strong()}, FieldID: fieldID(w, "vec"), Metric: "L2", Vectors: [][]float32{vecOf(k)}, K: 1})
+					require.NoError(t, err)
+					for _, h := range res.Hits[0] {
+						if h.IntKey == k && h.Score == 0 {
+							found = true
+						}
+					}
+					res.Fields.Release()
+				}
+				require.True(t, found, "client %d's search does not find key %d", g, k)
+			}
+		}()
+	}
+	wg.Wait()
+	// Idle: nothing is written; a Strong read needs no new message to answer.
+	ctx, cancel := context.WithTimeout(w.ctx, 2*time.Second)
+	defer cancel()
+	for _, ch := range w.coll.VChannels {
+		_, err := n.Query(ctx, &querynode.QueryRequest{ShardRequest: querynode.ShardRequest{CollectionID: w.coll.ID, Channel: ch, Consistency: strong()}, Limit: -1, Count: true})
+		require.NoError(t, err, "an idle channel answers a Strong read")
+	}
+}
+
+func fieldID(w *world, name string) int64 {
+	for _, f := range w.coll.Schema.GetFields() {
+		if f.GetName() == name {
+			return f.GetFieldID()
+		}
+	}
+	return 0
+}
+
+// TestReplayFilterAtLoad is R1 where it matters: a committed segment holds positions above the
+// channel's checkpoint (a small buffer of another partition holds the checkpoint back), so a
+// node that loads the files and follows the channel from the checkpoint meets rows the files
+// hold already; the data node's replay filter drops them.
+func TestReplayFilterAtLoad(t *testing.T) {
+	w := newWorld(t, 1, func(c *datanode.Config) { c.SyncBufferBytes = 2 << 10 })
+	st, err := w.proxy.CreatePartition(w.ctx, &milvuspb.CreatePartitionRequest{CollectionName: "books", PartitionName: "small"})
+	require.NoError(t, err)
+	require.Zero(t, st.GetCode(), st.GetReason())
+	w.insertInto("small", 1) // stays buffered: holds the checkpoint before it
+	big := make([]int64, 200)
+	for i := range big {
+		big[i] = int64(100 + i)
+	}
+	w.insert(big...) // past the sync buffer: committed at once, above the checkpoint
+	require.Eventually(t, func() bool {
+		segs, err := w.catalog.ListSegments(w.ctx, w.coll.ID)
+		require.NoError(t, err)
+		cp, err := w.catalog.ReadCheckpoint(w.ctx, w.coll.VChannels[0])
+		require.NoError(t, err)
+		for _, s := range segs {
+			if s.Rows == 200 && s.MaxPos > cp.Position {
+				return true
+			}
+		}
+		return false
+	}, 10*time.Second, 5*time.Millisecond, "the big insert is committed above the checkpoint")
+	w.assign(7)
+	n := w.queryNode(7)
+	require.Equal(t, int64(201), w.count(n, strong(), ""))
+	require.Equal(t, w.want(), w.rows(n, strong()))
+}
