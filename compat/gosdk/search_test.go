@@ -172,6 +172,14 @@ func TestSearchFlow(t *testing.T) {
 	require.Equal(t, int64(1000), age)
 	require.Equal(t, int64(searchRows-len(deleted)), countRows(ctx, t, c, name, ""), "an upsert replaces its row")
 
+	// Delete by a filter: the keys of the rows it matches, queried at Strong, are deleted.
+	before := countRows(ctx, t, c, name, "")
+	require.Equal(t, int64(9), countRows(ctx, t, c, name, "age == 1 and id < 1000"), "301 is deleted already")
+	_, err = c.Delete(ctx, milvusclient.NewDeleteOption(name).WithExpr("age == 1 and id < 1000"))
+	require.NoError(t, err)
+	require.Zero(t, countRows(ctx, t, c, name, "age == 1 and id < 1000"))
+	require.Equal(t, before-9, countRows(ctx, t, c, name, ""))
+
 	// Released: reads fail with Milvus's words.
 	require.NoError(t, c.ReleaseCollection(ctx, milvusclient.NewReleaseCollectionOption(name)))
 	_, err = c.Search(ctx, milvusclient.NewSearchOption(name, 1, []entity.Vector{entity.FloatVector(vecs[1])}))

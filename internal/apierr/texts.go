@@ -195,6 +195,7 @@ const (
 	QueryWindowRange
 	QueryOffsetNegative
 	QueryLimitNotPositive
+	ShowNotLoaded
 
 	numTexts
 )
@@ -468,6 +469,9 @@ var texts = [numTexts]text{
 	QueryWindowRange:      {Unexpected, "invalid max query result window, (offset+limit) should be in range [1, %d], but got %d"},
 	QueryOffsetNegative:   {Unexpected, "invalid max query result window, offset [%d] is invalid, should be gte than 0"},
 	QueryLimitNotPositive: {Unexpected, "invalid max query result window, limit [%d] is invalid, should be greater than 0"},
+	// proxy task.go showCollectionsTask.Execute (InMemory), which names the collection instead of
+	// its ID in querycoord's error and raises it as a plain error.
+	ShowNotLoaded: {Unexpected, "collection not loaded[collection=%s]"},
 }
 
 // Milvus returns the error Milvus 2.6 raises as t, formatted with args.

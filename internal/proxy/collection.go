@@ -195,18 +195,36 @@ func (s *Server) ShowCollections(ctx context.Context, req *milvuspb.ShowCollecti
 		want[n] = true
 	}
 	resp := &milvuspb.ShowCollectionsResponse{Status: apierr.OK()}
+	inMemory := req.GetType() == milvuspb.ShowType_InMemory
 	for _, c := range colls {
 		if len(want) > 0 && !want[c.Name] {
 			continue
+		}
+		var percent int64
+		var serving bool
+		if inMemory {
+			// As Milvus: only loaded collections, with their load percentage (older Node SDKs
+			// poll it to wait for a load); one named but not loaded is an error.
+			loaded := false
+			if percent, serving, loaded, err = s.Service.LoadPercent(ctx, c); err != nil {
+				return &milvuspb.ShowCollectionsResponse{Status: apierr.Status(err)}, nil
+			}
+			if !loaded {
+				if want[c.Name] {
+					return &milvuspb.ShowCollectionsResponse{Status: apierr.Status(apierr.Milvus(apierr.ShowNotLoaded, c.Name))}, nil
+				}
+				continue
+			}
 		}
 		resp.CollectionNames = append(resp.CollectionNames, c.Name)
 		resp.CollectionIds = append(resp.CollectionIds, c.ID)
 		resp.CreatedTimestamps = append(resp.CreatedTimestamps, tso.Compose(c.CreatedAt, 0))
 		resp.CreatedUtcTimestamps = append(resp.CreatedUtcTimestamps, uint64(c.CreatedAt.UnixMilli()))
 		resp.ShardsNum = append(resp.ShardsNum, int32(c.Shards))
-		// Nothing is loaded into query nodes yet.
-		resp.InMemoryPercentages = append(resp.InMemoryPercentages, 0)
-		resp.QueryServiceAvailable = append(resp.QueryServiceAvailable, false)
+		if inMemory {
+			resp.InMemoryPercentages = append(resp.InMemoryPercentages, percent)
+			resp.QueryServiceAvailable = append(resp.QueryServiceAvailable, serving)
+		}
 	}
 	return resp, nil
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/weir-db/weir/internal/apierr"
 	"github.com/weir-db/weir/internal/dml"
+	"github.com/weir-db/weir/internal/expr"
 )
 
 // Delete deletes rows by primary key. The expression must name the keys (`pk in [...]` or
@@ -53,8 +54,15 @@ func (s *Server) delete(ctx context.Context, req *milvuspb.DeleteRequest) (*milv
 		others = append(others, f.GetName())
 	}
 	keys, err := parseDeleteExpr(req.GetExpr(), pk, others...)
+	// A filter other than `pk in [...]` / `pk == v` deletes the keys of the rows it matches,
+	// queried at a Strong snapshot of the loaded collection, as Milvus does.
+	var byFilter expr.Node
 	if err != nil {
-		return nil, err
+		if f, perr := expr.Parse(req.GetExpr(), coll.Schema); perr == nil && strings.TrimSpace(req.GetExpr()) != "" {
+			byFilter, err = f, nil
+		} else {
+			return nil, err
+		}
 	}
 	partID := dml.AllPartitions
 	if req.GetPartitionName() != "" {
@@ -69,6 +77,20 @@ func (s *Server) delete(ctx context.Context, req *milvuspb.DeleteRequest) (*milv
 			return nil, err
 		}
 		partID = p.ID
+	}
+	if byFilter != nil {
+		scope := partID
+		if scope == dml.AllPartitions {
+			scope = 0
+		}
+		ints, strs, err := s.Service.MatchingKeys(ctx, coll, req.GetExpr(), scope)
+		if err != nil {
+			return nil, err
+		}
+		keys = dml.PKs{Ints: ints, Strs: strs}
+		if strs == nil && keys.Ints == nil {
+			keys.Ints = []int64{}
+		}
 	}
 	ids := deletedIDs(keys)
 	if keys.Len() == 0 {
@@ -142,11 +164,10 @@ type exprParser struct {
 	fields []string
 }
 
-// unsupported refuses a filter Milvus evaluates (by querying loaded segments) and Weir cannot
-// yet.
+// unsupported marks a filter that is not a delete by primary key: the delete queries the keys
+// of the rows it matches instead.
 func (p *exprParser) unsupported(what string) error {
-	return apierr.New(apierr.ParameterInvalid, "delete expression %q: %s; Weir deletes by primary key only: use `%s in [...]` or `%s == value`",
-		p.s, what, p.pk, p.pk)
+	return apierr.New(apierr.ParameterInvalid, "delete expression %q: %s: not a delete by primary key", p.s, what)
 }
 
 func (p *exprParser) fail(format string, args ...any) error {
@@ -154,8 +175,7 @@ func (p *exprParser) fail(format string, args ...any) error {
 	if len(q) > maxExprQuote {
 		q = q[:maxExprQuote] + "..."
 	}
-	return apierr.Milvus(apierr.DeletePlanInvalid, q, fmt.Sprintf(format, args...)).
-		With("Weir deletes by primary key only: use `%s in [...]` or `%s == value`", p.pk, p.pk)
+	return apierr.Milvus(apierr.DeletePlanInvalid, q, fmt.Sprintf(format, args...))
 }
 
 func (p *exprParser) failAt(format string, args ...any) error {

@@ -348,9 +348,9 @@ func (s *Service) GetLoadingProgress(ctx context.Context, req *milvuspb.GetLoadi
 	return &milvuspb.GetLoadingProgressResponse{Status: apierr.OK(), Progress: p.percent, RefreshProgress: p.percent}, nil
 }
 
-// LoadPercent reports a collection's load percentage and whether it serves, for
-// ShowCollections.
-func (s *Service) LoadPercent(ctx context.Context, coll *meta.Collection) (int64, bool, error) {
+// LoadPercent reports a collection's load percentage, whether every shard serves, and whether
+// it is loaded at all, for ShowCollections.
+func (s *Service) LoadPercent(ctx context.Context, coll *meta.Collection) (percent int64, serving, loaded bool, err error) {
 	p, err := s.progress(ctx, coll)
-	return p.percent, p.loaded && p.serving, err
+	return p.percent, p.loaded && p.serving, p.loaded, err
 }

@@ -211,11 +211,11 @@ func mergeQuery(coll *meta.Collection, results []*querynode.QueryResult, w query
 // Strong snapshot: what a delete by a filter other than `pk in [...]` deletes (Milvus queries
 // the keys, then deletes them).
 func (s *Service) MatchingKeys(ctx context.Context, coll *meta.Collection, filter string, partition int64) (ints []int64, strs []string, err error) {
-	if s.nodes == nil {
-		return nil, nil, apierr.New(apierr.ServiceNotReady, "no query node is connected to this proxy")
-	}
 	if _, err := s.loaded(ctx, coll, apierr.QueryNotLoaded); err != nil {
 		return nil, nil, err
+	}
+	if s.nodes == nil {
+		return nil, nil, apierr.New(apierr.ServiceNotReady, "no query node is connected to this proxy")
 	}
 	shard := querynode.ShardRequest{CollectionID: coll.ID, Filter: filter, Consistency: querynode.Consistency{Level: 0}}
 	if partition > 0 {
