@@ -18,6 +18,7 @@ import (
 	"github.com/weir-db/weir/internal/coord"
 	"github.com/weir-db/weir/internal/datanode"
 	"github.com/weir-db/weir/internal/demo"
+	"github.com/weir-db/weir/internal/querynode"
 	"github.com/weir-db/weir/internal/role"
 	"github.com/weir-db/weir/internal/standalone"
 )
@@ -126,16 +127,18 @@ func newDemo(g *globals) *cobra.Command {
 func newRun(g *globals) *cobra.Command {
 	run := &cobra.Command{
 		Use:   "run",
-		Short: "Run one role (coord, datanode or proxy) against external etcd, NATS JetStream and object storage",
+		Short: "Run one role (coord, datanode, proxy or querynode) against external etcd, NATS JetStream and object storage",
 	}
-	for _, name := range []string{"coord", "datanode", "proxy"} {
+	for _, name := range []string{"coord", "datanode", "proxy", "querynode"} {
 		cfg := role.Defaults()
 		dcfg := datanode.Defaults()
 		ccfg := coord.Defaults()
+		qcfg := querynode.Defaults()
 		cmd := &cobra.Command{
-			Use:   name,
-			Short: map[string]string{"coord": "Assign channels, reload meta, answer recovery targets, collect garbage", "datanode": "Consume DML channels into Parquet segments", "proxy": "Serve the Milvus API"}[name],
-			Args:  cobra.NoArgs,
+			Use: name,
+			Short: map[string]string{"coord": "Assign channels, reload meta, answer recovery targets, collect garbage", "datanode": "Consume DML channels into Parquet segments", "proxy": "Serve the Milvus API",
+				"querynode": "Serve searches and queries of loaded collections' shards"}[name],
+			Args: cobra.NoArgs,
 			RunE: func(cmd *cobra.Command, _ []string) error {
 				ctx, stop, logger, err := g.setUp(cmd, "")
 				if err != nil {
@@ -148,6 +151,8 @@ func newRun(g *globals) *cobra.Command {
 					return role.RunCoord(ctx, cfg, ccfg, logger)
 				case "datanode":
 					return role.RunDataNode(ctx, cfg, dcfg, logger)
+				case "querynode":
+					return role.RunQueryNode(ctx, cfg, qcfg, logger)
 				}
 				return role.RunProxy(ctx, cfg, logger)
 			},
@@ -169,6 +174,10 @@ func newRun(g *globals) *cobra.Command {
 		case "datanode":
 			dataNodeFlags(f, &dcfg)
 			f.StringVar(&dcfg.Protocol, "protocol", dcfg.Protocol, `"current", or "legacy" to behave as the previous release (every meta write through the coordinator)`)
+		case "querynode":
+			f.Int64Var(&qcfg.MemoryLimit, "memory-limit", qcfg.MemoryLimit, "bytes of rows the query node holds at most; a load that would pass it fails (0: no limit)")
+			f.DurationVar(&qcfg.CheckInterval, "check-interval", qcfg.CheckInterval, "how often assignments and newly committed files are read (at most 1s)")
+			f.DurationVar(&qcfg.HoldTTL, "hold-ttl", qcfg.HoldTTL, "how long the node's hold on a channel's log lasts unless renewed")
 		case "coord":
 			f.DurationVar(&ccfg.ReloadInterval, "reload-interval", ccfg.ReloadInterval, "how often committed meta is re-read")
 			f.DurationVar(&ccfg.AssignInterval, "assign-interval", ccfg.AssignInterval, "how often channel assignment is checked")

@@ -5,9 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
 
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -15,7 +13,6 @@ import (
 	"github.com/weir-db/weir/internal/meta"
 	"github.com/weir-db/weir/internal/objstore"
 	"github.com/weir-db/weir/internal/rpc"
-	"github.com/weir-db/weir/internal/session"
 	"github.com/weir-db/weir/internal/wal"
 )
 
@@ -31,12 +28,15 @@ func RunCoord(ctx context.Context, cfg Config, ccfg coord.Config, logger *slog.L
 		return fmt.Errorf("role: open storage: %w", err)
 	}
 	ccfg.RootPath = cfg.RootPath
-	nodes := &remoteNodes{b: b, conns: map[string]*grpc.ClientConn{}}
+	nodes := newRemoteNodes(b)
 	b.closers = append(b.closers, nodes.close)
 	co, err := coord.New(ccfg, b.catalog, meta.NewView(b.store, cfg.RootPath, meta.ReloadChanged), nodes, bucket, b.reg, b.logger)
 	if err != nil {
 		return err
 	}
+	qnodes := newRemoteQueryNodes(b)
+	b.closers = append(b.closers, qnodes.close)
+	co.SetQuery(b.catalog, qnodes)
 	srv := rpc.NewServer(b.logger)
 	rpc.RegisterCoordServer(srv, coordServer{co})
 	if err := b.serveGRPC(srv); err != nil {
@@ -79,85 +79,15 @@ func RunCoord(ctx context.Context, cfg Config, ccfg coord.Config, logger *slog.L
 }
 
 // remoteNodes reaches data nodes through their sessions and internal gRPC.
-type remoteNodes struct {
-	b         *base
-	mu        sync.Mutex
-	addrs     map[int64]string
-	protocols map[int64]string
-	conns     map[string]*grpc.ClientConn
-}
+type remoteNodes struct{ peers }
 
-func (r *remoteNodes) Live(ctx context.Context) ([]int64, error) {
-	infos, _, err := session.List(ctx, r.b.store, r.b.cfg.RootPath, "datanode")
-	if err != nil {
-		return nil, err
-	}
-	ids := make([]int64, 0, len(infos))
-	addrs, protocols := map[int64]string{}, map[int64]string{}
-	for _, in := range infos {
-		ids = append(ids, in.NodeID)
-		addrs[in.NodeID] = in.GRPCAddr
-		protocols[in.NodeID] = in.Protocol
-	}
-	r.setLive(addrs, protocols)
-	return ids, nil
-}
+func newRemoteNodes(b *base) *remoteNodes { return &remoteNodes{newPeers(b, "datanode")} }
 
-// setLive records the live data nodes' addresses and protocols.
-func (r *remoteNodes) setLive(addrs, protocols map[int64]string) {
-	r.mu.Lock()
-	r.addrs, r.protocols = addrs, protocols
-	// A restarted data node advertises a new address (its --grpc-listen port is picked at
-	// start): connections to addresses no session names any more would otherwise stay open,
-	// reconnecting, for the coordinator's lifetime.
-	live := map[string]bool{}
-	for _, a := range addrs {
-		live[a] = true
-	}
-	var stale []*grpc.ClientConn
-	for a, cc := range r.conns {
-		if !live[a] {
-			stale = append(stale, cc)
-			delete(r.conns, a)
-		}
-	}
-	r.mu.Unlock()
-	for _, cc := range stale {
-		_ = cc.Close()
-	}
-}
-
-func (r *remoteNodes) Protocol(node int64) string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.protocols[node]
-}
-
-// client returns a client of a live data node, dialling it once. The dial (up to the caller's
-// deadline) runs outside the lock, so that calls to other nodes do not queue behind a dead one.
 func (r *remoteNodes) client(ctx context.Context, node int64) (*rpc.DataNodeClient, error) {
-	r.mu.Lock()
-	addr, ok := r.addrs[node]
-	cc := r.conns[addr]
-	r.mu.Unlock()
-	if !ok {
-		return nil, fmt.Errorf("role: data node %d has no live session", node)
-	}
-	if cc != nil {
-		return rpc.NewDataNodeClient(cc), nil
-	}
-	cc, err := rpc.Dial(ctx, addr)
+	cc, err := r.conn(ctx, node)
 	if err != nil {
 		return nil, err
 	}
-	r.mu.Lock()
-	if cur := r.conns[addr]; cur != nil { // another call dialled meanwhile: keep one
-		r.mu.Unlock()
-		_ = cc.Close()
-		return rpc.NewDataNodeClient(cur), nil
-	}
-	r.conns[addr] = cc
-	r.mu.Unlock()
 	return rpc.NewDataNodeClient(cc), nil
 }
 
@@ -177,14 +107,6 @@ func (r *remoteNodes) Release(ctx context.Context, node int64, ch string) error 
 	}
 	_, err = c.Release(ctx, &rpc.ReleaseRequest{Channel: ch})
 	return err
-}
-
-func (r *remoteNodes) close() {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for _, cc := range r.conns {
-		_ = cc.Close()
-	}
 }
 
 // coordServer answers recovery targets over internal gRPC.

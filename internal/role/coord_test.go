@@ -20,7 +20,7 @@ func TestLiveClosesConnectionsOfGoneAddresses(t *testing.T) {
 		return cc
 	}
 	old, kept := dial("127.0.0.1:1"), dial("127.0.0.1:2")
-	r := &remoteNodes{conns: map[string]*grpc.ClientConn{"127.0.0.1:1": old, "127.0.0.1:2": kept}}
+	r := &remoteNodes{peers{conns: map[string]*grpc.ClientConn{"127.0.0.1:1": old, "127.0.0.1:2": kept}}}
 	r.setLive(map[int64]string{1: "127.0.0.1:3", 2: "127.0.0.1:2"}, map[int64]string{1: "current", 2: "current"})
 	require.Equal(t, map[string]*grpc.ClientConn{"127.0.0.1:2": kept}, r.conns)
 	require.Equal(t, connectivity.Shutdown, old.GetState(), "the connection of a gone address is closed")

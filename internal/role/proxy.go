@@ -14,7 +14,8 @@ import (
 
 // RunProxy runs a proxy, serving the Milvus API on cfg.Listen, until ctx ends or its session
 // is lost. It needs no coordinator: DDL goes through conditional catalog transactions, writes
-// to the channels, flush state and statistics come from the metastore.
+// to the channels, flush state and statistics come from the metastore, and reads go to the
+// query nodes the shard states in etcd name.
 func RunProxy(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	b, err := newBase(ctx, cfg, "proxy", logger)
 	if err != nil {
@@ -38,6 +39,10 @@ func RunProxy(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	}
 	b.closers = append(b.closers, stopClock)
 	p := proxy.New(proxy.Config{Version: cfg.Version, NodeID: cfg.NodeID, MetaCacheTTL: cacheTTL}, proxy.Deps{Catalog: b.catalog, Channels: log, IDs: b.ids, Clock: clock}, b.logger)
+	// Searches and queries go to the query nodes serving each shard, found in etcd.
+	qnodes := newRemoteQueryNodes(b)
+	b.closers = append(b.closers, qnodes.close)
+	p.SetQueryNodes(qnodes)
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("role: listen %s: %w", cfg.Listen, err)

@@ -1,4 +1,4 @@
-// Package rpc is Weir's internal gRPC services — weir.DataNode and weir.Coord — written by
+// Package rpc is Weir's internal gRPC services — weir.DataNode, weir.Coord and weir.QueryNode — written by
 // hand and carried as JSON, because Weir builds without a protobuf compiler.
 //
 // Each service is a hand-written grpc.ServiceDesc over plain Go request and response structs,
