@@ -1,8 +1,8 @@
 package e2e
 
 import (
-	"strings"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"

@@ -78,7 +78,7 @@ func SearchKey(w *Writer, k int64) (int64, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	r, err := w.C.Search(ctx, &milvuspb.SearchRequest{CollectionName: w.Name, DslType: commonpb.DslType_BoolExprV1, SearchInput: &milvuspb.SearchRequest_PlaceholderGroup{PlaceholderGroup: pg}, Nq: 1,
-		SearchParams: []*commonpb.KeyValuePair{{Key: "topk", Value: "1"}, {Key: "anns_field", Value: "vec"}, {Key: "metric_type", Value: "L2"}},
+		SearchParams:     []*commonpb.KeyValuePair{{Key: "topk", Value: "1"}, {Key: "anns_field", Value: "vec"}, {Key: "metric_type", Value: "L2"}},
 		ConsistencyLevel: commonpb.ConsistencyLevel_Strong})
 	if err != nil {
 		return 0, err
