@@ -81,6 +81,37 @@ test('collection and write flow', async (t) => {
     assertRejected(bad, 'index FLAT only supports vector data type', 1100);
   });
 
+  await t.test('load, search, query, count, delete by filter, release', async () => {
+    const ld = await client.loadCollectionSync({ collection_name: name });
+    assert.equal(ld.error_code, ErrorCode.SUCCESS, ld.reason);
+    const state = await client.getLoadState({ collection_name: name });
+    assert.equal(state.state, 'LoadStateLoaded');
+    const sr = await client.search({ collection_name: name, data: vec(5), limit: 3, output_fields: ['title', 'note'] });
+    assert.equal(sr.status.error_code, ErrorCode.SUCCESS, sr.status.reason);
+    assert.equal(sr.results.length, 3);
+    assert.equal(String(sr.results[0].id), '5', 'a row finds itself');
+    assert.equal(sr.results[0].score, 0);
+    assert.equal(sr.results[0].title, 'book 5');
+    assert.equal(sr.results[0].note, null, 'nullable values come back as null');
+    assert.equal(sr.results[0].score === 0 && sr.results[1].score > 0, true);
+    const q = await client.query({ collection_name: name, filter: 'id in [1, 2, 90]', output_fields: ['title', 'note', 'score'] });
+    assert.equal(q.status.error_code, ErrorCode.SUCCESS, q.status.reason);
+    assert.deepEqual(q.data.map((r) => [String(r.id), r.title, r.note, r.score]), [['1', 'book 1', null, 7], ['2', 'book 2', 'even', 7]]);
+    const count = async () => {
+      const c = await client.query({ collection_name: name, output_fields: ['count(*)'] });
+      assert.equal(c.status.error_code, ErrorCode.SUCCESS, c.status.reason);
+      return Number(c.data[0]['count(*)']);
+    };
+    assert.equal(await count(), 98, '100 keys, 2 deleted; the upserts replaced their rows');
+    const del = await client.delete({ collection_name: name, filter: 'title like "book 5%"' });
+    assert.equal(del.status.error_code, ErrorCode.SUCCESS, del.status.reason);
+    assert.equal(await count(), 87, 'book 5 and book 50 to 59 deleted by a filter');
+    const rel = await client.releaseCollection({ collection_name: name });
+    assert.equal(rel.error_code, ErrorCode.SUCCESS, rel.reason);
+    const after = await client.search({ collection_name: name, data: vec(5), limit: 3 });
+    assertRejected(after.status, 'collection not loaded', 101);
+  });
+
   await t.test('partitions', async () => {
     assert.equal((await client.createPartition({ collection_name: name, partition_name: 'p1' })).error_code, ErrorCode.SUCCESS);
     const parts = await client.showPartitions({ collection_name: name });

@@ -107,3 +107,19 @@ func keepKeys(fd *schemapb.FieldData, keys []string) error {
 	}
 	return nil
 }
+
+// outputNames are the output fields a result names, as Milvus's proxy reports them: each
+// column's field name (the primary key included, as Milvus adds it), and for the dynamic field
+// the keys asked for, or "$meta" when it is returned whole. Clients (the Node SDK) build rows
+// from these names.
+func outputNames(fields []*schemapb.FieldData, dynKeys []string) []string {
+	out := make([]string, 0, len(fields)+len(dynKeys))
+	for _, f := range fields {
+		if f.GetIsDynamic() && len(dynKeys) > 0 {
+			out = append(out, dynKeys...)
+			continue
+		}
+		out = append(out, f.GetFieldName())
+	}
+	return out
+}

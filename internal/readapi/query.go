@@ -141,11 +141,7 @@ func (s *Service) query(ctx context.Context, req *milvuspb.QueryRequest) (*milvu
 	if err != nil {
 		return nil, err
 	}
-	out := make([]string, 0, len(fields))
-	for _, f := range fields {
-		out = append(out, f.GetFieldName())
-	}
-	return &milvuspb.QueryResults{Status: apierr.OK(), CollectionName: coll.Name, FieldsData: fields, OutputFields: out,
+	return &milvuspb.QueryResults{Status: apierr.OK(), CollectionName: coll.Name, FieldsData: fields, OutputFields: outputNames(fields, dynKeys),
 		PrimaryFieldName: pkField(coll.Schema).GetName()}, nil
 }
 

@@ -246,7 +246,7 @@ func (s *Service) search(ctx context.Context, req *milvuspb.SearchRequest) (*mil
 	if err != nil {
 		return nil, err
 	}
-	cols, dynKeys, err := outputFields(coll.Schema, req.GetOutputFields(), false)
+	cols, dynKeys, err := outputFields(coll.Schema, req.GetOutputFields(), true)
 	if err != nil {
 		return nil, err
 	}
@@ -339,7 +339,7 @@ func (s *Service) search(ctx context.Context, req *milvuspb.SearchRequest) (*mil
 	if err != nil {
 		return nil, err
 	}
-	data.OutputFields = req.GetOutputFields()
+	data.OutputFields = outputNames(data.FieldsData, dynKeys)
 	return &milvuspb.SearchResults{Status: apierr.OK(), Results: data, CollectionName: coll.Name}, nil
 }
 
