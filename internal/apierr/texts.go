@@ -169,6 +169,7 @@ const (
 	SearchNotLoaded
 	QueryNotLoaded
 	CollectionNotLoadedID
+	LoadFailed
 	IndexDropLoaded
 	SearchMetricMismatch
 	SearchDimMismatch
@@ -428,6 +429,8 @@ var texts = [numTexts]text{
 	QueryNotLoaded:  {CollectionNotLoaded, "failed to query: collection not loaded[collection=%d]"},
 	// querycoordv2 services.go ShowLoadCollections (GetLoadingProgress).
 	CollectionNotLoadedID: {CollectionNotLoaded, "collection not loaded[collection=%d]"},
+	// The same, after a load that failed: Milvus puts the failure first.
+	LoadFailed: {CollectionNotLoaded, "%s: collection not loaded[collection=%d]"},
 	// datacoord index_service.go DropIndex.
 	IndexDropLoaded: {ParameterInvalid, "vector index cannot be dropped on loaded collection: %d: invalid parameter"},
 	// segcore plan.go NewSearchRequest, through the query node's delegator and the proxy's

@@ -20,6 +20,7 @@ var notThroughTheSDK = map[Text]string{
 	TopKMissing:            "the SDK always sends topk (readapi TestSearchParams)",
 	LimitNotInt:            "the SDK's WithLimit takes an integer (readapi TestQueryParams)",
 	OffsetQueryNotInt:      "the SDK's WithOffset takes an integer (readapi TestQueryParams)",
+	LoadFailed:             "a load fails only on a query node over its memory limit, which the shared test server is not (querynode TestLoadOverTheMemoryLimitFails, readapi TestLoadFailureIsReported)",
 	CollectionNotLoadedID:  "the SDK calls GetLoadingProgress only while awaiting a load it started (readapi TestLoadProgress)",
 	NoDatabase:             "the SDK resolves the database before any call",
 	CollectionNameMismatch: "the SDK always sends the schema name it was given as the collection name",

@@ -55,8 +55,10 @@ type ShardState struct {
 	// Assignment is the mod revision of the assignment this report is for.
 	Assignment int64 `json:"assignment"`
 	// Serving is true once the shard answers requests; Progress is the percentage loaded.
-	Serving   bool      `json:"serving"`
-	Progress  int       `json:"progress"`
+	Serving  bool `json:"serving"`
+	Progress int  `json:"progress"`
+	// Error is why the shard's load failed (it is retried), empty otherwise.
+	Error     string    `json:"error,omitempty"`
 	Rows      int64     `json:"rows"`
 	UpdatedAt time.Time `json:"updated_at"`
 }

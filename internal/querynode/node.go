@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -98,8 +99,12 @@ type served struct {
 	progress atomic.Int32
 	sh       atomic.Pointer[shard] // set once the shard serves
 	err      atomic.Pointer[error]
-	heldAt   time.Time // when the hold was last renewed (loop goroutine only)
-	reported meta.ShardState
+	failedAt atomic.Int64 // when err was set (Unix nanoseconds)
+	// loadFailed is set when the load failed (rather than the channel's following).
+	loadFailed atomic.Bool
+	reportedAt time.Time
+	heldAt     time.Time // when the hold was last renewed (loop goroutine only)
+	reported   meta.ShardState
 	// end is the last position the log reported for the channel and when (for Bounded reads).
 	end atomic.Pointer[logEnd]
 }
@@ -159,8 +164,13 @@ func (n *Node) Check(ctx context.Context) error {
 	var stop []*served
 	for ch, sv := range n.shards {
 		a, ok := mine[ch]
-		if !ok || a.ModRevision != sv.a.ModRevision || sv.failed() != nil {
-			if err := sv.failed(); err != nil && ok {
+		// A shard that stopped following its channel is loaded again at once; one whose
+		// load failed (over the memory limit, files unreadable) is tried again after
+		// loadRetry, its failure reported meanwhile.
+		err := sv.failed()
+		retry := err != nil && (!sv.loadFailed.Load() || time.Since(time.Unix(0, sv.failedAt.Load())) > loadRetry)
+		if !ok || a.ModRevision != sv.a.ModRevision || retry {
+			if retry && ok {
 				n.logger.Warn("shard failed, loading it again", "channel", ch, "err", err)
 			}
 			stop = append(stop, sv)
@@ -189,10 +199,16 @@ func (n *Node) Check(ctx context.Context) error {
 	}
 	n.mu.Unlock()
 	var errs []error
+	rows := map[int64]int64{}
 	for _, sv := range current {
 		if err := n.tend(ctx, sv); err != nil {
 			errs = append(errs, fmt.Errorf("shard %s: %w", sv.a.Channel, err))
 		}
+		rows[sv.a.CollectionID] += sv.reported.Rows
+	}
+	n.m.rows.Reset()
+	for coll, r := range rows {
+		n.m.rows.WithLabelValues(strconv.FormatInt(coll, 10)).Set(float64(r))
 	}
 	return errors.Join(errs...)
 }
@@ -204,7 +220,14 @@ func (sv *served) failed() error {
 	return nil
 }
 
-func (sv *served) fail(err error) { sv.err.CompareAndSwap(nil, &err) }
+func (sv *served) fail(err error) {
+	if sv.err.CompareAndSwap(nil, &err) {
+		sv.failedAt.Store(time.Now().UnixNano())
+	}
+}
+
+// loadRetry is how long a shard whose load failed waits before it is loaded again.
+const loadRetry = 10 * time.Second
 
 func (n *Node) startShard(sv *served) {
 	ctx, cancel := context.WithCancel(context.Background())
@@ -217,6 +240,7 @@ func (n *Node) startShard(sv *served) {
 		if err != nil {
 			if ctx.Err() == nil {
 				n.logger.Error("shard load failed", "channel", sv.a.Channel, "err", err)
+				sv.loadFailed.Store(true)
 				sv.fail(err)
 			}
 			return
@@ -241,6 +265,8 @@ func (n *Node) stopShard(ctx context.Context, sv *served) {
 		n.m.shards.Dec()
 		sh.release()
 	}
+	n.m.consumed.DeleteLabelValues(sv.a.Channel)
+	n.m.lag.DeleteLabelValues(sv.a.Channel)
 	if err := n.catalog.DeleteHold(ctx, sv.a.Channel, n.holder()); err != nil {
 		n.logger.Warn("delete hold", "channel", sv.a.Channel, "err", err)
 	}
@@ -548,6 +574,8 @@ func (n *Node) tend(ctx context.Context, sv *served) error {
 		}
 		if end, err := n.log.LastPosition(ctx, sv.a.Channel); err == nil {
 			sv.end.Store(&logEnd{pos: end, at: time.Now()})
+			pos, _, _ := sh.position()
+			n.m.lag.WithLabelValues(sv.a.Channel).Set(float64(end) - float64(pos))
 		}
 		if time.Since(sv.heldAt) > n.cfg.HoldTTL/4 {
 			pos, _, _ := sh.position()
@@ -561,14 +589,19 @@ func (n *Node) tend(ctx context.Context, sv *served) error {
 	}
 	st := meta.ShardState{CollectionID: sv.a.CollectionID, Channel: sv.a.Channel, Replica: sv.a.Replica,
 		NodeID: n.cfg.NodeID, Assignment: sv.a.ModRevision, Serving: sh != nil, Progress: int(sv.progress.Load())}
+	if err := sv.failed(); err != nil && sh == nil {
+		st.Error = err.Error()
+	}
 	if sh != nil {
 		sh.mu.RLock()
 		st.Rows = sh.rowsN
 		sh.mu.RUnlock()
 	}
-	cmpSt := st
-	cmpSt.Rows = sv.reported.Rows
-	if cmpSt == sv.reported && (sh == nil || st.Rows == sv.reported.Rows) {
+	// A change of state is reported at once; a change of the row count alone at most every
+	// rowsReport, so that ingestion does not write a state a second per shard.
+	same := st
+	same.Rows = sv.reported.Rows
+	if same == sv.reported && (st.Rows == sv.reported.Rows || time.Since(sv.reportedAt) < rowsReport) {
 		return nil
 	}
 	if err := n.catalog.ReportShard(ctx, st); err != nil {
@@ -577,9 +610,12 @@ func (n *Node) tend(ctx context.Context, sv *served) error {
 		}
 		return err
 	}
-	sv.reported = st
+	sv.reported, sv.reportedAt = st, time.Now()
 	return nil
 }
+
+// rowsReport is how often a shard's row count alone is reported.
+const rowsReport = 10 * time.Second
 
 // handoff loads the files committed for the shard's channel since it last looked and drops the
 // channel rows they hold, in one change of the shard (R3).

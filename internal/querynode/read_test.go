@@ -251,3 +251,33 @@ func TestReplayFilterAtLoad(t *testing.T) {
 	require.Equal(t, int64(201), w.count(n, strong(), ""))
 	require.Equal(t, w.want(), w.rows(n, strong()))
 }
+
+// TestLoadOverTheMemoryLimitFails: a node whose --memory-limit the shard's files would pass
+// refuses the load with a clear error, reported in the shard's state for clients to see,
+// instead of being killed; it serves nothing meanwhile.
+func TestLoadOverTheMemoryLimitFails(t *testing.T) {
+	w := newWorld(t, 1)
+	ids := make([]int64, 2000)
+	for i := range ids {
+		ids[i] = int64(i)
+	}
+	w.insert(ids...)
+	w.flush()
+	w.assign(7)
+	cfg := querynode.Defaults()
+	cfg.NodeID, cfg.MemoryLimit = 7, 1<<10
+	n := querynode.New(cfg, querynode.Deps{Catalog: w.catalog, Store: w.kv, Log: w.openLog(), Bucket: w.bucket}, nil, quiet())
+	t.Cleanup(n.Stop)
+	var state string
+	require.Eventually(t, func() bool {
+		require.NoError(t, n.Check(w.ctx))
+		states, err := w.catalog.ListShardStates(w.ctx, w.coll.ID)
+		require.NoError(t, err)
+		if len(states) == 1 {
+			state = states[0].Error
+		}
+		return state != ""
+	}, 20*time.Second, 10*time.Millisecond)
+	require.Contains(t, state, "over its memory limit of 1024 bytes")
+	require.Empty(t, n.Shards(), "nothing serves")
+}

@@ -238,6 +238,8 @@ type progress struct {
 	percent int64
 	serving bool
 	load    *meta.Load
+	// failure is why a shard's load failed, when one did.
+	failure string
 }
 
 func (s *Service) progress(ctx context.Context, coll *meta.Collection) (progress, error) {
@@ -268,6 +270,11 @@ func (s *Service) progress(ctx context.Context, coll *meta.Collection) (progress
 		}
 	}
 	p := progress{loaded: true, serving: true, load: l}
+	for _, st := range got {
+		if st.Error != "" && !st.Serving {
+			p.failure = fmt.Sprintf("load of channel %s on query node %d failed: %s", st.Channel, st.NodeID, st.Error)
+		}
+	}
 	total := len(coll.VChannels) * max(l.Replicas, 1)
 	sum := 0
 	for _, ch := range coll.VChannels {
@@ -344,6 +351,9 @@ func (s *Service) GetLoadingProgress(ctx context.Context, req *milvuspb.GetLoadi
 	}
 	if !p.loaded || !coversAll(p.load, parts) {
 		return &milvuspb.GetLoadingProgressResponse{Status: apierr.Status(apierr.Milvus(apierr.CollectionNotLoadedID, coll.ID))}, nil
+	}
+	if p.failure != "" {
+		return &milvuspb.GetLoadingProgressResponse{Status: apierr.Status(apierr.Milvus(apierr.LoadFailed, p.failure, coll.ID))}, nil
 	}
 	return &milvuspb.GetLoadingProgressResponse{Status: apierr.OK(), Progress: p.percent, RefreshProgress: p.percent}, nil
 }

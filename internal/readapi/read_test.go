@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/weir-db/weir/internal/apierr"
+	"github.com/weir-db/weir/internal/meta"
 	"github.com/weir-db/weir/internal/querynode"
 )
 
@@ -87,3 +88,28 @@ func TestLoadProgress(t *testing.T) {
 }
 
 func itoa(v int64) string { return strconv.FormatInt(v, 10) }
+
+// TestLoadFailureIsReported: a shard whose load failed makes GetLoadingProgress fail with the
+// failure first, as Milvus reports a failed load, so that a client awaiting the load stops.
+func TestLoadFailureIsReported(t *testing.T) {
+	ctx := context.Background()
+	s, coll := newService(t)
+	s.SetQueryNodes(noNodes{})
+	st, err := s.CreateIndex(ctx, &milvuspb.CreateIndexRequest{CollectionName: "books", FieldName: "vec", ExtraParams: kvs("index_type", "FLAT", "metric_type", "L2")})
+	require.NoError(t, err)
+	require.Zero(t, st.GetCode(), st.GetReason())
+	st, err = s.LoadCollection(ctx, &milvuspb.LoadCollectionRequest{CollectionName: "books"})
+	require.NoError(t, err)
+	require.Zero(t, st.GetCode(), st.GetReason())
+	cat := s.catalog.(*meta.Catalog)
+	l, err := cat.GetLoad(ctx, coll.ID)
+	require.NoError(t, err)
+	rev, err := cat.AssignShard(ctx, meta.ShardAssignment{CollectionID: coll.ID, Channel: coll.VChannels[0], NodeID: 3}, l.ModRevision, 0)
+	require.NoError(t, err)
+	require.NoError(t, cat.ReportShard(ctx, meta.ShardState{CollectionID: coll.ID, Channel: coll.VChannels[0], NodeID: 3, Assignment: rev,
+		Error: "query node 3: loading needs about 2048 more bytes, over its memory limit of 1024 bytes"}))
+	p, err := s.GetLoadingProgress(ctx, &milvuspb.GetLoadingProgressRequest{CollectionName: "books"})
+	require.NoError(t, err)
+	require.Equal(t, int32(101), p.GetStatus().GetCode())
+	require.Equal(t, "load of channel "+coll.VChannels[0]+" on query node 3 failed: query node 3: loading needs about 2048 more bytes, over its memory limit of 1024 bytes: collection not loaded[collection="+itoa(coll.ID)+"]", p.GetStatus().GetReason())
+}
