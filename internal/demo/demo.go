@@ -4,16 +4,20 @@
 package demo
 
 import (
+	"cmp"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -38,6 +42,8 @@ type Config struct {
 	Shards  int
 	Clients int
 	Deletes int
+	// Searches is how many top-10 searches run after the load.
+	Searches int
 	// Dir holds the standalone's data; empty means a temporary directory removed afterwards.
 	Dir string
 	// Progress, when set, receives a progress bar.
@@ -46,7 +52,7 @@ type Config struct {
 
 // Defaults returns the demo's default size: 200,000 rows of 128-dim vectors.
 func Defaults() Config {
-	return Config{Rows: 200_000, Dim: 128, Batch: 1000, Shards: 2, Clients: 2, Deletes: 1000}
+	return Config{Rows: 200_000, Dim: 128, Batch: 1000, Shards: 2, Clients: 2, Deletes: 1000, Searches: 300}
 }
 
 // Validate reports the first invalid setting.
@@ -58,6 +64,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("demo: dim must be in 2..32768, got %d", c.Dim)
 	case c.Deletes < 0 || c.Deletes > c.Rows:
 		return fmt.Errorf("demo: deletes must be in 0..rows, got %d", c.Deletes)
+	case c.Searches < 0:
+		return fmt.Errorf("demo: searches must not be negative, got %d", c.Searches)
 	}
 	return nil
 }
@@ -75,6 +83,17 @@ type Result struct {
 	Files                 int
 	DiskBytes             int64
 	StartupTime           time.Duration
+	// The read path: index, load, searches (top-10, one vector each, Strong) and count(*).
+	IndexTime, LoadTime  time.Duration
+	Searches             int
+	SearchTime           time.Duration
+	SearchP50, SearchP99 time.Duration
+	Recall               float64
+	Count                int64
+	CountTime            time.Duration
+	// order is the first row of each batch each client sent, in order (to regenerate the
+	// vectors for the exact search).
+	order [][]int
 }
 
 // RowsPerSecond is the insert rate.
@@ -96,6 +115,14 @@ func (r Result) Print(w io.Writer) {
 	fmt.Fprintf(w, "  flush      %s until GetFlushState reported flushed\n", r.FlushTime.Round(time.Millisecond))
 	fmt.Fprintf(w, "  stored     row_count %s in %d segments, %d files, %.1f MB on disk\n",
 		r.RowCount, r.Segments, r.Files, float64(r.DiskBytes)/1e6)
+	if r.Searches == 0 {
+		return
+	}
+	fmt.Fprintf(w, "  index      FLAT (exact, L2) defined in %s\n", r.IndexTime.Round(time.Millisecond))
+	fmt.Fprintf(w, "  load       %s until GetLoadState reported loaded\n", r.LoadTime.Round(time.Millisecond))
+	fmt.Fprintf(w, "  search     %d top-10 searches at Strong: %.0f/s, p50 %s, p99 %s, recall@10 %.4f against the demo's own exact search\n",
+		r.Searches, float64(r.Searches)/r.SearchTime.Seconds(), r.SearchP50.Round(10*time.Microsecond), r.SearchP99.Round(10*time.Microsecond), r.Recall)
+	fmt.Fprintf(w, "  count(*)   %d rows (inserted − deleted) in %s\n", r.Count, r.CountTime.Round(100*time.Microsecond))
 }
 
 // Run runs the demo.
@@ -147,7 +174,193 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) (Result, error) {
 		return res, err
 	}
 	res.FlushTime = time.Since(t2)
-	return res, report(ctx, c, name, filepath.Join(dir, "objects"), &res)
+	if err := report(ctx, c, name, filepath.Join(dir, "objects"), &res); err != nil {
+		return res, err
+	}
+	if cfg.Searches == 0 {
+		return res, nil
+	}
+	return res, searchAll(ctx, c, name, cfg, &res)
+}
+
+// regenerate returns the vectors the demo inserted: each client's generator is seeded, and each
+// batch takes the generator's next values in the order that client sent its batches, which
+// insertAll records. deleted rows are left out of the result (nil).
+func regenerate(cfg Config, order [][]int) [][]float32 {
+	out := make([][]float32, cfg.Rows)
+	for w, firsts := range order {
+		rng := rand.New(rand.NewPCG(uint64(w), 42))
+		for _, first := range firsts {
+			n := min(cfg.Batch, cfg.Rows-first)
+			req := batchRequest("", cfg.Dim, first, n, rng)
+			vecs := req.GetFieldsData()[1].GetVectors().GetFloatVector().GetData()
+			for i := range n {
+				out[first+i] = vecs[i*cfg.Dim : (i+1)*cfg.Dim]
+			}
+		}
+	}
+	if cfg.Deletes > 0 {
+		step := cfg.Rows / cfg.Deletes
+		for i := range cfg.Deletes {
+			out[i*step] = nil
+		}
+	}
+	return out
+}
+
+// searchAll indexes and loads the collection, then runs cfg.Searches top-10 searches of random
+// vectors at Strong consistency, each checked against an exact search the demo runs itself,
+// and a count(*).
+func searchAll(ctx context.Context, c milvuspb.MilvusServiceClient, name string, cfg Config, res *Result) error {
+	t0 := time.Now()
+	st, err := c.CreateIndex(ctx, &milvuspb.CreateIndexRequest{CollectionName: name, FieldName: "embedding",
+		ExtraParams: []*commonpb.KeyValuePair{{Key: "index_type", Value: "FLAT"}, {Key: "metric_type", Value: "L2"}}})
+	if err := check(st, err, "create index"); err != nil {
+		return err
+	}
+	res.IndexTime = time.Since(t0)
+	t1 := time.Now()
+	if err := load(ctx, c, name, cfg); err != nil {
+		return err
+	}
+	res.LoadTime = time.Since(t1)
+
+	stored := regenerate(cfg, res.order)
+	bar := progressbar.NewOptions(cfg.Searches, progressbar.OptionSetWriter(progressWriter(cfg.Progress)),
+		progressbar.OptionSetDescription("searching"), progressbar.OptionShowCount(), progressbar.OptionShowIts(),
+		progressbar.OptionSetItsString("searches"), progressbar.OptionThrottle(100*time.Millisecond),
+		progressbar.OptionSetVisibility(cfg.Progress != nil), progressbar.OptionClearOnFinish())
+	rng := rand.New(rand.NewPCG(7, 7))
+	var lat []time.Duration
+	hits, total := 0, 0
+	for range cfg.Searches {
+		q := make([]float32, cfg.Dim)
+		for i := range q {
+			q[i] = rng.Float32()
+		}
+		want := exactTop(stored, q, 10)
+		t := time.Now()
+		got, err := search(ctx, c, name, q, 10)
+		if err != nil {
+			return err
+		}
+		lat = append(lat, time.Since(t))
+		in := map[int64]bool{}
+		for _, id := range got {
+			in[id] = true
+		}
+		for _, id := range want {
+			if in[id] {
+				hits++
+			}
+		}
+		total += len(want)
+		_ = bar.Add(1)
+	}
+	_ = bar.Finish()
+	for _, l := range lat {
+		res.SearchTime += l
+	}
+	slices.Sort(lat)
+	res.Searches = cfg.Searches
+	res.SearchP50, res.SearchP99 = lat[len(lat)/2], lat[len(lat)*99/100]
+	res.Recall = float64(hits) / float64(max(total, 1))
+
+	t2 := time.Now()
+	qr, err := c.Query(ctx, &milvuspb.QueryRequest{CollectionName: name, OutputFields: []string{"count(*)"}, ConsistencyLevel: commonpb.ConsistencyLevel_Strong})
+	if err := check(qr.GetStatus(), err, "count(*)"); err != nil {
+		return err
+	}
+	res.CountTime = time.Since(t2)
+	res.Count = qr.GetFieldsData()[0].GetScalars().GetLongData().GetData()[0]
+	if want := int64(cfg.Rows - cfg.Deletes); res.Count != want {
+		return fmt.Errorf("count(*) is %d, %d rows were inserted and not deleted", res.Count, want)
+	}
+	return nil
+}
+
+// load loads the collection and waits, with a progress bar of GetLoadingProgress, until
+// GetLoadState says it is loaded.
+func load(ctx context.Context, c milvuspb.MilvusServiceClient, name string, cfg Config) error {
+	st, err := c.LoadCollection(ctx, &milvuspb.LoadCollectionRequest{CollectionName: name})
+	if err := check(st, err, "load"); err != nil {
+		return err
+	}
+	bar := progressbar.NewOptions(100, progressbar.OptionSetWriter(progressWriter(cfg.Progress)),
+		progressbar.OptionSetDescription("loading"), progressbar.OptionSetVisibility(cfg.Progress != nil), progressbar.OptionClearOnFinish())
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		ls, err := c.GetLoadState(ctx, &milvuspb.GetLoadStateRequest{CollectionName: name})
+		if err := check(ls.GetStatus(), err, "get load state"); err != nil {
+			return err
+		}
+		if ls.GetState() == commonpb.LoadState_LoadStateLoaded {
+			_ = bar.Finish()
+			return nil
+		}
+		p, err := c.GetLoadingProgress(ctx, &milvuspb.GetLoadingProgressRequest{CollectionName: name})
+		if err := check(p.GetStatus(), err, "get loading progress"); err != nil {
+			return err
+		}
+		_ = bar.Set(int(p.GetProgress()))
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+}
+
+// search runs one top-k search at Strong consistency and returns the keys found.
+func search(ctx context.Context, c milvuspb.MilvusServiceClient, name string, q []float32, k int) ([]int64, error) {
+	b := make([]byte, 4*len(q))
+	for i, v := range q {
+		binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(v))
+	}
+	pg, err := proto.Marshal(&commonpb.PlaceholderGroup{Placeholders: []*commonpb.PlaceholderValue{{Tag: "$0", Type: commonpb.PlaceholderType_FloatVector, Values: [][]byte{b}}}})
+	if err != nil {
+		return nil, err
+	}
+	r, err := c.Search(ctx, &milvuspb.SearchRequest{CollectionName: name, DslType: commonpb.DslType_BoolExprV1,
+		SearchInput:      &milvuspb.SearchRequest_PlaceholderGroup{PlaceholderGroup: pg},
+		SearchParams:     []*commonpb.KeyValuePair{{Key: "topk", Value: strconv.Itoa(k)}, {Key: "anns_field", Value: "embedding"}, {Key: "metric_type", Value: "L2"}},
+		ConsistencyLevel: commonpb.ConsistencyLevel_Strong})
+	if err := check(r.GetStatus(), err, "search"); err != nil {
+		return nil, err
+	}
+	return r.GetResults().GetIds().GetIntId().GetData(), nil
+}
+
+// exactTop is the demo's own exact search: the k stored vectors nearest q by L2.
+func exactTop(stored [][]float32, q []float32, k int) []int64 {
+	type hit struct {
+		id int64
+		d  float32
+	}
+	var top []hit
+	for id, v := range stored {
+		if v == nil {
+			continue
+		}
+		var d float32
+		for i, x := range v {
+			e := x - q[i]
+			d += e * e
+		}
+		if len(top) < k || d < top[len(top)-1].d {
+			top = append(top, hit{int64(id), d})
+			slices.SortFunc(top, func(a, b hit) int { return cmp.Compare(a.d, b.d) })
+			if len(top) > k {
+				top = top[:k]
+			}
+		}
+	}
+	out := make([]int64, len(top))
+	for i, h := range top {
+		out[i] = h.id
+	}
+	return out
 }
 
 func check(st *commonpb.Status, err error, what string) error {
@@ -209,6 +422,7 @@ func insertAll(ctx context.Context, c milvuspb.MilvusServiceClient, name string,
 	// Requests are generated before the clock starts for each batch: the figure is Weir's
 	// insert path, not the demo's random number generator.
 	g, gctx := errgroup.WithContext(ctx)
+	res.order = make([][]int, cfg.Clients)
 	start := time.Now()
 	for w := 0; w < cfg.Clients; w++ {
 		rng := rand.New(rand.NewPCG(uint64(w), 42))
@@ -223,6 +437,9 @@ func insertAll(ctx context.Context, c milvuspb.MilvusServiceClient, name string,
 				}
 				n := min(cfg.Batch, cfg.Rows-first)
 				req := batchRequest(name, cfg.Dim, first, n, rng)
+				mu.Lock()
+				res.order[w] = append(res.order[w], first)
+				mu.Unlock()
 				t := time.Now()
 				resp, err := c.Insert(gctx, req)
 				if err := check(resp.GetStatus(), err, "insert"); err != nil {

@@ -29,7 +29,12 @@ func TestDemoLoadsFlushesAndReports(t *testing.T) {
 
 	var out bytes.Buffer
 	res.Print(&out)
-	for _, want := range []string{"5000 rows of 128-dim", "rows/s", "MB/s of vectors", "50 keys", "GetFlushState", "row_count 5000 in 2 segments"} {
+	require.Equal(t, 300, res.Searches)
+	require.Equal(t, 1.0, res.Recall, "FLAT is exact")
+	require.Equal(t, int64(4950), res.Count)
+	require.Contains(t, progress.String(), "searching")
+	for _, want := range []string{"5000 rows of 128-dim", "rows/s", "MB/s of vectors", "50 keys", "GetFlushState", "row_count 5000 in 2 segments",
+		"FLAT", "GetLoadState reported loaded", "300 top-10 searches at Strong", "recall@10 1.0000", "count(*)   4950 rows"} {
 		require.Contains(t, out.String(), want)
 	}
 }

@@ -58,8 +58,16 @@ func Defaults() Config {
 		RootPath:       "weir",
 		AssignInterval: 100 * time.Millisecond,
 		DataNode:       datanode.Defaults(),
-		QueryNode:      querynode.Defaults(),
+		QueryNode:      queryNodeDefaults(),
 	}
+}
+
+// queryNodeDefaults are the query node's defaults, checking every 200 ms: standalone's one
+// query node serves everything, so a load or a handoff is seen sooner for little cost.
+func queryNodeDefaults() querynode.Config {
+	c := querynode.Defaults()
+	c.CheckInterval = 200 * time.Millisecond
+	return c
 }
 
 // Validate reports the first invalid setting.
