@@ -268,6 +268,9 @@ func (s *Standalone) HTTPAddr() string { return s.health.Addr() }
 // EtcdEndpoints are the embedded etcd's client URLs (for `weir inspect` and tests).
 func (s *Standalone) EtcdEndpoints() []string { return s.etcd.Endpoints() }
 
+// QueryNode is the in-process query node (for benchmarks that measure it alone).
+func (s *Standalone) QueryNode() *querynode.Node { return s.query }
+
 // NATSURL is the embedded NATS server's client URL.
 func (s *Standalone) NATSURL() string { return s.nats.ClientURL() }
 
