@@ -326,4 +326,3 @@ func sum8(v []float32) float32 {
 	}
 	return a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7
 }
-
