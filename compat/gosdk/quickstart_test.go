@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/milvus-io/milvus/client/v2/entity"
+	"github.com/milvus-io/milvus/client/v2/index"
 	"github.com/milvus-io/milvus/client/v2/milvusclient"
 	"github.com/stretchr/testify/require"
 )
@@ -27,17 +28,43 @@ func quickstart(addr string) ([]string, error) {
 
 	schema := entity.NewSchema().WithName("books").
 		WithField(entity.NewField().WithName("id").WithDataType(entity.FieldTypeInt64).WithIsPrimaryKey(true)).
-		WithField(entity.NewField().WithName("embedding").WithDataType(entity.FieldTypeFloatVector).WithDim(128)).
+		WithField(entity.NewField().WithName("embedding").WithDataType(entity.FieldTypeFloatVector).WithDim(4)).
 		WithField(entity.NewField().WithName("title").WithDataType(entity.FieldTypeVarChar).WithMaxLength(256))
 	if err := c.CreateCollection(ctx, milvusclient.NewCreateCollectionOption("books", schema).WithShardNum(2)); err != nil {
 		return nil, err
 	}
-	coll, err := c.DescribeCollection(ctx, milvusclient.NewDescribeCollectionOption("books"))
+	_, err = c.Insert(ctx, milvusclient.NewColumnBasedInsertOption("books").
+		WithInt64Column("id", []int64{1, 2, 3}).
+		WithFloatVectorColumn("embedding", 4, [][]float32{{1, 0, 0, 0}, {0, 1, 0, 0}, {0, 0, 1, 0}}).
+		WithVarcharColumn("title", []string{"Dune", "Emma", "Ulysses"}))
 	if err != nil {
 		return nil, err
 	}
-	fmt.Println(coll.Name, coll.ShardNum, coll.Schema.Fields[1].TypeParams["dim"]) // books 2 128
+	idx, err := c.CreateIndex(ctx, milvusclient.NewCreateIndexOption("books", "embedding", index.NewFlatIndex(entity.L2)))
+	if err != nil {
+		return nil, err
+	}
+	if err := idx.Await(ctx); err != nil {
+		return nil, err
+	}
+	load, err := c.LoadCollection(ctx, milvusclient.NewLoadCollectionOption("books"))
+	if err != nil {
+		return nil, err
+	}
+	if err := load.Await(ctx); err != nil {
+		return nil, err
+	}
+	results, err := c.Search(ctx, milvusclient.NewSearchOption("books", 2, []entity.Vector{entity.FloatVector{0.9, 0.1, 0, 0}}).
+		WithOutputFields("title").WithConsistencyLevel(entity.ClStrong))
+	if err != nil {
+		return nil, err
+	}
+	title, _ := results[0].GetColumn("title").GetAsString(0)
+	fmt.Println(results[0].ResultCount, title) // 2 Dune
 	// README quickstart end
+	if title != "Dune" {
+		return nil, fmt.Errorf("the search found %q, want Dune", title)
+	}
 	names, err := c.ListCollections(ctx, milvusclient.NewListCollectionOption())
 	if err != nil {
 		return nil, err

@@ -109,7 +109,7 @@ func Search(ctx context.Context, o Options) (*Report, error) {
 	scanGBs := rawScanGBs(rows * dim)
 	limit := scanGBs * 1e9 / vecBytes
 	et := Table{Title: "exact search, nq 1, top 10, one thread", Columns: []string{"", "searches/s", "GB/s of vectors", "p50"}}
-	et.Add("Weir query node", f1(qps), f2(qps*vecBytes/1e9), ms(percentile(lat, 0.5)))
+	et.Add("Weir query node", f1(qps), f2(qps*vecBytes/1e9), ms(percentile(lat, 50)))
 	et.Add("raw scan of as many floats (Go, 8 accumulators)", f1(limit), f2(scanGBs), "")
 	r.Tables = append(r.Tables, et)
 	r.Figures["exact.qps"] = qps
@@ -132,9 +132,9 @@ func Search(ctx context.Context, o Options) (*Report, error) {
 		}
 		strong = append(strong, time.Since(t))
 	}
-	p50 := percentile(strong, 0.5)
+	p50 := percentile(strong, 50)
 	st := Table{Title: "Strong search, idle collection of 1,000 rows, through the gRPC API", Columns: []string{"p50", "p99"}}
-	st.Add(ms(p50), ms(percentile(strong, 0.99)))
+	st.Add(ms(p50), ms(percentile(strong, 99)))
 	r.Tables = append(r.Tables, st)
 	r.Figures["strong_idle.p50_ms"] = float64(p50) / 1e6
 	r.atMost("Strong search p50 on an idle collection", float64(p50)/1e6, 5, " ms")
@@ -173,7 +173,7 @@ func Search(ctx context.Context, o Options) (*Report, error) {
 		if err != nil {
 			return nil, err
 		}
-		ct.Add(fmt.Sprint(clients), f0(float64(n)/took.Seconds()), ms(percentile(ls, 0.5)), ms(percentile(ls, 0.99)))
+		ct.Add(fmt.Sprint(clients), f0(float64(n)/took.Seconds()), ms(percentile(ls, 50)), ms(percentile(ls, 99)))
 		r.Figures[fmt.Sprintf("api.%dclients.qps", clients)] = float64(n) / took.Seconds()
 	}
 	r.Tables = append(r.Tables, ct)
