@@ -10,6 +10,7 @@ import (
 
 	"github.com/milvus-io/milvus/client/v2/column"
 	"github.com/milvus-io/milvus/client/v2/entity"
+	"github.com/milvus-io/milvus/client/v2/index"
 	"github.com/milvus-io/milvus/client/v2/milvusclient"
 	"github.com/milvus-io/milvus/pkg/v2/util/merr"
 )
@@ -152,6 +153,45 @@ func TestPartitionKey(t *testing.T) {
 			res, err := c.Delete(ctx, milvusclient.NewDeleteOption(name).WithInt64IDs("id", []int64{1, 2, 3}))
 			require.NoError(t, err)
 			require.Equal(t, int64(3), res.DeleteCount)
+		}},
+		{"a filter on the key reads the rows of that key (the partitions it hashes to only)", func(t *testing.T) {
+			idx, err := c.CreateIndex(ctx, milvusclient.NewCreateIndexOption(name, "vec", index.NewFlatIndex(entity.L2)))
+			require.NoError(t, err)
+			require.NoError(t, idx.Await(ctx))
+			loadAndWait(ctx, t, c, name)
+			live := map[int64]int64{} // id → key
+			for i, id := range ids {
+				live[id] = keys[i]
+			}
+			live[0] = 100
+			delete(live, 1)
+			delete(live, 2)
+			delete(live, 3)
+			for _, k := range append(tenants, 100) {
+				rs, err := c.Query(ctx, milvusclient.NewQueryOption(name).WithFilter(fmt.Sprintf("key == %d", k)).WithOutputFields("key").
+					WithConsistencyLevel(entity.ClStrong))
+				require.NoError(t, err)
+				var want []int64
+				for id, key := range live {
+					if key == k {
+						want = append(want, id)
+					}
+				}
+				var got []int64
+				for i := range rs.ResultCount {
+					id, _ := rs.GetColumn("id").GetAsInt64(i)
+					got = append(got, id)
+				}
+				require.ElementsMatch(t, want, got, "rows of key %d", k)
+			}
+			rs, err := c.Search(ctx, milvusclient.NewSearchOption(name, 100, []entity.Vector{entity.FloatVector(keyVectors([]int64{5})[0])}).
+				WithFilter(fmt.Sprintf("key in [%d, %d]", tenants[0], tenants[1])).WithConsistencyLevel(entity.ClStrong))
+			require.NoError(t, err)
+			for i := range rs[0].ResultCount {
+				id, _ := rs[0].IDs.GetAsInt64(i)
+				require.Contains(t, []int64{tenants[0], tenants[1]}, live[id], "search by key returned row %d of key %d", id, live[id])
+			}
+			require.Positive(t, rs[0].ResultCount)
 		}},
 	}
 	runSteps(t, steps)

@@ -11,6 +11,7 @@ import (
 	"github.com/bits-and-blooms/bitset"
 
 	"github.com/weir-db/weir/internal/expr"
+	"github.com/weir-db/weir/internal/meta"
 	"github.com/weir-db/weir/internal/vsearch"
 )
 
@@ -157,12 +158,12 @@ func (s *shard) query(spec readSpec, limit int) ([]hit, error) {
 func (s *shard) pkLookup(n expr.Node) ([]key, bool) {
 	var vals []expr.Value
 	switch e := n.(type) {
-	case *expr.In:
+	case expr.In:
 		if e.Not || e.Field.Name != s.pkName {
 			return nil, false
 		}
 		vals = e.Values
-	case *expr.Compare:
+	case expr.Compare:
 		if e.Op != expr.Eq || e.Field.Name != s.pkName {
 			return nil, false
 		}
@@ -248,4 +249,19 @@ func (s *shard) gather(hits []hit, names []string) (arrow.RecordBatch, error) {
 		}
 	}
 	return array.NewRecordBatch(sch, cols, int64(len(hits))), nil
+}
+
+// UsesKeyIndex reports whether a query of coll with filter is answered from the key index
+// (for tests and operators: the filter is `pk in [...]` or `pk == v`).
+func UsesKeyIndex(coll *meta.Collection, filter string) bool {
+	s, err := newShard(coll, "")
+	if err != nil {
+		return false
+	}
+	n, err := expr.Parse(filter, coll.Schema)
+	if err != nil {
+		return false
+	}
+	_, ok := s.pkLookup(n)
+	return ok
 }

@@ -281,3 +281,38 @@ func TestLoadOverTheMemoryLimitFails(t *testing.T) {
 	require.Contains(t, state, "over its memory limit of 1024 bytes")
 	require.Empty(t, n.Shards(), "nothing serves")
 }
+
+// TestKeyLookupAnswersPkIn: `pk in [...]` and `pk == v` are answered from the key index (the
+// rows of those keys only), with the same rows a scan would return.
+func TestKeyLookupAnswersPkIn(t *testing.T) {
+	w := newWorld(t, 1)
+	w.insert(1, 2, 3, 4, 5)
+	w.flush()
+	w.insert(6, 7)
+	w.delete(2)
+	w.upsert(3, 33)
+	w.assign(7)
+	n := w.queryNode(7)
+	for _, filter := range []string{"id in [1, 2, 3, 7, 99]", "id == 3", "id in [1, 2, 3, 7, 99] and age > 0", "id == 3 or id == 7"} {
+		r, err := n.Query(w.ctx, &querynode.QueryRequest{ShardRequest: querynode.ShardRequest{CollectionID: w.coll.ID, Channel: w.coll.VChannels[0],
+			Filter: filter, Output: []string{"age"}, Consistency: strong()}, Limit: -1})
+		require.NoError(t, err)
+		got := map[int64]int64{}
+		ages := r.Fields.Column(0).(interface{ Value(int) int64 })
+		for i, k := range r.Keys {
+			got[k.IntKey] = ages.Value(i)
+		}
+		r.Fields.Release()
+		want := map[int64]int64{1: 1, 3: 33, 7: 7}
+		if filter == "id == 3" {
+			want = map[int64]int64{3: 33}
+		}
+		if filter == "id == 3 or id == 7" {
+			want = map[int64]int64{3: 33, 7: 7}
+		}
+		require.Equal(t, want, got, filter)
+	}
+	require.True(t, querynode.UsesKeyIndex(w.coll, "id in [1, 2]"))
+	require.True(t, querynode.UsesKeyIndex(w.coll, "id == 2"))
+	require.False(t, querynode.UsesKeyIndex(w.coll, "id in [1, 2] and age > 0"))
+}

@@ -110,6 +110,9 @@ func (s *Service) query(ctx context.Context, req *milvuspb.QueryRequest) (*milvu
 	if parts, err = loadedPartitions(load, parts, coll); err != nil {
 		return nil, err
 	}
+	if pruned := keyPartitions(coll, filter); pruned != nil {
+		parts = pruned
+	}
 	shard := querynode.ShardRequest{CollectionID: coll.ID, Partitions: parts, Filter: filter, Output: cols,
 		Consistency: consistency(coll, req.GetUseDefaultConsistency(), req.GetConsistencyLevel(), req.GetGuaranteeTimestamp())}
 	limit := -1

@@ -280,6 +280,9 @@ func (s *Service) search(ctx context.Context, req *milvuspb.SearchRequest) (*mil
 	if err != nil {
 		return nil, err
 	}
+	if pruned := keyPartitions(coll, req.GetDsl()); pruned != nil {
+		parts = pruned
+	}
 	idxMetric, err := s.indexMetric(ctx, coll, field)
 	if err != nil {
 		return nil, err
