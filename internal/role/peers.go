@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 
 	"google.golang.org/grpc"
 
@@ -14,12 +15,15 @@ import (
 // peers reaches the live processes of one role through their sessions and internal gRPC,
 // dialling each address once.
 type peers struct {
-	b         *base
-	role      string
-	mu        sync.Mutex
-	addrs     map[int64]string
-	protocols map[int64]string
-	conns     map[string]*grpc.ClientConn
+	b    *base
+	role string
+	// dialTimeout bounds a dial (0: the caller's context alone). rpc.Dial waits until the
+	// connection is ready, so a dead peer's address would hold a caller for its whole deadline.
+	dialTimeout time.Duration
+	mu          sync.Mutex
+	addrs       map[int64]string
+	protocols   map[int64]string
+	conns       map[string]*grpc.ClientConn
 }
 
 func newPeers(b *base, role string) peers {
@@ -89,7 +93,13 @@ func (r *peers) conn(ctx context.Context, node int64) (*grpc.ClientConn, error) 
 	if cc != nil {
 		return cc, nil
 	}
-	cc, err := rpc.Dial(ctx, addr)
+	dctx := ctx
+	if r.dialTimeout > 0 {
+		var cancel context.CancelFunc
+		dctx, cancel = context.WithTimeout(ctx, r.dialTimeout)
+		defer cancel()
+	}
+	cc, err := rpc.Dial(dctx, addr)
 	if err != nil {
 		return nil, err
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"google.golang.org/grpc/codes"
@@ -116,7 +117,10 @@ func encodeResult(res any, fields arrow.RecordBatch) (*rpc.ShardResult, error) {
 type remoteQueryNodes struct{ peers }
 
 func newRemoteQueryNodes(b *base) *remoteQueryNodes {
-	return &remoteQueryNodes{newPeers(b, "querynode")}
+	r := &remoteQueryNodes{newPeers(b, "querynode")}
+	// A search waits for no dead replica: after a second it goes to the next one.
+	r.dialTimeout = time.Second
+	return r
 }
 
 func (r *remoteQueryNodes) LiveQueryNodes(ctx context.Context) ([]int64, error) { return r.Live(ctx) }
