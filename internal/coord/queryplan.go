@@ -40,7 +40,8 @@ type shardWant struct {
 //     fail together;
 //   - a wanted shard without one (new, or its node dead) goes to the live node with the fewest
 //     shards that holds no replica of its channel (the lowest ID among equals); with no such
-//     node it waits (more replicas than live nodes);
+//     node it waits (more replicas than live nodes), and loses an assignment that shares a live
+//     node with another replica of its channel;
 //   - assignments no load wants any more are removed;
 //   - healthy shards are not moved to balance: a move reloads a shard, and with one replica
 //     the collection would stop answering meanwhile. New nodes take new shards.
@@ -109,6 +110,12 @@ func queryPlan(want []shardWant, current []meta.ShardAssignment, live []int64) (
 			}
 		}
 		if !found {
+			// No node can take it (more replicas than live nodes). An assignment it has stays
+			// on a dead node harmlessly, but one sharing a live node with another replica of
+			// its channel must go: the shard waits unassigned for a node.
+			if a, ok := cur[slot{w.ch, w.replica}]; ok && alive[a.NodeID] {
+				remove = append(remove, a)
+			}
 			continue
 		}
 		place(w.ch, best)

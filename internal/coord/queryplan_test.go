@@ -56,6 +56,18 @@ func TestQueryPlan(t *testing.T) {
 			after[slot(a)] = a
 		}
 		for _, a := range remove {
+			if _, wanted := wantedSlot(want, a); wanted && isLiveNode(live, a.NodeID) {
+				// A wanted shard is removed only to split two replicas sharing a node.
+				shared := false
+				for _, b := range current {
+					if b.Channel == a.Channel && b.Replica < a.Replica && b.NodeID == a.NodeID {
+						shared = true
+					}
+				}
+				if !shared {
+					t.Fatalf("%s removed from live node %d", slot(a), a.NodeID)
+				}
+			}
 			delete(after, slot(a))
 		}
 		isLive := map[int64]bool{}
@@ -126,4 +138,22 @@ func TestQueryPlan(t *testing.T) {
 			}
 		}
 	})
+}
+
+func wantedSlot(want []shardWant, a meta.ShardAssignment) (shardWant, bool) {
+	for _, w := range want {
+		if w.ch == a.Channel && w.replica == a.Replica && w.coll == a.CollectionID {
+			return w, true
+		}
+	}
+	return shardWant{}, false
+}
+
+func isLiveNode(live []int64, n int64) bool {
+	for _, l := range live {
+		if l == n {
+			return true
+		}
+	}
+	return false
 }
