@@ -6,10 +6,9 @@ import (
 	"slices"
 
 	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/bits-and-blooms/bitset"
 
+	"github.com/weir-db/weir/internal/batch"
 	"github.com/weir-db/weir/internal/expr"
 	"github.com/weir-db/weir/internal/meta"
 	"github.com/weir-db/weir/internal/vsearch"
@@ -215,40 +214,11 @@ func (s *shard) gather(hits []hit, names []string) (arrow.RecordBatch, error) {
 		fields = append(fields, s.sch.Field(is[0]))
 		idx = append(idx, is[0])
 	}
-	sch := arrow.NewSchema(fields, nil)
-	cols := make([]arrow.Array, len(idx))
-	defer func() {
-		for _, c := range cols {
-			if c != nil {
-				c.Release()
-			}
-		}
-	}()
-	for c, i := range idx {
-		parts := make([]arrow.Array, 0, len(hits))
-		// Runs of consecutive rows of one piece are sliced once.
-		for j := 0; j < len(hits); {
-			e := j + 1
-			for e < len(hits) && hits[e].p == hits[j].p && hits[e].row == hits[e-1].row+1 {
-				e++
-			}
-			parts = append(parts, array.NewSlice(hits[j].p.rec.Column(i), int64(hits[j].row), int64(hits[e-1].row+1)))
-			j = e
-		}
-		var err error
-		if len(parts) == 0 {
-			cols[c] = array.MakeArrayOfNull(memory.DefaultAllocator, fields[c].Type, 0)
-		} else {
-			cols[c], err = array.Concatenate(parts, memory.DefaultAllocator)
-		}
-		for _, p := range parts {
-			p.Release()
-		}
-		if err != nil {
-			return nil, err
-		}
+	refs := make([]batch.RowRef, len(hits))
+	for i, h := range hits {
+		refs[i] = batch.RowRef{Rec: h.p.rec, Row: h.row}
 	}
-	return array.NewRecordBatch(sch, cols, int64(len(hits))), nil
+	return batch.Take(fields, idx, refs)
 }
 
 // UsesKeyIndex reports whether a query of coll with filter is answered from the key index

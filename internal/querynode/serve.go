@@ -102,42 +102,53 @@ func (s *shard) spec(r ShardRequest) (readSpec, error) {
 	return spec, nil
 }
 
+// read runs f on the shard r names, once it is as consistent as r asks, under the shard's read
+// lock (one state of the shard from start to end), with the read's view of it.
+func (n *Node) read(ctx context.Context, kind string, r ShardRequest, f func(sh *shard, spec readSpec) error) error {
+	start := time.Now()
+	defer func() { n.m.latency.WithLabelValues(kind).Observe(time.Since(start).Seconds()) }()
+	sv, sh, err := n.serving(r.CollectionID, r.Channel)
+	if err != nil {
+		return err
+	}
+	if err := n.waitConsistent(ctx, sv, sh, r.Consistency); err != nil {
+		return err
+	}
+	sh.mu.RLock()
+	defer sh.mu.RUnlock()
+	spec, err := sh.spec(r)
+	if err != nil {
+		return err
+	}
+	return f(sh, spec)
+}
+
 // Search searches one shard.
 func (n *Node) Search(ctx context.Context, req *SearchRequest) (*SearchResult, error) {
-	start := time.Now()
-	defer func() { n.m.latency.WithLabelValues("search").Observe(time.Since(start).Seconds()) }()
-	sv, sh, err := n.serving(req.CollectionID, req.Channel)
-	if err != nil {
-		return nil, err
-	}
 	metric, err := vsearch.ParseMetric(req.Metric)
 	if err != nil {
 		return nil, err
 	}
-	if err := n.waitConsistent(ctx, sv, sh, req.Consistency); err != nil {
-		return nil, err
-	}
-	sh.mu.RLock()
-	defer sh.mu.RUnlock()
-	spec, err := sh.spec(req.ShardRequest)
-	if err != nil {
-		return nil, err
-	}
-	found, err := sh.search(req.FieldID, metric, req.Vectors, req.K, spec)
-	if err != nil {
-		return nil, err
-	}
-	out := &SearchResult{Hits: make([][]Hit, len(found))}
-	var all []hit
-	for q, hits := range found {
-		out.Hits[q] = make([]Hit, len(hits))
-		for i, h := range hits {
-			k := h.key()
-			out.Hits[q][i] = Hit{IntKey: k.i, StrKey: k.s, Score: h.score}
+	out := &SearchResult{}
+	err = n.read(ctx, "search", req.ShardRequest, func(sh *shard, spec readSpec) error {
+		found, err := sh.search(req.FieldID, metric, req.Vectors, req.K, spec)
+		if err != nil {
+			return err
 		}
-		all = append(all, hits...)
-	}
-	if out.Fields, err = sh.gather(all, req.Output); err != nil {
+		out.Hits = make([][]Hit, len(found))
+		var all []hit
+		for q, hits := range found {
+			out.Hits[q] = make([]Hit, len(hits))
+			for i, h := range hits {
+				k := h.key()
+				out.Hits[q][i] = Hit{IntKey: k.i, StrKey: k.s, Score: h.score}
+			}
+			all = append(all, hits...)
+		}
+		out.Fields, err = sh.gather(all, req.Output)
+		return err
+	})
+	if err != nil {
 		return nil, err
 	}
 	return out, nil
@@ -145,35 +156,26 @@ func (n *Node) Search(ctx context.Context, req *SearchRequest) (*SearchResult, e
 
 // Query queries one shard, or counts its rows.
 func (n *Node) Query(ctx context.Context, req *QueryRequest) (*QueryResult, error) {
-	start := time.Now()
-	defer func() { n.m.latency.WithLabelValues("query").Observe(time.Since(start).Seconds()) }()
-	sv, sh, err := n.serving(req.CollectionID, req.Channel)
+	out := &QueryResult{}
+	err := n.read(ctx, "query", req.ShardRequest, func(sh *shard, spec readSpec) error {
+		if req.Count {
+			c, err := sh.count(spec)
+			out.Count = c
+			return err
+		}
+		rows, err := sh.query(spec, req.Limit)
+		if err != nil {
+			return err
+		}
+		out.Keys, out.Count = make([]Hit, len(rows)), int64(len(rows))
+		for i, h := range rows {
+			k := h.key()
+			out.Keys[i] = Hit{IntKey: k.i, StrKey: k.s}
+		}
+		out.Fields, err = sh.gather(rows, req.Output)
+		return err
+	})
 	if err != nil {
-		return nil, err
-	}
-	if err := n.waitConsistent(ctx, sv, sh, req.Consistency); err != nil {
-		return nil, err
-	}
-	sh.mu.RLock()
-	defer sh.mu.RUnlock()
-	spec, err := sh.spec(req.ShardRequest)
-	if err != nil {
-		return nil, err
-	}
-	if req.Count {
-		c, err := sh.count(spec)
-		return &QueryResult{Count: c}, err
-	}
-	rows, err := sh.query(spec, req.Limit)
-	if err != nil {
-		return nil, err
-	}
-	out := &QueryResult{Keys: make([]Hit, len(rows)), Count: int64(len(rows))}
-	for i, h := range rows {
-		k := h.key()
-		out.Keys[i] = Hit{IntKey: k.i, StrKey: k.s}
-	}
-	if out.Fields, err = sh.gather(rows, req.Output); err != nil {
 		return nil, err
 	}
 	return out, nil

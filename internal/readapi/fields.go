@@ -5,8 +5,6 @@ import (
 	"fmt"
 
 	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
 
 	"github.com/weir-db/weir/internal/batch"
@@ -32,38 +30,18 @@ func takeFields(sch *schemapb.CollectionSchema, recs []arrow.RecordBatch, picks 
 	if proto == nil || proto.NumCols() == 0 {
 		return nil, nil
 	}
-	cols := make([]arrow.Array, proto.NumCols())
-	defer func() {
-		for _, c := range cols {
-			if c != nil {
-				c.Release()
-			}
-		}
-	}()
-	for c := range cols {
-		var parts []arrow.Array
-		for j := 0; j < len(picks); {
-			e := j + 1
-			for e < len(picks) && picks[e].shard == picks[j].shard && picks[e].row == picks[e-1].row+1 {
-				e++
-			}
-			parts = append(parts, array.NewSlice(recs[picks[j].shard].Column(c), int64(picks[j].row), int64(picks[e-1].row+1)))
-			j = e
-		}
-		var err error
-		if len(parts) == 0 {
-			cols[c] = array.MakeArrayOfNull(memory.DefaultAllocator, proto.Schema().Field(c).Type, 0)
-		} else {
-			cols[c], err = array.Concatenate(parts, memory.DefaultAllocator)
-		}
-		for _, p := range parts {
-			p.Release()
-		}
-		if err != nil {
-			return nil, err
-		}
+	refs := make([]batch.RowRef, len(picks))
+	for i, p := range picks {
+		refs[i] = batch.RowRef{Rec: recs[p.shard], Row: p.row}
 	}
-	rec := array.NewRecordBatch(proto.Schema(), cols, int64(len(picks)))
+	cols := make([]int, proto.NumCols())
+	for i := range cols {
+		cols[i] = i
+	}
+	rec, err := batch.Take(proto.Schema().Fields(), cols, refs)
+	if err != nil {
+		return nil, err
+	}
 	defer rec.Release()
 	fds, err := batch.ToFieldData(rec, sch)
 	if err != nil {

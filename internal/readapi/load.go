@@ -146,6 +146,11 @@ func isVector(t schemapb.DataType) bool {
 
 // partitionIDs resolves partition names of a collection, with Milvus's text for an unknown one.
 func (s *Service) partitionIDs(ctx context.Context, coll *meta.Collection, names []string) ([]int64, error) {
+	return s.namedPartitions(ctx, coll, names, apierr.NoPartition)
+}
+
+// namedPartitions resolves partition names, refusing an unknown one with the text missing.
+func (s *Service) namedPartitions(ctx context.Context, coll *meta.Collection, names []string, missing apierr.Text) ([]int64, error) {
 	parts, err := s.catalog.ListPartitions(ctx, coll.ID)
 	if err != nil {
 		return nil, err
@@ -158,7 +163,7 @@ func (s *Service) partitionIDs(ctx context.Context, coll *meta.Collection, names
 	for _, n := range names {
 		id, ok := byName[n]
 		if !ok {
-			return nil, apierr.Milvus(apierr.NoPartition, n)
+			return nil, apierr.Milvus(missing, n)
 		}
 		out = append(out, id)
 	}

@@ -1,7 +1,9 @@
 package readapi
 
 import (
+	"cmp"
 	"context"
+	"github.com/apache/arrow-go/v18/arrow"
 	"slices"
 	"strconv"
 	"strings"
@@ -149,22 +151,11 @@ func (s *Service) query(ctx context.Context, req *milvuspb.QueryRequest) (*milvu
 }
 
 func (s *Service) queryShards(ctx context.Context, coll *meta.Collection, shard querynode.ShardRequest, limit int, count bool) ([]*querynode.QueryResult, error) {
-	results := make([]*querynode.QueryResult, len(coll.VChannels))
-	err := s.onEachShard(ctx, coll, func(ctx context.Context, i int, ch string, node int64) error {
+	return fanOut(ctx, s, coll, func(ctx context.Context, ch string, node int64) (*querynode.QueryResult, error) {
 		r := &querynode.QueryRequest{ShardRequest: shard, Limit: limit, Count: count}
 		r.Channel = ch
-		res, err := s.nodes.Query(ctx, node, r)
-		if err != nil {
-			return err
-		}
-		results[i] = res
-		return nil
-	})
-	if err != nil {
-		releaseQuery(results)
-		return nil, err
-	}
-	return results, nil
+		return s.nodes.Query(ctx, node, r)
+	}, func(r *querynode.QueryResult) arrow.RecordBatch { return r.Fields })
 }
 
 func releaseQuery(results []*querynode.QueryResult) {
@@ -193,7 +184,7 @@ func mergeQuery(coll *meta.Collection, results []*querynode.QueryResult, w query
 		if strPK {
 			return strings.Compare(a.k.StrKey, b.k.StrKey)
 		}
-		return cmpInt(a.k.IntKey, b.k.IntKey)
+		return cmp.Compare(a.k.IntKey, b.k.IntKey)
 	})
 	if w.limit >= 0 {
 		cands = cands[min(w.offset, len(cands)):]

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/apache/arrow-go/v18/arrow"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -130,4 +131,28 @@ func (s *Service) someNode(ctx context.Context, coll *meta.Collection) int64 {
 		}
 	}
 	return 0
+}
+
+// fanOut calls call for each channel of coll on a node serving it (see onEachShard) and
+// returns the results in channel order; on failure it releases the records of those it got.
+func fanOut[R any](ctx context.Context, s *Service, coll *meta.Collection, call func(ctx context.Context, ch string, node int64) (R, error), fields func(R) arrow.RecordBatch) ([]R, error) {
+	results := make([]R, len(coll.VChannels))
+	got := make([]bool, len(coll.VChannels))
+	err := s.onEachShard(ctx, coll, func(ctx context.Context, i int, ch string, node int64) error {
+		res, err := call(ctx, ch, node)
+		if err != nil {
+			return err
+		}
+		results[i], got[i] = res, true
+		return nil
+	})
+	if err != nil {
+		for i, r := range results {
+			if f := fields(r); got[i] && f != nil {
+				f.Release()
+			}
+		}
+		return nil, err
+	}
+	return results, nil
 }

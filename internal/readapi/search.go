@@ -1,10 +1,12 @@
 package readapi
 
 import (
+	"cmp"
 	"context"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"github.com/apache/arrow-go/v18/arrow"
 	"math"
 	"slices"
 	"strconv"
@@ -129,23 +131,7 @@ func (s *Service) readPartitions(ctx context.Context, coll *meta.Collection, nam
 	if coll.KeyPartitions > 0 {
 		return nil, apierr.Milvus(keyNamed)
 	}
-	parts, err := s.catalog.ListPartitions(ctx, coll.ID)
-	if err != nil {
-		return nil, err
-	}
-	byName := map[string]int64{}
-	for _, p := range parts {
-		byName[p.Name] = p.ID
-	}
-	var out []int64
-	for _, n := range names {
-		id, ok := byName[n]
-		if !ok {
-			return nil, apierr.Milvus(apierr.SearchPartitionMissing, n)
-		}
-		out = append(out, id)
-	}
-	return out, nil
+	return s.namedPartitions(ctx, coll, names, apierr.SearchPartitionMissing)
 }
 
 // outputFields resolves output field names as Milvus does: "*" is every field (the dynamic
@@ -317,17 +303,11 @@ func (s *Service) search(ctx context.Context, req *milvuspb.SearchRequest) (*mil
 	}
 	shard := querynode.ShardRequest{CollectionID: coll.ID, Partitions: parts, Filter: req.GetDsl(), Output: cols,
 		Consistency: consistency(coll, req.GetUseDefaultConsistency(), req.GetConsistencyLevel(), req.GetGuaranteeTimestamp())}
-	results := make([]*querynode.SearchResult, len(coll.VChannels))
-	err = s.onEachShard(ctx, coll, func(ctx context.Context, i int, ch string, node int64) error {
+	results, err := fanOut(ctx, s, coll, func(ctx context.Context, ch string, node int64) (*querynode.SearchResult, error) {
 		r := &querynode.SearchRequest{ShardRequest: shard, FieldID: field.GetFieldID(), Metric: string(m), Vectors: vectors, K: sp.topK + sp.offset}
 		r.Channel = ch
-		res, err := s.nodes.Search(ctx, node, r)
-		if err != nil {
-			return err
-		}
-		results[i] = res
-		return nil
-	})
+		return s.nodes.Search(ctx, node, r)
+	}, func(r *querynode.SearchResult) arrow.RecordBatch { return r.Fields })
 	if err != nil {
 		return nil, err
 	}
@@ -436,7 +416,7 @@ func mergeSearch(coll *meta.Collection, m vsearch.Metric, sp searchParams, nq in
 			if strPK {
 				return strings.Compare(a.hit.StrKey, b.hit.StrKey)
 			}
-			return cmpInt(a.hit.IntKey, b.hit.IntKey)
+			return cmp.Compare(a.hit.IntKey, b.hit.IntKey)
 		})
 		seen := map[querynode.Hit]bool{}
 		n, skipped := 0, 0
@@ -479,16 +459,6 @@ func mergeSearch(coll *meta.Collection, m vsearch.Metric, sp searchParams, nq in
 	}
 	data.FieldsData = fields
 	return data, nil
-}
-
-func cmpInt(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 func pkField(sch *schemapb.CollectionSchema) *schemapb.FieldSchema {

@@ -3,7 +3,6 @@ package role
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"time"
 
@@ -12,10 +11,8 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/weir-db/weir/internal/datanode"
-	"github.com/weir-db/weir/internal/objstore"
 	"github.com/weir-db/weir/internal/rpc"
 	"github.com/weir-db/weir/internal/session"
-	"github.com/weir-db/weir/internal/wal"
 )
 
 // LeaseSyncInterval is how often a data node compares its pipelines with the leases in the
@@ -29,14 +26,9 @@ func RunDataNode(ctx context.Context, cfg Config, dcfg datanode.Config, logger *
 		return err
 	}
 	defer b.close()
-	log, err := wal.Open(ctx, cfg.NATS, wal.Config{Logger: b.logger})
+	log, bucket, err := b.openData(ctx)
 	if err != nil {
-		return fmt.Errorf("role: connect to nats %s: %w", cfg.NATS, err)
-	}
-	b.closers = append(b.closers, func() { _ = log.Close() })
-	bucket, err := objstore.Open(ctx, cfg.Storage)
-	if err != nil {
-		return fmt.Errorf("role: open storage: %w", err)
+		return err
 	}
 	dcfg.NodeID, dcfg.ObjectRoot = cfg.NodeID, cfg.RootPath
 	node, err := datanode.New(dcfg, b.catalog, b.ids, log, bucket, b.reg, b.logger)

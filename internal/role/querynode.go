@@ -14,10 +14,8 @@ import (
 
 	"github.com/weir-db/weir/internal/batch"
 	"github.com/weir-db/weir/internal/meta"
-	"github.com/weir-db/weir/internal/objstore"
 	"github.com/weir-db/weir/internal/querynode"
 	"github.com/weir-db/weir/internal/rpc"
-	"github.com/weir-db/weir/internal/wal"
 )
 
 // RunQueryNode runs a query node until ctx ends or its session is lost. It needs etcd, NATS
@@ -32,14 +30,9 @@ func RunQueryNode(ctx context.Context, cfg Config, qcfg querynode.Config, logger
 		return err
 	}
 	defer b.close()
-	log, err := wal.Open(ctx, cfg.NATS, wal.Config{Logger: b.logger})
+	log, bucket, err := b.openData(ctx)
 	if err != nil {
-		return fmt.Errorf("role: connect to nats %s: %w", cfg.NATS, err)
-	}
-	b.closers = append(b.closers, func() { _ = log.Close() })
-	bucket, err := objstore.Open(ctx, cfg.Storage)
-	if err != nil {
-		return fmt.Errorf("role: open storage: %w", err)
+		return err
 	}
 	qcfg.NodeID, qcfg.RootPath = cfg.NodeID, cfg.RootPath
 	node := querynode.New(qcfg, querynode.Deps{Catalog: b.catalog, Store: b.store, Log: log, Bucket: bucket}, b.reg, b.logger)

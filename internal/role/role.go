@@ -20,8 +20,10 @@ import (
 	"github.com/weir-db/weir/internal/health"
 	"github.com/weir-db/weir/internal/meta"
 	"github.com/weir-db/weir/internal/metastore"
+	"github.com/weir-db/weir/internal/objstore"
 	"github.com/weir-db/weir/internal/proxy"
 	"github.com/weir-db/weir/internal/session"
+	"github.com/weir-db/weir/internal/wal"
 )
 
 // Config is what every role needs. YAML keys are the flag names of `weir run`.
@@ -109,6 +111,21 @@ func newBase(ctx context.Context, cfg Config, role string, logger *slog.Logger) 
 }
 
 // serveGRPC starts the internal gRPC server, with the services register adds.
+// openData connects to what a data-holding role reads and writes: the DML channels (closed
+// with the role) and object storage.
+func (b *base) openData(ctx context.Context) (*wal.Log, objstore.Bucket, error) {
+	log, err := wal.Open(ctx, b.cfg.NATS, wal.Config{Logger: b.logger})
+	if err != nil {
+		return nil, nil, fmt.Errorf("role: connect to nats %s: %w", b.cfg.NATS, err)
+	}
+	b.closers = append(b.closers, func() { _ = log.Close() })
+	bucket, err := objstore.Open(ctx, b.cfg.Storage)
+	if err != nil {
+		return nil, nil, fmt.Errorf("role: open storage: %w", err)
+	}
+	return log, bucket, nil
+}
+
 func (b *base) serveGRPC(srv *grpc.Server) error {
 	ln, err := net.Listen("tcp", b.cfg.GRPCListen)
 	if err != nil {
