@@ -54,6 +54,8 @@ const (
 	CollectionNotLoaded
 	// ResourceInsufficient is Milvus's ErrServiceResourceInsufficient: more replicas than nodes.
 	ResourceInsufficient
+	// PartitionNotLoaded is Milvus's ErrPartitionNotLoaded: a read of a partition not loaded.
+	PartitionNotLoaded
 )
 
 type row struct {
@@ -92,6 +94,7 @@ var table = map[Kind]row{
 	// gRPC code is for clients that read it from Weir's interceptors.
 	CollectionNotLoaded:  {"collection not loaded", 101, commonpb.ErrorCode_UnexpectedError, codes.FailedPrecondition, false, false},
 	ResourceInsufficient: {"service resource insufficient", 12, commonpb.ErrorCode_UnexpectedError, codes.ResourceExhausted, true, false},
+	PartitionNotLoaded:   {"partition not loaded", 201, commonpb.ErrorCode_UnexpectedError, codes.FailedPrecondition, false, false},
 }
 
 // Error is a client-visible error: a Kind and a message saying what was wrong. The message is

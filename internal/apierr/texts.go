@@ -170,6 +170,7 @@ const (
 	QueryNotLoaded
 	CollectionNotLoadedID
 	LoadFailed
+	PartitionNotLoadedID
 	IndexDropLoaded
 	SearchMetricMismatch
 	SearchDimMismatch
@@ -431,6 +432,8 @@ var texts = [numTexts]text{
 	CollectionNotLoadedID: {CollectionNotLoaded, "collection not loaded[collection=%d]"},
 	// The same, after a load that failed: Milvus puts the failure first.
 	LoadFailed: {CollectionNotLoaded, "%s: collection not loaded[collection=%d]"},
+	// merr.WrapErrPartitionNotLoaded: a read that names a partition the load does not cover.
+	PartitionNotLoadedID: {PartitionNotLoaded, "partition not loaded[partition=%d]"},
 	// datacoord index_service.go DropIndex.
 	IndexDropLoaded: {ParameterInvalid, "vector index cannot be dropped on loaded collection: %d: invalid parameter"},
 	// segcore plan.go NewSearchRequest, through the query node's delegator and the proxy's

@@ -337,7 +337,7 @@ func loadedPartitions(l *meta.Load, parts []int64, coll *meta.Collection) ([]int
 	}
 	for _, p := range parts {
 		if !l.Covers(p) {
-			return nil, apierr.New(apierr.ParameterInvalid, "partition not loaded[partition=%d]", p)
+			return nil, apierr.Milvus(apierr.PartitionNotLoadedID, p)
 		}
 	}
 	return parts, nil
