@@ -46,6 +46,11 @@ type View struct {
 	keys keys
 	mode ReloadMode
 
+	// reloading serialises reloads: each applies what it read at its own revision, and a reload
+	// that read earlier but applied later would put older records back beside newer files (a
+	// query node reloads from its loop and from a load that retries).
+	reloading sync.Mutex
+
 	mu       sync.RWMutex
 	rev      int64
 	leases   map[string]Lease
@@ -83,6 +88,8 @@ func (v *View) Revision() int64 {
 // Reload refreshes the view: channel leases and checkpoints first, then segment meta only when
 // the store's revision advanced, read at that same revision so the view is one snapshot.
 func (v *View) Reload(ctx context.Context) (ReloadStats, error) {
+	v.reloading.Lock()
+	defer v.reloading.Unlock()
 	t0 := time.Now()
 	st := ReloadStats{Mode: v.mode}
 	chKVs, rev, err := v.kv.Range(ctx, v.keys.channels())

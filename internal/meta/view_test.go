@@ -3,7 +3,10 @@ package meta
 import (
 	"context"
 	"fmt"
+	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	"pgregory.net/rapid"
@@ -133,4 +136,73 @@ func TestReloadSkipsWhenNothingChangedAndReadsOnlyChanges(t *testing.T) {
 			require.Positive(t, v.Revision())
 		})
 	}
+}
+
+// blockingStore makes the first segment range after arm wait until release is closed.
+type blockingStore struct {
+	Store
+	armed   atomic.Bool
+	blocked chan struct{}
+	release chan struct{}
+}
+
+func (b *blockingStore) Range(ctx context.Context, prefix string, opts ...metastore.RangeOption) ([]metastore.KV, int64, error) {
+	if strings.HasSuffix(prefix, "/meta/segments/") && b.armed.CompareAndSwap(true, false) {
+		close(b.blocked)
+		<-b.release
+	}
+	return b.Store.Range(ctx, prefix, opts...)
+}
+
+// TestConcurrentReloadsApplyInOrder: a reload that read early and applies late must not put an
+// older segment record back beside newer files. Reload A reads the channels, then blocks before
+// reading segments; a sync commits; reload B (started after) must not apply before A does.
+func TestConcurrentReloadsApplyInOrder(t *testing.T) {
+	ctx := context.Background()
+	kv := metastore.NewMemory()
+	defer kv.Close()
+	c := NewCatalog(kv, "weir", NewIDAllocator(kv, "weir", 10), nil)
+	l, err := c.AssignChannel(ctx, "ch", 1, 1)
+	require.NoError(t, err)
+	f := c.Fence(l)
+	sync := func(s *Segment, prev, file int64) int64 {
+		ops, err := f.SegmentOps(s, []File{{ID: file, SegmentID: s.ID, Kind: InsertFile, Key: fmt.Sprint("k", file), Rows: 10, MaxPos: s.MaxPos}})
+		require.NoError(t, err)
+		rev, err := f.Commit(ctx, []metastore.Cmp{f.SegmentCmp(s, prev)}, ops)
+		require.NoError(t, err)
+		return rev
+	}
+	seg := &Segment{ID: 7, CollectionID: 1, PartitionID: 2, Channel: "ch", Level: L1, State: Growing, MaxPos: 10, Rows: 10, Files: 1}
+	rev := sync(seg, 0, 100)
+	bs := &blockingStore{Store: kv, blocked: make(chan struct{}), release: make(chan struct{})}
+	v := NewView(bs, "weir", ReloadChanged)
+	_, err = v.Reload(ctx)
+	require.NoError(t, err)
+
+	seg.MaxPos, seg.Rows, seg.Files = 20, 20, 2
+	rev = sync(seg, rev, 101)
+	bs.armed.Store(true)
+	aDone := make(chan error, 1)
+	go func() { _, err := v.Reload(ctx); aDone <- err }() // A: reads up to the second sync
+	<-bs.blocked
+	seg.MaxPos, seg.Rows, seg.Files = 30, 30, 3
+	sync(seg, rev, 102) // a third sync after A's read
+	bDone := make(chan error, 1)
+	go func() { _, err := v.Reload(ctx); bDone <- err }() // B: reads everything
+	select {
+	case <-bDone:
+		t.Fatal("a second reload applied while the first was still reading")
+	case <-time.After(100 * time.Millisecond):
+	}
+	close(bs.release)
+	require.NoError(t, <-aDone)
+	require.NoError(t, <-bDone)
+	snap := v.Snapshot(1)
+	require.Len(t, snap.Segments, 1)
+	require.Equal(t, uint64(30), snap.Segments[0].MaxPos, "the segment record matches its files")
+	require.Len(t, snap.Files[7], 3)
+	fresh := NewView(kv, "weir", ReloadChanged)
+	_, err = fresh.Reload(ctx)
+	require.NoError(t, err)
+	require.True(t, v.Equal(fresh))
 }

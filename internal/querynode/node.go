@@ -93,7 +93,9 @@ type Node struct {
 
 // served is a shard this node was assigned: loading, serving, or failed (and retried).
 type served struct {
-	a        meta.ShardAssignment
+	a meta.ShardAssignment
+	// ctx and cancel are set when the shard is created, before anything can stop it.
+	ctx      context.Context
 	cancel   context.CancelFunc
 	done     chan struct{}
 	progress atomic.Int32
@@ -181,6 +183,7 @@ func (n *Node) Check(ctx context.Context) error {
 	for ch, a := range mine {
 		if n.shards[ch] == nil {
 			sv := &served{a: a, done: make(chan struct{})}
+			sv.ctx, sv.cancel = context.WithCancel(context.Background())
 			n.shards[ch] = sv
 			start = append(start, sv)
 		}
@@ -230,8 +233,7 @@ func (sv *served) fail(err error) {
 const loadRetry = 10 * time.Second
 
 func (n *Node) startShard(sv *served) {
-	ctx, cancel := context.WithCancel(context.Background())
-	sv.cancel = cancel
+	ctx := sv.ctx
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
@@ -326,6 +328,9 @@ func (n *Node) load(ctx context.Context, sv *served) (*shard, *wal.Reader, error
 		}
 		sh.mu.Lock()
 		sh.apply(loaded)
+		for _, j := range jobs {
+			sh.files[j.file.ID] = true // delete files too, which add no piece
+		}
 		sh.consumed, sh.consumedTs, sh.consumedAt = cp.Position, cp.Timestamp, cp.LogTime
 		sh.mu.Unlock()
 		reader, err := n.log.Follow(ctx, sv.a.Channel, wal.Anchor{Pos: cp.Position, Time: cp.LogTime})
@@ -385,13 +390,22 @@ type deleteRow struct {
 	ts    uint64
 }
 
-// readFiles reads jobs from object storage, refusing to pass the node's memory limit.
-func (n *Node) readFiles(ctx context.Context, sh *shard, jobs []fileJob, progress func(int)) (loaded, error) {
+// readFiles reads jobs from object storage, refusing to pass the node's memory limit. On
+// failure nothing it read is kept, and its reservation is returned.
+func (n *Node) readFiles(ctx context.Context, sh *shard, jobs []fileJob, progress func(int)) (_ loaded, err error) {
+	var reserved int64
+	defer func() {
+		if err != nil {
+			sh.bytes.Add(-reserved)
+		}
+	}()
 	var out loaded
 	for i, j := range jobs {
-		if err := n.reserve(sh, j.file.Bytes); err != nil {
+		b, err := n.reserve(sh, j.file.Bytes)
+		if err != nil {
 			return loaded{}, err
 		}
+		reserved += b
 		data, err := n.bucket.Get(ctx, j.file.Key)
 		if err != nil {
 			return loaded{}, fmt.Errorf("read %s: %w", j.file.Key, err)
@@ -437,15 +451,15 @@ func (n *Node) readFiles(ctx context.Context, sh *shard, jobs []fileJob, progres
 }
 
 // reserve counts b more bytes held for sh, failing when the node would pass its memory limit.
-func (n *Node) reserve(sh *shard, b int64) error {
+func (n *Node) reserve(sh *shard, b int64) (int64, error) {
 	b = max(b, 0) * 2 // decoded columns take more than their compressed file
 	used := n.used() + sh.bytes.Load()
 	if n.cfg.MemoryLimit > 0 && used+b > n.cfg.MemoryLimit {
-		return fmt.Errorf("query node %d: loading needs about %d more bytes, over its memory limit of %d bytes (%d in use): %w",
+		return 0, fmt.Errorf("query node %d: loading needs about %d more bytes, over its memory limit of %d bytes (%d in use): %w",
 			n.cfg.NodeID, b, n.cfg.MemoryLimit, used, ErrMemoryLimit)
 	}
 	sh.bytes.Add(b)
-	return nil
+	return b, nil
 }
 
 // used is the memory held by the shards serving (a shard loading counts its own).
@@ -568,10 +582,11 @@ func (s *shard) applyMessage(m wal.Message) error {
 // tend hands off newly committed files, renews the hold and reports the shard's state.
 func (n *Node) tend(ctx context.Context, sv *served) error {
 	sh := sv.sh.Load()
+	var handoffErr error
 	if sh != nil {
-		if err := n.handoff(ctx, sh); err != nil {
-			return err
-		}
+		// A failed handoff (a file unreadable for now, the memory limit) is retried at the next
+		// check; the hold is renewed and the state reported all the same.
+		handoffErr = n.handoff(ctx, sh)
 		if end, err := n.log.LastPosition(ctx, sv.a.Channel); err == nil {
 			sv.end.Store(&logEnd{pos: end, at: time.Now()})
 			pos, _, _ := sh.position()
@@ -602,16 +617,16 @@ func (n *Node) tend(ctx context.Context, sv *served) error {
 	same := st
 	same.Rows = sv.reported.Rows
 	if same == sv.reported && (st.Rows == sv.reported.Rows || time.Since(sv.reportedAt) < rowsReport) {
-		return nil
+		return handoffErr
 	}
 	if err := n.catalog.ReportShard(ctx, st); err != nil {
 		if errors.Is(err, meta.ErrLoadConflict) {
-			return nil // reassigned or released: the next round stops it
+			return handoffErr // reassigned or released: the next round stops it
 		}
-		return err
+		return errors.Join(handoffErr, err)
 	}
 	sv.reported, sv.reportedAt = st, time.Now()
-	return nil
+	return handoffErr
 }
 
 // rowsReport is how often a shard's row count alone is reported.
@@ -636,12 +651,14 @@ func (n *Node) handoff(ctx context.Context, sh *shard) error {
 		}
 	}
 	sh.mu.RUnlock()
-	if len(jobs) == 0 {
-		return nil
-	}
-	l, err := n.readFiles(ctx, sh, jobs, func(int) {})
-	if err != nil {
-		return err
+	// With no new file the filter is still raised and the drop still runs: cheap, and a filter
+	// that lagged the view (files read at load beside an older record) heals here.
+	var l loaded
+	if len(jobs) > 0 {
+		var err error
+		if l, err = n.readFiles(ctx, sh, jobs, func(int) {}); err != nil {
+			return err
+		}
 	}
 	start := time.Now()
 	sh.mu.Lock()
@@ -653,7 +670,9 @@ func (n *Node) handoff(ctx context.Context, sh *shard) error {
 		sh.files[j.file.ID] = true
 	}
 	sh.mu.Unlock()
-	n.m.handoffs.Inc()
-	n.m.handoffPause.Observe(time.Since(start).Seconds())
+	if len(jobs) > 0 {
+		n.m.handoffs.Inc()
+		n.m.handoffPause.Observe(time.Since(start).Seconds())
+	}
 	return nil
 }

@@ -35,21 +35,20 @@ func (n *Node) serving(coll int64, ch string) (*served, *shard, error) {
 // for (R5):
 //   - Strong: every position the log held when the request arrived (asked of JetStream now),
 //     so every write acknowledged before it is visible; an idle channel answers at once;
-//   - Session: every write of timestamp ≤ the guarantee timestamp: at once when the shard
-//     has applied a message stamped at or after it, else as Strong (the session's writes
-//     were acknowledged before its read, so they lie below the log's end);
+//   - Session (and Customized): as Strong. A session's guarantee timestamp cannot stand for
+//     a position: proxies stamp writes with their own clocks, so a message stamped after the
+//     guarantee can sit before the session's own write in the channel (review of issue 13);
+//     the session's writes were acknowledged before its read, so they lie below the log's end;
 //   - Bounded: the log's end as read at most Staleness ago (by the node's periodic check, or
 //     else read now, as Strong);
 //   - Eventually: at once.
+//
+// A shard released meanwhile (moved, released, restarted) answers ErrNotServing.
 func (n *Node) waitConsistent(ctx context.Context, sv *served, sh *shard, c Consistency) error {
 	var target uint64
 	switch c.Level {
 	case commonpb.ConsistencyLevel_Eventually:
 		return nil
-	case commonpb.ConsistencyLevel_Session, commonpb.ConsistencyLevel_Customized:
-		if _, ts, _ := sh.position(); c.GuaranteeTs != 0 && ts >= c.GuaranteeTs {
-			return nil
-		}
 	case commonpb.ConsistencyLevel_Bounded:
 		if e := sv.end.Load(); e != nil && time.Since(e.at) <= n.cfg.Staleness {
 			target = e.pos
@@ -69,10 +68,12 @@ func (n *Node) waitConsistent(ctx context.Context, sv *served, sh *shard, c Cons
 			return nil
 		}
 		if err := sv.failed(); err != nil {
-			return fmt.Errorf("channel %s stopped at %d: %w", sh.ch, pos, err)
+			return fmt.Errorf("%w: channel %s stopped at %d: %v", ErrNotServing, sh.ch, pos, err)
 		}
 		select {
 		case <-moved:
+		case <-sh.closed:
+			return fmt.Errorf("%w: channel %s was released on node %d", ErrNotServing, sh.ch, n.cfg.NodeID)
 		case <-ctx.Done():
 			return fmt.Errorf("channel %s applied up to %d of %d: %w", sh.ch, pos, target, ctx.Err())
 		case <-time.After(100 * time.Millisecond):
@@ -116,6 +117,9 @@ func (n *Node) read(ctx context.Context, kind string, r ShardRequest, f func(sh 
 	}
 	sh.mu.RLock()
 	defer sh.mu.RUnlock()
+	if sh.released {
+		return fmt.Errorf("%w: channel %s was released on node %d", ErrNotServing, sh.ch, n.cfg.NodeID)
+	}
 	spec, err := sh.spec(r)
 	if err != nil {
 		return err

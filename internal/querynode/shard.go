@@ -74,6 +74,11 @@ type shard struct {
 	consumedTs uint64
 	consumedAt int64
 	caughtUp   chan struct{} // closed and replaced whenever consumed moves
+	// released is set, and closed closed, when the shard stops serving: a request that took the
+	// shard before then answers "not serving" (the proxy tries another replica) instead of
+	// reading an emptied shard or waiting for a channel nobody follows any more.
+	released bool
+	closed   chan struct{}
 }
 
 func newShard(coll *meta.Collection, ch string) (*shard, error) {
@@ -85,7 +90,7 @@ func newShard(coll *meta.Collection, ch string) (*shard, error) {
 	s := &shard{
 		coll: coll, ch: ch, sch: sch, pkName: pk.GetName(), strPK: pk.GetDataType() == schemapb.DataType_VarChar,
 		dims: map[int64]int{}, files: map[int64]bool{}, filter: replay.NewFilter(),
-		deletes: map[int64]mvcc.Set[key]{}, byKey: map[key][]loc{}, caughtUp: make(chan struct{}),
+		deletes: map[int64]mvcc.Set[key]{}, byKey: map[key][]loc{}, caughtUp: make(chan struct{}), closed: make(chan struct{}),
 	}
 	for _, f := range coll.Schema.GetFields() {
 		if f.GetDataType() == schemapb.DataType_FloatVector {
@@ -249,10 +254,14 @@ func (s *shard) dropPieces(drop func(*piece) bool) {
 	}
 }
 
-// release drops every piece.
+// release drops every piece; requests that hold the shard already answer "not serving".
 func (s *shard) release() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if !s.released {
+		s.released = true
+		close(s.closed)
+	}
 	for _, p := range s.pieces {
 		p.rec.Release()
 	}

@@ -99,3 +99,19 @@ func keyValues(n expr.Node, key *schemapb.FieldSchema, coll *meta.Collection) ([
 	}
 	return nil, false
 }
+
+// prune narrows parts (the partitions a read covers, nil: all of a whole load) to those a
+// filter on the partition key can match, within what the load covers.
+func prune(coll *meta.Collection, l *meta.Load, parts []int64, filter string) []int64 {
+	pruned := keyPartitions(coll, filter)
+	if pruned == nil {
+		return parts
+	}
+	if l != nil && !l.Whole() {
+		pruned = slices.DeleteFunc(pruned, func(p int64) bool { return !l.Covers(p) })
+		if len(pruned) == 0 {
+			pruned = []int64{noPartition}
+		}
+	}
+	return pruned
+}

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/milvus-io/milvus-proto/go-api/v2/commonpb"
 	"github.com/milvus-io/milvus-proto/go-api/v2/milvuspb"
 	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
 
@@ -112,9 +113,7 @@ func (s *Service) query(ctx context.Context, req *milvuspb.QueryRequest) (*milvu
 	if parts, err = loadedPartitions(load, parts, coll); err != nil {
 		return nil, err
 	}
-	if pruned := keyPartitions(coll, filter); pruned != nil {
-		parts = pruned
-	}
+	parts = prune(coll, load, parts, filter)
 	shard := querynode.ShardRequest{CollectionID: coll.ID, Partitions: parts, Filter: filter, Output: cols,
 		Consistency: consistency(coll, req.GetUseDefaultConsistency(), req.GetConsistencyLevel(), req.GetGuaranteeTimestamp())}
 	limit := -1
@@ -201,16 +200,23 @@ func mergeQuery(coll *meta.Collection, results []*querynode.QueryResult, w query
 // Strong snapshot: what a delete by a filter other than `pk in [...]` deletes (Milvus queries
 // the keys, then deletes them).
 func (s *Service) MatchingKeys(ctx context.Context, coll *meta.Collection, filter string, partition int64) (ints []int64, strs []string, err error) {
-	if _, err := s.loaded(ctx, coll, apierr.QueryNotLoaded); err != nil {
+	load, err := s.loaded(ctx, coll, apierr.QueryNotLoaded)
+	if err != nil {
 		return nil, nil, err
 	}
 	if s.nodes == nil {
 		return nil, nil, apierr.New(apierr.ServiceNotReady, "no query node is connected to this proxy")
 	}
-	shard := querynode.ShardRequest{CollectionID: coll.ID, Filter: filter, Consistency: querynode.Consistency{Level: 0}}
+	// As Milvus: the keys of the matching rows of the loaded partitions (of the one named).
+	var parts []int64
 	if partition > 0 {
-		shard.Partitions = []int64{partition}
+		parts = []int64{partition}
 	}
+	if parts, err = loadedPartitions(load, parts, coll); err != nil {
+		return nil, nil, err
+	}
+	shard := querynode.ShardRequest{CollectionID: coll.ID, Filter: filter, Partitions: prune(coll, load, parts, filter),
+		Consistency: querynode.Consistency{Level: commonpb.ConsistencyLevel_Strong}}
 	results, err := s.queryShards(ctx, coll, shard, -1, false)
 	if err != nil {
 		return nil, nil, err

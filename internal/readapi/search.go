@@ -266,9 +266,7 @@ func (s *Service) search(ctx context.Context, req *milvuspb.SearchRequest) (*mil
 	if err != nil {
 		return nil, err
 	}
-	if pruned := keyPartitions(coll, req.GetDsl()); pruned != nil {
-		parts = pruned
-	}
+	parts = prune(coll, load, parts, req.GetDsl())
 	idxMetric, err := s.indexMetric(ctx, coll, field)
 	if err != nil {
 		return nil, err
