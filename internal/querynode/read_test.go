@@ -2,6 +2,7 @@ package querynode_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"sync"
@@ -14,7 +15,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/weir-db/weir/internal/datanode"
+	"github.com/weir-db/weir/internal/proxy"
 	"github.com/weir-db/weir/internal/querynode"
+	"github.com/weir-db/weir/internal/tso"
 )
 
 // TestEachRowOnceAcrossFlushesHandoffsAndRestarts is R1 and R2: rows inserted, deleted and
@@ -315,4 +318,157 @@ func TestKeyLookupAnswersPkIn(t *testing.T) {
 	require.True(t, querynode.UsesKeyIndex(w.coll, "id in [1, 2]"))
 	require.True(t, querynode.UsesKeyIndex(w.coll, "id == 2"))
 	require.False(t, querynode.UsesKeyIndex(w.coll, "id in [1, 2] and age > 0"))
+}
+
+// TestReadsDuringMovesNeverAnswerEmpty: while rows are written and the shard moves back and
+// forth between two query nodes, a Strong count on either node answers "not serving" (the
+// proxy then tries another replica) or counts every row acknowledged before it began; never
+// fewer (an emptied shard), and never waits for a channel nobody follows any more (milvus#20841).
+func TestReadsDuringMovesNeverAnswerEmpty(t *testing.T) {
+	w := newWorld(t, 1)
+	w.insert(0, 1, 2)
+	w.assign(7)
+	n7 := w.queryNode(7)
+	w.assign(8)
+	n8 := w.queryNode(8)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var acked atomic.Int64
+	acked.Store(3)
+	wg.Add(1)
+	go func() { // the writer
+		defer wg.Done()
+		for k := int64(3); ; k++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			w.insert(k)
+			acked.Store(k + 1)
+		}
+	}()
+	for _, n := range []*querynode.Node{n7, n8} {
+		wg.Add(1)
+		go func() { // each node's loop
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				case <-time.After(5 * time.Millisecond):
+				}
+				_ = n.Check(w.ctx)
+			}
+		}()
+	}
+	var served, refused atomic.Int64
+	for _, n := range []*querynode.Node{n7, n8} {
+		wg.Add(1)
+		go func() { // readers
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				before := acked.Load()
+				ctx, cancel := context.WithTimeout(w.ctx, 5*time.Second)
+				r, err := n.Query(ctx, &querynode.QueryRequest{ShardRequest: querynode.ShardRequest{CollectionID: w.coll.ID,
+					Channel: w.coll.VChannels[0], Consistency: strong()}, Limit: -1, Count: true})
+				cancel()
+				switch {
+				case errors.Is(err, querynode.ErrNotServing):
+					refused.Add(1)
+					time.Sleep(time.Millisecond)
+				case err != nil:
+					t.Errorf("a read failed otherwise: %v", err)
+					return
+				case r.Count < before:
+					t.Errorf("a Strong count answered %d, %d rows were acknowledged before it began", r.Count, before)
+					return
+				default:
+					served.Add(1)
+				}
+			}
+		}()
+	}
+	for i := range 16 {
+		w.assign(int64(7 + i%2))
+		time.Sleep(30 * time.Millisecond)
+	}
+	close(stop)
+	wg.Wait()
+	require.Positive(t, served.Load())
+	t.Logf("%d counts served, %d refused while the shard moved 16 times", served.Load(), refused.Load())
+}
+
+// TestSessionSeesItsOwnWriteWhenProxyClocksDiffer: a proxy whose clock runs an hour ahead
+// writes once; afterwards a client writing through the other proxy and reading at Session
+// with the timestamp its write returned sees that write every time (R5: a guarantee timestamp
+// does not stand for a position when proxies' clocks differ).
+func TestSessionSeesItsOwnWriteWhenProxyClocksDiffer(t *testing.T) {
+	w := newWorld(t, 1)
+	w.assign(7)
+	n := w.queryNode(7)
+	ahead := proxy.New(proxy.Config{}, proxy.Deps{Catalog: w.catalog, Channels: w.openLog(), IDs: w.ids,
+		Clock: tso.NewClock(func() time.Time { return time.Now().Add(time.Hour) })}, quiet())
+	res, err := ahead.Insert(w.ctx, &milvuspb.InsertRequest{CollectionName: "books", NumRows: 1, FieldsData: w.columns([]int64{1000}, []int64{1000})})
+	require.NoError(t, err)
+	require.Zero(t, res.GetStatus().GetCode(), res.GetStatus().GetReason())
+	for k := range int64(30) {
+		ts := w.insert(k)
+		for _, level := range []commonpb.ConsistencyLevel{commonpb.ConsistencyLevel_Session, commonpb.ConsistencyLevel_Customized} {
+			c := querynode.Consistency{Level: level, GuaranteeTs: ts}
+			require.Equal(t, int64(1), w.count(n, c, fmt.Sprintf("id == %d", k)), "a %s read with its write's timestamp misses the write of key %d", level, k)
+		}
+	}
+}
+
+// TestPartitionsAndLevels: deletes scoped to one partition hide only that partition's rows,
+// reads naming partitions see only theirs, across a flush, a handoff and a fresh load; Bounded
+// and Eventually reads see every row once the channel is applied.
+func TestPartitionsAndLevels(t *testing.T) {
+	w := newWorld(t, 1)
+	st, err := w.proxy.CreatePartition(w.ctx, &milvuspb.CreatePartitionRequest{CollectionName: "books", PartitionName: "p1"})
+	require.NoError(t, err)
+	require.Zero(t, st.GetCode(), st.GetReason())
+	parts, err := w.catalog.ListPartitions(w.ctx, w.coll.ID)
+	require.NoError(t, err)
+	ids := map[string]int64{}
+	for _, p := range parts {
+		ids[p.Name] = p.ID
+	}
+	w.assign(7)
+	n := w.queryNode(7)
+	// Keys 1-4 in _default, 3-6 in p1: keys 3 and 4 in both.
+	w.insertInto("_default", 1, 2, 3, 4)
+	w.insertInto("p1", 3, 4, 5, 6)
+	w.deleteIn("p1", 3, 5)    // hides p1's 3 and 5 only
+	w.deleteIn("_default", 1) // hides _default's 1 only
+	in := func(n *querynode.Node, c querynode.Consistency, parts ...int64) int64 {
+		var total int64
+		r, err := n.Query(w.ctx, &querynode.QueryRequest{ShardRequest: querynode.ShardRequest{CollectionID: w.coll.ID, Channel: w.coll.VChannels[0],
+			Partitions: parts, Consistency: c}, Limit: -1, Count: true})
+		require.NoError(t, err)
+		total += r.Count
+		return total
+	}
+	check := func(n *querynode.Node, step string) {
+		t.Helper()
+		require.Equal(t, int64(3), in(n, strong(), ids["_default"]), "_default keeps 2, 3, 4 (%s)", step)
+		require.Equal(t, int64(2), in(n, strong(), ids["p1"]), "p1 keeps 4, 6 (%s)", step)
+		require.Equal(t, int64(5), in(n, strong()), "both (%s)", step)
+	}
+	check(n, "from the channel")
+	w.flush()
+	require.NoError(t, n.Check(w.ctx))
+	check(n, "after the handoff")
+	w.assign(8)
+	fresh := w.queryNode(8)
+	check(fresh, "on a fresh node")
+	for _, level := range []commonpb.ConsistencyLevel{commonpb.ConsistencyLevel_Bounded, commonpb.ConsistencyLevel_Eventually} {
+		require.Eventually(t, func() bool { return in(fresh, querynode.Consistency{Level: level}) == 5 }, 10*time.Second, 10*time.Millisecond, "%s", level)
+	}
 }
