@@ -79,6 +79,8 @@ func TestReadTexts(t *testing.T) {
 	loadAndWait(ctx, t, c, name)
 	_, err = c.LoadPartitions(ctx, milvusclient.NewLoadPartitionsOption(name, "p1").WithReplica(3))
 	requireMilvusError(t, err, "can't change the replica number for loaded partitions: invalid parameter[expected=1][actual=3]", 1100)
+	err = c.DropPartition(ctx, milvusclient.NewDropPartitionOption(name, "p1"))
+	requireMilvusError(t, err, "partition cannot be dropped, partition is loaded, please release it first", unexpected)
 	err = c.DropIndex(ctx, milvusclient.NewDropIndexOption(name, "vec"))
 	requireMilvusError(t, err, "vector index cannot be dropped on loaded collection: ", 1100)
 

@@ -171,6 +171,7 @@ const (
 	CollectionNotLoadedID
 	LoadFailed
 	PartitionNotLoadedID
+	PartitionDropLoaded
 	IndexDropLoaded
 	SearchMetricMismatch
 	SearchDimMismatch
@@ -434,6 +435,8 @@ var texts = [numTexts]text{
 	LoadFailed: {CollectionNotLoaded, "%s: collection not loaded[collection=%d]"},
 	// merr.WrapErrPartitionNotLoaded: a read that names a partition the load does not cover.
 	PartitionNotLoadedID: {PartitionNotLoaded, "partition not loaded[partition=%d]"},
+	// proxy task.go dropPartitionTask.PreExecute (a plain error).
+	PartitionDropLoaded: {Unexpected, "partition cannot be dropped, partition is loaded, please release it first"},
 	// datacoord index_service.go DropIndex.
 	IndexDropLoaded: {ParameterInvalid, "vector index cannot be dropped on loaded collection: %d: invalid parameter"},
 	// segcore plan.go NewSearchRequest, through the query node's delegator and the proxy's

@@ -331,3 +331,23 @@ func (c *Catalog) ListShardStates(ctx context.Context, coll int64) ([]ShardState
 	}
 	return out, nil
 }
+
+// DroppedPartitions returns the IDs of a collection's dropped partitions: query nodes stop
+// serving their rows, whose files stay until garbage collection.
+func (c *Catalog) DroppedPartitions(ctx context.Context, collID int64) (map[int64]bool, error) {
+	kvs, _, err := c.kv.Range(ctx, c.keys.partitions(collID))
+	if err != nil {
+		return nil, apierr.Wrap(apierr.Unavailable, err, "list partitions")
+	}
+	out := map[int64]bool{}
+	for _, kv := range kvs {
+		var p Partition
+		if err := json.Unmarshal(kv.Value, &p); err != nil {
+			return nil, fmt.Errorf("meta: decode partition %s: %w", kv.Key, err)
+		}
+		if p.State == Dropped {
+			out[p.ID] = true
+		}
+	}
+	return out, nil
+}

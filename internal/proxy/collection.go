@@ -279,6 +279,13 @@ func (s *Server) DropPartition(ctx context.Context, req *milvuspb.DropPartitionR
 	if err := schema.ValidatePartitionName(req.GetPartitionName()); err != nil {
 		return apierr.Status(err), nil
 	}
+	// As Milvus: a loaded partition cannot be dropped. (Query nodes also stop serving the
+	// rows of a dropped partition, should a load race the drop.)
+	if loaded, err := s.Service.PartitionLoaded(ctx, coll, req.GetPartitionName()); err != nil {
+		return apierr.Status(err), nil
+	} else if loaded {
+		return apierr.Status(apierr.Milvus(apierr.PartitionDropLoaded)), nil
+	}
 	defer s.cache.invalidate(coll.DB, coll.Name)
 	err = s.catalog.DropPartition(ctx, coll.ID, req.GetPartitionName())
 	if apierr.KindOf(err) == apierr.PartitionNotFound {

@@ -313,11 +313,17 @@ func (n *Node) load(ctx context.Context, sv *served) (*shard, *wal.Reader, error
 		if err := n.hold(ctx, sv, cp.Position); err != nil {
 			return nil, nil, err
 		}
+		dropped, err := n.catalog.DroppedPartitions(ctx, coll.ID)
+		if err != nil {
+			return nil, nil, err
+		}
 		var jobs []fileJob
 		for _, s := range snap.Segments {
 			if s.Channel == sv.a.Channel {
 				sh.filter.Commit(s)
-				jobs = append(jobs, filesOf(s, snap.Files[s.ID])...)
+				if !dropped[s.PartitionID] {
+					jobs = append(jobs, filesOf(s, snap.Files[s.ID])...)
+				}
 			}
 		}
 		loaded, err := n.readFiles(ctx, sh, jobs, func(done int) {
@@ -636,6 +642,10 @@ const rowsReport = 10 * time.Second
 // channel rows they hold, in one change of the shard (R3).
 func (n *Node) handoff(ctx context.Context, sh *shard) error {
 	snap := n.view.Snapshot(sh.coll.ID)
+	dropped, err := n.catalog.DroppedPartitions(ctx, sh.coll.ID)
+	if err != nil {
+		return err
+	}
 	sh.mu.RLock()
 	var jobs []fileJob
 	var segs []meta.Segment
@@ -644,6 +654,9 @@ func (n *Node) handoff(ctx context.Context, sh *shard) error {
 			continue
 		}
 		segs = append(segs, s)
+		if dropped[s.PartitionID] {
+			continue
+		}
 		for _, j := range filesOf(s, snap.Files[s.ID]) {
 			if !sh.files[j.file.ID] {
 				jobs = append(jobs, j)
@@ -655,7 +668,6 @@ func (n *Node) handoff(ctx context.Context, sh *shard) error {
 	// that lagged the view (files read at load beside an older record) heals here.
 	var l loaded
 	if len(jobs) > 0 {
-		var err error
 		if l, err = n.readFiles(ctx, sh, jobs, func(int) {}); err != nil {
 			return err
 		}
@@ -669,6 +681,8 @@ func (n *Node) handoff(ctx context.Context, sh *shard) error {
 	for _, j := range jobs {
 		sh.files[j.file.ID] = true
 	}
+	// The rows of a dropped partition go, from files and from the channel alike.
+	sh.dropPieces(func(p *piece) bool { return dropped[p.part] })
 	sh.mu.Unlock()
 	if len(jobs) > 0 {
 		n.m.handoffs.Inc()

@@ -472,3 +472,25 @@ func TestPartitionsAndLevels(t *testing.T) {
 		require.Eventually(t, func() bool { return in(fresh, querynode.Consistency{Level: level}) == 5 }, 10*time.Second, 10*time.Millisecond, "%s", level)
 	}
 }
+
+// TestDroppedPartitionStopsServing: a partition dropped while loaded (a load racing the drop,
+// which the proxy refuses otherwise) stops being served: its rows from files and from the
+// channel go at the next check, and a fresh load skips its files.
+func TestDroppedPartitionStopsServing(t *testing.T) {
+	w := newWorld(t, 1)
+	st, err := w.proxy.CreatePartition(w.ctx, &milvuspb.CreatePartitionRequest{CollectionName: "books", PartitionName: "p1"})
+	require.NoError(t, err)
+	require.Zero(t, st.GetCode(), st.GetReason())
+	w.insertInto("p1", 1, 2, 3)
+	w.flush()
+	w.insertInto("p1", 4)
+	w.insert(5)
+	w.assign(7)
+	n := w.queryNode(7)
+	require.Equal(t, int64(5), w.count(n, strong(), ""))
+	require.NoError(t, w.catalog.DropPartition(w.ctx, w.coll.ID, "p1"))
+	require.NoError(t, n.Check(w.ctx))
+	require.Equal(t, int64(1), w.count(n, strong(), ""), "only _default's row")
+	w.assign(8)
+	require.Equal(t, int64(1), w.count(w.queryNode(8), strong(), ""), "a fresh load skips the dropped partition")
+}

@@ -369,3 +369,23 @@ func (s *Service) LoadPercent(ctx context.Context, coll *meta.Collection) (perce
 	p, err := s.progress(ctx, coll)
 	return p.percent, p.loaded && p.serving, p.loaded, err
 }
+
+// PartitionLoaded reports whether the collection's partition called name is loaded (false for a
+// partition that does not exist).
+func (s *Service) PartitionLoaded(ctx context.Context, coll *meta.Collection, name string) (bool, error) {
+	l, err := s.catalog.GetLoad(ctx, coll.ID)
+	if errors.Is(err, metastore.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	ids, err := s.partitionIDs(ctx, coll, []string{name})
+	if apierr.KindOf(err) == apierr.PartitionNotFound {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return l.Covers(ids[0]), nil
+}
