@@ -29,6 +29,8 @@ type ShardRequest struct {
 	Consistency Consistency `json:"consistency"`
 	// Output are the columns to return for each row, by name.
 	Output []string `json:"output,omitempty"`
+	// IgnoreGrowing reads only rows committed to files, not those still in the channel.
+	IgnoreGrowing bool `json:"ignore_growing,omitempty"`
 }
 
 // SearchRequest is a search of one shard.

@@ -17,12 +17,15 @@ import (
 // readSpec is what a read sees: rows at or before timestamp t, of partitions parts (every
 // partition when nil), matching filter (every row when nil).
 type readSpec struct {
-	t      uint64
-	parts  map[int64]bool
-	filter expr.Node
+	t             uint64
+	parts         map[int64]bool
+	filter        expr.Node
+	ignoreGrowing bool
 }
 
-func (r readSpec) covers(p *piece) bool { return r.parts == nil || r.parts[p.part] }
+func (r readSpec) covers(p *piece) bool {
+	return (r.parts == nil || r.parts[p.part]) && !(r.ignoreGrowing && p.file == 0)
+}
 
 // allowed returns the rows of p the read sees: for count(*) every visible row (latest false),
 // for search and query the latest visible row of each key. Called with mu held.

@@ -494,3 +494,18 @@ func TestDroppedPartitionStopsServing(t *testing.T) {
 	w.assign(8)
 	require.Equal(t, int64(1), w.count(w.queryNode(8), strong(), ""), "a fresh load skips the dropped partition")
 }
+
+// TestIgnoreGrowing: a read that ignores growing rows sees only what files hold.
+func TestIgnoreGrowing(t *testing.T) {
+	w := newWorld(t, 1)
+	w.insert(1, 2, 3)
+	w.flush()
+	w.insert(4)
+	w.assign(7)
+	n := w.queryNode(7)
+	r, err := n.Query(w.ctx, &querynode.QueryRequest{ShardRequest: querynode.ShardRequest{CollectionID: w.coll.ID, Channel: w.coll.VChannels[0],
+		Consistency: strong(), IgnoreGrowing: true}, Limit: -1, Count: true})
+	require.NoError(t, err)
+	require.Equal(t, int64(3), r.Count)
+	require.Equal(t, int64(4), w.count(n, strong(), ""))
+}

@@ -83,7 +83,7 @@ func (n *Node) waitConsistent(ctx context.Context, sv *served, sh *shard, c Cons
 
 // spec builds a read's view of the shard. Called with mu held for reading.
 func (s *shard) spec(r ShardRequest) (readSpec, error) {
-	spec := readSpec{t: s.consumedTs}
+	spec := readSpec{t: s.consumedTs, ignoreGrowing: r.IgnoreGrowing}
 	if r.Consistency.ReadTs != 0 {
 		spec.t = r.Consistency.ReadTs
 	}

@@ -114,7 +114,10 @@ func (s *Service) query(ctx context.Context, req *milvuspb.QueryRequest) (*milvu
 		return nil, err
 	}
 	parts = prune(coll, load, parts, filter)
-	shard := querynode.ShardRequest{CollectionID: coll.ID, Partitions: parts, Filter: filter, Output: cols,
+	if v := params["iterator"]; v != "" && v != "false" {
+		return nil, apierr.New(apierr.ParameterInvalid, "query iterators are not served by Weir yet")
+	}
+	shard := querynode.ShardRequest{CollectionID: coll.ID, Partitions: parts, Filter: filter, Output: cols, IgnoreGrowing: params["ignore_growing"] == "true",
 		Consistency: consistency(coll, req.GetUseDefaultConsistency(), req.GetConsistencyLevel(), req.GetGuaranteeTimestamp())}
 	limit := -1
 	if w.limit >= 0 {

@@ -25,6 +25,22 @@ func TestSearchParams(t *testing.T) {
 	require.Equal(t, searchParams{topK: 7, offset: 3, round: 2}, p)
 	_, err = parseSearchParams(kvs("topk", "5", "round_decimal", "-2"))
 	require.EqualError(t, err, "round_decimal [-2] is invalid, should be -1 or an integer in range [0, 6]")
+	for _, c := range []struct {
+		params []string
+		want   string
+	}{
+		{[]string{"topk", "5", "params", `{"radius": 1.0}`}, "range search (radius) is not served by Weir yet"},
+		{[]string{"topk", "5", "params", `{"range_filter": 0.5}`}, "range search (range_filter) is not served by Weir yet"},
+		{[]string{"topk", "5", "group_by_field", "age"}, `grouping search (group_by_field "age") is not served by Weir yet`},
+		{[]string{"topk", "5", "iterator", "true"}, "search iterators (iterator) are not served by Weir yet"},
+	} {
+		_, err := parseSearchParams(kvs(c.params...))
+		require.ErrorContains(t, err, c.want)
+		require.Equal(t, apierr.ParameterInvalid, apierr.KindOf(err))
+	}
+	p, err = parseSearchParams(kvs("topk", "5", "ignore_growing", "true", "iterator", "false"))
+	require.NoError(t, err)
+	require.True(t, p.ignoreGrowing)
 	require.Equal(t, float32(0.12), roundScore(0.123456, 2))
 	require.Equal(t, float32(-0.13), roundScore(-0.125, 2), "half away from zero")
 }

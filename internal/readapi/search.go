@@ -39,10 +39,11 @@ func (s *Service) Search(ctx context.Context, req *milvuspb.SearchRequest) (*mil
 
 // searchParams are a search's parameters from its search_params.
 type searchParams struct {
-	topK, offset int
-	metric       string
-	anns         string
-	round        int
+	topK, offset  int
+	metric        string
+	anns          string
+	round         int
+	ignoreGrowing bool
 }
 
 func parseSearchParams(kvs []*commonpb.KeyValuePair) (searchParams, error) {
@@ -99,6 +100,22 @@ func parseSearchParams(kvs []*commonpb.KeyValuePair) (searchParams, error) {
 	}
 	p.metric = m["metric_type"]
 	p.anns = m["anns_field"]
+	p.ignoreGrowing = m["ignore_growing"] == "true"
+	// What Weir does not serve yet is refused, not ignored: an answer that looks right but
+	// is not what was asked for would be worse.
+	for _, k := range []string{"radius", "range_filter"} {
+		if _, ok := inner[k]; ok {
+			return p, apierr.New(apierr.ParameterInvalid, "range search (%s) is not served by Weir yet", k)
+		}
+	}
+	if g := m["group_by_field"]; g != "" {
+		return p, apierr.New(apierr.ParameterInvalid, "grouping search (group_by_field %q) is not served by Weir yet", g)
+	}
+	for _, k := range []string{"iterator", "search_iter_v2", "search_iter_batch_size", "search_iter_last_bound", "search_iter_id"} {
+		if v, ok := m[k]; ok && v != "" && v != "false" {
+			return p, apierr.New(apierr.ParameterInvalid, "search iterators (%s) are not served by Weir yet", k)
+		}
+	}
 	return p, nil
 }
 
@@ -299,7 +316,7 @@ func (s *Service) search(ctx context.Context, req *milvuspb.SearchRequest) (*mil
 	if err != nil {
 		return nil, apierr.New(apierr.ParameterInvalid, "%v", err)
 	}
-	shard := querynode.ShardRequest{CollectionID: coll.ID, Partitions: parts, Filter: req.GetDsl(), Output: cols,
+	shard := querynode.ShardRequest{CollectionID: coll.ID, Partitions: parts, Filter: req.GetDsl(), Output: cols, IgnoreGrowing: sp.ignoreGrowing,
 		Consistency: consistency(coll, req.GetUseDefaultConsistency(), req.GetConsistencyLevel(), req.GetGuaranteeTimestamp())}
 	results, err := fanOut(ctx, s, coll, func(ctx context.Context, ch string, node int64) (*querynode.SearchResult, error) {
 		r := &querynode.SearchRequest{ShardRequest: shard, FieldID: field.GetFieldID(), Metric: string(m), Vectors: vectors, K: sp.topK + sp.offset}
