@@ -436,10 +436,13 @@ func (n *Node) readFiles(ctx context.Context, sh *shard, jobs []fileJob, progres
 				return loaded{}, fmt.Errorf("read %s: %w", j.file.Key, err)
 			}
 			tr := array.NewTableReader(tbl, 1<<16)
-			for tr.Next() {
+			for seq := 0; tr.Next(); seq++ {
 				rec := tr.RecordBatch()
 				rec.Retain()
 				p, err := sh.newPiece(rec, j.seg.PartitionID, j.file.ID, j.file.MaxPos)
+				if p != nil {
+					p.seq = seq
+				}
 				if err != nil {
 					rec.Release()
 					tr.Release()

@@ -30,6 +30,7 @@ type key struct {
 type piece struct {
 	part int64
 	file int64  // the file's ID; 0 for a growing piece
+	seq  int    // the piece's place among the pieces of its file (a file is read in chunks)
 	pos  uint64 // a growing piece's message position
 	rec  arrow.RecordBatch
 	keys []key
@@ -190,12 +191,13 @@ func (s *shard) addPiece(p *piece) {
 				continue
 			}
 			// Two rows of one key with one timestamp come from one message (the later row
-			// wins), or are a file's row and the channel's copy it replaces, which a handoff
-			// never holds at once: neither supersedes the other.
+			// wins, also when a file's chunks split the message), or are a file's row and the
+			// channel's copy it replaces, which a handoff never holds at once: neither
+			// supersedes the other.
 			switch lts := l.p.ts[l.row]; {
-			case lts < ts || (lts == ts && l.p == p && int(l.row) < r):
+			case lts < ts || (lts == ts && rowBefore(l.p, int(l.row), p, r)):
 				l.p.marks[l.row].Superseded = mvcc.Earliest(l.p.marks[l.row].Superseded, ts)
-			case lts > ts:
+			case lts > ts || (lts == ts && rowBefore(p, r, l.p, int(l.row))):
 				m.Superseded = mvcc.Earliest(m.Superseded, lts)
 			}
 		}
@@ -206,6 +208,18 @@ func (s *shard) addPiece(p *piece) {
 	if p.file != 0 {
 		s.files[p.file] = true
 	}
+}
+
+// rowBefore reports whether row ra of a comes before row rb of b in the same message: in one
+// piece, or in two chunks of one file.
+func rowBefore(a *piece, ra int, b *piece, rb int) bool {
+	switch {
+	case a == b:
+		return ra < rb
+	case a.file != 0 && a.file == b.file:
+		return a.seq < b.seq
+	}
+	return false
 }
 
 // addDelete records a delete of k at ts in scope and marks the rows it hides. Called with mu
