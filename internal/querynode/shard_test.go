@@ -83,7 +83,7 @@ func TestShardMarksMatchTheRule(t *testing.T) {
 			return del{rapid.SampledFrom([]int64{1, 2, dml.AllPartitions}).Draw(t, "scope"), rapid.Int64Range(0, 3).Draw(t, "dkey"),
 				uint64(rapid.IntRange(1, 70).Draw(t, "dts"))}
 		}), 0, 8).Draw(t, "deletes")
-		order := rapid.Permutation(seqN(len(pieces) + len(dels))).Draw(t, "arrival")
+		order := rapid.Permutation(seqN(len(pieces)+len(dels))).Draw(t, "arrival")
 		for _, i := range order {
 			if i < len(pieces) {
 				sh.addPiece(pieces[i])
