@@ -27,25 +27,27 @@ func (r readSpec) covers(p *piece) bool {
 	return (r.parts == nil || r.parts[p.part]) && !(r.ignoreGrowing && p.file == 0)
 }
 
-// allowed returns the rows of p the read sees: for count(*) every visible row (latest false),
-// for search and query the latest visible row of each key. Called with mu held.
-func (s *shard) allowed(p *piece, spec readSpec, latest bool) (*bitset.BitSet, error) {
-	n := p.rows()
-	bs := bitset.New(uint(n))
-	for r := range n {
+// each calls f for every row of p the read sees: for count(*) every visible row (latest
+// false), for search and query the latest visible row of each key; and that the filter passes.
+// Called with mu held.
+func (s *shard) each(p *piece, spec readSpec, latest bool, f func(r int)) error {
+	var pass *bitset.BitSet
+	if spec.filter != nil {
+		var err error
+		if pass, err = expr.Eval(spec.filter, p.rec); err != nil {
+			return err
+		}
+	}
+	for r := range p.rows() {
 		m := p.marks[r]
-		if (latest && m.Latest(p.ts[r], spec.t)) || (!latest && m.Sees(p.ts[r], spec.t)) {
-			bs.Set(uint(r))
+		if latest && !m.Latest(p.ts[r], spec.t) || !latest && !m.Sees(p.ts[r], spec.t) {
+			continue
+		}
+		if pass == nil || pass.Test(uint(r)) {
+			f(r)
 		}
 	}
-	if spec.filter != nil && bs.Any() {
-		f, err := expr.Eval(spec.filter, p.rec)
-		if err != nil {
-			return nil, err
-		}
-		bs.InPlaceIntersection(f)
-	}
-	return bs, nil
+	return nil
 }
 
 // hit is a row of a piece and its score.
@@ -64,29 +66,39 @@ func (s *shard) search(field int64, m vsearch.Metric, queries [][]float32, k int
 	if !ok {
 		return nil, fmt.Errorf("field %d is not a float vector field of collection %d", field, s.coll.ID)
 	}
-	out := make([][]hit, len(queries))
-	for _, p := range s.pieces {
+	for q, vec := range queries {
+		if len(vec) != dim {
+			return nil, fmt.Errorf("query %d has dim %d, field %d has %d", q, len(vec), field, dim)
+		}
+	}
+	// One top-k per query across every piece, each row scored where it lies: a piece costs
+	// nothing beyond its rows, so a shard of many small channel pieces searches like one.
+	// A row's reference is its piece's index and its row.
+	tops := make([]*vsearch.TopK, len(queries))
+	for q := range tops {
+		tops[q] = vsearch.NewTopK(m, k)
+	}
+	score := m.Kernel()
+	for pi, p := range s.pieces {
 		if !spec.covers(p) || p.rows() == 0 {
 			continue
 		}
-		allow, err := s.allowed(p, spec, true)
+		vecs := p.vecs[field]
+		err := s.each(p, spec, true, func(r int) {
+			row := vecs[r*dim : (r+1)*dim]
+			for q, vec := range queries {
+				tops[q].Offer(pi<<32|r, score(vec, row))
+			}
+		})
 		if err != nil {
 			return nil, err
 		}
-		if !allow.Any() {
-			continue
-		}
-		for q, vec := range queries {
-			hits, err := vsearch.Search(m, p.vecs[field], dim, vec, k, allow)
-			if err != nil {
-				return nil, err
-			}
-			for _, h := range hits {
-				out[q] = append(out[q], hit{p: p, row: h.Row, score: h.Score})
-			}
-		}
 	}
-	for q := range out {
+	out := make([][]hit, len(queries))
+	for q, top := range tops {
+		for _, h := range top.Best() {
+			out[q] = append(out[q], hit{p: s.pieces[h.Row>>32], row: h.Row & (1<<32 - 1), score: h.Score})
+		}
 		out[q] = best(m, out[q], k)
 	}
 	return out, nil
@@ -138,12 +150,8 @@ func (s *shard) query(spec readSpec, limit int) ([]hit, error) {
 			if !spec.covers(p) {
 				continue
 			}
-			allow, err := s.allowed(p, spec, true)
-			if err != nil {
+			if err := s.each(p, spec, true, func(r int) { out = append(out, hit{p: p, row: r}) }); err != nil {
 				return nil, err
-			}
-			for r, ok := allow.NextSet(0); ok; r, ok = allow.NextSet(r + 1) {
-				out = append(out, hit{p: p, row: int(r)})
 			}
 		}
 	}
@@ -195,11 +203,9 @@ func (s *shard) count(spec readSpec) (int64, error) {
 		if !spec.covers(p) {
 			continue
 		}
-		allow, err := s.allowed(p, spec, false)
-		if err != nil {
+		if err := s.each(p, spec, false, func(int) { n++ }); err != nil {
 			return 0, err
 		}
-		n += int64(allow.Count())
 	}
 	return n, nil
 }

@@ -145,6 +145,48 @@ func (h *worstFirst) Pop() any {
 	return x
 }
 
+// TopK keeps the k best scores offered under a metric, each with the caller's reference of
+// what scored it; of equal scores the smaller reference wins, so results are deterministic.
+type TopK struct {
+	h worstFirst
+	k int
+}
+
+// NewTopK returns an empty TopK of k under m.
+func NewTopK(m Metric, k int) *TopK {
+	return &TopK{h: worstFirst{m: m, hits: make([]Hit, 0, min(k, 1024))}, k: k}
+}
+
+// Offer considers ref with score; a NaN score is never kept.
+func (t *TopK) Offer(ref int, score float32) {
+	if score != score || t.k <= 0 {
+		return
+	}
+	hit := Hit{Row: ref, Score: score}
+	switch {
+	case t.h.Len() < t.k:
+		heap.Push(&t.h, hit)
+	case better(t.h.m, hit, t.h.hits[0]):
+		t.h.hits[0] = hit
+		heap.Fix(&t.h, 0)
+	}
+}
+
+// Best returns what was kept, best first.
+func (t *TopK) Best() []Hit {
+	out := slices.Clone(t.h.hits)
+	slices.SortFunc(out, func(x, y Hit) int {
+		if better(t.h.m, x, y) {
+			return -1
+		}
+		return 1
+	})
+	return out
+}
+
+// Kernel returns m's score function, for callers that score rows one by one.
+func (m Metric) Kernel() func(a, b []float32) float32 { return m.kernel() }
+
 // Search returns the k rows of vectors (dim float32s a row) that score best against query under
 // m, best first, among the rows allow holds (every row when allow is nil). A row whose score is
 // NaN is never returned.
@@ -159,30 +201,13 @@ func Search(m Metric, vectors []float32, dim int, query []float32, k int, allow 
 		return nil, nil
 	}
 	rows := len(vectors) / dim
-	h := &worstFirst{m: m, hits: make([]Hit, 0, min(k, rows))}
+	top := NewTopK(m, min(k, rows))
 	score := m.kernel()
 	for r := range rows {
 		if allow != nil && !allow.Test(uint(r)) {
 			continue
 		}
-		hit := Hit{Row: r, Score: score(query, vectors[r*dim:(r+1)*dim])}
-		if hit.Score != hit.Score { // NaN
-			continue
-		}
-		switch {
-		case h.Len() < k:
-			heap.Push(h, hit)
-		case better(m, hit, h.hits[0]):
-			h.hits[0] = hit
-			heap.Fix(h, 0)
-		}
+		top.Offer(r, score(query, vectors[r*dim:(r+1)*dim]))
 	}
-	out := slices.Clone(h.hits)
-	slices.SortFunc(out, func(x, y Hit) int {
-		if better(m, x, y) {
-			return -1
-		}
-		return 1
-	})
-	return out, nil
+	return top.Best(), nil
 }
