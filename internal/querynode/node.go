@@ -86,9 +86,10 @@ type Node struct {
 	logger  *slog.Logger
 	m       *metrics
 
-	mu     sync.Mutex
-	shards map[string]*served // by channel: a node serves at most one replica of a channel
-	wg     sync.WaitGroup
+	mu      sync.Mutex
+	shards  map[string]*served // by channel: a node serves at most one replica of a channel
+	stopped bool               // set by Stop: no shard starts any more
+	wg      sync.WaitGroup
 }
 
 // served is a shard this node was assigned: loading, serving, or failed (and retried).
@@ -163,6 +164,10 @@ func (n *Node) Check(ctx context.Context) error {
 		}
 	}
 	n.mu.Lock()
+	if n.stopped {
+		n.mu.Unlock()
+		return errors.New("querynode: stopped")
+	}
 	var stop []*served
 	for ch, sv := range n.shards {
 		a, ok := mine[ch]
@@ -274,22 +279,30 @@ func (n *Node) stopShard(ctx context.Context, sv *served) {
 	}
 }
 
-// Stop stops every shard and waits for them (Run stops them when its context ends).
+// Stop stops every shard, waits for them and removes the node's holds on their channels (Run
+// stops them when its context ends); the node starts no shard afterwards.
 func (n *Node) Stop() { n.stopAll() }
 
 func (n *Node) stopAll() {
 	n.mu.Lock()
+	n.stopped = true
 	shards := n.shards
 	n.shards = map[string]*served{}
 	n.mu.Unlock()
 	for _, sv := range shards {
 		sv.cancel()
-		<-sv.done
+	}
+	n.wg.Wait()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	for _, sv := range shards {
 		if sh := sv.sh.Swap(nil); sh != nil {
 			sh.release()
 		}
+		if err := n.catalog.DeleteHold(ctx, sv.a.Channel, n.holder()); err != nil && ctx.Err() == nil {
+			n.logger.Warn("delete hold", "channel", sv.a.Channel, "err", err)
+		}
 	}
-	n.wg.Wait()
 }
 
 func (n *Node) holder() string { return fmt.Sprintf("querynode-%d", n.cfg.NodeID) }
@@ -333,6 +346,7 @@ func (n *Node) load(ctx context.Context, sv *served) (*shard, *wal.Reader, error
 			return nil, nil, err
 		}
 		sh.mu.Lock()
+		sh.dropped = dropped
 		sh.apply(loaded)
 		for _, j := range jobs {
 			sh.files[j.file.ID] = true // delete files too, which add no piece
@@ -435,6 +449,7 @@ func (n *Node) readFiles(ctx context.Context, sh *shard, jobs []fileJob, progres
 			if err != nil {
 				return loaded{}, fmt.Errorf("read %s: %w", j.file.Key, err)
 			}
+			first := len(out.pieces)
 			tr := array.NewTableReader(tbl, 1<<16)
 			for seq := 0; tr.Next(); seq++ {
 				rec := tr.RecordBatch()
@@ -453,6 +468,10 @@ func (n *Node) readFiles(ctx context.Context, sh *shard, jobs []fileJob, progres
 			}
 			tr.Release()
 			tbl.Release()
+			if first < len(out.pieces) {
+				// The file's reservation goes with its first piece, and back when it is dropped.
+				out.pieces[first].bytes = b
+			}
 		}
 		progress(i + 1)
 	}
@@ -462,7 +481,7 @@ func (n *Node) readFiles(ctx context.Context, sh *shard, jobs []fileJob, progres
 // reserve counts b more bytes held for sh, failing when the node would pass its memory limit.
 func (n *Node) reserve(sh *shard, b int64) (int64, error) {
 	b = max(b, 0) * 2 // decoded columns take more than their compressed file
-	used := n.used() + sh.bytes.Load()
+	used := n.usedBy(sh) + sh.bytes.Load()
 	if n.cfg.MemoryLimit > 0 && used+b > n.cfg.MemoryLimit {
 		return 0, fmt.Errorf("query node %d: loading needs about %d more bytes, over its memory limit of %d bytes (%d in use): %w",
 			n.cfg.NodeID, b, n.cfg.MemoryLimit, used, ErrMemoryLimit)
@@ -472,12 +491,15 @@ func (n *Node) reserve(sh *shard, b int64) (int64, error) {
 }
 
 // used is the memory held by the shards serving (a shard loading counts its own).
-func (n *Node) used() int64 {
+func (n *Node) used() int64 { return n.usedBy(nil) }
+
+// usedBy is used without the shard except.
+func (n *Node) usedBy(except *shard) int64 {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	var b int64
 	for _, sv := range n.shards {
-		if sh := sv.sh.Load(); sh != nil {
+		if sh := sv.sh.Load(); sh != nil && sh != except {
 			b += sh.bytes.Load()
 		}
 	}
@@ -577,9 +599,10 @@ func (s *shard) applyMessage(m wal.Message) error {
 		}
 	}
 	if p != nil {
-		if keepRows {
+		if keepRows && !s.dropped[p.part] {
+			p.bytes = int64(batch.RecordBytes(p.rec))
 			s.addPiece(p)
-			s.bytes.Add(int64(batch.RecordBytes(p.rec)))
+			s.bytes.Add(p.bytes)
 		} else {
 			p.rec.Release()
 		}
@@ -607,7 +630,7 @@ func (n *Node) tend(ctx context.Context, sv *served) error {
 			// the highest position that every partition's files hold is at most what it
 			// consumed.
 			if err := n.hold(ctx, sv, pos); err != nil {
-				return err
+				handoffErr = errors.Join(handoffErr, err)
 			}
 		}
 	}
@@ -684,7 +707,9 @@ func (n *Node) handoff(ctx context.Context, sh *shard) error {
 	for _, j := range jobs {
 		sh.files[j.file.ID] = true
 	}
-	// The rows of a dropped partition go, from files and from the channel alike.
+	// The rows of a dropped partition go, from files and from the channel alike, and the
+	// channel's later rows of it are not taken.
+	sh.dropped = dropped
 	sh.dropPieces(func(p *piece) bool { return dropped[p.part] })
 	sh.mu.Unlock()
 	if len(jobs) > 0 {

@@ -71,23 +71,32 @@ func (s *shard) search(field int64, m vsearch.Metric, queries [][]float32, k int
 			return nil, fmt.Errorf("query %d has dim %d, field %d has %d", q, len(vec), field, dim)
 		}
 	}
-	// One top-k per query across every piece, each row scored where it lies: a piece costs
-	// nothing beyond its rows, so a shard of many small channel pieces searches like one.
-	// A row's reference is its piece's index and its row.
-	tops := make([]*vsearch.TopK, len(queries))
+	// One top-k per query and partition across every piece, each row scored where it lies: a
+	// piece costs nothing beyond its rows, so a shard of many small channel pieces searches like
+	// one. Per partition, because a key has one latest row per partition: a key inserted in two
+	// partitions must not take two places of one top-k and push a k-th key out. A row's
+	// reference is its piece's index and its row.
+	tops := make([]map[int64]*vsearch.TopK, len(queries))
 	for q := range tops {
-		tops[q] = vsearch.NewTopK(m, k)
+		tops[q] = map[int64]*vsearch.TopK{}
 	}
 	score := m.Kernel()
 	for pi, p := range s.pieces {
 		if !spec.covers(p) || p.rows() == 0 {
 			continue
 		}
+		top := make([]*vsearch.TopK, len(queries))
+		for q := range queries {
+			if top[q] = tops[q][p.part]; top[q] == nil {
+				top[q] = vsearch.NewTopK(m, k)
+				tops[q][p.part] = top[q]
+			}
+		}
 		vecs := p.vecs[field]
 		err := s.each(p, spec, true, func(r int) {
 			row := vecs[r*dim : (r+1)*dim]
 			for q, vec := range queries {
-				tops[q].Offer(pi<<32|r, score(vec, row))
+				top[q].Offer(pi<<32|r, score(vec, row))
 			}
 		})
 		if err != nil {
@@ -95,9 +104,11 @@ func (s *shard) search(field int64, m vsearch.Metric, queries [][]float32, k int
 		}
 	}
 	out := make([][]hit, len(queries))
-	for q, top := range tops {
-		for _, h := range top.Best() {
-			out[q] = append(out[q], hit{p: s.pieces[h.Row>>32], row: h.Row & (1<<32 - 1), score: h.Score})
+	for q, byPart := range tops {
+		for _, top := range byPart {
+			for _, h := range top.Best() {
+				out[q] = append(out[q], hit{p: s.pieces[h.Row>>32], row: h.Row & (1<<32 - 1), score: h.Score})
+			}
 		}
 		out[q] = best(m, out[q], k)
 	}
@@ -155,7 +166,10 @@ func (s *shard) query(spec readSpec, limit int) ([]hit, error) {
 			}
 		}
 	}
-	slices.SortFunc(out, func(a, b hit) int { return compareKeys(a.key(), b.key()) })
+	// One row per key: of a key in two partitions, the newest (then the first piece held).
+	slices.SortStableFunc(out, func(a, b hit) int {
+		return cmp.Or(compareKeys(a.key(), b.key()), cmp.Compare(b.p.ts[b.row], a.p.ts[a.row]))
+	})
 	out = slices.CompactFunc(out, func(a, b hit) bool { return a.key() == b.key() })
 	if limit >= 0 && len(out) > limit {
 		out = out[:limit]

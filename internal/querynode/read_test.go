@@ -509,3 +509,86 @@ func TestIgnoreGrowing(t *testing.T) {
 	require.Equal(t, int64(3), r.Count)
 	require.Equal(t, int64(4), w.count(n, strong(), ""))
 }
+
+// TestSearchWithAKeyInTwoPartitions: a key inserted in two partitions has a latest row in each;
+// a search of k returns k distinct keys, not the two rows of one key and k-1 others.
+func TestSearchWithAKeyInTwoPartitions(t *testing.T) {
+	w := newWorld(t, 1)
+	st, err := w.proxy.CreatePartition(w.ctx, &milvuspb.CreatePartitionRequest{CollectionName: "books", PartitionName: "p1"})
+	require.NoError(t, err)
+	require.Zero(t, st.GetCode(), st.GetReason())
+	w.insertInto("_default", 1, 5)
+	w.insertInto("p1", 1)
+	w.assign(7)
+	n := w.queryNode(7)
+	res, err := n.Search(w.ctx, &querynode.SearchRequest{ShardRequest: querynode.ShardRequest{CollectionID: w.coll.ID, Channel: w.coll.VChannels[0],
+		Consistency: strong()}, FieldID: fieldID(w, "vec"), Metric: "L2", Vectors: querynode.Vectors{vecOf(1)}, K: 2})
+	require.NoError(t, err)
+	res.Fields.Release()
+	var keys []int64
+	for _, h := range res.Hits[0] {
+		keys = append(keys, h.IntKey)
+	}
+	require.Equal(t, []int64{1, 5}, keys)
+	r, err := n.Query(w.ctx, &querynode.QueryRequest{ShardRequest: querynode.ShardRequest{CollectionID: w.coll.ID, Channel: w.coll.VChannels[0],
+		Filter: "id == 1", Consistency: strong()}, Limit: -1})
+	require.NoError(t, err)
+	r.Fields.Release()
+	require.Len(t, r.Keys, 1, "a query returns one row per key")
+	require.Equal(t, int64(3), w.count(n, strong(), ""), "count(*) counts both rows of key 1")
+}
+
+// TestHandoffWithinTheMemoryLimit: a shard whose files take most of the node's limit still
+// hands off a small new file: its own memory is counted once.
+func TestHandoffWithinTheMemoryLimit(t *testing.T) {
+	w := newWorld(t, 1)
+	ids := make([]int64, 1000)
+	for i := range ids {
+		ids[i] = int64(i)
+	}
+	w.insert(ids...)
+	w.flush()
+	segs, err := w.catalog.ListSegments(w.ctx, w.coll.ID)
+	require.NoError(t, err)
+	var fileBytes int64
+	for _, s := range segs {
+		fileBytes += s.Bytes
+	}
+	require.Positive(t, fileBytes)
+	w.assign(7)
+	cfg := querynode.Defaults()
+	// The shard reserves twice its files' bytes; the limit leaves room for a small file more
+	// but not for the shard counted twice.
+	cfg.NodeID, cfg.MemoryLimit = 7, 2*fileBytes+fileBytes
+	n := querynode.New(cfg, querynode.Deps{Catalog: w.catalog, Store: w.kv, Log: w.openLog(), Bucket: w.bucket}, nil, quiet())
+	t.Cleanup(n.Stop)
+	require.Eventually(t, func() bool {
+		require.NoError(t, n.Check(w.ctx))
+		return len(n.Shards()) == 1
+	}, 20*time.Second, 10*time.Millisecond)
+	w.insert(5000)
+	w.flush()
+	require.NoError(t, n.Check(w.ctx), "the handoff of a small file fits")
+	require.Equal(t, int64(1001), w.count(n, strong(), ""))
+	require.Equal(t, 2, n.Shards()[0].Files)
+}
+
+// TestDroppedPartitionRowsInTheChannel: rows of a dropped partition still in the channel are
+// not served by a node that loads after the drop, from its first answer on.
+func TestDroppedPartitionRowsInTheChannel(t *testing.T) {
+	w := newWorld(t, 1)
+	st, err := w.proxy.CreatePartition(w.ctx, &milvuspb.CreatePartitionRequest{CollectionName: "books", PartitionName: "p1"})
+	require.NoError(t, err)
+	require.Zero(t, st.GetCode(), st.GetReason())
+	w.insertInto("p1", 1, 2)
+	w.insert(3)
+	require.NoError(t, w.catalog.DropPartition(w.ctx, w.coll.ID, "p1"))
+	w.assign(7)
+	cfg := querynode.Defaults()
+	cfg.NodeID = 7
+	n := querynode.New(cfg, querynode.Deps{Catalog: w.catalog, Store: w.kv, Log: w.openLog(), Bucket: w.bucket}, nil, quiet())
+	t.Cleanup(n.Stop)
+	require.NoError(t, n.Check(w.ctx)) // starts the load; no further check (and handoff) after it
+	require.Eventually(t, func() bool { return len(n.Shards()) == 1 }, 20*time.Second, 10*time.Millisecond)
+	require.Equal(t, int64(1), w.count(n, strong(), ""), "the load alone skips the dropped partition's channel rows")
+}

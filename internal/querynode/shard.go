@@ -31,6 +31,9 @@ type piece struct {
 	part int64
 	file int64  // the file's ID; 0 for a growing piece
 	seq  int    // the piece's place among the pieces of its file (a file is read in chunks)
+	// bytes is the memory counted for the piece against the node's limit (a file's reservation
+	// is carried by its first piece), given back when the piece is dropped.
+	bytes int64
 	pos  uint64 // a growing piece's message position
 	rec  arrow.RecordBatch
 	keys []key
@@ -80,6 +83,8 @@ type shard struct {
 	// reading an emptied shard or waiting for a channel nobody follows any more.
 	released bool
 	closed   chan struct{}
+	// dropped are the collection's dropped partitions, as last read: their rows are not held.
+	dropped map[int64]bool
 }
 
 func newShard(coll *meta.Collection, ch string) (*shard, error) {
@@ -261,9 +266,7 @@ func (s *shard) dropPieces(drop func(*piece) bool) {
 			}
 		}
 		s.rowsN -= int64(p.rows())
-		if p.file == 0 {
-			s.bytes.Add(-int64(batch.RecordBytes(p.rec)))
-		}
+		s.bytes.Add(-p.bytes)
 		p.rec.Release()
 	}
 }

@@ -3,11 +3,11 @@ package readapi
 import (
 	"cmp"
 	"context"
-	"github.com/apache/arrow-go/v18/arrow"
 	"slices"
 	"strconv"
 	"strings"
 
+	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/milvus-io/milvus-proto/go-api/v2/commonpb"
 	"github.com/milvus-io/milvus-proto/go-api/v2/milvuspb"
 	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
@@ -114,10 +114,10 @@ func (s *Service) query(ctx context.Context, req *milvuspb.QueryRequest) (*milvu
 		return nil, err
 	}
 	parts = prune(coll, load, parts, filter)
-	if v := params["iterator"]; v != "" && v != "false" {
+	if isTrue(params["iterator"]) {
 		return nil, apierr.New(apierr.ParameterInvalid, "query iterators are not served by Weir yet")
 	}
-	shard := querynode.ShardRequest{CollectionID: coll.ID, Partitions: parts, Filter: filter, Output: cols, IgnoreGrowing: params["ignore_growing"] == "true",
+	shard := querynode.ShardRequest{CollectionID: coll.ID, Partitions: parts, Filter: filter, Output: cols, IgnoreGrowing: isTrue(params["ignore_growing"]),
 		Consistency: consistency(coll, req.GetUseDefaultConsistency(), req.GetConsistencyLevel(), req.GetGuaranteeTimestamp())}
 	limit := -1
 	if w.limit >= 0 {

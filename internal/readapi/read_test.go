@@ -41,6 +41,9 @@ func TestSearchParams(t *testing.T) {
 	p, err = parseSearchParams(kvs("topk", "5", "ignore_growing", "true", "iterator", "false"))
 	require.NoError(t, err)
 	require.True(t, p.ignoreGrowing)
+	p, err = parseSearchParams(kvs("topk", "5", "ignore_growing", "True", "iterator", "False"))
+	require.NoError(t, err)
+	require.True(t, p.ignoreGrowing, "pymilvus sends True")
 	require.Equal(t, float32(0.12), roundScore(0.123456, 2))
 	require.Equal(t, float32(-0.13), roundScore(-0.125, 2), "half away from zero")
 }

@@ -4,10 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/apache/arrow-go/v18/arrow"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
 
 	"github.com/weir-db/weir/internal/apierr"
 	"github.com/weir-db/weir/internal/meta"

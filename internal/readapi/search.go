@@ -6,12 +6,12 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
-	"github.com/apache/arrow-go/v18/arrow"
 	"math"
 	"slices"
 	"strconv"
 	"strings"
 
+	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/milvus-io/milvus-proto/go-api/v2/commonpb"
 	"github.com/milvus-io/milvus-proto/go-api/v2/milvuspb"
 	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
@@ -100,7 +100,7 @@ func parseSearchParams(kvs []*commonpb.KeyValuePair) (searchParams, error) {
 	}
 	p.metric = m["metric_type"]
 	p.anns = m["anns_field"]
-	p.ignoreGrowing = m["ignore_growing"] == "true"
+	p.ignoreGrowing = isTrue(m["ignore_growing"])
 	// What Weir does not serve yet is refused, not ignored: an answer that looks right but
 	// is not what was asked for would be worse.
 	for _, k := range []string{"radius", "range_filter"} {
@@ -112,11 +112,17 @@ func parseSearchParams(kvs []*commonpb.KeyValuePair) (searchParams, error) {
 		return p, apierr.New(apierr.ParameterInvalid, "grouping search (group_by_field %q) is not served by Weir yet", g)
 	}
 	for _, k := range []string{"iterator", "search_iter_v2", "search_iter_batch_size", "search_iter_last_bound", "search_iter_id"} {
-		if v, ok := m[k]; ok && v != "" && v != "false" {
+		if isTrue(m[k]) {
 			return p, apierr.New(apierr.ParameterInvalid, "search iterators (%s) are not served by Weir yet", k)
 		}
 	}
 	return p, nil
+}
+
+// isTrue reads a boolean parameter as Milvus does (strconv.ParseBool: pymilvus sends "True").
+func isTrue(v string) bool {
+	b, err := strconv.ParseBool(v)
+	return err == nil && b
 }
 
 func toString(v any) string {

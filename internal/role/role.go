@@ -110,7 +110,6 @@ func newBase(ctx context.Context, cfg Config, role string, logger *slog.Logger) 
 	return b, nil
 }
 
-// serveGRPC starts the internal gRPC server, with the services register adds.
 // openData connects to what a data-holding role reads and writes: the DML channels (closed
 // with the role) and object storage.
 func (b *base) openData(ctx context.Context) (*wal.Log, objstore.Bucket, error) {
@@ -126,6 +125,7 @@ func (b *base) openData(ctx context.Context) (*wal.Log, objstore.Bucket, error) 
 	return log, bucket, nil
 }
 
+// serveGRPC starts the internal gRPC server, with the services register adds.
 func (b *base) serveGRPC(srv *grpc.Server) error {
 	ln, err := net.Listen("tcp", b.cfg.GRPCListen)
 	if err != nil {
