@@ -29,15 +29,15 @@ type key struct {
 // one message consumed from the channel after the files (growing).
 type piece struct {
 	part int64
-	file int64  // the file's ID; 0 for a growing piece
-	seq  int    // the piece's place among the pieces of its file (a file is read in chunks)
+	file int64 // the file's ID; 0 for a growing piece
+	seq  int   // the piece's place among the pieces of its file (a file is read in chunks)
 	// bytes is the memory counted for the piece against the node's limit (a file's reservation
 	// is carried by its first piece), given back when the piece is dropped.
 	bytes int64
-	pos  uint64 // a growing piece's message position
-	rec  arrow.RecordBatch
-	keys []key
-	ts   []uint64
+	pos   uint64 // a growing piece's message position
+	rec   arrow.RecordBatch
+	keys  []key
+	ts    []uint64
 	// vecs holds each float vector field's values, dim per row, by field ID.
 	vecs  map[int64][]float32
 	marks []mvcc.Marks
