@@ -92,15 +92,23 @@ func (s *shard) search(field int64, m vsearch.Metric, queries [][]float32, k int
 				tops[q][p.part] = top[q]
 			}
 		}
-		vecs := p.vecs[field]
-		err := s.each(p, spec, true, func(r int) {
+		// The hot loop, written out: visibility, the filter, then a score per query.
+		var pass *bitset.BitSet
+		if spec.filter != nil {
+			var err error
+			if pass, err = expr.Eval(spec.filter, p.rec); err != nil {
+				return nil, err
+			}
+		}
+		vecs, marks, ts := p.vecs[field], p.marks, p.ts
+		for r := range p.rows() {
+			if !marks[r].Latest(ts[r], spec.t) || pass != nil && !pass.Test(uint(r)) {
+				continue
+			}
 			row := vecs[r*dim : (r+1)*dim]
 			for q, vec := range queries {
 				top[q].Offer(pi<<32|r, score(vec, row))
 			}
-		})
-		if err != nil {
-			return nil, err
 		}
 	}
 	out := make([][]hit, len(queries))

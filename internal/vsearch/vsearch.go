@@ -148,17 +148,29 @@ func (h *worstFirst) Pop() any {
 // TopK keeps the k best scores offered under a metric, each with the caller's reference of
 // what scored it; of equal scores the smaller reference wins, so results are deterministic.
 type TopK struct {
-	h worstFirst
-	k int
+	h      worstFirst
+	k      int
+	larger bool
 }
 
 // NewTopK returns an empty TopK of k under m.
 func NewTopK(m Metric, k int) *TopK {
-	return &TopK{h: worstFirst{m: m, hits: make([]Hit, 0, min(k, 1024))}, k: k}
+	return &TopK{h: worstFirst{m: m, hits: make([]Hit, 0, min(k, 1024))}, k: k, larger: m.Larger()}
 }
 
-// Offer considers ref with score; a NaN score is never kept.
+// Offer considers ref with score; a NaN score is never kept. Most scores of a scan are worse
+// than the worst kept: they are turned away here, in a call small enough to inline.
 func (t *TopK) Offer(ref int, score float32) {
+	if len(t.h.hits) == t.k && t.k > 0 {
+		w := t.h.hits[0].Score
+		if t.larger && score < w || !t.larger && score > w || score != score {
+			return
+		}
+	}
+	t.offer(ref, score)
+}
+
+func (t *TopK) offer(ref int, score float32) {
 	if score != score || t.k <= 0 {
 		return
 	}
