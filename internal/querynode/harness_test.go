@@ -138,17 +138,25 @@ func (w *world) assign(node int64) {
 	}
 }
 
+// newNode returns query node id with tune applied to its configuration, stopped when the test
+// ends; it runs no loop: the test calls Check.
+func (w *world) newNode(id int64, tune func(*querynode.Config)) *querynode.Node {
+	w.t.Helper()
+	cfg := querynode.Defaults()
+	cfg.NodeID = id
+	if tune != nil {
+		tune(&cfg)
+	}
+	n := querynode.New(cfg, querynode.Deps{Catalog: w.catalog, Store: w.kv, Log: w.openLog(), Bucket: w.bucket}, prometheus.NewRegistry(), quiet())
+	w.t.Cleanup(n.Stop)
+	return n
+}
+
 // queryNode starts query node id (not running its loop: the test calls Check) and waits until
 // it serves every channel assigned to it.
 func (w *world) queryNode(id int64) *querynode.Node {
 	w.t.Helper()
-	cfg := querynode.Defaults()
-	cfg.NodeID = id
-	n := querynode.New(cfg, querynode.Deps{Catalog: w.catalog, Store: w.kv, Log: w.openLog(), Bucket: w.bucket}, prometheus.NewRegistry(), quiet())
-	ctx, cancel := context.WithCancel(w.ctx)
-	done := make(chan struct{})
-	go func() { defer close(done); <-ctx.Done(); n.Stop() }()
-	w.t.Cleanup(func() { cancel(); <-done })
+	n := w.newNode(id, nil)
 	require.Eventually(w.t, func() bool {
 		require.NoError(w.t, n.Check(w.ctx))
 		return len(n.Shards()) == len(w.coll.VChannels)

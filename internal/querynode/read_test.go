@@ -267,10 +267,7 @@ func TestLoadOverTheMemoryLimitFails(t *testing.T) {
 	w.insert(ids...)
 	w.flush()
 	w.assign(7)
-	cfg := querynode.Defaults()
-	cfg.NodeID, cfg.MemoryLimit = 7, 1<<10
-	n := querynode.New(cfg, querynode.Deps{Catalog: w.catalog, Store: w.kv, Log: w.openLog(), Bucket: w.bucket}, nil, quiet())
-	t.Cleanup(n.Stop)
+	n := w.newNode(7, func(c *querynode.Config) { c.MemoryLimit = 1 << 10 })
 	var state string
 	require.Eventually(t, func() bool {
 		require.NoError(t, n.Check(w.ctx))
@@ -556,12 +553,9 @@ func TestHandoffWithinTheMemoryLimit(t *testing.T) {
 	}
 	require.Positive(t, fileBytes)
 	w.assign(7)
-	cfg := querynode.Defaults()
 	// The shard reserves twice its files' bytes; the limit leaves room for a small file more
 	// but not for the shard counted twice.
-	cfg.NodeID, cfg.MemoryLimit = 7, 2*fileBytes+fileBytes
-	n := querynode.New(cfg, querynode.Deps{Catalog: w.catalog, Store: w.kv, Log: w.openLog(), Bucket: w.bucket}, nil, quiet())
-	t.Cleanup(n.Stop)
+	n := w.newNode(7, func(c *querynode.Config) { c.MemoryLimit = 2*fileBytes + fileBytes })
 	require.Eventually(t, func() bool {
 		require.NoError(t, n.Check(w.ctx))
 		return len(n.Shards()) == 1
@@ -584,10 +578,7 @@ func TestDroppedPartitionRowsInTheChannel(t *testing.T) {
 	w.insert(3)
 	require.NoError(t, w.catalog.DropPartition(w.ctx, w.coll.ID, "p1"))
 	w.assign(7)
-	cfg := querynode.Defaults()
-	cfg.NodeID = 7
-	n := querynode.New(cfg, querynode.Deps{Catalog: w.catalog, Store: w.kv, Log: w.openLog(), Bucket: w.bucket}, nil, quiet())
-	t.Cleanup(n.Stop)
+	n := w.newNode(7, nil)
 	require.NoError(t, n.Check(w.ctx)) // starts the load; no further check (and handoff) after it
 	require.Eventually(t, func() bool { return len(n.Shards()) == 1 }, 20*time.Second, 10*time.Millisecond)
 	require.Equal(t, int64(1), w.count(n, strong(), ""), "the load alone skips the dropped partition's channel rows")
