@@ -6,6 +6,7 @@ type metrics struct {
 	shards       prometheus.Gauge
 	memory       prometheus.GaugeFunc
 	rows         *prometheus.GaugeVec
+	segments     *prometheus.GaugeVec
 	consumed     *prometheus.GaugeVec
 	lag          *prometheus.GaugeVec
 	handoffs     prometheus.Counter
@@ -20,6 +21,8 @@ func newMetrics(reg prometheus.Registerer, used func() float64) *metrics {
 			Help: "Memory the shards hold, as counted against --memory-limit."}, used),
 		rows: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "weir_querynode_rows",
 			Help: "Rows held (files and channel), per collection."}, []string{"collection"}),
+		segments: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "weir_querynode_segments",
+			Help: "Segments whose committed files are loaded, per collection."}, []string{"collection"}),
 		consumed: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "weir_querynode_consumed_position",
 			Help: "Last channel position applied, per channel."}, []string{"channel"}),
 		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "weir_querynode_consume_lag",
@@ -32,7 +35,7 @@ func newMetrics(reg prometheus.Registerer, used func() float64) *metrics {
 			Help: "Search and query latency on this node, per kind.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}, []string{"kind"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.shards, m.memory, m.rows, m.consumed, m.lag, m.handoffs, m.handoffPause, m.latency)
+		reg.MustRegister(m.shards, m.memory, m.rows, m.segments, m.consumed, m.lag, m.handoffs, m.handoffPause, m.latency)
 	}
 	return m
 }

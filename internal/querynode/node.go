@@ -207,16 +207,23 @@ func (n *Node) Check(ctx context.Context) error {
 	}
 	n.mu.Unlock()
 	var errs []error
-	rows := map[int64]int64{}
+	rows, segs := map[int64]int64{}, map[int64]int{}
 	for _, sv := range current {
 		if err := n.tend(ctx, sv); err != nil {
 			errs = append(errs, fmt.Errorf("shard %s: %w", sv.a.Channel, err))
 		}
 		rows[sv.a.CollectionID] += sv.reported.Rows
+		if sh := sv.sh.Load(); sh != nil {
+			sh.mu.RLock()
+			segs[sv.a.CollectionID] += len(sh.segs)
+			sh.mu.RUnlock()
+		}
 	}
 	n.m.rows.Reset()
+	n.m.segments.Reset()
 	for coll, r := range rows {
 		n.m.rows.WithLabelValues(strconv.FormatInt(coll, 10)).Set(float64(r))
+		n.m.segments.WithLabelValues(strconv.FormatInt(coll, 10)).Set(float64(segs[coll]))
 	}
 	return errors.Join(errs...)
 }
@@ -350,6 +357,7 @@ func (n *Node) load(ctx context.Context, sv *served) (*shard, *wal.Reader, error
 		sh.apply(loaded)
 		for _, j := range jobs {
 			sh.files[j.file.ID] = true // delete files too, which add no piece
+			sh.segs[j.seg.ID] = true
 		}
 		sh.consumed, sh.consumedTs, sh.consumedAt = cp.Position, cp.Timestamp, cp.LogTime
 		sh.mu.Unlock()
@@ -706,6 +714,7 @@ func (n *Node) handoff(ctx context.Context, sh *shard) error {
 	sh.apply(l)
 	for _, j := range jobs {
 		sh.files[j.file.ID] = true
+		sh.segs[j.seg.ID] = true
 	}
 	// The rows of a dropped partition go, from files and from the channel alike, and the
 	// channel's later rows of it are not taken.

@@ -70,6 +70,7 @@ func TestEachRowOnceAcrossFlushesHandoffsAndRestarts(t *testing.T) {
 	check(n, "the last handoff")
 	for _, s := range n.Shards() {
 		require.Greater(t, s.Files, 0, "shard %s holds files after the handoffs", s.Channel)
+		require.Greater(t, s.Segments, 0, "shard %s holds segments after the handoffs", s.Channel)
 	}
 	// A node started now loads the files and follows the channel after the checkpoint.
 	w.insert(next, next+1)

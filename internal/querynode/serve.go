@@ -190,6 +190,7 @@ type ShardInfo struct {
 	Channel  string
 	Rows     int64
 	Files    int
+	Segments int
 	Consumed uint64
 }
 
@@ -204,7 +205,7 @@ func (n *Node) Shards() []ShardInfo {
 			continue
 		}
 		sh.mu.RLock()
-		out = append(out, ShardInfo{Channel: ch, Rows: sh.rowsN, Files: len(sh.files), Consumed: sh.consumed})
+		out = append(out, ShardInfo{Channel: ch, Rows: sh.rowsN, Files: len(sh.files), Segments: len(sh.segs), Consumed: sh.consumed})
 		sh.mu.RUnlock()
 	}
 	return out

@@ -67,6 +67,7 @@ type shard struct {
 	mu     sync.RWMutex
 	pieces []*piece
 	files  map[int64]bool // IDs of the files loaded
+	segs   map[int64]bool // IDs of the segments whose files are loaded
 	filter *replay.Filter
 	// deletes holds every delete known, by scope (a partition, or dml.AllPartitions).
 	deletes map[int64]mvcc.Set[key]
@@ -95,7 +96,7 @@ func newShard(coll *meta.Collection, ch string) (*shard, error) {
 	pk := schema.PrimaryKey(coll.Schema)
 	s := &shard{
 		coll: coll, ch: ch, sch: sch, pkName: pk.GetName(), strPK: pk.GetDataType() == schemapb.DataType_VarChar,
-		dims: map[int64]int{}, files: map[int64]bool{}, filter: replay.NewFilter(),
+		dims: map[int64]int{}, files: map[int64]bool{}, segs: map[int64]bool{}, filter: replay.NewFilter(),
 		deletes: map[int64]mvcc.Set[key]{}, byKey: map[key][]loc{}, caughtUp: make(chan struct{}), closed: make(chan struct{}),
 	}
 	for _, f := range coll.Schema.GetFields() {

@@ -67,6 +67,8 @@ func TestStartServesHealthAndMetrics(t *testing.T) {
 	require.Equal(t, http.StatusOK, code)
 	require.Contains(t, body, `weir_build_info{role="standalone",version="1.2.3"} 1`)
 	require.Contains(t, body, "go_goroutines")
+	require.Contains(t, body, "weir_querynode_shards 0", "the query node's metrics")
+	require.Contains(t, body, "weir_querynode_memory_bytes 0")
 	require.NotEmpty(t, s.EtcdEndpoints())
 	require.Contains(t, s.NATSURL(), "nats://127.0.0.1:")
 
