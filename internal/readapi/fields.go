@@ -10,8 +10,6 @@ import (
 	"github.com/weir-db/weir/internal/batch"
 )
 
-type recordOf = arrow.RecordBatch
-
 // pick is one row of one shard's result record.
 type pick struct {
 	shard, row int

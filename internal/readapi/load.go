@@ -9,12 +9,12 @@ import (
 
 	"github.com/milvus-io/milvus-proto/go-api/v2/commonpb"
 	"github.com/milvus-io/milvus-proto/go-api/v2/milvuspb"
-	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
 
 	"github.com/weir-db/weir/internal/apierr"
 	"github.com/weir-db/weir/internal/meta"
 	"github.com/weir-db/weir/internal/metastore"
 	"github.com/weir-db/weir/internal/querynode"
+	"github.com/weir-db/weir/internal/schema"
 )
 
 // QueryNodes reaches the query nodes: which are live, and their searches and queries.
@@ -122,7 +122,7 @@ func checkIndexed(st *meta.LoadState) error {
 	}
 	var missing []string
 	for _, f := range st.Collection.Schema.GetFields() {
-		if isVector(f.GetDataType()) && !indexed[f.GetFieldID()] {
+		if schema.IsVector(f.GetDataType()) && !indexed[f.GetFieldID()] {
 			missing = append(missing, f.GetName())
 		}
 	}
@@ -133,15 +133,6 @@ func checkIndexed(st *meta.LoadState) error {
 		return apierr.Milvus(apierr.LoadNoIndex, "["+strings.Join(missing, " ")+"]")
 	}
 	return nil
-}
-
-func isVector(t schemapb.DataType) bool {
-	switch t {
-	case schemapb.DataType_FloatVector, schemapb.DataType_BinaryVector, schemapb.DataType_Float16Vector,
-		schemapb.DataType_BFloat16Vector, schemapb.DataType_SparseFloatVector, schemapb.DataType_Int8Vector:
-		return true
-	}
-	return false
 }
 
 // partitionIDs resolves partition names of a collection, with Milvus's text for an unknown one.

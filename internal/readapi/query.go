@@ -15,6 +15,7 @@ import (
 	"github.com/weir-db/weir/internal/apierr"
 	"github.com/weir-db/weir/internal/meta"
 	"github.com/weir-db/weir/internal/querynode"
+	"github.com/weir-db/weir/internal/schema"
 )
 
 // countStar is the output field that turns a query into a count.
@@ -140,7 +141,7 @@ func (s *Service) query(ctx context.Context, req *milvuspb.QueryRequest) (*milvu
 			}}}, nil
 	}
 	picks := mergeQuery(coll, results, w)
-	recs := make([]recordOf, len(results))
+	recs := make([]arrow.RecordBatch, len(results))
 	for i, r := range results {
 		recs[i] = r.Fields
 	}
@@ -149,7 +150,7 @@ func (s *Service) query(ctx context.Context, req *milvuspb.QueryRequest) (*milvu
 		return nil, err
 	}
 	return &milvuspb.QueryResults{Status: apierr.OK(), CollectionName: coll.Name, FieldsData: fields, OutputFields: outputNames(fields, dynKeys),
-		PrimaryFieldName: pkField(coll.Schema).GetName()}, nil
+		PrimaryFieldName: schema.PrimaryKey(coll.Schema).GetName()}, nil
 }
 
 func (s *Service) queryShards(ctx context.Context, coll *meta.Collection, shard querynode.ShardRequest, limit int, count bool) ([]*querynode.QueryResult, error) {
@@ -171,7 +172,7 @@ func releaseQuery(results []*querynode.QueryResult) {
 // mergeQuery merges the shards' rows in primary key order (a key lives on one channel, so
 // shards never repeat one), skips offset and keeps limit.
 func mergeQuery(coll *meta.Collection, results []*querynode.QueryResult, w queryWindow) []pick {
-	strPK := pkField(coll.Schema).GetDataType() == schemapb.DataType_VarChar
+	strPK := schema.PrimaryKey(coll.Schema).GetDataType() == schemapb.DataType_VarChar
 	type cand struct {
 		k querynode.Hit
 		p pick
@@ -225,7 +226,7 @@ func (s *Service) MatchingKeys(ctx context.Context, coll *meta.Collection, filte
 		return nil, nil, err
 	}
 	defer releaseQuery(results)
-	strPK := pkField(coll.Schema).GetDataType() == schemapb.DataType_VarChar
+	strPK := schema.PrimaryKey(coll.Schema).GetDataType() == schemapb.DataType_VarChar
 	for _, r := range results {
 		for _, k := range r.Keys {
 			if strPK {

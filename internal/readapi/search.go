@@ -22,6 +22,7 @@ import (
 	"github.com/weir-db/weir/internal/meta"
 	"github.com/weir-db/weir/internal/metastore"
 	"github.com/weir-db/weir/internal/querynode"
+	"github.com/weir-db/weir/internal/schema"
 	"github.com/weir-db/weir/internal/vsearch"
 )
 
@@ -210,14 +211,14 @@ func annsField(sch *schemapb.CollectionSchema, name string) (*schemapb.FieldSche
 		if f == nil {
 			return nil, apierr.Milvus(apierr.AnnsFieldMissing, name)
 		}
-		if !isVector(f.GetDataType()) {
+		if !schema.IsVector(f.GetDataType()) {
 			return nil, apierr.Milvus(apierr.AnnsFieldNotVector, name)
 		}
 		return f, nil
 	}
 	var vecs []*schemapb.FieldSchema
 	for _, f := range sch.GetFields() {
-		if isVector(f.GetDataType()) {
+		if schema.IsVector(f.GetDataType()) {
 			vecs = append(vecs, f)
 		}
 	}
@@ -303,7 +304,7 @@ func (s *Service) search(ctx context.Context, req *milvuspb.SearchRequest) (*mil
 	}
 	// Milvus checks the vectors and the metric on the query node, and names it.
 	node := s.someNode(ctx, coll)
-	dim, _ := strconv.Atoi(paramOf(field, "dim"))
+	dim, _ := strconv.Atoi(schema.Param(field, schema.KeyDim))
 	vectors := make([][]float32, nq)
 	for i, v := range group.GetPlaceholders()[0].GetValues() {
 		if len(v) != 4*dim {
@@ -383,15 +384,6 @@ func (s *Service) indexMetric(ctx context.Context, coll *meta.Collection, f *sch
 	return "", apierr.Milvus(apierr.LoadNoIndex, "["+f.GetName()+"]")
 }
 
-func paramOf(f *schemapb.FieldSchema, key string) string {
-	for _, kv := range f.GetTypeParams() {
-		if kv.GetKey() == key {
-			return kv.GetValue()
-		}
-	}
-	return ""
-}
-
 // roundScore rounds as Milvus's segcore does: half away from zero, in float32.
 func roundScore(v float32, decimals int) float32 {
 	if decimals < 0 {
@@ -409,8 +401,8 @@ func mergeSearch(coll *meta.Collection, m vsearch.Metric, sp searchParams, nq in
 		shard int
 		row   int
 	}
-	strPK := pkField(coll.Schema).GetDataType() == schemapb.DataType_VarChar
-	data := &schemapb.SearchResultData{NumQueries: int64(nq), TopK: int64(sp.topK), PrimaryFieldName: pkField(coll.Schema).GetName()}
+	strPK := schema.PrimaryKey(coll.Schema).GetDataType() == schemapb.DataType_VarChar
+	data := &schemapb.SearchResultData{NumQueries: int64(nq), TopK: int64(sp.topK), PrimaryFieldName: schema.PrimaryKey(coll.Schema).GetName()}
 	var ints []int64
 	var strs []string
 	var picks []pick
@@ -470,7 +462,7 @@ func mergeSearch(coll *meta.Collection, m vsearch.Metric, sp searchParams, nq in
 	} else {
 		data.Ids = &schemapb.IDs{IdField: &schemapb.IDs_IntId{IntId: &schemapb.LongArray{Data: ints}}}
 	}
-	recs := make([]recordOf, len(results))
+	recs := make([]arrow.RecordBatch, len(results))
 	for i, r := range results {
 		recs[i] = r.Fields
 	}
@@ -480,13 +472,4 @@ func mergeSearch(coll *meta.Collection, m vsearch.Metric, sp searchParams, nq in
 	}
 	data.FieldsData = fields
 	return data, nil
-}
-
-func pkField(sch *schemapb.CollectionSchema) *schemapb.FieldSchema {
-	for _, f := range sch.GetFields() {
-		if f.GetIsPrimaryKey() {
-			return f
-		}
-	}
-	return nil
 }
