@@ -443,13 +443,7 @@ func (n *Node) readFiles(ctx context.Context, sh *shard, jobs []fileJob, progres
 			if err != nil {
 				return loaded{}, fmt.Errorf("read %s: %w", j.file.Key, err)
 			}
-			for r := range d.Len() {
-				k := key{}
-				if d.StringPKs != nil {
-					k.s = d.StringPKs[r]
-				} else {
-					k.i = d.IntPKs[r]
-				}
+			for r, k := range keysOf(dml.PKs{Ints: d.IntPKs, Strs: d.StringPKs}) {
 				out.deletes = append(out.deletes, deleteRow{scope: j.seg.PartitionID, k: k, ts: d.TS[r]})
 			}
 		} else {
@@ -586,13 +580,7 @@ func (s *shard) applyMessage(m wal.Message) error {
 		if err != nil {
 			return err
 		}
-		for i := range pks.Len() {
-			k := key{}
-			if pks.Strs != nil {
-				k.s = pks.Strs[i]
-			} else {
-				k.i = pks.Ints[i]
-			}
+		for _, k := range keysOf(pks) {
 			dels = append(dels, deleteRow{scope: h.PartitionID, k: k, ts: ts})
 		}
 	}

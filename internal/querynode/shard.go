@@ -63,6 +63,9 @@ type shard struct {
 	pkName string
 	strPK  bool
 	dims   map[int64]int // float vector fields' dims by field ID
+	// vecCols are the float vector fields' column indexes in sch, by field ID (a batch's
+	// columns are its schema's fields in order).
+	vecCols map[int64]int
 
 	mu     sync.RWMutex
 	pieces []*piece
@@ -96,16 +99,16 @@ func newShard(coll *meta.Collection, ch string) (*shard, error) {
 	pk := schema.PrimaryKey(coll.Schema)
 	s := &shard{
 		coll: coll, ch: ch, sch: sch, pkName: pk.GetName(), strPK: pk.GetDataType() == schemapb.DataType_VarChar,
-		dims: map[int64]int{}, files: map[int64]bool{}, segs: map[int64]bool{}, filter: replay.NewFilter(),
+		dims: map[int64]int{}, vecCols: map[int64]int{}, files: map[int64]bool{}, segs: map[int64]bool{}, filter: replay.NewFilter(),
 		deletes: map[int64]mvcc.Set[key]{}, byKey: map[key][]loc{}, caughtUp: make(chan struct{}), closed: make(chan struct{}),
 	}
-	for _, f := range coll.Schema.GetFields() {
+	for i, f := range coll.Schema.GetFields() {
 		if f.GetDataType() == schemapb.DataType_FloatVector {
 			d, err := batch.Dim(f)
 			if err != nil {
 				return nil, err
 			}
-			s.dims[f.GetFieldID()] = d
+			s.dims[f.GetFieldID()], s.vecCols[f.GetFieldID()] = d, i
 		}
 	}
 	return s, nil
@@ -121,35 +124,33 @@ func (s *shard) newPiece(rec arrow.RecordBatch, part, file int64, pos uint64) (*
 	if err != nil {
 		return nil, err
 	}
-	p.keys = make([]key, rec.NumRows())
-	for i := range p.keys {
-		if pks.Strs != nil {
-			p.keys[i].s = pks.Strs[i]
-		} else {
-			p.keys[i].i = pks.Ints[i]
-		}
-	}
+	p.keys = keysOf(pks)
 	tsCol, ok := rec.Column(int(rec.NumCols()) - 1).(*array.Uint64)
 	if !ok {
 		return nil, fmt.Errorf("rows without a timestamp column")
 	}
 	p.ts = tsCol.Uint64Values()
-	for i, f := range s.sch.Fields() {
-		id, ok := fieldID(f)
-		if !ok {
-			continue
-		}
-		dim, isVec := s.dims[id]
-		if !isVec {
-			continue
-		}
+	for id, i := range s.vecCols {
 		col, ok := rec.Column(i).(*array.FixedSizeBinary)
 		if !ok {
-			return nil, fmt.Errorf("vector column %s of type %s", f.Name, rec.Column(i).DataType())
+			return nil, fmt.Errorf("vector column %s of type %s", s.sch.Field(i).Name, rec.Column(i).DataType())
 		}
-		p.vecs[id] = floats(col, dim)
+		p.vecs[id] = floats(col, s.dims[id])
 	}
 	return p, nil
+}
+
+// keysOf returns primary keys as the shard's keys.
+func keysOf(pks dml.PKs) []key {
+	out := make([]key, pks.Len())
+	for i := range out {
+		if pks.Strs != nil {
+			out[i].s = pks.Strs[i]
+		} else {
+			out[i].i = pks.Ints[i]
+		}
+	}
+	return out
 }
 
 // floats returns a FixedSizeBinary column of float vectors as dim float32s a row: a view of
@@ -171,17 +172,6 @@ func floats(col *array.FixedSizeBinary, dim int) []float32 {
 	return out
 }
 
-func fieldID(f arrow.Field) (int64, bool) {
-	v, ok := f.Metadata.GetValue(batch.FieldIDKey)
-	if !ok {
-		return 0, false
-	}
-	var id int64
-	if _, err := fmt.Sscan(v, &id); err != nil {
-		return 0, false
-	}
-	return id, true
-}
 
 // addPiece makes p's rows part of the shard, marking them (and the rows of their keys already
 // held) with every delete and later row known. Called with mu held for writing.
