@@ -208,8 +208,9 @@ func (n *Node) Check(ctx context.Context) error {
 	n.mu.Unlock()
 	var errs []error
 	rows, segs := map[int64]int64{}, map[int64]int{}
+	targets := newTargets(n)
 	for _, sv := range current {
-		if err := n.tend(ctx, sv); err != nil {
+		if err := n.tend(ctx, sv, targets); err != nil {
 			errs = append(errs, fmt.Errorf("shard %s: %w", sv.a.Channel, err))
 		}
 		rows[sv.a.CollectionID] += sv.reported.Rows
@@ -361,6 +362,7 @@ func (n *Node) load(ctx context.Context, sv *served) (*shard, *wal.Reader, error
 		}
 		sh.consumed, sh.consumedTs, sh.consumedAt = cp.Position, cp.Timestamp, cp.LogTime
 		sh.mu.Unlock()
+		sh.seenRev.Store(snap.Revision)
 		reader, err := n.log.Follow(ctx, sv.a.Channel, wal.Anchor{Pos: cp.Position, Time: cp.LogTime})
 		if errors.Is(err, wal.ErrTruncated) && attempt < 5 {
 			sh.release()
@@ -608,13 +610,13 @@ func (s *shard) applyMessage(m wal.Message) error {
 }
 
 // tend hands off newly committed files, renews the hold and reports the shard's state.
-func (n *Node) tend(ctx context.Context, sv *served) error {
+func (n *Node) tend(ctx context.Context, sv *served, targets *targets) error {
 	sh := sv.sh.Load()
 	var handoffErr error
 	if sh != nil {
 		// A failed handoff (a file unreadable for now, the memory limit) is retried at the next
 		// check; the hold is renewed and the state reported all the same.
-		handoffErr = n.handoff(ctx, sh)
+		handoffErr = n.handoff(ctx, sh, targets)
 		if end, err := n.log.LastPosition(ctx, sv.a.Channel); err == nil {
 			sv.end.Store(&logEnd{pos: end, at: time.Now()})
 			pos, _, _ := sh.position()
@@ -660,14 +662,45 @@ func (n *Node) tend(ctx context.Context, sv *served) error {
 // rowsReport is how often a shard's row count alone is reported.
 const rowsReport = 10 * time.Second
 
+// targets reads, once per check and collection, what the handoffs of its shards compare with:
+// one snapshot of the view and the dropped partitions.
+type targets struct {
+	n     *Node
+	byCol map[int64]*target
+}
+
+type target struct {
+	snap    meta.Snapshot
+	dropped map[int64]bool
+}
+
+func newTargets(n *Node) *targets { return &targets{n: n, byCol: map[int64]*target{}} }
+
+func (ts *targets) of(ctx context.Context, coll int64) (*target, error) {
+	if t := ts.byCol[coll]; t != nil {
+		return t, nil
+	}
+	dropped, err := ts.n.catalog.DroppedPartitions(ctx, coll)
+	if err != nil {
+		return nil, err
+	}
+	t := &target{snap: ts.n.view.Snapshot(coll), dropped: dropped}
+	ts.byCol[coll] = t
+	return t, nil
+}
+
 // handoff loads the files committed for the shard's channel since it last looked and drops the
 // channel rows they hold, in one change of the shard (R3).
-func (n *Node) handoff(ctx context.Context, sh *shard) error {
-	snap := n.view.Snapshot(sh.coll.ID)
-	dropped, err := n.catalog.DroppedPartitions(ctx, sh.coll.ID)
+func (n *Node) handoff(ctx context.Context, sh *shard, targets *targets) error {
+	rev := n.view.Revision()
+	if rev == sh.seenRev.Load() {
+		return nil // nothing in the metastore changed since the shard last looked
+	}
+	t, err := targets.of(ctx, sh.coll.ID)
 	if err != nil {
 		return err
 	}
+	snap, dropped := t.snap, t.dropped
 	sh.mu.RLock()
 	var jobs []fileJob
 	var segs []meta.Segment
@@ -709,6 +742,7 @@ func (n *Node) handoff(ctx context.Context, sh *shard) error {
 	sh.dropped = dropped
 	sh.dropPieces(func(p *piece) bool { return dropped[p.part] })
 	sh.mu.Unlock()
+	sh.seenRev.Store(snap.Revision)
 	if len(jobs) > 0 {
 		n.m.handoffs.Inc()
 		n.m.handoffPause.Observe(time.Since(start).Seconds())

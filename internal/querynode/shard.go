@@ -89,6 +89,8 @@ type shard struct {
 	closed   chan struct{}
 	// dropped are the collection's dropped partitions, as last read: their rows are not held.
 	dropped map[int64]bool
+	// seenRev is the view revision the shard's files and filter last caught up with.
+	seenRev atomic.Int64
 }
 
 func newShard(coll *meta.Collection, ch string) (*shard, error) {
