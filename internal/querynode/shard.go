@@ -174,7 +174,6 @@ func floats(col *array.FixedSizeBinary, dim int) []float32 {
 	return out
 }
 
-
 // addPiece makes p's rows part of the shard, marking them (and the rows of their keys already
 // held) with every delete and later row known. Called with mu held for writing.
 func (s *shard) addPiece(p *piece) {
