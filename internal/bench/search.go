@@ -3,7 +3,6 @@ package bench
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -14,10 +13,10 @@ import (
 
 	"github.com/milvus-io/milvus-proto/go-api/v2/commonpb"
 	"github.com/milvus-io/milvus-proto/go-api/v2/milvuspb"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/weir-db/weir/internal/objstore"
 	"github.com/weir-db/weir/internal/querynode"
+	"github.com/weir-db/weir/internal/readapi"
 	"github.com/weir-db/weir/internal/segment"
 )
 
@@ -233,18 +232,11 @@ func (c *client) indexAndLoad(ctx context.Context, name string) (time.Duration, 
 
 // search runs one top-10 search of q.
 func (c *client) search(ctx context.Context, name string, q []float32, level commonpb.ConsistencyLevel) error {
-	b := make([]byte, 4*len(q))
-	for i, v := range q {
-		binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(v))
-	}
-	pg, err := proto.Marshal(&commonpb.PlaceholderGroup{Placeholders: []*commonpb.PlaceholderValue{{Tag: "$0", Type: commonpb.PlaceholderType_FloatVector, Values: [][]byte{b}}}})
+	req, err := readapi.FloatSearch(name, q, 10, "", "L2", level)
 	if err != nil {
 		return err
 	}
-	res, err := c.Search(ctx, &milvuspb.SearchRequest{CollectionName: name, DslType: commonpb.DslType_BoolExprV1,
-		SearchInput:      &milvuspb.SearchRequest_PlaceholderGroup{PlaceholderGroup: pg},
-		SearchParams:     []*commonpb.KeyValuePair{{Key: "topk", Value: "10"}, {Key: "metric_type", Value: "L2"}},
-		ConsistencyLevel: level})
+	res, err := c.Search(ctx, req)
 	if err := check(res.GetStatus(), err, "search"); err != nil {
 		return err
 	}

@@ -6,18 +6,15 @@ package demo
 import (
 	"cmp"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"log/slog"
-	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -31,6 +28,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/weir-db/weir/internal/readapi"
 	"github.com/weir-db/weir/internal/standalone"
 )
 
@@ -314,18 +312,11 @@ func load(ctx context.Context, c milvuspb.MilvusServiceClient, name string, cfg 
 
 // search runs one top-k search at Strong consistency and returns the keys found.
 func search(ctx context.Context, c milvuspb.MilvusServiceClient, name string, q []float32, k int) ([]int64, error) {
-	b := make([]byte, 4*len(q))
-	for i, v := range q {
-		binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(v))
-	}
-	pg, err := proto.Marshal(&commonpb.PlaceholderGroup{Placeholders: []*commonpb.PlaceholderValue{{Tag: "$0", Type: commonpb.PlaceholderType_FloatVector, Values: [][]byte{b}}}})
+	req, err := readapi.FloatSearch(name, q, k, "embedding", "L2", commonpb.ConsistencyLevel_Strong)
 	if err != nil {
 		return nil, err
 	}
-	r, err := c.Search(ctx, &milvuspb.SearchRequest{CollectionName: name, DslType: commonpb.DslType_BoolExprV1,
-		SearchInput:      &milvuspb.SearchRequest_PlaceholderGroup{PlaceholderGroup: pg},
-		SearchParams:     []*commonpb.KeyValuePair{{Key: "topk", Value: strconv.Itoa(k)}, {Key: "anns_field", Value: "embedding"}, {Key: "metric_type", Value: "L2"}},
-		ConsistencyLevel: commonpb.ConsistencyLevel_Strong})
+	r, err := c.Search(ctx, req)
 	if err := check(r.GetStatus(), err, "search"); err != nil {
 		return nil, err
 	}

@@ -8,6 +8,7 @@ import (
 	"github.com/milvus-io/milvus-proto/go-api/v2/commonpb"
 	"github.com/milvus-io/milvus-proto/go-api/v2/milvuspb"
 	"github.com/stretchr/testify/require"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/weir-db/weir/internal/apierr"
 	"github.com/weir-db/weir/internal/meta"
@@ -131,4 +132,19 @@ func TestLoadFailureIsReported(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, int32(101), p.GetStatus().GetCode())
 	require.Equal(t, "load of channel "+coll.VChannels[0]+" on query node 3 failed: query node 3: loading needs about 2048 more bytes, over its memory limit of 1024 bytes: collection not loaded[collection="+itoa(coll.ID)+"]", p.GetStatus().GetReason())
+}
+
+// TestFloatSearchIsWhatSearchReads: the request FloatSearch builds carries its vector and
+// parameters as the search path reads them.
+func TestFloatSearchIsWhatSearchReads(t *testing.T) {
+	req, err := FloatSearch("books", []float32{1.5, -2}, 7, "vec", "IP", commonpb.ConsistencyLevel_Bounded)
+	require.NoError(t, err)
+	p, err := parseSearchParams(req.GetSearchParams())
+	require.NoError(t, err)
+	require.Equal(t, searchParams{topK: 7, metric: "IP", anns: "vec", round: -1}, p)
+	var g commonpb.PlaceholderGroup
+	require.NoError(t, proto.Unmarshal(req.GetPlaceholderGroup(), &g))
+	require.Equal(t, commonpb.PlaceholderType_FloatVector, g.GetPlaceholders()[0].GetType())
+	require.Equal(t, []byte{0, 0, 0xc0, 0x3f, 0, 0, 0, 0xc0}, g.GetPlaceholders()[0].GetValues()[0])
+	require.Equal(t, commonpb.ConsistencyLevel_Bounded, req.GetConsistencyLevel())
 }

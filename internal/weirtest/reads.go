@@ -2,16 +2,15 @@ package weirtest
 
 import (
 	"context"
-	"encoding/binary"
 	"fmt"
-	"math"
 	"testing"
 	"time"
 
 	"github.com/milvus-io/milvus-proto/go-api/v2/commonpb"
 	"github.com/milvus-io/milvus-proto/go-api/v2/milvuspb"
 	"github.com/stretchr/testify/require"
-	"google.golang.org/protobuf/proto"
+
+	"github.com/weir-db/weir/internal/readapi"
 )
 
 // IndexAndLoad defines a FLAT L2 index on the writer's collection's "vec" and loads it with
@@ -68,18 +67,15 @@ func CountStrong(w *Writer) (int64, error) {
 // SearchKey searches the writer's collection, at Strong consistency, for the vector of key k
 // (Writer.Insert's [k, 0, 0, ...]) and returns the top hit's key.
 func SearchKey(w *Writer, k int64) (int64, error) {
-	dim := max(w.Dim, 8)
-	b := make([]byte, 4*dim)
-	binary.LittleEndian.PutUint32(b, math.Float32bits(float32(k)))
-	pg, err := proto.Marshal(&commonpb.PlaceholderGroup{Placeholders: []*commonpb.PlaceholderValue{{Tag: "$0", Type: commonpb.PlaceholderType_FloatVector, Values: [][]byte{b}}}})
+	q := make([]float32, max(w.Dim, 8))
+	q[0] = float32(k)
+	req, err := readapi.FloatSearch(w.Name, q, 1, "vec", "L2", commonpb.ConsistencyLevel_Strong)
 	if err != nil {
 		return 0, err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	r, err := w.C.Search(ctx, &milvuspb.SearchRequest{CollectionName: w.Name, DslType: commonpb.DslType_BoolExprV1, SearchInput: &milvuspb.SearchRequest_PlaceholderGroup{PlaceholderGroup: pg}, Nq: 1,
-		SearchParams:     []*commonpb.KeyValuePair{{Key: "topk", Value: "1"}, {Key: "anns_field", Value: "vec"}, {Key: "metric_type", Value: "L2"}},
-		ConsistencyLevel: commonpb.ConsistencyLevel_Strong})
+	r, err := w.C.Search(ctx, req)
 	if err != nil {
 		return 0, err
 	}
