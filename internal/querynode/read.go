@@ -10,7 +10,6 @@ import (
 
 	"github.com/weir-db/weir/internal/batch"
 	"github.com/weir-db/weir/internal/expr"
-	"github.com/weir-db/weir/internal/meta"
 	"github.com/weir-db/weir/internal/vsearch"
 )
 
@@ -250,19 +249,4 @@ func (s *shard) gather(hits []hit, names []string) (arrow.RecordBatch, error) {
 		refs[i] = batch.RowRef{Rec: h.p.rec, Row: h.row}
 	}
 	return batch.Take(fields, idx, refs)
-}
-
-// UsesKeyIndex reports whether a query of coll with filter is answered from the key index
-// (for tests and operators: the filter is `pk in [...]` or `pk == v`).
-func UsesKeyIndex(coll *meta.Collection, filter string) bool {
-	s, err := newShard(coll, "")
-	if err != nil {
-		return false
-	}
-	n, err := expr.Parse(filter, coll.Schema)
-	if err != nil {
-		return false
-	}
-	_, ok := s.pkLookup(n)
-	return ok
 }

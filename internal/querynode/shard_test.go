@@ -9,11 +9,12 @@ import (
 
 	"github.com/weir-db/weir/internal/batch"
 	"github.com/weir-db/weir/internal/dml"
+	"github.com/weir-db/weir/internal/expr"
 	"github.com/weir-db/weir/internal/meta"
 	"github.com/weir-db/weir/internal/schema"
 )
 
-func testCollection(t *rapid.T) *meta.Collection {
+func testCollection(t interface{ Fatal(...any) }) *meta.Collection {
 	s, err := schema.Normalize("books", &schemapb.CollectionSchema{Fields: []*schemapb.FieldSchema{
 		{Name: "id", DataType: schemapb.DataType_Int64, IsPrimaryKey: true},
 		{Name: "vec", DataType: schemapb.DataType_FloatVector, TypeParams: []*commonpb.KeyValuePair{{Key: "dim", Value: "2"}}},
@@ -172,4 +173,42 @@ func TestOneMessageSplitAcrossChunksOfAFile(t *testing.T) {
 			t.Fatalf("key 1: the earlier chunk's row is latest %v, the later's %v", first.marks[0].Latest(10, 10), second.marks[1].Latest(10, 10))
 		}
 	})
+}
+
+// TestPkInIsAnsweredFromTheKeyIndex: a query of `pk in [...]` or `pk == v` reads the key index,
+// not the pieces: with the pieces list emptied behind the index's back, it still finds the
+// rows, and a filter the index cannot answer finds none.
+func TestPkInIsAnsweredFromTheKeyIndex(t *testing.T) {
+	coll := testCollection(t)
+	sh, err := newShard(coll, "ch")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := batch.FromFieldData(coll.Schema, []*schemapb.FieldData{
+		{FieldName: "id", Type: schemapb.DataType_Int64, Field: &schemapb.FieldData_Scalars{Scalars: &schemapb.ScalarField{Data: &schemapb.ScalarField_LongData{LongData: &schemapb.LongArray{Data: []int64{1, 2, 3}}}}}},
+		{FieldName: "vec", Type: schemapb.DataType_FloatVector, Field: &schemapb.FieldData_Vectors{Vectors: &schemapb.VectorField{Dim: 2, Data: &schemapb.VectorField_FloatVector{FloatVector: &schemapb.FloatArray{Data: make([]float32, 6)}}}}},
+	}, 3, batch.FromOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := sh.newPiece(r.Record(10), 1, 0, 1)
+	r.Release()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sh.addPiece(p)
+	sh.pieces = nil // a scan now finds nothing; the key index still holds the rows
+	for filter, want := range map[string]int{"id in [1, 3, 9]": 2, "id == 2": 1, "id > 0": 0} {
+		f, err := expr.Parse(filter, coll.Schema)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows, err := sh.query(readSpec{t: 10, filter: f}, -1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rows) != want {
+			t.Fatalf("%s: %d rows, want %d", filter, len(rows), want)
+		}
+	}
 }
