@@ -285,19 +285,6 @@ func (n *Node) Close() {
 	n.wg.Wait()
 }
 
-// checkHighest checks that the channel still holds, unchanged, the highest position a committed
-// segment of it holds, when that lies above the checkpoint cp (Follow checks the checkpoint's
-// own record). A log loses a suffix: when that record is intact, nothing below it was lost. A
-// segment written before Weir kept MaxLogTime can only be checked for being there, so the
-// highest segment that has one is checked too.
-func (n *Node) checkHighest(ctx context.Context, ch string, cp meta.Checkpoint, segs []*meta.Segment) error {
-	for _, s := range meta.HighestAbove(cp.Position, segs) {
-		if err := n.log.Check(ctx, ch, wal.Anchor{Pos: s.MaxPos, Time: s.MaxLogTime}); err != nil {
-			return fmt.Errorf("check position %d, the highest segment %d holds: %w", s.MaxPos, s.ID, err)
-		}
-	}
-	return nil
-}
 
 // noteRewound reports whether err is a channel that moved backward under its pipeline and, if
 // so, says so as loudly as the node can: the channel stays stopped (every restart under its

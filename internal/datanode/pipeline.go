@@ -208,7 +208,7 @@ func (n *Node) startPipeline(ctx context.Context, lease meta.Lease) (*pipeline, 
 	// segment holds, which can lie above the checkpoint (a buffer of another partition or
 	// level holds the checkpoint back): that record must still be the one committed, or new
 	// records at positions the log lost and reused would be dropped as replays.
-	if err := n.checkHighest(ctx, lease.Channel, cp, segs); err != nil {
+	if err := replay.CheckHighest(ctx, n.log, lease.Channel, cp, segs); err != nil {
 		cancel()
 		n.noteRewound(lease.Channel, err)
 		return nil, fmt.Errorf("watch %s: %w", lease.Channel, err)

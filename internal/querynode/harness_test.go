@@ -38,6 +38,7 @@ type world struct {
 	catalog *meta.Catalog
 	ids     *meta.IDAllocator
 	nc      *wal.Embedded
+	ncCfg   wal.EmbeddedConfig
 	bucket  objstore.Bucket
 	proxy   *proxy.Server
 	dn      *datanode.Node
@@ -66,9 +67,11 @@ func newWorld(t *testing.T, shards int, tune ...func(*datanode.Config)) *world {
 	require.NoError(t, err)
 	t.Cleanup(func() { store.Close() })
 	w.kv = store
-	w.nc, err = wal.StartEmbedded(wal.EmbeddedConfig{Dir: t.TempDir(), Logger: quiet()})
+	w.ncCfg = wal.EmbeddedConfig{Dir: t.TempDir(), Logger: quiet()}
+	w.nc, err = wal.StartEmbedded(w.ncCfg)
 	require.NoError(t, err)
-	t.Cleanup(w.nc.Shutdown)
+	w.ncCfg.Port = w.nc.Port()
+	t.Cleanup(func() { w.nc.Shutdown() })
 	w.bucket, err = objstore.NewLocal(t.TempDir())
 	require.NoError(t, err)
 	w.ids = meta.NewIDAllocator(w.kv, "weir", 100)
@@ -111,6 +114,17 @@ func newWorld(t *testing.T, shards int, tune ...func(*datanode.Config)) *world {
 	require.NoError(t, err)
 	require.NoError(t, w.catalog.SaveLoad(ctx, ls, &meta.Load{Replicas: 1}))
 	return w
+}
+
+// restartNATS stops the NATS server, runs meanwhile with its store directory, and starts it
+// again on the same store and port (clients reconnect).
+func (w *world) restartNATS(meanwhile func(storeDir string)) {
+	w.t.Helper()
+	w.nc.Shutdown()
+	meanwhile(w.ncCfg.Dir)
+	nc, err := wal.StartEmbedded(w.ncCfg)
+	require.NoError(w.t, err)
+	w.nc = nc
 }
 
 func (w *world) openLog() *wal.Log {

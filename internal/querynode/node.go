@@ -339,8 +339,10 @@ func (n *Node) load(ctx context.Context, sv *served) (*shard, *wal.Reader, error
 			return nil, nil, err
 		}
 		var jobs []fileJob
+		var chanSegs []*meta.Segment
 		for _, s := range snap.Segments {
 			if s.Channel == sv.a.Channel {
+				chanSegs = append(chanSegs, &s)
 				sh.filter.Commit(s)
 				if !dropped[s.PartitionID] {
 					jobs = append(jobs, filesOf(s, snap.Files[s.ID])...)
@@ -363,7 +365,13 @@ func (n *Node) load(ctx context.Context, sv *served) (*shard, *wal.Reader, error
 		sh.consumed, sh.consumedTs, sh.consumedAt = cp.Position, cp.Timestamp, cp.LogTime
 		sh.mu.Unlock()
 		sh.seenRev.Store(snap.Revision)
-		reader, err := n.log.Follow(ctx, sv.a.Channel, wal.Anchor{Pos: cp.Position, Time: cp.LogTime})
+		// The filter takes what committed segments hold as held: their highest records must
+		// still be the ones committed, or new records at reused positions would be dropped.
+		err = replay.CheckHighest(ctx, n.log, sv.a.Channel, cp, chanSegs)
+		var reader *wal.Reader
+		if err == nil {
+			reader, err = n.log.Follow(ctx, sv.a.Channel, wal.Anchor{Pos: cp.Position, Time: cp.LogTime})
+		}
 		if errors.Is(err, wal.ErrTruncated) && attempt < 5 {
 			sh.release()
 			if _, err := n.view.Reload(ctx); err != nil {

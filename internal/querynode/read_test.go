@@ -18,6 +18,8 @@ import (
 	"github.com/weir-db/weir/internal/proxy"
 	"github.com/weir-db/weir/internal/querynode"
 	"github.com/weir-db/weir/internal/tso"
+	"github.com/weir-db/weir/internal/wal"
+	"github.com/weir-db/weir/internal/wal/waltest"
 )
 
 // TestEachRowOnceAcrossFlushesHandoffsAndRestarts is R1 and R2: rows inserted, deleted and
@@ -581,4 +583,58 @@ func TestDroppedPartitionRowsInTheChannel(t *testing.T) {
 	require.NoError(t, n.Check(w.ctx)) // starts the load; no further check (and handoff) after it
 	require.Eventually(t, func() bool { return len(n.Shards()) == 1 }, 20*time.Second, 10*time.Millisecond)
 	require.Equal(t, int64(1), w.count(n, strong(), ""), "the load alone skips the dropped partition's channel rows")
+}
+
+// TestLoadRefusesALogThatMovedBackward: a committed segment holds positions above the
+// checkpoint; the NATS server then loses them and reuses them for new writes. A node loading
+// the shard must not drop the new records as replays of the committed ones (the filter's
+// premise): it refuses to serve, loudly, as the data node does (replay.CheckHighest).
+func TestLoadRefusesALogThatMovedBackward(t *testing.T) {
+	w := newWorld(t, 1, func(c *datanode.Config) { c.SyncBufferBytes = 2 << 10 })
+	st, err := w.proxy.CreatePartition(w.ctx, &milvuspb.CreatePartitionRequest{CollectionName: "books", PartitionName: "small"})
+	require.NoError(t, err)
+	require.Zero(t, st.GetCode(), st.GetReason())
+	ch := w.coll.VChannels[0]
+	w.insertInto("small", 1) // stays buffered: holds the checkpoint back
+	big := make([]int64, 200)
+	for i := range big {
+		big[i] = int64(100 + i)
+	}
+	w.insert(big...) // past the sync buffer: committed at once, above the checkpoint
+	for i := range big {
+		big[i] += 1000
+	}
+	w.insert(big...)
+	var highest uint64
+	require.Eventually(t, func() bool {
+		segs, err := w.catalog.ListSegments(w.ctx, w.coll.ID)
+		require.NoError(t, err)
+		for _, s := range segs {
+			highest = max(highest, s.MaxPos)
+		}
+		cp, err := w.catalog.ReadCheckpoint(w.ctx, ch)
+		require.NoError(t, err)
+		return highest == 3 && cp.Position < 2
+	}, 10*time.Second, 5*time.Millisecond, "positions 2 and 3 committed above the checkpoint")
+	w.dn.Close()
+	w.restartNATS(func(dir string) { require.NoError(t, waltest.LoseTail(dir, ch, 1)) })
+	require.Eventually(t, func() bool {
+		res, err := w.proxy.Insert(w.ctx, &milvuspb.InsertRequest{CollectionName: "books", NumRows: 1, FieldsData: w.columns([]int64{5000}, []int64{1})})
+		return err == nil && res.GetStatus().GetCode() == 0
+	}, 10*time.Second, 50*time.Millisecond, "a write at the reused position")
+
+	w.assign(7)
+	n := w.newNode(7, nil)
+	var state string
+	require.Eventually(t, func() bool {
+		require.NoError(t, n.Check(w.ctx))
+		states, err := w.catalog.ListShardStates(w.ctx, w.coll.ID)
+		require.NoError(t, err)
+		if len(states) == 1 {
+			state = states[0].Error
+		}
+		return state != ""
+	}, 20*time.Second, 10*time.Millisecond)
+	require.Contains(t, state, wal.ErrRewound.Error())
+	require.Empty(t, n.Shards(), "nothing served")
 }

@@ -6,6 +6,7 @@
 package replay
 
 import (
+	"context"
 	"fmt"
 	"slices"
 
@@ -16,6 +17,7 @@ import (
 	"github.com/weir-db/weir/internal/batch"
 	"github.com/weir-db/weir/internal/dml"
 	"github.com/weir-db/weir/internal/meta"
+	"github.com/weir-db/weir/internal/wal"
 )
 
 // Filter drops the messages, or the halves of an upsert, that committed segments already hold.
@@ -68,6 +70,29 @@ func (f *Filter) Keep(pos uint64, h dml.Header) (deletes, rows bool) {
 		return pos > f.deletes[h.DeleteScope()], pos > f.inserts[h.PartitionID]
 	}
 	return false, false
+}
+
+// Log is what CheckHighest asks of a channel's log.
+type Log interface {
+	Check(ctx context.Context, channel string, a wal.Anchor) error
+}
+
+// CheckHighest checks that the channel still holds, unchanged, the record at the highest
+// position a committed segment of it holds, when that lies above the checkpoint cp (Follow
+// checks the checkpoint's own record). The filter drops every message at or below that
+// position as committed: were the log to have lost and reused those positions (a server that
+// crashed before its fsync), the new records there would be dropped as replays, silently. A log
+// loses a suffix: when that record is intact, nothing below it was lost. A segment written
+// before Weir kept MaxLogTime can only be checked for being there, so the highest segment that
+// has one is checked too. Every reader that replays the channel with the filter (the data node
+// and the query nodes) checks first, and stops loudly on wal.ErrRewound.
+func CheckHighest(ctx context.Context, log Log, ch string, cp meta.Checkpoint, segs []*meta.Segment) error {
+	for _, s := range meta.HighestAbove(cp.Position, segs) {
+		if err := log.Check(ctx, ch, wal.Anchor{Pos: s.MaxPos, Time: s.MaxLogTime}); err != nil {
+			return fmt.Errorf("check position %d, the highest segment %d holds: %w", s.MaxPos, s.ID, err)
+		}
+	}
+	return nil
 }
 
 // Stamp is the timestamp a message is stored with, given the stored timestamp of the message
