@@ -285,7 +285,6 @@ func (n *Node) Close() {
 	n.wg.Wait()
 }
 
-
 // noteRewound reports whether err is a channel that moved backward under its pipeline and, if
 // so, says so as loudly as the node can: the channel stays stopped (every restart under its
 // lease checks again and fails the same way) until an operator restores the log or accepts the
