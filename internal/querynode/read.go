@@ -26,6 +26,16 @@ func (r readSpec) covers(p *piece) bool {
 	return (r.parts == nil || r.parts[p.part]) && !(r.ignoreGrowing && p.file == 0)
 }
 
+// latest reports whether the read sees row r of p and no later row of its key (search's and
+// query's rule). A read that ignores growing rows counts only later rows held in files.
+func (r readSpec) latest(p *piece, row int) bool {
+	m := p.marks[row]
+	if r.ignoreGrowing {
+		m.Superseded = p.inFiles[row]
+	}
+	return m.Latest(p.ts[row], r.t)
+}
+
 // each calls f for every row of p the read sees: for count(*) every visible row (latest
 // false), for search and query the latest visible row of each key; and that the filter passes.
 // Called with mu held.
@@ -39,7 +49,7 @@ func (s *shard) each(p *piece, spec readSpec, latest bool, f func(r int)) error 
 	}
 	for r := range p.rows() {
 		m := p.marks[r]
-		if latest && !m.Latest(p.ts[r], spec.t) || !latest && !m.Sees(p.ts[r], spec.t) {
+		if latest && !spec.latest(p, r) || !latest && !m.Sees(p.ts[r], spec.t) {
 			continue
 		}
 		if pass == nil || pass.Test(uint(r)) {
@@ -99,9 +109,9 @@ func (s *shard) search(field int64, m vsearch.Metric, queries [][]float32, k int
 				return nil, err
 			}
 		}
-		vecs, marks, ts := p.vecs[field], p.marks, p.ts
+		vecs := p.vecs[field]
 		for r := range p.rows() {
-			if !marks[r].Latest(ts[r], spec.t) || pass != nil && !pass.Test(uint(r)) {
+			if !spec.latest(p, r) || pass != nil && !pass.Test(uint(r)) {
 				continue
 			}
 			row := vecs[r*dim : (r+1)*dim]
@@ -158,7 +168,7 @@ func (s *shard) query(spec readSpec, limit int) ([]hit, error) {
 		// `pk in [...]` (or `pk == v`): the keys' rows, found in the key index.
 		for _, k := range keys {
 			for _, l := range s.byKey[k] {
-				if spec.covers(l.p) && l.p.marks[l.row].Latest(l.p.ts[l.row], spec.t) {
+				if spec.covers(l.p) && spec.latest(l.p, int(l.row)) {
 					out = append(out, hit{p: l.p, row: int(l.row)})
 				}
 			}

@@ -493,19 +493,44 @@ func TestDroppedPartitionStopsServing(t *testing.T) {
 	require.Equal(t, int64(1), w.count(w.queryNode(8), strong(), ""), "a fresh load skips the dropped partition")
 }
 
-// TestIgnoreGrowing: a read that ignores growing rows sees only what files hold.
+// TestIgnoreGrowing: a read that ignores growing rows sees only what files hold; a committed
+// row replaced only by a row still in the channel is, to it, still the key's latest row.
 func TestIgnoreGrowing(t *testing.T) {
 	w := newWorld(t, 1)
 	w.insert(1, 2, 3)
 	w.flush()
 	w.insert(4)
+	// Key 2 inserted again (no delete, unlike an upsert): its newer row is in the channel only.
+	res0, err := w.proxy.Insert(w.ctx, &milvuspb.InsertRequest{CollectionName: "books", NumRows: 1, FieldsData: w.columns([]int64{2}, []int64{200})})
+	require.NoError(t, err)
+	require.Zero(t, res0.GetStatus().GetCode(), res0.GetStatus().GetReason())
 	w.assign(7)
 	n := w.queryNode(7)
-	r, err := n.Query(w.ctx, &querynode.QueryRequest{ShardRequest: querynode.ShardRequest{CollectionID: w.coll.ID, Channel: w.coll.VChannels[0],
-		Consistency: strong(), IgnoreGrowing: true}, Limit: -1, Count: true})
+	committed := querynode.ShardRequest{CollectionID: w.coll.ID, Channel: w.coll.VChannels[0], Consistency: strong(), IgnoreGrowing: true}
+	r, err := n.Query(w.ctx, &querynode.QueryRequest{ShardRequest: committed, Limit: -1, Count: true})
 	require.NoError(t, err)
 	require.Equal(t, int64(3), r.Count)
-	require.Equal(t, int64(4), w.count(n, strong(), ""))
+	q := committed
+	q.Filter, q.Output = "id >= 0", []string{"age"}
+	rows, err := n.Query(w.ctx, &querynode.QueryRequest{ShardRequest: q, Limit: -1})
+	require.NoError(t, err)
+	got := map[int64]int64{}
+	for i, k := range rows.Keys {
+		got[k.IntKey] = rows.Fields.Column(0).(interface{ Value(int) int64 }).Value(i)
+	}
+	rows.Fields.Release()
+	require.Equal(t, map[int64]int64{1: 1, 2: 2, 3: 3}, got, "key 2's committed row")
+	q.Filter = "id == 2"
+	rows, err = n.Query(w.ctx, &querynode.QueryRequest{ShardRequest: q, Limit: -1})
+	require.NoError(t, err)
+	rows.Fields.Release()
+	require.Len(t, rows.Keys, 1, "through the key index too")
+	res, err := n.Search(w.ctx, &querynode.SearchRequest{ShardRequest: committed, FieldID: fieldID(w, "vec"), Metric: "L2", Vectors: querynode.Vectors{vecOf(2)}, K: 1})
+	require.NoError(t, err)
+	res.Fields.Release()
+	require.Equal(t, []querynode.Hit{{IntKey: 2}}, res.Hits[0], "search finds the committed row")
+	require.Equal(t, int64(5), w.count(n, strong(), ""), "count(*) counts both rows of key 2")
+	require.Equal(t, map[int64]int64{1: 1, 2: 200, 3: 3, 4: 4}, w.rows(n, strong()), "without ignore_growing, key 2's newest row")
 }
 
 // TestSearchWithAKeyInTwoPartitions: a key inserted in two partitions has a latest row in each;

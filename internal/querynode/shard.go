@@ -41,6 +41,10 @@ type piece struct {
 	// vecs holds each float vector field's values, dim per row, by field ID.
 	vecs  map[int64][]float32
 	marks []mvcc.Marks
+	// inFiles is, per row, the Superseded mark counting only later rows held in files: what a
+	// read that ignores growing rows supersedes by (a row replaced only in the channel is still
+	// the latest committed one).
+	inFiles []uint64
 }
 
 func (p *piece) rows() int { return int(p.rec.NumRows()) }
@@ -121,7 +125,8 @@ func (s *shard) newPiece(rec arrow.RecordBatch, part, file int64, pos uint64) (*
 	if !rec.Schema().Equal(s.sch) {
 		return nil, fmt.Errorf("rows do not match the schema of collection %d", s.coll.ID)
 	}
-	p := &piece{part: part, file: file, pos: pos, rec: rec, vecs: map[int64][]float32{}, marks: make([]mvcc.Marks, rec.NumRows())}
+	p := &piece{part: part, file: file, pos: pos, rec: rec, vecs: map[int64][]float32{}, marks: make([]mvcc.Marks, rec.NumRows()),
+		inFiles: make([]uint64, rec.NumRows())}
 	pks, err := replay.Keys(rec, s.pkName)
 	if err != nil {
 		return nil, err
@@ -194,8 +199,14 @@ func (s *shard) addPiece(p *piece) {
 			switch lts := l.p.ts[l.row]; {
 			case lts < ts || (lts == ts && rowBefore(l.p, int(l.row), p, r)):
 				l.p.marks[l.row].Superseded = mvcc.Earliest(l.p.marks[l.row].Superseded, ts)
+				if p.file != 0 {
+					l.p.inFiles[l.row] = mvcc.Earliest(l.p.inFiles[l.row], ts)
+				}
 			case lts > ts || (lts == ts && rowBefore(p, r, l.p, int(l.row))):
 				m.Superseded = mvcc.Earliest(m.Superseded, lts)
+				if l.p.file != 0 {
+					p.inFiles[r] = mvcc.Earliest(p.inFiles[r], lts)
+				}
 			}
 		}
 		s.byKey[k] = append(s.byKey[k], loc{p, int32(r)})
