@@ -315,3 +315,20 @@ func (w *world) want() map[int64]int64 {
 	}
 	return out
 }
+
+// loadFailure runs node n's checks until the one shard of the collection reports a failed load,
+// and returns the failure.
+func (w *world) loadFailure(n *querynode.Node) string {
+	w.t.Helper()
+	var state string
+	require.Eventually(w.t, func() bool {
+		require.NoError(w.t, n.Check(w.ctx))
+		states, err := w.catalog.ListShardStates(w.ctx, w.coll.ID)
+		require.NoError(w.t, err)
+		if len(states) == 1 {
+			state = states[0].Error
+		}
+		return state != ""
+	}, 20*time.Second, 10*time.Millisecond, "no load failure reported")
+	return state
+}

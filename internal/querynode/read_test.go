@@ -271,16 +271,7 @@ func TestLoadOverTheMemoryLimitFails(t *testing.T) {
 	w.flush()
 	w.assign(7)
 	n := w.newNode(7, func(c *querynode.Config) { c.MemoryLimit = 1 << 10 })
-	var state string
-	require.Eventually(t, func() bool {
-		require.NoError(t, n.Check(w.ctx))
-		states, err := w.catalog.ListShardStates(w.ctx, w.coll.ID)
-		require.NoError(t, err)
-		if len(states) == 1 {
-			state = states[0].Error
-		}
-		return state != ""
-	}, 20*time.Second, 10*time.Millisecond)
+	state := w.loadFailure(n)
 	require.Contains(t, state, "over its memory limit of 1024 bytes")
 	require.Empty(t, n.Shards(), "nothing serves")
 }
@@ -650,16 +641,7 @@ func TestLoadRefusesALogThatMovedBackward(t *testing.T) {
 
 	w.assign(7)
 	n := w.newNode(7, nil)
-	var state string
-	require.Eventually(t, func() bool {
-		require.NoError(t, n.Check(w.ctx))
-		states, err := w.catalog.ListShardStates(w.ctx, w.coll.ID)
-		require.NoError(t, err)
-		if len(states) == 1 {
-			state = states[0].Error
-		}
-		return state != ""
-	}, 20*time.Second, 10*time.Millisecond)
+	state := w.loadFailure(n)
 	require.Contains(t, state, wal.ErrRewound.Error())
 	require.Empty(t, n.Shards(), "nothing served")
 }
