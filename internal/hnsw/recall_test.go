@@ -1,0 +1,91 @@
+package hnsw
+
+import (
+	"os"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/weir-db/weir/internal/mnist"
+	"github.com/weir-db/weir/internal/vsearch"
+)
+
+// truth returns the exact k nearest rows of each query (queries dim float32s each).
+func truth(t testing.TB, m vsearch.Metric, vecs []float32, dim int, queries []float32, k int) [][]int {
+	var out [][]int
+	for q := 0; q < len(queries)/dim; q++ {
+		hits, err := vsearch.Search(m, vecs, dim, queries[q*dim:(q+1)*dim], k, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids := make([]int, len(hits))
+		for i, h := range hits {
+			ids[i] = h.Row
+		}
+		out = append(out, ids)
+	}
+	return out
+}
+
+func recallOf(got []Hit, want []int) float64 {
+	set := map[int]bool{}
+	for _, w := range want {
+		set[w] = true
+	}
+	n := 0
+	for _, h := range got {
+		if set[h.Row] {
+			n++
+		}
+	}
+	return float64(n) / float64(len(want))
+}
+
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil {
+		return v
+	}
+	return def
+}
+
+// mnistRows is how many training images the recall tests index: 10,000 by default, so that the
+// suite stays quick under -race; WEIR_MNIST_ROWS=60000 runs them on all of MNIST.
+func mnistRows() int { return envInt("WEIR_MNIST_ROWS", 10000) }
+
+// TestRecallMNIST: with M=16, efConstruction=200 and ef=64, recall@10 against exact search is
+// at least 0.95 on MNIST under L2, IP and COSINE (200 test images as queries).
+func TestRecallMNIST(t *testing.T) {
+	train, test, err := mnist.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	base, qs := train.Head(mnistRows()), test.Head(200)
+	for _, c := range []struct {
+		m  Metric
+		vm vsearch.Metric
+	}{{L2, vsearch.L2}, {IP, vsearch.IP}, {COSINE, vsearch.COSINE}} {
+		t.Run(string(c.vm), func(t *testing.T) {
+			t.Parallel()
+			start := time.Now()
+			g, err := Build(c.m, base.Vectors, mnist.Dim, Params{M: 16, EfConstruction: 200, Seed: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			built := time.Since(start)
+			gt := truth(t, c.vm, base.Vectors, mnist.Dim, qs.Vectors, 10)
+			var r float64
+			for q := range qs.Rows {
+				hits, err := g.Search(qs.Row(q), 10, 64, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				r += recallOf(hits, gt[q])
+			}
+			r /= float64(qs.Rows)
+			t.Logf("%s: %d rows built in %s, recall@10 %.4f at ef 64", c.vm, base.Rows, built.Round(time.Millisecond), r)
+			if r < 0.95 {
+				t.Fatalf("%s: recall@10 %.4f, want ≥ 0.95", c.vm, r)
+			}
+		})
+	}
+}
