@@ -152,3 +152,40 @@ func itoa(n int) string {
 	}
 	return itoa(n/10) + string(rune('0'+n%10))
 }
+
+// TestSQ8KernelsMatchFloat64: both SQ8 kernels, plain Go and in use, at every length to 300.
+func TestSQ8KernelsMatchFloat64(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	type sq8 struct {
+		name string
+		dot  func(q []float32, c []uint8) float32
+		l2   func(q, step []float32, c []uint8) float32
+	}
+	ks := []sq8{{"go", SQ8DotGo, SQ8L2Go}}
+	if Kernel != "go" {
+		ks = append(ks, sq8{Kernel, SQ8Dot, SQ8L2})
+	}
+	for _, k := range ks {
+		for n := 0; n <= 300; n++ {
+			q, step := randVec(r, n), randVec(r, n)
+			codes := make([]uint8, n+3) // longer than q: only len(q) count
+			for i := range codes {
+				codes[i] = uint8(r.IntN(256))
+			}
+			var dot, l2, mag float64
+			for i := range n {
+				c := float64(codes[i])
+				dot += float64(q[i]) * c
+				d := float64(q[i]) - float64(step[i])*c
+				l2 += d * d
+				mag += math.Abs(float64(q[i])*c) + d*d
+			}
+			if got := k.dot(q, codes); !close(got, dot, mag) {
+				t.Fatalf("%s sq8 dot, n=%d: %v, want %v", k.name, n, got, dot)
+			}
+			if got := k.l2(q, step, codes); !close(got, l2, mag) {
+				t.Fatalf("%s sq8 l2, n=%d: %v, want %v", k.name, n, got, l2)
+			}
+		}
+	}
+}

@@ -165,3 +165,114 @@ l2Row:
 l2End:
 	VZEROUPPER
 	RET
+
+// func sq8DotAVX2(q []float32, codes []uint8) float32: SI walks q, DI the codes (a byte a value).
+TEXT ·sq8DotAVX2(SB), NOSPLIT, $0-52
+	MOVQ q_base+0(FP), SI
+	MOVQ q_len+8(FP), CX
+	MOVQ codes_base+24(FP), DI
+	ZERO4
+sqd32:
+	CMPQ CX, $32
+	JL   sqd8
+	VPMOVZXBD (DI), Y4
+	VPMOVZXBD 8(DI), Y5
+	VPMOVZXBD 16(DI), Y6
+	VPMOVZXBD 24(DI), Y7
+	VCVTDQ2PS Y4, Y4
+	VCVTDQ2PS Y5, Y5
+	VCVTDQ2PS Y6, Y6
+	VCVTDQ2PS Y7, Y7
+	VFMADD231PS (SI), Y4, Y0
+	VFMADD231PS 32(SI), Y5, Y1
+	VFMADD231PS 64(SI), Y6, Y2
+	VFMADD231PS 96(SI), Y7, Y3
+	ADDQ $128, SI
+	ADDQ $32, DI
+	SUBQ $32, CX
+	JMP  sqd32
+sqd8:
+	CMPQ CX, $8
+	JL   sqd1
+	VPMOVZXBD (DI), Y4
+	VCVTDQ2PS Y4, Y4
+	VFMADD231PS (SI), Y4, Y0
+	ADDQ $32, SI
+	ADDQ $8, DI
+	SUBQ $8, CX
+	JMP  sqd8
+sqd1:
+	REDUCE
+sqdTail:
+	CMPQ CX, $0
+	JE   sqdDone
+	MOVBLZX (DI), AX
+	VCVTSI2SSL AX, X1, X1
+	VFMADD231SS (SI), X1, X0
+	ADDQ $4, SI
+	INCQ DI
+	DECQ CX
+	JMP  sqdTail
+sqdDone:
+	VZEROUPPER
+	MOVSS X0, ret+48(FP)
+	RET
+
+// func sq8L2AVX2(q, step []float32, codes []uint8) float32: SI walks q, DX step, DI the codes;
+// each difference is q − step·code by one negated FMA.
+TEXT ·sq8L2AVX2(SB), NOSPLIT, $0-76
+	MOVQ q_base+0(FP), SI
+	MOVQ q_len+8(FP), CX
+	MOVQ step_base+24(FP), DX
+	MOVQ codes_base+48(FP), DI
+	ZERO4
+sql16:
+	CMPQ CX, $16
+	JL   sql8
+	VPMOVZXBD (DI), Y4
+	VPMOVZXBD 8(DI), Y5
+	VCVTDQ2PS Y4, Y4
+	VCVTDQ2PS Y5, Y5
+	VMOVUPS (SI), Y6
+	VMOVUPS 32(SI), Y7
+	VFNMADD231PS (DX), Y4, Y6
+	VFNMADD231PS 32(DX), Y5, Y7
+	VFMADD231PS Y6, Y6, Y0
+	VFMADD231PS Y7, Y7, Y1
+	ADDQ $64, SI
+	ADDQ $64, DX
+	ADDQ $16, DI
+	SUBQ $16, CX
+	JMP  sql16
+sql8:
+	CMPQ CX, $8
+	JL   sql1
+	VPMOVZXBD (DI), Y4
+	VCVTDQ2PS Y4, Y4
+	VMOVUPS (SI), Y6
+	VFNMADD231PS (DX), Y4, Y6
+	VFMADD231PS Y6, Y6, Y2
+	ADDQ $32, SI
+	ADDQ $32, DX
+	ADDQ $8, DI
+	SUBQ $8, CX
+	JMP  sql8
+sql1:
+	REDUCE
+sqlTail:
+	CMPQ CX, $0
+	JE   sqlDone
+	MOVBLZX (DI), AX
+	VCVTSI2SSL AX, X1, X1
+	VMOVSS (SI), X2
+	VFNMADD231SS (DX), X1, X2
+	VFMADD231SS X2, X2, X0
+	ADDQ $4, SI
+	ADDQ $4, DX
+	INCQ DI
+	DECQ CX
+	JMP  sqlTail
+sqlDone:
+	VZEROUPPER
+	MOVSS X0, ret+72(FP)
+	RET

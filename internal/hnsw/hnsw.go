@@ -18,6 +18,8 @@ import (
 	"sync"
 
 	"github.com/bits-and-blooms/bitset"
+
+	"github.com/weir-db/weir/internal/vsearch"
 )
 
 // Params are a graph's build parameters, Milvus's names: M, efConstruction.
@@ -245,10 +247,7 @@ func (g *Graph) Search(v []float32, k, ef int, allow *bitset.BitSet) ([]Hit, err
 }
 
 // Hit is a row found and its score under the graph's metric, as Milvus reports it.
-type Hit struct {
-	Row   int
-	Score float32
-}
+type Hit = vsearch.Hit
 
 // builder holds the scratch space of inserts, reused from one row to the next.
 type builder struct {
@@ -346,4 +345,9 @@ func (b *builder) heuristic(cs []cand, m int, out []cand) []cand {
 		}
 	}
 	return out
+}
+
+// Bytes is the memory the graph holds beyond the borrowed rows.
+func (g *Graph) Bytes() int64 {
+	return int64(len(g.levels) + 4*(len(g.links0)+len(g.upOff)+len(g.upper)+len(g.sp.inv)+len(g.sp.aug)) + 2*len(g.levels))
 }

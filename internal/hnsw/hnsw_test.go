@@ -11,10 +11,7 @@ import (
 	"github.com/weir-db/weir/internal/vsearch"
 )
 
-var metrics = []struct {
-	m  Metric
-	vm vsearch.Metric
-}{{L2, vsearch.L2}, {IP, vsearch.IP}, {COSINE, vsearch.COSINE}}
+var metrics = []struct{ m, vm Metric }{{L2, L2}, {IP, IP}, {COSINE, COSINE}}
 
 // clustered returns n rows of dim values around a few centres: data with structure, where a
 // graph has clusters to connect (uniform noise hides the failures that clusters show).

@@ -60,10 +60,7 @@ func TestRecallMNIST(t *testing.T) {
 		t.Fatal(err)
 	}
 	base, qs := train.Head(mnistRows()), test.Head(200)
-	for _, c := range []struct {
-		m  Metric
-		vm vsearch.Metric
-	}{{L2, vsearch.L2}, {IP, vsearch.IP}, {COSINE, vsearch.COSINE}} {
+	for _, c := range metrics {
 		t.Run(string(c.vm), func(t *testing.T) {
 			t.Parallel()
 			start := time.Now()

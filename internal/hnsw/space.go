@@ -5,19 +5,21 @@ import (
 	"math"
 
 	"github.com/weir-db/weir/internal/distance"
+	"github.com/weir-db/weir/internal/vsearch"
 )
 
-// Metric is how the graph measures: every metric becomes a distance, smaller nearer.
-type Metric uint8
-
-// The metrics: L2 is the squared Euclidean distance; IP the negated inner product; COSINE the
-// negated inner product divided by both norms (the rows' inverse norms are kept, the query's
-// computed once per search), so the graph borrows the rows as stored and never normalises a copy.
+// Inside the graph every metric is a distance, smaller nearer: L2 the squared Euclidean
+// distance; IP the negated inner product; COSINE the negated inner product divided by both norms
+// (the rows' inverse norms are kept, the query's computed once per search), so the graph borrows
+// the rows as stored and never normalises a copy.
 const (
-	L2 Metric = iota + 1
-	IP
-	COSINE
+	L2     = vsearch.L2
+	IP     = vsearch.IP
+	COSINE = vsearch.COSINE
 )
+
+// Metric is a Milvus metric: L2, IP or COSINE.
+type Metric = vsearch.Metric
 
 // space is the graph's view of the rows it indexes: borrowed, dim float32s a row.
 type space struct {
@@ -30,8 +32,8 @@ type space struct {
 
 func newSpace(m Metric, vecs []float32, dim int) (*space, error) {
 	switch {
-	case m < L2 || m > COSINE:
-		return nil, fmt.Errorf("hnsw: unknown metric %d", m)
+	case m != L2 && m != IP && m != COSINE:
+		return nil, fmt.Errorf("hnsw: unknown metric %q", m)
 	case dim <= 0 || len(vecs)%dim != 0:
 		return nil, fmt.Errorf("hnsw: %d values are not whole vectors of dim %d", len(vecs), dim)
 	case len(vecs)/dim >= math.MaxUint32:
