@@ -29,8 +29,8 @@ func newBench(g *globals) *cobra.Command {
 		names = append(names, fmt.Sprintf("  %-9s %s", b.Name, b.Short))
 	}
 	cmd := &cobra.Command{
-		Use:   "bench [ingest|flush|meta|reload|recovery]...",
-		Short: "Measure Weir's write path beside baselines measured in the same run (all benchmarks when none is named)",
+		Use:   "bench [ingest|flush|meta|reload|recovery|search|ann]...",
+		Short: "Measure Weir beside baselines measured in the same run (all benchmarks when none is named)",
 		Long: "Each benchmark prints a table with every figure beside a baseline measured in the same run on\n" +
 			"this machine, and the ratio between them, and writes the same report as JSON to --out.\n" +
 			"BENCHMARKS.md records the latest figures and the machine they came from.\n\nBenchmarks:\n" +
@@ -38,7 +38,7 @@ func newBench(g *globals) *cobra.Command {
 		Args: func(_ *cobra.Command, args []string) error {
 			for _, a := range args {
 				if _, ok := bench.Lookup(a); !ok {
-					return fmt.Errorf("unknown benchmark %q (want one of ingest, flush, meta, reload, recovery)", a)
+					return fmt.Errorf("unknown benchmark %q (want one of ingest, flush, meta, reload, recovery, search, ann)", a)
 				}
 			}
 			return nil

@@ -180,6 +180,9 @@ func Search(ctx context.Context, o Options) (*Report, error) {
 		"exact search runs on the query node in the same process, without the API, one query at a time on one channel: the figure is the engine's; its floor is a scan of as many float32s in memory by plain Go with 8 accumulators, measured in the same run",
 		"Weir's distance kernels are plain Go until the SIMD kernels of the vector indexes; the scan floor is plain Go too, so the ratio is the engine's overhead over a pure scan (filters, visibility, heap)",
 		"load: from LoadCollection to GetLoadState Loaded, beside reading every insert file of the collection from the same folder and decoding it with the same Parquet reader")
+	if err := annSection(ctx, o, r); err != nil {
+		return nil, err
+	}
 	r.Seconds = time.Since(t0).Seconds()
 	return r, nil
 }

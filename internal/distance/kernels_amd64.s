@@ -276,3 +276,10 @@ sqlDone:
 	VZEROUPPER
 	MOVSS X0, ret+72(FP)
 	RET
+
+// func Prefetch(p *float32)
+TEXT ·Prefetch(SB), NOSPLIT, $0-8
+	MOVQ p+0(FP), AX
+	PREFETCHT0 (AX)
+	PREFETCHT0 64(AX)
+	RET

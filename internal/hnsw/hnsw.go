@@ -19,6 +19,7 @@ import (
 
 	"github.com/bits-and-blooms/bitset"
 
+	"github.com/weir-db/weir/internal/distance"
 	"github.com/weir-db/weir/internal/vsearch"
 )
 
@@ -184,7 +185,7 @@ func (g *Graph) greedy(q query, stop int) cand {
 // layer is algorithm 2: the ef nearest rows to q at layer l reachable from ep, as a far-first
 // heap. Only rows allow holds (all when nil) enter the results, but the search walks through
 // every row: a filtered-out row still leads to allowed ones.
-func (g *Graph) layer(q query, ep cand, ef, l int, allow *bitset.BitSet, vis *visited, cands *nearHeap, res *farHeap) {
+func (g *Graph) layer(q query, ep cand, ef, l int, allow *bitset.BitSet, vis *visited, cands *nearHeap, res *farHeap, scratch *[]uint32) {
 	*cands = (*cands)[:0]
 	res.h = res.h[:0]
 	vis.visit(ep.id)
@@ -200,10 +201,17 @@ func (g *Graph) layer(q query, ep cand, ef, l int, allow *bitset.BitSet, vis *vi
 			break
 		}
 		cands.pop()
+		// First the rows not reached yet, each prefetched: their memory latency then overlaps
+		// the scoring of the ones before them (at a million rows most are not in cache).
+		fresh := (*scratch)[:0]
 		for _, n := range g.links(c.id, l) {
-			if vis.visit(n) {
-				continue
+			if !vis.visit(n) {
+				distance.Prefetch(&g.sp.vecs[int(n)*g.sp.dim])
+				fresh = append(fresh, n)
 			}
+		}
+		*scratch = fresh
+		for _, n := range fresh {
 			d := g.sp.d(q, n)
 			if res.len() < ef || d < bound {
 				cands.push(cand{d: d, id: n})
@@ -233,7 +241,8 @@ func (g *Graph) Search(v []float32, k, ef int, allow *bitset.BitSet) ([]Hit, err
 	vis := g.visits()
 	var cands nearHeap
 	var res farHeap
-	g.layer(q, ep, max(ef, k), 0, allow, vis, &cands, &res)
+	var scratch []uint32
+	g.layer(q, ep, max(ef, k), 0, allow, vis, &cands, &res, &scratch)
 	g.pool.Put(vis)
 	for res.len() > k {
 		res.pop()
@@ -257,6 +266,7 @@ type builder struct {
 	res   farHeap
 	sel   []cand
 	tmp   []cand
+	fresh []uint32
 }
 
 // insert is algorithm 1 for row id at level l.
@@ -275,7 +285,7 @@ func (b *builder) insert(id uint32, l int) {
 	ep := g.greedy(q, l)
 	for lc := min(l, g.top); lc >= 0; lc-- {
 		b.vis.next()
-		g.layer(q, ep, g.efc, lc, nil, b.vis, &b.cands, &b.res)
+		g.layer(q, ep, g.efc, lc, nil, b.vis, &b.cands, &b.res, &b.fresh)
 		b.tmp = b.tmp[:0]
 		for b.res.len() > 0 {
 			b.tmp = append(b.tmp, b.res.pop())

@@ -89,7 +89,8 @@ func (s *shard) search(field int64, m vsearch.Metric, queries [][]float32, k int
 	for q := range tops {
 		tops[q] = map[int64]*vsearch.TopK{}
 	}
-	score := m.Kernel()
+	score, batch := m.Kernel(), m.Batch()
+	scores, visible := make([]float32, vsearch.BatchRows), make([]bool, vsearch.BatchRows)
 	for pi, p := range s.pieces {
 		if !spec.covers(p) || p.rows() == 0 {
 			continue
@@ -110,13 +111,38 @@ func (s *shard) search(field int64, m vsearch.Metric, queries [][]float32, k int
 			}
 		}
 		vecs := p.vecs[field]
-		for r := range p.rows() {
-			if !spec.latest(p, r) || pass != nil && !pass.Test(uint(r)) {
+		if batch == nil {
+			for r := range p.rows() {
+				if !spec.latest(p, r) || pass != nil && !pass.Test(uint(r)) {
+					continue
+				}
+				row := vecs[r*dim : (r+1)*dim]
+				for q, vec := range queries {
+					top[q].Offer(pi<<32|r, score(vec, row))
+				}
+			}
+			continue
+		}
+		// Blocks of rows: which may be seen, then one kernel call per query scoring them all.
+		for r0 := 0; r0 < p.rows(); r0 += vsearch.BatchRows {
+			n := min(vsearch.BatchRows, p.rows()-r0)
+			seen := 0
+			for i := range n {
+				visible[i] = spec.latest(p, r0+i) && (pass == nil || pass.Test(uint(r0+i)))
+				if visible[i] {
+					seen++
+				}
+			}
+			if seen == 0 {
 				continue
 			}
-			row := vecs[r*dim : (r+1)*dim]
 			for q, vec := range queries {
-				top[q].Offer(pi<<32|r, score(vec, row))
+				batch(vec, vecs[r0*dim:], scores[:n])
+				for i, sc := range scores[:n] {
+					if visible[i] {
+						top[q].Offer(pi<<32|(r0+i), sc)
+					}
+				}
 			}
 		}
 	}

@@ -1,0 +1,6 @@
+//go:build !amd64
+
+package distance
+
+// Prefetch does nothing without the assembly (amd64's); the plain-Go kernels run elsewhere.
+func Prefetch(*float32) {}
