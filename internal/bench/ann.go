@@ -237,7 +237,7 @@ func weirIndex(o Options, s *annSet, name string, spec vindex.Spec, sweep []int,
 		var got float64
 		t := time.Now()
 		for q := range s.queries() {
-			hits, err := ix.Search(s.query(q), annK, sp(p), nil)
+			hits, err := ix.Search(s.query(q), annK, sp(p), nil, -1)
 			if err != nil {
 				return annResult{}, err
 			}

@@ -17,8 +17,6 @@ import (
 	"slices"
 	"sync"
 
-	"github.com/bits-and-blooms/bitset"
-
 	"github.com/weir-db/weir/internal/distance"
 	"github.com/weir-db/weir/internal/vsearch"
 )
@@ -185,7 +183,7 @@ func (g *Graph) greedy(q query, stop int) cand {
 // layer is algorithm 2: the ef nearest rows to q at layer l reachable from ep, as a far-first
 // heap. Only rows allow holds (all when nil) enter the results, but the search walks through
 // every row: a filtered-out row still leads to allowed ones.
-func (g *Graph) layer(q query, ep cand, ef, l int, allow *bitset.BitSet, vis *visited, cands *nearHeap, res *farHeap, scratch *[]uint32) {
+func (g *Graph) layer(q query, ep cand, ef, l int, allow vsearch.Allow, vis *visited, cands *nearHeap, res *farHeap, scratch *[]uint32) {
 	*cands = (*cands)[:0]
 	res.h = res.h[:0]
 	vis.visit(ep.id)
@@ -229,7 +227,7 @@ func (g *Graph) layer(q query, ep cand, ef, l int, allow *bitset.BitSet, vis *vi
 
 // Search returns the k rows nearest q (as Milvus scores them), nearest first, among the rows
 // allow holds (every row when nil), with a beam of max(ef, k).
-func (g *Graph) Search(v []float32, k, ef int, allow *bitset.BitSet) ([]Hit, error) {
+func (g *Graph) Search(v []float32, k, ef int, allow vsearch.Allow) ([]Hit, error) {
 	if len(v) != g.sp.dim {
 		return nil, fmt.Errorf("hnsw: the query has dim %d, the graph %d", len(v), g.sp.dim)
 	}

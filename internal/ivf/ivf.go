@@ -12,8 +12,6 @@ import (
 	"math"
 	"math/rand/v2"
 
-	"github.com/bits-and-blooms/bitset"
-
 	"github.com/weir-db/weir/internal/distance"
 	"github.com/weir-db/weir/internal/vsearch"
 )
@@ -295,7 +293,7 @@ func (ix *Index) quantize() {
 // Search returns the k best rows for q (Milvus's scores, best first) among those allow holds
 // (all when nil), scanning the nprobe lists whose centroids score best. IVF_SQ8 ranks by codes,
 // then scores the best refine·k rows (refine ≥ 1; at least minRefine) on their values.
-func (ix *Index) Search(q []float32, k, nprobe, refine int, allow *bitset.BitSet) ([]vsearch.Hit, error) {
+func (ix *Index) Search(q []float32, k, nprobe, refine int, allow vsearch.Allow) ([]vsearch.Hit, error) {
 	if len(q) != ix.dim {
 		return nil, fmt.Errorf("ivf: the query has dim %d, the index %d", len(q), ix.dim)
 	}
@@ -361,7 +359,7 @@ func (ix *Index) probe(qc []float32, nprobe int) []int {
 }
 
 // scanCodes returns the best r allowed rows of lists by their codes (approximate scores).
-func (ix *Index) scanCodes(qc []float32, lists []int, r int, allow *bitset.BitSet) []vsearch.Hit {
+func (ix *Index) scanCodes(qc []float32, lists []int, r int, allow vsearch.Allow) []vsearch.Hit {
 	d := ix.dim
 	// Fold the quantizer's constants into the query (see package distance's SQ8 kernels).
 	fq := make([]float32, d)

@@ -316,6 +316,8 @@ func (c *Catalog) DropCollection(ctx context.Context, db, name string) (*Collect
 		// Index definitions go with the collection, as in Milvus.
 		metastore.DeletePrefix(c.keys.indexes(coll.ID)),
 		metastore.DeletePrefix(c.keys.indexNames(coll.ID)),
+		metastore.DeletePrefix(c.keys.segmentIndexes(coll.ID)),
+		metastore.DeletePrefix(c.keys.corruptIndexes(coll.ID)),
 	}
 	// Dropping a collection releases it: its query nodes stop serving it.
 	ops = append(ops, c.releaseLoadOps(coll.ID)...)

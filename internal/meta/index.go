@@ -157,7 +157,10 @@ func (c *Catalog) DropIndex(ctx context.Context, collID, fieldID int64) error {
 		// The record and its name go together; a concurrent drop and re-create of the field's
 		// index changes the record, and the drop looks again.
 		_, err = c.kv.Txn(ctx, []metastore.Cmp{metastore.ModRevisionEquals(key, kv.ModRevision)},
-			[]metastore.Op{metastore.Delete(key), metastore.Delete(c.keys.indexName(collID, idx.Name))})
+			[]metastore.Op{metastore.Delete(key), metastore.Delete(c.keys.indexName(collID, idx.Name)),
+				// Its segments' records go with it; garbage collection removes their files.
+				metastore.DeletePrefix(c.keys.segmentIndexesOf(collID, idx.ID)),
+				metastore.DeletePrefix(c.keys.corruptIndexes(collID) + strconv.FormatInt(idx.ID, 10) + "/")})
 		if errors.Is(err, metastore.ErrPredicateFailed) {
 			continue
 		}

@@ -8,8 +8,6 @@ package vindex
 import (
 	"fmt"
 
-	"github.com/bits-and-blooms/bitset"
-
 	"github.com/weir-db/weir/internal/hnsw"
 	"github.com/weir-db/weir/internal/ivf"
 	"github.com/weir-db/weir/internal/vsearch"
@@ -102,8 +100,9 @@ func (ix *Index) Bytes() int64 {
 const ExactBelow = 0.01
 
 // Search returns the k best rows for q, best first, among those allow holds (every row when
-// nil): a deleted or filtered-out row is never returned.
-func (ix *Index) Search(q []float32, k int, sp SearchParams, allow *bitset.BitSet) ([]vsearch.Hit, error) {
+// nil): a deleted or filtered-out row is never returned. allowed is how many rows allow holds,
+// or -1 when unknown (then the index is walked whatever the share).
+func (ix *Index) Search(q []float32, k int, sp SearchParams, allow vsearch.Allow, allowed int) ([]vsearch.Hit, error) {
 	if len(q) != ix.dim {
 		return nil, fmt.Errorf("vindex: the query has dim %d, the index %d", len(q), ix.dim)
 	}
@@ -111,18 +110,17 @@ func (ix *Index) Search(q []float32, k int, sp SearchParams, allow *bitset.BitSe
 	if k <= 0 || n == 0 {
 		return nil, nil
 	}
-	if allow != nil {
-		if allowed := allow.Count(); allowed == 0 {
-			return nil, nil
-		} else if ix.spec.Type == Flat || float64(allowed) < ExactBelow*float64(n) {
-			return vsearch.Search(ix.spec.Metric, ix.vecs, ix.dim, q, k, allow)
-		}
+	if allow != nil && allowed == 0 {
+		return nil, nil
+	}
+	if ix.spec.Type == Flat || allow != nil && allowed >= 0 && float64(allowed) < ExactBelow*float64(n) {
+		return vsearch.Search(ix.spec.Metric, ix.vecs, ix.dim, q, k, allow)
 	}
 	switch {
 	case ix.g != nil:
 		ef := sp.Ef
 		if ef == 0 {
-			ef = DefaultEf
+			ef = MinEf
 		}
 		return ix.g.Search(q, k, max(ef, k), allow)
 	case ix.iv != nil:

@@ -57,7 +57,7 @@ func TestEachTypeFindsEachRowsNearest(t *testing.T) {
 			ix := build(t, s, vecs, dim)
 			for i := range n {
 				q := vecs[i*dim : (i+1)*dim]
-				hits, err := ix.Search(q, 1, SearchParams{Ef: 64, Nprobe: 4}, nil)
+				hits, err := ix.Search(q, 1, SearchParams{Ef: 64, Nprobe: 4}, nil, -1)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -103,7 +103,7 @@ func TestSearchReturnsOnlyAllowedRows(t *testing.T) {
 		}
 		k := rapid.IntRange(1, 40).Draw(t, "k")
 		q := clustered(r.Uint64(), 1, dim, 1)
-		hits, err := ix.Search(q, k, SearchParams{Ef: rapid.IntRange(1, 80).Draw(t, "ef"), Nprobe: rapid.IntRange(1, 16).Draw(t, "nprobe")}, allow)
+		hits, err := ix.Search(q, k, SearchParams{Ef: rapid.IntRange(1, 80).Draw(t, "ef"), Nprobe: rapid.IntRange(1, 16).Draw(t, "nprobe")}, allow, int(allow.Count()))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -147,8 +147,8 @@ func TestFileRoundTripSearchesIdentically(t *testing.T) {
 			}
 			for i := range 100 {
 				q := queries[i*dim : (i+1)*dim]
-				x, _ := ix.Search(q, 10, SearchParams{Ef: 32, Nprobe: 4}, nil)
-				y, _ := back.Search(q, 10, SearchParams{Ef: 32, Nprobe: 4}, nil)
+				x, _ := ix.Search(q, 10, SearchParams{Ef: 32, Nprobe: 4}, nil, -1)
+				y, _ := back.Search(q, 10, SearchParams{Ef: 32, Nprobe: 4}, nil, -1)
 				if len(x) != len(y) {
 					t.Fatalf("%s %s: %d hits, then %d", s.Type, m, len(x), len(y))
 				}

@@ -10,8 +10,6 @@ import (
 	"math"
 	"slices"
 
-	"github.com/bits-and-blooms/bitset"
-
 	"github.com/weir-db/weir/internal/distance"
 )
 
@@ -65,6 +63,16 @@ func (m Metric) kernel() func(a, b []float32) float32 {
 	}
 	return m.Score
 }
+
+// Allow tells which rows a search may return; a nil Allow allows every row. A *bitset.BitSet is
+// one; the query node's combines a filter's bitset with each row's visibility, tested only for
+// the rows a search reaches.
+type Allow interface {
+	Test(row uint) bool
+}
+
+// counter is an Allow that knows how many rows it allows.
+type counter interface{ Count() uint }
 
 // Hit is one result: a row of the batch and its score.
 type Hit struct {
@@ -151,6 +159,12 @@ func (t *TopK) Best() []Hit {
 	return out
 }
 
+// sparse reports whether allow is known to allow at most a quarter of rows.
+func sparse(allow Allow, rows int) bool {
+	c, ok := allow.(counter)
+	return ok && c.Count()*4 <= uint(rows)
+}
+
 // BatchRows is how many rows a batch kernel call scores: enough to make the call's cost
 // nothing, few enough that the scores stay in the first-level cache.
 const BatchRows = 256
@@ -173,7 +187,7 @@ func (m Metric) Kernel() func(a, b []float32) float32 { return m.kernel() }
 // Search returns the k rows of vectors (dim float32s a row) that score best against query under
 // m, best first, among the rows allow holds (every row when allow is nil). A row whose score is
 // NaN is never returned.
-func Search(m Metric, vectors []float32, dim int, query []float32, k int, allow *bitset.BitSet) ([]Hit, error) {
+func Search(m Metric, vectors []float32, dim int, query []float32, k int, allow Allow) ([]Hit, error) {
 	if dim <= 0 || len(vectors)%dim != 0 {
 		return nil, fmt.Errorf("vsearch: %d values are not whole vectors of dim %d", len(vectors), dim)
 	}
@@ -185,7 +199,7 @@ func Search(m Metric, vectors []float32, dim int, query []float32, k int, allow 
 	}
 	rows := len(vectors) / dim
 	top := NewTopK(m, min(k, rows))
-	if batch := m.Batch(); batch != nil && (allow == nil || allow.Count()*4 > uint(rows)) {
+	if batch := m.Batch(); batch != nil && !sparse(allow, rows) {
 		// Blocks of rows scored by one kernel call each (a fifth faster at 128 dimensions than
 		// a call per row), then offered; a sparse allow scores row by row instead.
 		scores := make([]float32, BatchRows)
