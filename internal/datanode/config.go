@@ -42,6 +42,10 @@ type Config struct {
 	// channel's duplicate window.
 	TruncateInterval time.Duration `yaml:"truncate-interval"`
 	LogKeep          time.Duration `yaml:"log-keep"`
+
+	// IndexWorkers is how many vector index builds of the node's flushed segments run at once
+	// (0: the node builds none; package indexbuild).
+	IndexWorkers int `yaml:"index-workers"`
 }
 
 // Defaults returns the default configuration.
@@ -62,6 +66,7 @@ func Defaults() Config {
 		Protocol:         ProtocolCurrent,
 		TruncateInterval: time.Minute,
 		LogKeep:          5 * time.Minute,
+		IndexWorkers:     1,
 	}
 }
 
@@ -85,6 +90,9 @@ func (c Config) Validate() error {
 	positive("retry-max", int64(c.RetryMax))
 	positive("truncate-interval", int64(c.TruncateInterval))
 	positive("log-keep", int64(c.LogKeep))
+	if c.IndexWorkers < 0 {
+		errs = append(errs, fmt.Errorf("datanode: index-workers must not be negative, got %d", c.IndexWorkers))
+	}
 	if c.Protocol != ProtocolCurrent && c.Protocol != ProtocolLegacy {
 		errs = append(errs, fmt.Errorf("datanode: protocol must be %q or %q, got %q", ProtocolCurrent, ProtocolLegacy, c.Protocol))
 	}

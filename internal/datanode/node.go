@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/weir-db/weir/internal/indexbuild"
 	"github.com/weir-db/weir/internal/meta"
 	"github.com/weir-db/weir/internal/wal"
 )
@@ -84,6 +85,12 @@ type Node struct {
 		refused map[string]refusal
 	}
 	wg sync.WaitGroup
+
+	// indexes builds the vector indexes of the node's channels' flushed segments (nil when
+	// IndexWorkers is 0 or the bucket cannot read); stopIndexes ends its run.
+	indexes     *indexbuild.Builder
+	stopIndexes context.CancelFunc
+	indexesDone chan struct{}
 }
 
 // New returns a data node. It runs no pipeline until Watch is called.
@@ -96,7 +103,46 @@ func New(cfg Config, catalog Catalog, ids IDAllocator, log Log, bucket Bucket, r
 	n.mu.pipelines = map[string]*pipeline{}
 	n.mu.locks = map[string]chan struct{}{}
 	n.mu.refused = map[string]refusal{}
+	if ib, ok := bucket.(indexbuild.Bucket); ok && cfg.IndexWorkers > 0 {
+		icfg := indexbuild.Defaults()
+		icfg.NodeID, icfg.Root, icfg.Workers, icfg.Interval = cfg.NodeID, cfg.ObjectRoot, cfg.IndexWorkers, cfg.CheckInterval
+		ic, ok := catalog.(indexbuild.Catalog)
+		if !ok {
+			logger.Warn("datanode: the catalog cannot read index records: no index builds")
+			return n, nil
+		}
+		n.indexes = indexbuild.New(icfg, ic, ib, ids, n.owned, reg, logger.With("part", "indexbuild"))
+		ctx, cancel := context.WithCancel(context.Background())
+		n.stopIndexes, n.indexesDone = cancel, make(chan struct{})
+		go func() {
+			defer close(n.indexesDone)
+			n.indexes.Run(ctx)
+		}()
+	}
 	return n, nil
+}
+
+// owned is what the index builder builds for: the channels whose pipelines write under their
+// own fence (a legacy pipeline's meta goes through the coordinator: its segments are indexed
+// once the channel is written directly).
+func (n *Node) owned() []indexbuild.Owned {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	var out []indexbuild.Owned
+	for ch, p := range n.mu.pipelines {
+		if _, direct := p.writer.(directWriter); !direct || p.fence.Epoch() == 0 {
+			continue
+		}
+		out = append(out, indexbuild.Owned{Channel: ch, Collection: p.lease.CollectionID, Fence: p.fence, Token: p.token})
+	}
+	return out
+}
+
+// segmentFlushed tells the index builder a segment was just flushed.
+func (n *Node) segmentFlushed() {
+	if n.indexes != nil {
+		n.indexes.Nudge()
+	}
 }
 
 // SetCoordinator gives the node the coordinator's legacy meta service, for channels whose
@@ -283,6 +329,10 @@ func (n *Node) Close() {
 		p.stop()
 	}
 	n.wg.Wait()
+	if n.indexes != nil {
+		n.stopIndexes()
+		<-n.indexesDone
+	}
 }
 
 // noteRewound reports whether err is a channel that moved backward under its pipeline and, if

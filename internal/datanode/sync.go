@@ -356,6 +356,9 @@ func (p *pipeline) commitSegments(pend []pending) error {
 		rec := pd.rec
 		rec.ModRevision = rev
 		p.committed[rec.ID] = &rec
+		if rec.State == meta.Flushed && rec.Level != meta.L0 {
+			p.n.segmentFlushed()
+		}
 	}
 	return nil
 }

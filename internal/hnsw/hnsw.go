@@ -11,6 +11,7 @@
 package hnsw
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -26,7 +27,12 @@ type Params struct {
 	M              int // links per row above layer 0; 2M at layer 0
 	EfConstruction int // beam width while inserting
 	Seed           uint64
+	// Stop, when set, is asked every 1024 rows whether to give up (the build then fails).
+	Stop func() bool
 }
+
+// ErrStopped is a build given up because Params.Stop said so.
+var ErrStopped = errors.New("hnsw: build stopped")
 
 // maxLevel caps a row's top layer: with M ≥ 2, 2^32 rows reach about layer 32.
 const maxLevel = 32
@@ -63,6 +69,9 @@ func Build(m Metric, vecs []float32, dim int, p Params) (*Graph, error) {
 	mult := 1 / math.Log(float64(p.M))
 	b := &builder{g: g, vis: g.visits()}
 	for i := range n {
+		if i%1024 == 1023 && p.Stop != nil && p.Stop() {
+			return nil, ErrStopped
+		}
 		// -ln(U)·mL with U in (0, 1]: the level distribution of the paper.
 		l := min(int(-math.Log(1-rng.Float64())*mult), maxLevel)
 		b.insert(uint32(i), l)

@@ -8,6 +8,7 @@
 package ivf
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -21,7 +22,12 @@ type Params struct {
 	Nlist int // lists (Milvus's nlist)
 	SQ8   bool
 	Seed  uint64
+	// Stop, when set, is asked between k-means iterations whether to give up.
+	Stop func() bool
 }
+
+// ErrStopped is a build given up because Params.Stop said so.
+var ErrStopped = errors.New("ivf: build stopped")
 
 // sampleFactor bounds k-means's training sample at this many rows per list, as faiss's
 // max_points_per_centroid: more rows move centroids little and cost time linearly.
@@ -69,7 +75,9 @@ func Build(m vsearch.Metric, vecs []float32, dim int, p Params) (*Index, error) 
 	}
 	ix.nlist = min(p.Nlist, n)
 	rng := rand.New(rand.NewPCG(p.Seed, 0x2545f4914f6cdd1d))
-	ix.centroids = ix.train(rng)
+	if ix.centroids = ix.train(rng, p.Stop); ix.centroids == nil {
+		return nil, ErrStopped
+	}
 	ix.assign()
 	if p.SQ8 {
 		ix.quantize()
@@ -119,7 +127,7 @@ func (ix *Index) clustered(i int, buf []float32) []float32 {
 // train returns nlist centroids from a sample of the rows: k-means++ seeding (Arthur &
 // Vassilvitskii, 2007), then Lloyd's iterations; under COSINE the centroids are kept at unit
 // length (spherical k-means).
-func (ix *Index) train(rng *rand.Rand) []float32 {
+func (ix *Index) train(rng *rand.Rand, stop func() bool) []float32 {
 	n, d, k := ix.Len(), ix.dim, ix.nlist
 	s := min(n, k*sampleFactor)
 	perm := make([]int, n)
@@ -174,6 +182,9 @@ func (ix *Index) train(rng *rand.Rand) []float32 {
 	sums := make([]float64, k*d)
 	counts := make([]int, k)
 	for range iterations {
+		if stop != nil && stop() {
+			return nil
+		}
 		for i := range s {
 			assign[i], dist[i] = nearest(row(i), cents, scores)
 		}

@@ -40,6 +40,29 @@ const (
 	KeyMetricType = "metric_type"
 )
 
+// Flatten returns params with the entries of its "params" JSON object as keys of their own, as
+// Milvus reads an index's parameters (the request's checks, with Milvus's texts for a malformed
+// object or a repeated key, are the API's).
+func Flatten(params map[string]string) map[string]string {
+	raw, ok := params["params"]
+	if !ok {
+		return params
+	}
+	out := map[string]string{}
+	for k, v := range params {
+		if k != "params" {
+			out[k] = v
+		}
+	}
+	var m map[string]any
+	if json.Unmarshal([]byte(raw), &m) == nil {
+		for k, v := range m {
+			out[k] = fmt.Sprintf("%v", v)
+		}
+	}
+	return out
+}
+
 // ParseBuild reads an index definition's flattened parameters (Milvus's keys, string values)
 // into the spec its builds use: AUTOINDEX and an absent type become HNSW with Milvus's CPU
 // parameters, absent values take Milvus's defaults, and the first parameter out of its range is

@@ -6,6 +6,7 @@
 package vindex
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/weir-db/weir/internal/hnsw"
@@ -58,17 +59,27 @@ type Index struct {
 // Build builds spec's index over vecs (dim float32s a row), deterministically for seed. vecs
 // stays the index's: the rows a search scores.
 func Build(spec Spec, vecs []float32, dim int, seed uint64) (*Index, error) {
+	return BuildContext(context.Background(), spec, vecs, dim, seed)
+}
+
+// BuildContext is Build that stops early, with ctx's error, once ctx ends (a dropped index or
+// collection, a channel that moved).
+func BuildContext(ctx context.Context, spec Spec, vecs []float32, dim int, seed uint64) (*Index, error) {
 	ix := &Index{spec: spec, dim: dim, vecs: vecs}
+	stop := func() bool { return ctx.Err() != nil }
 	var err error
 	switch spec.Type {
 	case HNSW:
-		ix.g, err = hnsw.Build(spec.Metric, vecs, dim, hnsw.Params{M: spec.M, EfConstruction: spec.EfConstruction, Seed: seed})
+		ix.g, err = hnsw.Build(spec.Metric, vecs, dim, hnsw.Params{M: spec.M, EfConstruction: spec.EfConstruction, Seed: seed, Stop: stop})
 	case IVFFlat, IVFSQ8:
-		ix.iv, err = ivf.Build(spec.Metric, vecs, dim, ivf.Params{Nlist: spec.Nlist, SQ8: spec.Type == IVFSQ8, Seed: seed})
+		ix.iv, err = ivf.Build(spec.Metric, vecs, dim, ivf.Params{Nlist: spec.Nlist, SQ8: spec.Type == IVFSQ8, Seed: seed, Stop: stop})
 	case Flat:
 		_, err = vsearch.ParseMetric(string(spec.Metric))
 	default:
 		err = fmt.Errorf("vindex: no index of type %q", spec.Type)
+	}
+	if err == nil {
+		err = ctx.Err()
 	}
 	if err != nil {
 		return nil, err
