@@ -173,6 +173,8 @@ const (
 	PartitionNotLoadedID
 	PartitionDropLoaded
 	IndexDropLoaded
+	IndexParamInvalid
+	SearchParamInvalid
 	SearchMetricMismatch
 	SearchDimMismatch
 	TopKMissing
@@ -439,6 +441,15 @@ var texts = [numTexts]text{
 	PartitionDropLoaded: {Unexpected, "partition cannot be dropped, partition is loaded, please release it first"},
 	// datacoord index_service.go DropIndex.
 	IndexDropLoaded: {ParameterInvalid, "vector index cannot be dropped on loaded collection: %d: invalid parameter"},
+	// proxy indexparamcheck vector_index_checker.go StaticCheck: knowhere's config check of the
+	// build parameters (its text first: "Out of range in json: param 'M' (4096) should be in
+	// range [2, 2048]"), wrapped by task_index.go parseIndexParams.
+	IndexParamInvalid: {ParameterInvalid, "%s: invalid parameter[expected=valid index params][actual=invalid index params]"},
+	// knowhere's config check of the search parameters on the query node (segcore
+	// VectorMemIndex.cpp "failed to search"), through the query node's and the proxy's wrappers,
+	// which lose its code (Milvus answers 65535); Milvus also prints the search config, which
+	// Weir leaves out. Weir checks in the proxy, before any shard is asked.
+	SearchParamInvalid: {Unexpected, "fail to search on QueryNode %d: worker(%d) query failed: failed to search: %s"},
 	// segcore plan.go NewSearchRequest, through the query node's delegator and the proxy's
 	// searchShard wrappers, which lose its code (Milvus answers 65535).
 	SearchMetricMismatch: {Unexpected, "fail to search on QueryNode %d: worker(%d) query failed: metric type not match: invalid parameter[expected=%s][actual=%s]"},

@@ -41,6 +41,9 @@ type SearchRequest struct {
 	Vectors Vectors `json:"vectors"`
 	// K is how many rows to return per query vector (the client's topk plus offset).
 	K int `json:"k"`
+	// Params are the search's index parameters (the "params" object of the client's
+	// search_params: ef, nprobe, ...), read per segment for its index (vindex.ParseSearch).
+	Params map[string]any `json:"params,omitempty"`
 }
 
 // Hit is a row found: its primary key (IntKey or StrKey, by the key's type) and its score.

@@ -57,6 +57,12 @@ func quiet() *slog.Logger {
 
 func newWorld(t *testing.T, shards int, tune ...func(*datanode.Config)) *world {
 	t.Helper()
+	return newIndexedWorld(t, shards, []*commonpb.KeyValuePair{{Key: "index_type", Value: "FLAT"}, {Key: "metric_type", Value: "L2"}}, tune...)
+}
+
+// newIndexedWorld is newWorld with the vector field's index of params.
+func newIndexedWorld(t *testing.T, shards int, index []*commonpb.KeyValuePair, tune ...func(*datanode.Config)) *world {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
 	w := &world{t: t, ctx: ctx, live: map[int64]int64{}}
@@ -106,8 +112,7 @@ func newWorld(t *testing.T, shards int, tune ...func(*datanode.Config)) *world {
 		require.NoError(t, w.dn.Watch(ctx, ch))
 	}
 
-	st, err = w.proxy.CreateIndex(ctx, &milvuspb.CreateIndexRequest{CollectionName: "books", FieldName: "vec",
-		ExtraParams: []*commonpb.KeyValuePair{{Key: "index_type", Value: "FLAT"}, {Key: "metric_type", Value: "L2"}}})
+	st, err = w.proxy.CreateIndex(ctx, &milvuspb.CreateIndexRequest{CollectionName: "books", FieldName: "vec", ExtraParams: index})
 	require.NoError(t, err)
 	require.Zero(t, st.GetCode(), st.GetReason())
 	ls, err := w.catalog.ReadLoad(ctx, w.coll.ID)

@@ -12,6 +12,9 @@ type metrics struct {
 	handoffs     prometheus.Counter
 	handoffPause prometheus.Histogram
 	latency      *prometheus.HistogramVec
+	indexBytes   *prometheus.GaugeVec
+	segIndex     *prometheus.GaugeVec
+	indexRefused prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer, used func() float64) *metrics {
@@ -33,9 +36,16 @@ func newMetrics(reg prometheus.Registerer, used func() float64) *metrics {
 			Help: "How long a handoff holds the shard's write lock.", Buckets: prometheus.ExponentialBuckets(0.0001, 4, 10)}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "weir_querynode_request_seconds",
 			Help: "Search and query latency on this node, per kind.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}, []string{"kind"}),
+		indexBytes: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "weir_querynode_index_bytes",
+			Help: "Memory of the vector indexes served (beyond the rows they search), per collection."}, []string{"collection"}),
+		segIndex: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "weir_querynode_segment_index_bytes",
+			Help: "Memory of each segment's vector index served, by collection, segment and field."}, []string{"collection", "segment", "field"}),
+		indexRefused: prometheus.NewCounter(prometheus.CounterOpts{Name: "weir_querynode_index_files_refused_total",
+			Help: "Index files that failed to load (checksum, truncation, rows): reported, searched exactly meanwhile."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.shards, m.memory, m.rows, m.segments, m.consumed, m.lag, m.handoffs, m.handoffPause, m.latency)
+		reg.MustRegister(m.shards, m.memory, m.rows, m.segments, m.consumed, m.lag, m.handoffs, m.handoffPause, m.latency,
+			m.indexBytes, m.segIndex, m.indexRefused)
 	}
 	return m
 }

@@ -364,6 +364,20 @@ func (n *Node) load(ctx context.Context, sv *served) (*shard, *wal.Reader, error
 		}
 		sh.consumed, sh.consumedTs, sh.consumedAt = cp.Position, cp.Timestamp, cp.LogTime
 		sh.mu.Unlock()
+		// The segments' indexes, before the shard serves (the next handoff retries a failure).
+		recs, err := n.catalog.ListSegmentIndexes(ctx, coll.ID)
+		if err != nil {
+			sh.release()
+			return nil, nil, err
+		}
+		if ready, err := n.prepareIndexes(ctx, sh, (&target{indexes: recs}).indexRecords(sv.a.Channel)); err != nil {
+			n.logger.Warn("loading indexes", "channel", sv.a.Channel, "err", err)
+		} else if len(ready) > 0 {
+			sh.mu.Lock()
+			sh.attach(ready)
+			sh.mu.Unlock()
+			n.noteIndexes(sh)
+		}
 		sh.seenRev.Store(snap.Revision)
 		// The filter takes what committed segments hold as held: their highest records must
 		// still be the ones committed, or new records at reused positions would be dropped.
@@ -468,7 +482,7 @@ func (n *Node) readFiles(ctx context.Context, sh *shard, jobs []fileJob, progres
 				rec.Retain()
 				p, err := sh.newPiece(rec, j.seg.PartitionID, j.file.ID, j.file.MaxPos)
 				if p != nil {
-					p.seq = seq
+					p.seq, p.seg = seq, j.seg.ID
 				}
 				if err != nil {
 					rec.Release()
@@ -680,6 +694,7 @@ type targets struct {
 type target struct {
 	snap    meta.Snapshot
 	dropped map[int64]bool
+	indexes []*meta.SegmentIndex
 }
 
 func newTargets(n *Node) *targets { return &targets{n: n, byCol: map[int64]*target{}} }
@@ -693,6 +708,9 @@ func (ts *targets) of(ctx context.Context, coll int64) (*target, error) {
 		return nil, err
 	}
 	t := &target{snap: ts.n.view.Snapshot(coll), dropped: dropped}
+	if t.indexes, err = ts.n.catalog.ListSegmentIndexes(ctx, coll); err != nil {
+		return nil, err
+	}
 	ts.byCol[coll] = t
 	return t, nil
 }
@@ -750,10 +768,23 @@ func (n *Node) handoff(ctx context.Context, sh *shard, targets *targets) error {
 	sh.dropped = dropped
 	sh.dropPieces(func(p *piece) bool { return dropped[p.part] })
 	sh.mu.Unlock()
-	sh.seenRev.Store(snap.Revision)
 	if len(jobs) > 0 {
 		n.m.handoffs.Inc()
 		n.m.handoffPause.Observe(time.Since(start).Seconds())
 	}
+	// Then the indexes committed for the shard's segments: each swapped in by itself.
+	ready, err := n.prepareIndexes(ctx, sh, t.indexRecords(sh.ch))
+	if len(ready) > 0 {
+		start := time.Now()
+		sh.mu.Lock()
+		sh.attach(ready)
+		sh.mu.Unlock()
+		n.m.handoffPause.Observe(time.Since(start).Seconds())
+		n.noteIndexes(sh)
+	}
+	if err != nil {
+		return err // the next round tries again, the view revision not recorded as seen
+	}
+	sh.seenRev.Store(snap.Revision)
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/weir-db/weir/internal/batch"
 	"github.com/weir-db/weir/internal/expr"
+	"github.com/weir-db/weir/internal/vindex"
 	"github.com/weir-db/weir/internal/vsearch"
 )
 
@@ -70,7 +71,7 @@ func (h hit) key() key { return h.p.keys[h.row] }
 
 // search returns, for each query vector, the k best rows of the shard the read allows, best
 // first, one row per primary key. Called with mu held for reading.
-func (s *shard) search(field int64, m vsearch.Metric, queries [][]float32, k int, spec readSpec) ([][]hit, error) {
+func (s *shard) search(field int64, m vsearch.Metric, queries [][]float32, k int, params map[string]any, spec readSpec) ([][]hit, error) {
 	dim, ok := s.dims[field]
 	if !ok {
 		return nil, fmt.Errorf("field %d is not a float vector field of collection %d", field, s.coll.ID)
@@ -109,6 +110,28 @@ func (s *shard) search(field int64, m vsearch.Metric, queries [][]float32, k int
 			if pass, err = expr.Eval(spec.filter, p.rec); err != nil {
 				return nil, err
 			}
+		}
+		if ix := s.indexes[p.seg][field]; ix != nil && ix.piece == p {
+			// An indexed segment: the index, over the rows this read may see.
+			sp, err := vindex.ParseSearch(ix.ix.Spec(), params, k)
+			if err != nil {
+				return nil, err
+			}
+			allow := visibleRows{spec: spec, p: p, pass: pass}
+			allowed := -1
+			if pass != nil {
+				allowed = int(pass.Count())
+			}
+			for q, vec := range queries {
+				hits, err := ix.ix.Search(vec, k, sp, allow, allowed)
+				if err != nil {
+					return nil, err
+				}
+				for _, h := range hits {
+					top[q].Offer(pi<<32|h.Row, h.Score)
+				}
+			}
+			continue
 		}
 		vecs := p.vecs[field]
 		if batch == nil {
@@ -156,6 +179,18 @@ func (s *shard) search(field int64, m vsearch.Metric, queries [][]float32, k int
 		out[q] = best(m, out[q], k)
 	}
 	return out, nil
+}
+
+// visibleRows allows the rows of a piece a read may see: its latest visible rows that pass the
+// filter. An index asks only about the rows it reaches.
+type visibleRows struct {
+	spec readSpec
+	p    *piece
+	pass *bitset.BitSet
+}
+
+func (v visibleRows) Test(r uint) bool {
+	return v.spec.latest(v.p, int(r)) && (v.pass == nil || v.pass.Test(r))
 }
 
 // best sorts hits best first (ties by key, for deterministic answers), keeps the first row of

@@ -135,7 +135,7 @@ func (n *Node) Search(ctx context.Context, req *SearchRequest) (*SearchResult, e
 	}
 	out := &SearchResult{}
 	err = n.read(ctx, "search", req.ShardRequest, func(sh *shard, spec readSpec) error {
-		found, err := sh.search(req.FieldID, metric, req.Vectors, req.K, spec)
+		found, err := sh.search(req.FieldID, metric, req.Vectors, req.K, req.Params, spec)
 		if err != nil {
 			return err
 		}
@@ -192,6 +192,10 @@ type ShardInfo struct {
 	Files    int
 	Segments int
 	Consumed uint64
+	// Indexed is how many segments are searched through a vector index; IndexBytes their
+	// indexes' memory.
+	Indexed    int
+	IndexBytes int64
 }
 
 // Shards lists the shards serving on this node.
@@ -205,7 +209,14 @@ func (n *Node) Shards() []ShardInfo {
 			continue
 		}
 		sh.mu.RLock()
-		out = append(out, ShardInfo{Channel: ch, Rows: sh.rowsN, Files: len(sh.files), Segments: len(sh.segs), Consumed: sh.consumed})
+		indexed := 0
+		for _, byField := range sh.indexes {
+			if len(byField) > 0 {
+				indexed++
+			}
+		}
+		out = append(out, ShardInfo{Channel: ch, Rows: sh.rowsN, Files: len(sh.files), Segments: len(sh.segs), Consumed: sh.consumed,
+			Indexed: indexed, IndexBytes: sh.indexBytes()})
 		sh.mu.RUnlock()
 	}
 	return out

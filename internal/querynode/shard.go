@@ -29,6 +29,7 @@ type key struct {
 // one message consumed from the channel after the files (growing).
 type piece struct {
 	part int64
+	seg  int64 // the segment of a file's piece
 	file int64 // the file's ID; 0 for a growing piece
 	seq  int   // the piece's place among the pieces of its file (a file is read in chunks)
 	// bytes is the memory counted for the piece against the node's limit (a file's reservation
@@ -95,6 +96,10 @@ type shard struct {
 	dropped map[int64]bool
 	// seenRev is the view revision the shard's files and filter last caught up with.
 	seenRev atomic.Int64
+	// indexes are the sealed segments' vector indexes served, by segment then field; badIndex
+	// the index files refused (by key), never read again.
+	indexes  map[int64]map[int64]*segIndex
+	badIndex map[string]bool
 }
 
 func newShard(coll *meta.Collection, ch string) (*shard, error) {
@@ -107,6 +112,7 @@ func newShard(coll *meta.Collection, ch string) (*shard, error) {
 		coll: coll, ch: ch, sch: sch, pkName: pk.GetName(), strPK: pk.GetDataType() == schemapb.DataType_VarChar,
 		dims: map[int64]int{}, vecCols: map[int64]int{}, files: map[int64]bool{}, segs: map[int64]bool{}, filter: replay.NewFilter(),
 		deletes: map[int64]mvcc.Set[key]{}, byKey: map[key][]loc{}, caughtUp: make(chan struct{}), closed: make(chan struct{}),
+		indexes: map[int64]map[int64]*segIndex{}, badIndex: map[string]bool{},
 	}
 	for i, f := range coll.Schema.GetFields() {
 		if f.GetDataType() == schemapb.DataType_FloatVector {
@@ -260,6 +266,11 @@ func (s *shard) dropPieces(drop func(*piece) bool) {
 		return false
 	})
 	for p := range gone {
+		for f, ix := range s.indexes[p.seg] {
+			if ix.piece == p { // the index searches the piece's vectors: it goes with them
+				delete(s.indexes[p.seg], f)
+			}
+		}
 		for _, k := range p.keys {
 			locs := slices.DeleteFunc(s.byKey[k], func(l loc) bool { return gone[l.p] })
 			if len(locs) == 0 {
@@ -285,7 +296,7 @@ func (s *shard) release() {
 	for _, p := range s.pieces {
 		p.rec.Release()
 	}
-	s.pieces, s.byKey = nil, map[key][]loc{}
+	s.pieces, s.byKey, s.indexes = nil, map[key][]loc{}, map[int64]map[int64]*segIndex{}
 }
 
 // advance records that the channel was applied up to pos (stored at ts, log time at) and wakes

@@ -4,10 +4,12 @@
 package readapi
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -16,9 +18,11 @@ import (
 	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
 
 	"github.com/weir-db/weir/internal/apierr"
+	"github.com/weir-db/weir/internal/indexbuild"
 	"github.com/weir-db/weir/internal/meta"
 	"github.com/weir-db/weir/internal/metastore"
 	"github.com/weir-db/weir/internal/schema"
+	"github.com/weir-db/weir/internal/vindex"
 )
 
 // Catalog is what the read path's API needs of the metastore.
@@ -28,6 +32,7 @@ type Catalog interface {
 	DropIndex(ctx context.Context, collID, fieldID int64) error
 	ListSegments(ctx context.Context, coll int64) ([]*meta.Segment, error)
 	ListPartitions(ctx context.Context, collID int64) ([]*meta.Partition, error)
+	ListSegmentIndexes(ctx context.Context, coll int64) ([]*meta.SegmentIndex, error)
 
 	ReadLoad(ctx context.Context, collID int64) (*meta.LoadState, error)
 	SaveLoad(ctx context.Context, st *meta.LoadState, l *meta.Load) error
@@ -55,8 +60,9 @@ func New(catalog Catalog, lookup Lookup) *Service {
 	return &Service{catalog: catalog, lookup: lookup, routes: newRoutes()}
 }
 
-// Index types. Weir builds FLAT now (exact search, nothing to build); the others Milvus knows are
-// refused until Weir has them, with an error that names what it has.
+// Index types. Weir builds FLAT (exact search, nothing to build), HNSW, IVF_FLAT and IVF_SQ8
+// (package vindex; AUTOINDEX is HNSW); the others Milvus knows are refused until Weir has them,
+// with an error that names what it has.
 const (
 	Flat      = "FLAT"
 	AutoIndex = "AUTOINDEX"
@@ -64,8 +70,7 @@ const (
 
 // comingTypes are the index types of Milvus 2.6 that Weir does not build yet.
 var comingTypes = map[string]bool{
-	"HNSW": true, "HNSW_SQ": true, "HNSW_PQ": true, "HNSW_PRQ": true, "IVF_FLAT": true,
-	"IVF_SQ8": true, "IVF_PQ": true, "IVF_RABITQ": true, "SCANN": true, "DISKANN": true, "BIN_FLAT": true,
+	"HNSW_SQ": true, "HNSW_PQ": true, "HNSW_PRQ": true, "IVF_PQ": true, "IVF_RABITQ": true, "SCANN": true, "DISKANN": true, "BIN_FLAT": true,
 	"BIN_IVF_FLAT": true, "SPARSE_INVERTED_INDEX": true, "SPARSE_WAND": true, "INVERTED": true, "STL_SORT": true,
 	"TRIE": true, "Trie": true, "BITMAP": true, "RTREE": true, "NGRAM": true, "MINHASH_LSH": true,
 }
@@ -120,6 +125,11 @@ func (s *Service) createIndex(ctx context.Context, req *milvuspb.CreateIndexRequ
 		return err
 	}
 	want := &meta.Index{CollectionID: coll.ID, FieldID: f.GetFieldID(), Name: req.GetIndexName(), Params: toParams(req.GetExtraParams())}
+	if typ := params[keyIndexType]; typ == "" || typ == AutoIndex {
+		// Milvus keeps an AUTOINDEX as its type and metric (the metric COSINE when none was
+		// given), and describes it so.
+		want.Params = []meta.Param{{Key: keyIndexType, Value: AutoIndex}, {Key: keyMetricType, Value: cmp.Or(params[keyMetricType], string(vindex.DefaultMetric))}}
+	}
 	if want.Name == "" {
 		// The field's own name, or the name of the index it has (datacoord's defaults).
 		want.Name = f.GetName()
@@ -227,7 +237,8 @@ func flatten(kvs []*commonpb.KeyValuePair) (map[string]string, error) {
 }
 
 // checkIndex checks an index of the flattened params on field f as Milvus's index checker does,
-// in its order, for the types Weir builds.
+// in its order, for the types Weir builds: FLAT, HNSW, IVF_FLAT and IVF_SQ8 on float vectors,
+// and AUTOINDEX, which is HNSW (M=18, efConstruction=240) as open-source Milvus maps it on CPU.
 func checkIndex(f *schemapb.FieldSchema, params map[string]string) error {
 	typ, given := params[keyIndexType]
 	dt := f.GetDataType()
@@ -236,59 +247,76 @@ func checkIndex(f *schemapb.FieldSchema, params map[string]string) error {
 	case given && typ == "":
 		return apierr.Milvus(apierr.IndexTypeEmpty)
 	case typ == "" || typ == AutoIndex:
-		if vector {
-			for k := range params {
-				if k != keyMetricType && k != keyIndexType {
-					return apierr.Milvus(apierr.IndexAutoOnlyMetric)
-				}
+		if !vector {
+			return notYet(AutoIndex)
+		}
+		for k := range params {
+			if k != keyMetricType && k != keyIndexType {
+				return apierr.Milvus(apierr.IndexAutoOnlyMetric)
 			}
 		}
-		return notYet(AutoIndex)
+		if _, ok := params[keyMetricType]; !ok {
+			params = maps.Clone(params)
+			params[keyMetricType] = string(vindex.DefaultMetric) // Milvus's default for float vectors
+		}
 	case comingTypes[typ]:
 		return notYet(typ)
-	case typ != Flat:
+	case !builds[typ]:
 		return apierr.Milvus(apierr.IndexTypeInvalid, typ)
 	}
-	// FLAT: the metric for the kind of vector, then the data type, then the dimension.
-	if vector {
-		metric, ok := params[keyMetricType]
-		if !ok {
-			return apierr.Milvus(apierr.IndexMetricMissing)
+	if !vector {
+		return apierr.Milvus(apierr.IndexVectorOnly, cmp.Or(typ, AutoIndex))
+	}
+	// The metric for the kind of vector, then the data type, then the dimension.
+	metric, ok := params[keyMetricType]
+	if !ok {
+		return apierr.Milvus(apierr.IndexMetricMissing)
+	}
+	switch dt {
+	case schemapb.DataType_BinaryVector:
+		if !slices.Contains(binaryMetrics, metric) {
+			return apierr.Milvus(apierr.IndexMetricUnsupported, "binary", metric)
 		}
-		switch dt {
-		case schemapb.DataType_BinaryVector:
-			if !slices.Contains(binaryMetrics, metric) {
-				return apierr.Milvus(apierr.IndexMetricUnsupported, "binary", metric)
-			}
-		case schemapb.DataType_SparseFloatVector:
-			if !slices.Contains(sparseMetrics, metric) {
-				return apierr.Milvus(apierr.IndexSparseMetric)
-			}
-		case schemapb.DataType_Int8Vector:
-			if !slices.Contains(floatMetrics, metric) {
-				return apierr.Milvus(apierr.IndexMetricUnsupported, "int", metric)
-			}
-		default:
-			if !slices.Contains(floatMetrics, metric) {
-				return apierr.Milvus(apierr.IndexMetricUnsupported, "float", metric)
-			}
+	case schemapb.DataType_SparseFloatVector:
+		if !slices.Contains(sparseMetrics, metric) {
+			return apierr.Milvus(apierr.IndexSparseMetric)
 		}
-		switch dt {
-		case schemapb.DataType_BinaryVector, schemapb.DataType_SparseFloatVector:
-			return apierr.Milvus(apierr.IndexDataType, dt, Flat)
+	case schemapb.DataType_Int8Vector:
+		if !slices.Contains(floatMetrics, metric) {
+			return apierr.Milvus(apierr.IndexMetricUnsupported, "int", metric)
 		}
-		if given, ok := params[keyDim]; ok {
-			if want := schema.Param(f, schema.KeyDim); given != want {
-				return apierr.Milvus(apierr.IndexDimMismatch, want, given)
-			}
+	default:
+		if !slices.Contains(floatMetrics, metric) {
+			return apierr.Milvus(apierr.IndexMetricUnsupported, "float", metric)
 		}
+	}
+	switch dt {
+	case schemapb.DataType_BinaryVector, schemapb.DataType_SparseFloatVector:
+		return apierr.Milvus(apierr.IndexDataType, dt, cmp.Or(typ, AutoIndex))
+	}
+	if given, ok := params[keyDim]; ok {
+		if want := schema.Param(f, schema.KeyDim); given != want {
+			return apierr.Milvus(apierr.IndexDimMismatch, want, given)
+		}
+	}
+	if typ == Flat {
 		return nil
 	}
-	return apierr.Milvus(apierr.IndexVectorOnly, Flat)
+	if dt != schemapb.DataType_FloatVector {
+		return apierr.New(apierr.ParameterInvalid, "index type %s on %s fields is not built by Weir yet; it builds them on FloatVector fields", cmp.Or(typ, AutoIndex), dt)
+	}
+	// knowhere's ranges of the type's parameters.
+	if _, err := vindex.ParseBuild(params); err != nil {
+		return apierr.Milvus(apierr.IndexParamInvalid, err.Error())
+	}
+	return nil
 }
 
+// builds are the index types Weir builds (besides AUTOINDEX).
+var builds = map[string]bool{Flat: true, string(vindex.HNSW): true, string(vindex.IVFFlat): true, string(vindex.IVFSQ8): true}
+
 func notYet(typ string) error {
-	return apierr.New(apierr.ParameterInvalid, "index type %s is not supported by Weir yet; it builds %s (exact search)", typ, Flat)
+	return apierr.New(apierr.ParameterInvalid, "index type %s is not supported by Weir yet; it builds FLAT, HNSW, IVF_FLAT, IVF_SQ8 and AUTOINDEX on float vector fields", typ)
 }
 
 func toParams(kvs []*commonpb.KeyValuePair) []meta.Param {
@@ -319,18 +347,52 @@ func (s *Service) named(ctx context.Context, coll *meta.Collection, name string)
 	return slices.DeleteFunc(all, func(idx *meta.Index) bool { return idx.Name != name }), nil
 }
 
-// rows counts the rows of the collection's committed segments: what a FLAT index covers, as it
-// has nothing to build.
-func (s *Service) rows(ctx context.Context, coll *meta.Collection) (int64, error) {
+// buildProgress is an index's build progress as Milvus's datacoord reports it: the rows of the
+// collection's flushed segments, those indexed (a segment with its index record, or too small to
+// get one: searched exactly, as Milvus's "fake finished" segments), and its state: Finished when
+// every flushed segment is indexed (also with none), InProgress otherwise. A FLAT index has
+// nothing to build: every committed row is indexed.
+type buildProgress struct {
+	indexed, total, pending int64
+	state                   commonpb.IndexState
+}
+
+func (s *Service) buildProgress(ctx context.Context, coll *meta.Collection, idx *meta.Index) (buildProgress, error) {
 	segs, err := s.catalog.ListSegments(ctx, coll.ID)
 	if err != nil {
-		return 0, err
+		return buildProgress{}, err
 	}
-	var n int64
-	for _, seg := range meta.LiveInsertSegments(segs) {
-		n += seg.Rows
+	p := buildProgress{state: commonpb.IndexState_Finished}
+	if _, built := indexbuild.Needs(idx.Params); !built {
+		for _, seg := range meta.LiveInsertSegments(segs) {
+			p.total += seg.Rows
+		}
+		p.indexed = p.total
+		return p, nil
 	}
-	return n, nil
+	recs, err := s.catalog.ListSegmentIndexes(ctx, coll.ID)
+	if err != nil {
+		return buildProgress{}, err
+	}
+	have := map[int64]bool{}
+	for _, r := range recs {
+		if r.IndexID == idx.ID {
+			have[r.SegmentID] = true
+		}
+	}
+	for _, seg := range segs {
+		if seg.Level != meta.L1 || seg.State != meta.Flushed {
+			continue
+		}
+		p.total += seg.Rows
+		if have[seg.ID] || seg.Rows < indexbuild.MinRows {
+			p.indexed += seg.Rows
+		} else {
+			p.pending += seg.Rows
+			p.state = commonpb.IndexState_InProgress
+		}
+	}
+	return p, nil
 }
 
 // DescribeIndex describes the collection's index called index_name, or all of them (Milvus 2.6
@@ -355,10 +417,6 @@ func (s *Service) describe(ctx context.Context, db, collName, name string) ([]*m
 		}
 		return nil, apierr.Milvus(apierr.IndexNotFoundByName, name)
 	}
-	rows, err := s.rows(ctx, coll)
-	if err != nil {
-		return nil, err
-	}
 	out := make([]*milvuspb.IndexDescription, 0, len(idxs))
 	for _, idx := range idxs {
 		field := ""
@@ -367,9 +425,13 @@ func (s *Service) describe(ctx context.Context, db, collName, name string) ([]*m
 				field = f.GetName()
 			}
 		}
+		p, err := s.buildProgress(ctx, coll, idx)
+		if err != nil {
+			return nil, err
+		}
 		out = append(out, &milvuspb.IndexDescription{
 			IndexName: idx.Name, IndexID: idx.ID, Params: fromParams(idx.Params), FieldName: field,
-			IndexedRows: rows, TotalRows: rows, State: commonpb.IndexState_Finished,
+			IndexedRows: p.indexed, TotalRows: p.total, PendingIndexRows: p.pending, State: p.state,
 		})
 	}
 	return out, nil
@@ -411,41 +473,38 @@ func (s *Service) dropIndex(ctx context.Context, req *milvuspb.DropIndexRequest)
 }
 
 // one returns the single index of the collection called name, with Milvus's texts for none or
-// several.
-func (s *Service) one(ctx context.Context, db, collName, name string) (*meta.Collection, error) {
+// several, and its build progress.
+func (s *Service) one(ctx context.Context, db, collName, name string) (buildProgress, error) {
 	coll, err := s.lookup(ctx, db, collName)
 	if err != nil {
-		return nil, err
+		return buildProgress{}, err
 	}
 	idxs, err := s.named(ctx, coll, name)
 	switch {
 	case err != nil:
-		return nil, err
+		return buildProgress{}, err
 	case len(idxs) == 0:
-		return nil, apierr.Milvus(apierr.IndexNotFoundByName, name)
+		return buildProgress{}, apierr.Milvus(apierr.IndexNotFoundByName, name)
 	case len(idxs) > 1:
-		return nil, apierr.Milvus(apierr.IndexDuplicates, name)
+		return buildProgress{}, apierr.Milvus(apierr.IndexDuplicates, name)
 	}
-	return coll, nil
+	return s.buildProgress(ctx, coll, idxs[0])
 }
 
-// GetIndexState reports an index's state: Finished, as a FLAT index has nothing to build.
+// GetIndexState reports an index's state (see buildProgress).
 func (s *Service) GetIndexState(ctx context.Context, req *milvuspb.GetIndexStateRequest) (*milvuspb.GetIndexStateResponse, error) {
-	if _, err := s.one(ctx, req.GetDbName(), req.GetCollectionName(), req.GetIndexName()); err != nil {
+	p, err := s.one(ctx, req.GetDbName(), req.GetCollectionName(), req.GetIndexName())
+	if err != nil {
 		return &milvuspb.GetIndexStateResponse{Status: apierr.Status(err)}, nil
 	}
-	return &milvuspb.GetIndexStateResponse{Status: apierr.OK(), State: commonpb.IndexState_Finished}, nil
+	return &milvuspb.GetIndexStateResponse{Status: apierr.OK(), State: p.state}, nil
 }
 
-// GetIndexBuildProgress reports an index's indexed and total rows: every committed row.
+// GetIndexBuildProgress reports an index's indexed and total rows (see buildProgress).
 func (s *Service) GetIndexBuildProgress(ctx context.Context, req *milvuspb.GetIndexBuildProgressRequest) (*milvuspb.GetIndexBuildProgressResponse, error) {
-	coll, err := s.one(ctx, req.GetDbName(), req.GetCollectionName(), req.GetIndexName())
+	p, err := s.one(ctx, req.GetDbName(), req.GetCollectionName(), req.GetIndexName())
 	if err != nil {
 		return &milvuspb.GetIndexBuildProgressResponse{Status: apierr.Status(err)}, nil
 	}
-	rows, err := s.rows(ctx, coll)
-	if err != nil {
-		return &milvuspb.GetIndexBuildProgressResponse{Status: apierr.Status(err)}, nil
-	}
-	return &milvuspb.GetIndexBuildProgressResponse{Status: apierr.OK(), IndexedRows: rows, TotalRows: rows}, nil
+	return &milvuspb.GetIndexBuildProgressResponse{Status: apierr.OK(), IndexedRows: p.indexed, TotalRows: p.total}, nil
 }

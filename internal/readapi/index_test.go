@@ -76,9 +76,9 @@ func TestCreateIndexChecks(t *testing.T) {
 	require.Equal(t, int32(700), state.GetStatus().GetCode())
 	require.Equal(t, commonpb.ErrorCode_IndexNotExist, state.GetStatus().GetErrorCode())
 
-	st, err = s.CreateIndex(ctx, &milvuspb.CreateIndexRequest{CollectionName: "books", FieldName: "vec", ExtraParams: kvs("index_type", "HNSW", "metric_type", "L2")})
+	st, err = s.CreateIndex(ctx, &milvuspb.CreateIndexRequest{CollectionName: "books", FieldName: "vec", ExtraParams: kvs("index_type", "HNSW_PQ", "metric_type", "L2")})
 	require.NoError(t, err)
-	require.Contains(t, st.GetReason(), "index type HNSW is not supported by Weir yet; it builds FLAT")
+	require.Contains(t, st.GetReason(), "index type HNSW_PQ is not supported by Weir yet; it builds FLAT, HNSW, IVF_FLAT, IVF_SQ8 and AUTOINDEX")
 
 	st, err = s.CreateIndex(ctx, &milvuspb.CreateIndexRequest{CollectionName: "nope", FieldName: "vec", ExtraParams: kvs("index_type", "FLAT", "metric_type", "L2")})
 	require.NoError(t, err)

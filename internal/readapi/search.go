@@ -23,6 +23,7 @@ import (
 	"github.com/weir-db/weir/internal/metastore"
 	"github.com/weir-db/weir/internal/querynode"
 	"github.com/weir-db/weir/internal/schema"
+	"github.com/weir-db/weir/internal/vindex"
 	"github.com/weir-db/weir/internal/vsearch"
 )
 
@@ -45,6 +46,8 @@ type searchParams struct {
 	anns          string
 	round         int
 	ignoreGrowing bool
+	// index are the index's search parameters: the "params" object (ef, nprobe, ...).
+	index map[string]any
 }
 
 func parseSearchParams(kvs []*commonpb.KeyValuePair) (searchParams, error) {
@@ -101,6 +104,7 @@ func parseSearchParams(kvs []*commonpb.KeyValuePair) (searchParams, error) {
 	}
 	p.metric = m["metric_type"]
 	p.anns = m["anns_field"]
+	p.index = inner
 	p.ignoreGrowing = isTrue(m["ignore_growing"])
 	// What Weir does not serve yet is refused, not ignored: an answer that looks right but
 	// is not what was asked for would be worse.
@@ -291,10 +295,11 @@ func (s *Service) search(ctx context.Context, req *milvuspb.SearchRequest) (*mil
 		return nil, err
 	}
 	parts = prune(coll, load, parts, req.GetDsl())
-	idxMetric, err := s.indexMetric(ctx, coll, field)
+	idxParams, err := s.indexParams(ctx, coll, field)
 	if err != nil {
 		return nil, err
 	}
+	idxMetric := idxParams[keyMetricType]
 	if field.GetDataType() != schemapb.DataType_FloatVector || group.GetPlaceholders()[0].GetType() != commonpb.PlaceholderType_FloatVector {
 		return nil, apierr.New(apierr.ParameterInvalid, "Weir searches float vector fields with float vectors for now; field %q is %s", field.GetName(), field.GetDataType())
 	}
@@ -323,10 +328,17 @@ func (s *Service) search(ctx context.Context, req *milvuspb.SearchRequest) (*mil
 	if err != nil {
 		return nil, apierr.New(apierr.ParameterInvalid, "%v", err)
 	}
+	// The index's search parameters, checked here as every segment's index would (Milvus checks
+	// them on the query node and names it).
+	if spec, err := vindex.ParseBuild(idxParams); err == nil {
+		if _, err := vindex.ParseSearch(spec, sp.index, sp.topK+sp.offset); err != nil {
+			return nil, apierr.Milvus(apierr.SearchParamInvalid, node, node, err.Error())
+		}
+	}
 	shard := querynode.ShardRequest{CollectionID: coll.ID, Partitions: parts, Filter: req.GetDsl(), Output: cols, IgnoreGrowing: sp.ignoreGrowing,
 		Consistency: consistency(coll, req.GetUseDefaultConsistency(), req.GetConsistencyLevel(), req.GetGuaranteeTimestamp())}
 	results, err := fanOut(ctx, s, coll, func(ctx context.Context, ch string, node int64) (*querynode.SearchResult, error) {
-		r := &querynode.SearchRequest{ShardRequest: shard, FieldID: field.GetFieldID(), Metric: string(m), Vectors: vectors, K: sp.topK + sp.offset}
+		r := &querynode.SearchRequest{ShardRequest: shard, FieldID: field.GetFieldID(), Metric: string(m), Vectors: vectors, K: sp.topK + sp.offset, Params: sp.index}
 		r.Channel = ch
 		return s.nodes.Search(ctx, node, r)
 	}, func(r *querynode.SearchResult) arrow.RecordBatch { return r.Fields })
@@ -365,23 +377,18 @@ func loadedPartitions(l *meta.Load, parts []int64, coll *meta.Collection) ([]int
 	return parts, nil
 }
 
-// indexMetric is the metric of the index on field.
-func (s *Service) indexMetric(ctx context.Context, coll *meta.Collection, f *schemapb.FieldSchema) (string, error) {
+// indexParams are the flattened parameters of the index on field.
+func (s *Service) indexParams(ctx context.Context, coll *meta.Collection, f *schemapb.FieldSchema) (map[string]string, error) {
 	idxs, err := s.catalog.ListIndexes(ctx, coll.ID)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	for _, idx := range idxs {
-		if idx.FieldID != f.GetFieldID() {
-			continue
+		if idx.FieldID == f.GetFieldID() {
+			return flatten(fromParams(idx.Params))
 		}
-		params, err := flatten(fromParams(idx.Params))
-		if err != nil {
-			return "", err
-		}
-		return params[keyMetricType], nil
 	}
-	return "", apierr.Milvus(apierr.LoadNoIndex, "["+f.GetName()+"]")
+	return nil, apierr.Milvus(apierr.LoadNoIndex, "["+f.GetName()+"]")
 }
 
 // roundScore rounds as Milvus's segcore does: half away from zero, in float32.

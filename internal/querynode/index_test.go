@@ -1,0 +1,158 @@
+package querynode_test
+
+import (
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/milvus-io/milvus-proto/go-api/v2/commonpb"
+	"github.com/stretchr/testify/require"
+
+	"github.com/weir-db/weir/internal/datanode"
+	"github.com/weir-db/weir/internal/failpoint"
+	"github.com/weir-db/weir/internal/querynode"
+)
+
+// hnswWorld is a world of one channel with an HNSW index, whose data node syncs every few
+// kilobytes: a segment has many files, which the query node gathers into one piece for its index.
+func hnswWorld(t *testing.T) *world {
+	return newIndexedWorld(t, 1, []*commonpb.KeyValuePair{{Key: "index_type", Value: "HNSW"}, {Key: "metric_type", Value: "L2"},
+		{Key: "params", Value: `{"M": 8, "efConstruction": 64}`}}, func(c *datanode.Config) { c.SyncBufferBytes = 16 << 10 })
+}
+
+// insertRange inserts keys [0, n) in batches of 500 (so that the segment has many files).
+func (w *world) insertRange(n int64) {
+	w.t.Helper()
+	for lo := int64(0); lo < n; lo += 500 {
+		var ids []int64
+		for k := lo; k < min(lo+500, n); k++ {
+			ids = append(ids, k)
+		}
+		w.insert(ids...)
+	}
+}
+
+// search returns the keys of node n's top k for key q's vector (filter optional), at Strong.
+func (w *world) search(n *querynode.Node, q int64, k int, filter string) []int64 {
+	w.t.Helper()
+	res, err := n.Search(w.ctx, &querynode.SearchRequest{ShardRequest: querynode.ShardRequest{CollectionID: w.coll.ID, Channel: w.coll.VChannels[0],
+		Filter: filter, Consistency: strong()}, FieldID: w.coll.Schema.GetFields()[1].GetFieldID(), Metric: "L2",
+		Vectors: [][]float32{vecOf(q)}, K: k, Params: map[string]any{"ef": 64.0}})
+	require.NoError(w.t, err)
+	var out []int64
+	for _, h := range res.Hits[0] {
+		out = append(out, h.IntKey)
+	}
+	return out
+}
+
+// indexed waits until node n searches a segment of the collection through its index.
+func (w *world) indexed(n *querynode.Node) querynode.ShardInfo {
+	w.t.Helper()
+	var info querynode.ShardInfo
+	require.Eventually(w.t, func() bool {
+		require.NoError(w.t, n.Check(w.ctx))
+		info = n.Shards()[0]
+		return info.Indexed > 0
+	}, 30*time.Second, 20*time.Millisecond)
+	return info
+}
+
+// TestIndexedSegmentIsSearchedThroughItsIndex: once the data node committed a flushed
+// segment's HNSW index, the query node searches the segment through it: each key's own vector
+// finds the key first, a deleted row is never returned, a filter is kept, count(*) is unchanged.
+func TestIndexedSegmentIsSearchedThroughItsIndex(t *testing.T) {
+	w := hnswWorld(t)
+	w.insertRange(3000)
+	w.flush()
+	w.assign(1)
+	n := w.queryNode(1)
+	info := w.indexed(n)
+	require.Equal(t, int64(3000), info.Rows)
+	require.Greater(t, info.Files, 2, "the segment has several files")
+	require.Positive(t, info.IndexBytes)
+	require.Equal(t, int64(3000), w.count(n, strong(), ""))
+
+	for _, k := range []int64{0, 1, 777, 1500, 2999} {
+		got := w.search(n, k, 5, "")
+		require.Len(t, got, 5)
+		require.Equal(t, k, got[0], "key %d's own vector finds it first", k)
+	}
+	w.delete(1500)
+	got := w.search(n, 1500, 5, "")
+	require.NotContains(t, got, int64(1500))
+	require.Len(t, got, 5)
+	for _, k := range w.search(n, 2000, 10, "id < 100") {
+		require.Less(t, k, int64(100))
+	}
+	require.Equal(t, int64(2999), w.count(n, strong(), ""))
+}
+
+// TestIndexSwapsInAtomically: a segment is searched exactly until its index is committed, then
+// through its index, in one change: readers running meanwhile always count every row once and
+// always find each key first.
+func TestIndexSwapsInAtomically(t *testing.T) {
+	held, release := make(chan struct{}), make(chan struct{})
+	var once atomic.Bool
+	defer failpoint.Enable("indexbuild/before-commit", func() error {
+		if once.CompareAndSwap(false, true) {
+			close(held)
+			<-release
+		}
+		return nil
+	})()
+	w := hnswWorld(t)
+	w.insertRange(2500)
+	w.flush()
+	w.assign(1)
+	n := w.queryNode(1)
+	select { // the index is built, not committed: the segment is searched exactly
+	case <-held:
+	case <-time.After(30 * time.Second):
+		close(release)
+		t.Fatal("the data node never built the index")
+	}
+	require.Zero(t, n.Shards()[0].Indexed)
+	require.Equal(t, int64(0), w.search(n, 0, 3, "")[0])
+
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var reads atomic.Int64
+	errs := make(chan string, 1)
+	wg.Go(func() {
+		for k := int64(0); ; k = (k + 97) % 2500 {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if c := w.count(n, strong(), ""); c != 2500 {
+				select {
+				case errs <- fmt.Sprintf("count(*) %d", c):
+				default:
+				}
+			}
+			if got := w.search(n, k, 3, ""); len(got) != 3 || got[0] != k {
+				select {
+				case errs <- fmt.Sprintf("key %d's search answer %v", k, got):
+				default:
+				}
+			}
+			reads.Add(1)
+		}
+	})
+	close(release)
+	w.indexed(n)
+	for before := reads.Load(); reads.Load() < before+20; {
+		time.Sleep(time.Millisecond)
+	}
+	close(stop)
+	wg.Wait()
+	select {
+	case e := <-errs:
+		t.Fatalf("a reader saw %s during the swap", e)
+	default:
+	}
+}
