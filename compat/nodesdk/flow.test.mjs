@@ -148,3 +148,61 @@ test('collection and write flow', async (t) => {
     assertRejected(missingPart.status, 'partition not found[partition=aaa]', 200);
   });
 });
+
+// The README's vector index (HNSW with COSINE), IVF_FLAT with L2 and AUTOINDEX: built by the
+// data node once the rows are flushed (the SDK does not wait: the flow polls describeIndex as the
+// SDK's docs say), loaded, searched with ef or nprobe; each probed row finds itself.
+test('vector indexes', async (t) => {
+  const client = new MilvusClient({ address, timeout: 30000 }); // the flow above closes its own
+  t.after(() => client.closeConnection());
+  const n = 3000;
+  // Pseudo-random rows (a hash of key and dimension), distinct in direction as in length.
+  const annVec = (k) => Array.from({ length: dim }, (_, j) => {
+    let h = Math.imul(k + 1, 2654435761) ^ Math.imul(j + 1, 40503);
+    h = Math.imul(h ^ (h >>> 15), 2246822519);
+    return ((h ^ (h >>> 13)) >>> 0) / 4294967296 - 0.5;
+  });
+  for (const c of [
+    { index_type: 'HNSW', metric_type: 'COSINE', params: { M: 16, efConstruction: 200 }, search: { ef: 64 } },
+    { index_type: 'IVF_FLAT', metric_type: 'L2', params: { nlist: 64 }, search: { nprobe: 16 } },
+    { index_type: 'AUTOINDEX', metric_type: 'COSINE', search: {} },
+  ]) {
+    await t.test(c.index_type, async () => {
+      const coll = `${name}_${c.index_type.toLowerCase()}`;
+      try {
+        const st = await client.createCollection({
+          collection_name: coll,
+          fields: [
+            { name: 'id', data_type: DataType.Int64, is_primary_key: true },
+            { name: 'vector', data_type: DataType.FloatVector, dim },
+          ],
+        });
+        assert.equal(st.error_code, ErrorCode.SUCCESS, st.reason);
+        const data = Array.from({ length: n }, (_, i) => ({ id: i, vector: annVec(i) }));
+        const ins = await client.insert({ collection_name: coll, data });
+        assert.equal(ins.status.error_code, ErrorCode.SUCCESS, ins.status.reason);
+        await client.flushSync({ collection_names: [coll] });
+        const ci = await client.createIndex({ collection_name: coll, field_name: 'vector', index_type: c.index_type, metric_type: c.metric_type, params: c.params });
+        assert.equal(ci.error_code, ErrorCode.SUCCESS, ci.reason);
+        let d;
+        for (let i = 0; i < 600; i++) {
+          d = await client.describeIndex({ collection_name: coll, field_name: 'vector' });
+          if (d.index_descriptions[0].state === 'Finished') break;
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        assert.equal(d.index_descriptions[0].state, 'Finished');
+        assert.equal(Number(d.index_descriptions[0].indexed_rows), n);
+        const ld = await client.loadCollectionSync({ collection_name: coll });
+        assert.equal(ld.error_code, ErrorCode.SUCCESS, ld.reason);
+        for (const k of [0, 7, 1234, 2999]) {
+          const sr = await client.search({ collection_name: coll, data: annVec(k), limit: 5, params: c.search, consistency_level: 'Strong' });
+          assert.equal(sr.status.error_code, ErrorCode.SUCCESS, sr.status.reason);
+          assert.equal(sr.results.length, 5);
+          assert.equal(String(sr.results[0].id), String(k), `${c.index_type}: row ${k} finds itself`);
+        }
+      } finally {
+        await client.dropCollection({ collection_name: coll });
+      }
+    });
+  }
+});

@@ -34,6 +34,8 @@ type Spec struct {
 	M              int            `json:"M,omitempty"`
 	EfConstruction int            `json:"efConstruction,omitempty"`
 	Nlist          int            `json:"nlist,omitempty"`
+	// Auto marks an AUTOINDEX (built as HNSW): its searches get a wider default beam.
+	Auto bool `json:"auto,omitempty"`
 }
 
 // Built reports whether spec's type has an index file (FLAT has none: it is the rows).
@@ -132,6 +134,9 @@ func (ix *Index) Search(q []float32, k int, sp SearchParams, allow vsearch.Allow
 		ef := sp.Ef
 		if ef == 0 {
 			ef = MinEf
+			if ix.spec.Auto {
+				ef = AutoEf
+			}
 		}
 		return ix.g.Search(q, k, max(ef, k), allow)
 	case ix.iv != nil:
