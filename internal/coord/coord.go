@@ -73,6 +73,7 @@ type Catalog interface {
 	DeleteSegmentMeta(ctx context.Context, segs []meta.Segment) error
 	DeleteChannels(ctx context.Context, chs []string) error
 	MarkCollected(ctx context.Context, id int64) error
+	IndexFiles(ctx context.Context) (referenced map[string]bool, live map[int64]bool, err error)
 
 	// The legacy protocol's writes, made on a data node's behalf.
 	ReadLease(ctx context.Context, ch string) (meta.Lease, error)

@@ -3,10 +3,12 @@ package coord
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/weir-db/weir/internal/meta"
 	"github.com/weir-db/weir/internal/objstore"
 	"github.com/weir-db/weir/internal/segment"
+	"github.com/weir-db/weir/internal/vindex"
 )
 
 // GCStats describes one garbage collection.
@@ -115,6 +117,9 @@ func (c *Coordinator) CollectGarbage(ctx context.Context) (GCStats, error) {
 			c.m.gcDeleted.Inc()
 		}
 	}
+	if err := c.collectIndexFiles(ctx, &st, dropped, current, viewRev, cutoff); err != nil {
+		return st, err
+	}
 	// The files of dropped collections are gone: now their meta can go.
 	if len(gone) > 0 {
 		if err := c.catalog.DeleteSegmentMeta(ctx, gone); err != nil {
@@ -153,6 +158,50 @@ func (c *Coordinator) dropChannels(ctx context.Context, coll *meta.Collection) e
 	}
 	if err := c.catalog.DeleteChannels(ctx, coll.VChannels); err != nil {
 		return fmt.Errorf("collection %d: %w", coll.ID, err)
+	}
+	return nil
+}
+
+// collectIndexFiles deletes the index files no segment index record references, by the rule of
+// segment files (a file of a current claim may still be committed; any other only after the
+// grace period), with one more case: a file of an index definition that no longer exists can
+// never be committed (the commit compares the definition), so it goes after the grace period
+// whatever its claim. The records are read after the view, so a record committed after they are
+// read is by a current claim, whose files are kept.
+func (c *Coordinator) collectIndexFiles(ctx context.Context, st *GCStats, dropped map[int64]bool, current map[int64]bool, viewRev int64, cutoff time.Time) error {
+	referenced, live, err := c.catalog.IndexFiles(ctx)
+	if err != nil {
+		return err
+	}
+	var stale []string
+	err = c.bucket.List(ctx, vindex.Prefix(c.cfg.RootPath), func(o objstore.ObjectInfo) error {
+		st.Scanned++
+		k, err := vindex.ParseFileKey(o.Key)
+		if err != nil || referenced[o.Key] {
+			return nil // not an index file, or one in use
+		}
+		old := o.ModTime.Before(cutoff)
+		switch {
+		case dropped[k.Collection]:
+			stale = append(stale, o.Key)
+		case !live[k.Index] && old:
+			stale = append(stale, o.Key)
+		case current[k.Token] || k.Token > viewRev:
+			// its build may still commit it
+		case old:
+			stale = append(stale, o.Key)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("list index files: %w", err)
+	}
+	for _, key := range stale {
+		if err := c.bucket.Delete(ctx, key); err != nil {
+			return fmt.Errorf("delete %s: %w", key, err)
+		}
+		st.Deleted++
+		c.m.gcDeleted.Inc()
 	}
 	return nil
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/weir-db/weir/internal/meta"
 	"github.com/weir-db/weir/internal/metastore"
 	"github.com/weir-db/weir/internal/segment"
+	"github.com/weir-db/weir/internal/vindex"
 	"github.com/weir-db/weir/internal/wal"
 )
 
@@ -268,4 +269,56 @@ func TestGCKeepsFilesOfLegacyClaimsAndNewerTokens(t *testing.T) {
 	requireCollectsOnly(t, e, c, segmentKey(coll.ID, first), segmentKey(coll.ID, second))
 	_, err = e.bucket.Stat(e.ctx, newer)
 	require.NoError(t, err, "a token newer than the view is kept")
+}
+
+// TestGCCollectsOrphanIndexFiles: past the grace period, garbage collection deletes an index
+// file no record references when its writer's claim is gone or its index definition is, and
+// keeps a referenced file and an unreferenced one of the current claim (its build may still
+// commit it).
+func TestGCCollectsOrphanIndexFiles(t *testing.T) {
+	e := newEnv(t)
+	coll, c := assigned(t, e)
+	ch := coll.VChannels[0]
+	old, err := e.catalog.ReadLease(e.ctx, ch)
+	require.NoError(t, err)
+	cur, err := e.catalog.AssignChannel(e.ctx, ch, coll.ID, 1)
+	require.NoError(t, err)
+	f := e.catalog.Fence(cur)
+	require.NoError(t, f.Claim(e.ctx, 1))
+	field := coll.Schema.GetFields()[1].GetFieldID()
+	idx, _, err := e.catalog.CreateIndex(e.ctx, &meta.Index{CollectionID: coll.ID, FieldID: field, Name: "v", Params: []meta.Param{{Key: "index_type", Value: "HNSW"}}})
+	require.NoError(t, err)
+	_, revs, err := e.catalog.IndexRevisions(e.ctx, coll.ID)
+	require.NoError(t, err)
+	seg := &meta.Segment{ID: 5, CollectionID: coll.ID, Channel: ch, Level: meta.L1, State: meta.Flushed, Rows: 2000}
+	seg.ModRevision = writeSegment(t, e, f, seg, segment.InsertKey("weir", coll.ID, 1, 5, f.Epoch(), 1), 0)
+
+	key := func(index, token int64, seq uint64) string {
+		return vindex.FileKey{Root: "weir", Collection: coll.ID, Partition: 1, Segment: 5, Index: index, Token: token, Seq: seq}.Key()
+	}
+	used := key(idx.ID, f.Epoch(), 1)
+	si := &meta.SegmentIndex{CollectionID: coll.ID, SegmentID: 5, IndexID: idx.ID, FieldID: field, Key: used, Channel: ch}
+	cmps, ops, err := f.SegmentIndexTxn(si, meta.IndexBuilt{Segment: seg, IndexRev: revs[field]})
+	require.NoError(t, err)
+	_, err = f.Commit(e.ctx, cmps, ops)
+	require.NoError(t, err)
+
+	building := key(idx.ID, f.Epoch(), 2)   // the current claim's: may still be committed
+	earlier := key(idx.ID, old.Revision, 3) // an earlier lease's: never committed now
+	dropped := key(idx.ID+1000, f.Epoch(), 4)
+	for _, k := range []string{used, building, earlier, dropped} {
+		require.NoError(t, e.bucket.Put(e.ctx, k, []byte("x")))
+	}
+	st, err := c.CollectGarbage(e.ctx)
+	require.NoError(t, err)
+	require.Zero(t, st.Deleted, "nothing before the grace period")
+
+	c.now = func() time.Time { return time.Now().Add(c.cfg.GCGrace + time.Hour) }
+	st, err = c.CollectGarbage(e.ctx)
+	require.NoError(t, err)
+	require.Equal(t, 2, st.Deleted)
+	for k, stays := range map[string]bool{used: true, building: true, earlier: false, dropped: false} {
+		_, err := e.bucket.Stat(e.ctx, k)
+		require.Equal(t, stays, err == nil, "%s stays: %v", k, stays)
+	}
 }

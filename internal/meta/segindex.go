@@ -183,3 +183,34 @@ func (c *Catalog) IndexRevisions(ctx context.Context, coll int64) (map[int64]*In
 	}
 	return defs, revs, nil
 }
+
+// IndexFiles returns what garbage collection needs of every collection's indexes: the keys of
+// the index files segment index records reference, and the IDs of the index definitions that
+// exist.
+func (c *Catalog) IndexFiles(ctx context.Context) (referenced map[string]bool, live map[int64]bool, err error) {
+	recs, _, err := c.kv.Range(ctx, c.keys.root+"/meta/segment-indexes/")
+	if err != nil {
+		return nil, nil, fmt.Errorf("list segment indexes: %w", err)
+	}
+	referenced = map[string]bool{}
+	for _, kv := range recs {
+		var si SegmentIndex
+		if err := json.Unmarshal(kv.Value, &si); err != nil {
+			return nil, nil, fmt.Errorf("meta: decode segment index %s: %w", kv.Key, err)
+		}
+		referenced[si.Key] = true
+	}
+	defs, _, err := c.kv.Range(ctx, c.keys.root+"/meta/indexes/")
+	if err != nil {
+		return nil, nil, fmt.Errorf("list indexes: %w", err)
+	}
+	live = map[int64]bool{}
+	for _, kv := range defs {
+		idx, err := decodeIndex(kv.Value)
+		if err != nil {
+			return nil, nil, err
+		}
+		live[idx.ID] = true
+	}
+	return referenced, live, nil
+}
