@@ -227,10 +227,7 @@ func (s *shard) attach(ready []*segReady) (attached int) {
 			ok = ok && held[r.p]
 		}
 		if !ok {
-			s.bytes.Add(-r.bytes)
-			if r.old != nil {
-				r.p.rec.Release()
-			}
+			r.discard(s)
 			continue
 		}
 		if r.old != nil {
@@ -253,6 +250,14 @@ func (s *shard) attach(ready []*segReady) (attached int) {
 		attached++
 	}
 	return attached
+}
+
+// discard gives back what r holds: its reservation and its gathered piece.
+func (r *segReady) discard(s *shard) {
+	s.bytes.Add(-r.bytes)
+	if r.old != nil {
+		r.p.rec.Release()
+	}
 }
 
 // indexBytes is the memory of the shard's indexes (beyond the rows they search).

@@ -12,6 +12,7 @@ import (
 
 	"github.com/weir-db/weir/internal/datanode"
 	"github.com/weir-db/weir/internal/failpoint"
+	"github.com/weir-db/weir/internal/meta"
 	"github.com/weir-db/weir/internal/querynode"
 )
 
@@ -155,4 +156,39 @@ func TestIndexSwapsInAtomically(t *testing.T) {
 		t.Fatalf("a reader saw %s during the swap", e)
 	default:
 	}
+}
+
+// TestIndexesCountAgainstTheMemoryLimit: a node whose --memory-limit holds a segment's rows but
+// not its index as well refuses the load with the memory-limit error; with room for both it
+// loads and serves the index.
+func TestIndexesCountAgainstTheMemoryLimit(t *testing.T) {
+	w := hnswWorld(t)
+	w.insertRange(3000)
+	w.flush()
+	var recs []*meta.SegmentIndex
+	require.Eventually(t, func() bool {
+		var err error
+		recs, err = w.catalog.ListSegmentIndexes(w.ctx, w.coll.ID)
+		require.NoError(t, err)
+		return len(recs) == 1
+	}, 30*time.Second, 20*time.Millisecond)
+	files, err := w.catalog.ListFiles(w.ctx, w.coll.ID, recs[0].SegmentID)
+	require.NoError(t, err)
+	var fileBytes int64
+	for _, f := range files {
+		fileBytes += f.Bytes
+	}
+	rows := 2 * fileBytes // a load reserves twice a file's bytes
+	w.assign(7)
+	n := w.newNode(7, func(c *querynode.Config) { c.MemoryLimit = rows + recs[0].IndexBytes/2 })
+	require.Contains(t, w.loadFailure(n), "over its memory limit")
+	require.Empty(t, n.Shards())
+
+	w.assign(8)
+	m := w.newNode(8, func(c *querynode.Config) { c.MemoryLimit = rows + recs[0].IndexBytes + 1<<20 })
+	require.Eventually(t, func() bool {
+		require.NoError(t, m.Check(w.ctx))
+		s := m.Shards()
+		return len(s) == 1 && s[0].Indexed == 1
+	}, 30*time.Second, 20*time.Millisecond)
 }

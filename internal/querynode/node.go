@@ -370,9 +370,19 @@ func (n *Node) load(ctx context.Context, sv *served) (*shard, *wal.Reader, error
 			sh.release()
 			return nil, nil, err
 		}
-		if ready, err := n.prepareIndexes(ctx, sh, (&target{indexes: recs}).indexRecords(sv.a.Channel)); err != nil {
-			n.logger.Warn("loading indexes", "channel", sv.a.Channel, "err", err)
-		} else if len(ready) > 0 {
+		ready, err := n.prepareIndexes(ctx, sh, (&target{indexes: recs}).indexRecords(sv.a.Channel))
+		if errors.Is(err, ErrMemoryLimit) {
+			// The indexes count against the limit as rows do: a load they would pass fails.
+			for _, r := range ready {
+				r.discard(sh)
+			}
+			sh.release()
+			return nil, nil, err
+		}
+		if err != nil {
+			n.logger.Warn("loading indexes: their segments are searched exactly until the next round", "channel", sv.a.Channel, "err", err)
+		}
+		if len(ready) > 0 {
 			sh.mu.Lock()
 			sh.attach(ready)
 			sh.mu.Unlock()
