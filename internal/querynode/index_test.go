@@ -192,3 +192,42 @@ func TestIndexesCountAgainstTheMemoryLimit(t *testing.T) {
 		return len(s) == 1 && s[0].Indexed == 1
 	}, 30*time.Second, 20*time.Millisecond)
 }
+
+// TestCorruptIndexFileIsRefusedAndRebuilt: an index file damaged in object storage is refused
+// by the query node (never searched: the segment is searched exactly and answers right),
+// reported, built again by the channel's data node under a new record, and then served.
+func TestCorruptIndexFileIsRefusedAndRebuilt(t *testing.T) {
+	w := hnswWorld(t)
+	w.insertRange(3000)
+	w.flush()
+	var recs []*meta.SegmentIndex
+	require.Eventually(t, func() bool {
+		var err error
+		recs, err = w.catalog.ListSegmentIndexes(w.ctx, w.coll.ID)
+		require.NoError(t, err)
+		return len(recs) == 1
+	}, 30*time.Second, 20*time.Millisecond)
+	first := recs[0]
+	b, err := w.bucket.Get(w.ctx, first.Key)
+	require.NoError(t, err)
+	b[len(b)/2] ^= 0xff
+	require.NoError(t, w.bucket.Put(w.ctx, first.Key, b))
+
+	w.assign(1)
+	n := w.queryNode(1)
+	require.Zero(t, n.Shards()[0].Indexed, "the damaged file is not served")
+	for _, k := range []int64{3, 2100} {
+		require.Equal(t, k, w.search(n, k, 3, "")[0], "the segment is searched exactly meanwhile")
+	}
+	// Reported, rebuilt under a new record (its report deleted with the old one), served.
+	info := w.indexed(n)
+	require.Equal(t, 1, info.Indexed)
+	recs, err = w.catalog.ListSegmentIndexes(w.ctx, w.coll.ID)
+	require.NoError(t, err)
+	require.Len(t, recs, 1)
+	require.NotEqual(t, first.Key, recs[0].Key)
+	bad, err := w.catalog.CorruptIndexes(w.ctx, w.coll.ID)
+	require.NoError(t, err)
+	require.Empty(t, bad)
+	require.Equal(t, int64(2100), w.search(n, 2100, 3, "")[0])
+}
