@@ -105,6 +105,9 @@ func annSection(ctx context.Context, o Options, r *Report) error {
 			return err
 		}
 	}
+	if err := ingestBesideBuilds(ctx, o, r); err != nil {
+		return err
+	}
 	r.Notes = append(r.Notes,
 		"every figure is one thread: Weir's searches one query at a time in this process; hnswlib and faiss (Debian's python3-hnswlib 0.6 and python3-faiss) in a child process on the same vectors, written to a file, their recall computed here against the same exact top 10",
 		"Debian's faiss is built without AVX2 (its kernels are SSE), so hnswlib is the bar that matters; faiss is shown for its IVF and flat figures",

@@ -216,6 +216,7 @@ func (b *Builder) Scan(ctx context.Context) error {
 		bctx, cancel := context.WithCancel(ctx)
 		b.inFlight[w.job] = cancel
 		b.wg.Go(func() {
+			lowerPriority()
 			defer func() {
 				<-b.sem
 				cancel()
