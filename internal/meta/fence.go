@@ -245,3 +245,16 @@ func (c *Catalog) ListLeases(ctx context.Context) (map[string]Lease, error) {
 	leases, _, _, err := decodeChannels(kvs, c.keys.channels())
 	return leases, err
 }
+
+// ReadEpoch returns the revision of the channel's current claim (what its pipeline names its
+// files by; 0 when no pipeline claimed it under its current lease).
+func (c *Catalog) ReadEpoch(ctx context.Context, ch string) (int64, error) {
+	kv, err := c.kv.Get(ctx, c.keys.epoch(ch))
+	if errors.Is(err, metastore.ErrNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	return kv.ModRevision, nil
+}
