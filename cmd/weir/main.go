@@ -195,6 +195,7 @@ func dataNodeFlags(f *pflag.FlagSet, c *datanode.Config) {
 	f.Int64Var(&c.MemoryLimit, "memory-limit", c.MemoryLimit, "bytes of rows the data node buffers across all channels before it syncs and stops consuming")
 	f.Int64Var(&c.SyncBufferBytes, "sync-buffer-bytes", c.SyncBufferBytes, "bytes buffered for one segment that trigger a sync")
 	f.IntVar(&c.IndexWorkers, "index-workers", c.IndexWorkers, "vector index builds of the node's flushed segments run at once (0: none)")
+	f.Int64Var(&c.IndexMemoryLimit, "index-memory-limit", c.IndexMemoryLimit, "bytes the running index builds hold together at most (estimated); a larger build is refused and its segment searched exactly")
 	f.DurationVar(&c.SyncStaleAge, "sync-stale-age", c.SyncStaleAge, "age of the oldest buffered row that triggers a sync")
 	f.Int64Var(&c.SealBytes, "seal-bytes", c.SealBytes, "segment size at which it is sealed")
 	f.Int64Var(&c.SealRows, "seal-rows", c.SealRows, "segment row count at which it is sealed")

@@ -46,6 +46,10 @@ type Config struct {
 	// IndexWorkers is how many vector index builds of the node's flushed segments run at once
 	// (0: the node builds none; package indexbuild).
 	IndexWorkers int `yaml:"index-workers"`
+	// IndexMemoryLimit bounds what the builds running hold together (an estimate from rows,
+	// dimension and parameters); a build that alone would pass it is refused, its segment
+	// searched exactly.
+	IndexMemoryLimit int64 `yaml:"index-memory-limit"`
 }
 
 // Defaults returns the default configuration.
@@ -67,6 +71,7 @@ func Defaults() Config {
 		TruncateInterval: time.Minute,
 		LogKeep:          5 * time.Minute,
 		IndexWorkers:     1,
+		IndexMemoryLimit: 4 << 30,
 	}
 }
 
@@ -90,6 +95,9 @@ func (c Config) Validate() error {
 	positive("retry-max", int64(c.RetryMax))
 	positive("truncate-interval", int64(c.TruncateInterval))
 	positive("log-keep", int64(c.LogKeep))
+	if c.IndexMemoryLimit <= 0 && c.IndexWorkers > 0 {
+		errs = append(errs, fmt.Errorf("datanode: index-memory-limit must be positive, got %d", c.IndexMemoryLimit))
+	}
 	if c.IndexWorkers < 0 {
 		errs = append(errs, fmt.Errorf("datanode: index-workers must not be negative, got %d", c.IndexWorkers))
 	}

@@ -1,7 +1,9 @@
 package datanode
 
 import (
+	"context"
 	"errors"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -157,4 +159,47 @@ func TestDroppedIndexCommitsNothing(t *testing.T) {
 	require.Empty(t, files, "the build's file is deleted")
 	_, err = e.catalog.GetSegmentIndex(e.ctx, e.coll.ID, idx.ID, 1)
 	require.True(t, errors.Is(err, metastore.ErrNotFound))
+}
+
+// answerLost is a metastore whose first segment-index commit applies but loses its answer
+// (ErrOutcomeUnknown), and whose first read of that record afterwards fails (etcd briefly
+// unreachable): the builder cannot tell at once whether its record landed. (Found by review.)
+type answerLost struct {
+	*metastore.Memory
+	txnLost, getFailed atomic.Bool
+}
+
+func (f *answerLost) Txn(ctx context.Context, cmps []metastore.Cmp, ops []metastore.Op) (int64, error) {
+	rev, err := f.Memory.Txn(ctx, cmps, ops)
+	for _, op := range ops {
+		if strings.Contains(op.Key(), "/meta/segment-indexes/") && err == nil && f.txnLost.CompareAndSwap(false, true) {
+			return 0, errors.Join(metastore.ErrOutcomeUnknown, errors.New("response lost"))
+		}
+	}
+	return rev, err
+}
+
+func (f *answerLost) Get(ctx context.Context, key string) (metastore.KV, error) {
+	if strings.Contains(key, "/meta/segment-indexes/") && f.txnLost.Load() && f.getFailed.CompareAndSwap(false, true) {
+		return metastore.KV{}, errors.New("etcd unavailable")
+	}
+	return f.Memory.Get(ctx, key)
+}
+
+// TestUnknownCommitOutcomeKeepsTheFile: a record whose commit outcome was unknown, and could not
+// be read back at once, still has its file: the builder deletes its file only when it knows no
+// record names it.
+func TestUnknownCommitOutcomeKeepsTheFile(t *testing.T) {
+	fs := &answerLost{Memory: metastore.NewMemory()}
+	t.Cleanup(func() { fs.Close() })
+	e := newEnv(t, envOpts{store: fs})
+	e.hnswIndex()
+	ch, _ := e.watched(1)
+	e.flushedSegment(ch, 2000)
+	rec := e.waitRecords(1)[0]
+	require.True(t, fs.txnLost.Load(), "the commit's answer was lost")
+	require.Eventually(t, func() bool { return fs.getFailed.Load() }, 10*time.Second, 10*time.Millisecond)
+	time.Sleep(500 * time.Millisecond)
+	_, err := e.bucket.Get(e.ctx, rec.Key)
+	require.NoError(t, err, "the committed record's file exists")
 }

@@ -106,6 +106,7 @@ func New(cfg Config, catalog Catalog, ids IDAllocator, log Log, bucket Bucket, r
 	if ib, ok := bucket.(indexbuild.Bucket); ok && cfg.IndexWorkers > 0 {
 		icfg := indexbuild.Defaults()
 		icfg.NodeID, icfg.Root, icfg.Workers, icfg.Interval = cfg.NodeID, cfg.ObjectRoot, cfg.IndexWorkers, cfg.CheckInterval
+		icfg.MemoryLimit = cfg.IndexMemoryLimit
 		ic, ok := catalog.(indexbuild.Catalog)
 		if !ok {
 			logger.Warn("datanode: the catalog cannot read index records: no index builds")

@@ -81,11 +81,14 @@ type Config struct {
 	// MinRows is the fewest rows a segment needs to get an index file: below it an exact search
 	// costs about what an index search does (Milvus: minSegmentNumRowsToEnableIndex, 1024).
 	MinRows int64
+	// MemoryLimit bounds the memory the builds running hold together (estimate); a build that
+	// alone would pass it is refused and its segment searched exactly (--index-memory-limit).
+	MemoryLimit int64
 }
 
 // Defaults are the builder's default settings.
 func Defaults() Config {
-	return Config{NodeID: 1, Root: "weir", Workers: 1, Interval: time.Second, MinRows: MinRows}
+	return Config{NodeID: 1, Root: "weir", Workers: 1, Interval: time.Second, MinRows: MinRows, MemoryLimit: 4 << 30}
 }
 
 // MinRows is Milvus's minSegmentNumRowsToEnableIndex: smaller segments are searched exactly and
@@ -116,6 +119,8 @@ type Builder struct {
 
 	mu       sync.Mutex
 	inFlight map[job]context.CancelFunc
+	building int64        // estimated bytes of the builds running
+	tooLarge map[job]bool // builds refused for their size (logged once)
 	sem      chan struct{}
 	wg       sync.WaitGroup
 }
@@ -134,7 +139,7 @@ func New(cfg Config, catalog Catalog, bucket Bucket, ids IDAllocator, channels f
 		cfg.Interval = time.Second
 	}
 	return &Builder{cfg: cfg, catalog: catalog, bucket: bucket, ids: ids, channels: channels, logger: logger,
-		m: newMetrics(reg), nudge: make(chan struct{}, 1), inFlight: map[job]context.CancelFunc{}, sem: make(chan struct{}, cfg.Workers)}
+		m: newMetrics(reg), nudge: make(chan struct{}, 1), inFlight: map[job]context.CancelFunc{}, tooLarge: map[job]bool{}, sem: make(chan struct{}, cfg.Workers)}
 }
 
 // Nudge asks for a look at the channels now (a segment was just flushed).
@@ -174,12 +179,15 @@ type work struct {
 	defRev   int64
 	spec     vindex.Spec
 	replaces int64
+	// replacedKey is the file of the record replaces names (reported damaged).
+	replacedKey string
+	bytes       int64 // what the build is estimated to hold in memory
 }
 
 // Scan looks once at every owned channel, starts the builds it finds missing (at most Workers
 // run; the rest wait for a later scan) and cancels those whose index or segment is gone.
 func (b *Builder) Scan(ctx context.Context) error {
-	wanted := map[job]bool{}
+	alive := map[job]bool{}
 	var todo []work
 	var errs []error
 	byColl := map[int64][]Owned{}
@@ -187,7 +195,7 @@ func (b *Builder) Scan(ctx context.Context) error {
 		byColl[o.Collection] = append(byColl[o.Collection], o)
 	}
 	for collID, owned := range byColl {
-		w, err := b.scanCollection(ctx, collID, owned, wanted)
+		w, err := b.scanCollection(ctx, collID, owned, alive)
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -198,7 +206,7 @@ func (b *Builder) Scan(ctx context.Context) error {
 	defer b.mu.Unlock()
 	if len(errs) == 0 {
 		for j, cancel := range b.inFlight {
-			if !wanted[j] {
+			if !alive[j] {
 				cancel() // its index, segment or channel is gone: the build stops
 			}
 		}
@@ -208,20 +216,33 @@ func (b *Builder) Scan(ctx context.Context) error {
 		if _, running := b.inFlight[w.job]; running {
 			continue
 		}
+		if w.bytes > b.cfg.MemoryLimit {
+			if !b.tooLarge[w.job] {
+				b.tooLarge[w.job] = true
+				b.m.builds.WithLabelValues("too_large").Inc()
+				b.logger.Error("index build refused: it would hold more memory than --index-memory-limit; the segment is searched exactly",
+					"collection", w.coll.ID, "segment", w.seg.ID, "index", w.def.Name, "estimated_bytes", w.bytes, "limit", b.cfg.MemoryLimit)
+			}
+			continue
+		}
+		if b.building+w.bytes > b.cfg.MemoryLimit {
+			continue // a later scan, once builds running now have finished
+		}
 		select {
 		case b.sem <- struct{}{}:
 		default:
 			return errors.Join(errs...) // every worker busy: a later scan starts the rest
 		}
+		b.building += w.bytes
 		bctx, cancel := context.WithCancel(ctx)
 		b.inFlight[w.job] = cancel
 		b.wg.Go(func() {
-			lowerPriority()
 			defer func() {
 				<-b.sem
 				cancel()
 				b.mu.Lock()
 				delete(b.inFlight, w.job)
+				b.building -= w.bytes
 				b.mu.Unlock()
 				b.Nudge() // a worker is free
 			}()
@@ -231,7 +252,7 @@ func (b *Builder) Scan(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-func (b *Builder) scanCollection(ctx context.Context, collID int64, owned []Owned, wanted map[job]bool) ([]work, error) {
+func (b *Builder) scanCollection(ctx context.Context, collID int64, owned []Owned, alive map[job]bool) ([]work, error) {
 	defs, revs, err := b.catalog.IndexRevisions(ctx, collID)
 	if err != nil || len(defs) == 0 {
 		return nil, err
@@ -279,16 +300,18 @@ func (b *Builder) scanCollection(ctx context.Context, collID int64, owned []Owne
 			for _, n := range needed {
 				k := [2]int64{n.def.ID, s.ID}
 				rec := have[k]
+				j := job{coll: collID, seg: s.ID, index: n.def.ID}
+				alive[j] = true // a build of it may go on (its own commit may be landing)
 				var replaces int64
+				var replacedKey string
 				if rec != nil {
 					if rev, bad := corrupt[k]; !bad || rev != rec.ModRevision {
 						continue // built
 					}
-					replaces = rec.ModRevision
+					replaces, replacedKey = rec.ModRevision, rec.Key
 				}
-				j := job{coll: collID, seg: s.ID, index: n.def.ID}
-				wanted[j] = true
-				out = append(out, work{job: j, own: o, coll: coll, seg: s, def: n.def, defRev: revs[n.def.FieldID], spec: n.spec, replaces: replaces})
+				out = append(out, work{job: j, own: o, coll: coll, seg: s, def: n.def, defRev: revs[n.def.FieldID], spec: n.spec,
+					replaces: replaces, replacedKey: replacedKey, bytes: estimate(n.spec, s.Rows, coll, n.def.FieldID)})
 			}
 		}
 	}
@@ -334,7 +357,7 @@ func (b *Builder) buildOne(ctx context.Context, w work) error {
 	}
 	seed := Seed(w.seg.ID, w.def.ID)
 	start := time.Now()
-	ix, err := vindex.BuildContext(ctx, w.spec, vecs, dim, seed)
+	ix, err := buildLowPriority(ctx, w.spec, vecs, dim, seed)
 	if err != nil {
 		return err
 	}
@@ -376,19 +399,75 @@ func (b *Builder) buildOne(ctx context.Context, w work) error {
 		return err
 	}
 	_, err = w.own.Fence.Commit(ctx, cmps, ops)
-	if errors.Is(err, metastore.ErrOutcomeUnknown) {
-		// Applied or not: the record says. Ours, and the file is referenced; another, or none,
-		// and ours is not.
-		got, gerr := b.catalog.GetSegmentIndex(ctx, w.coll.ID, w.def.ID, w.seg.ID)
-		if gerr == nil && got.Key == key {
+	switch {
+	case err == nil:
+		if w.replacedKey != "" {
+			b.forget(w.replacedKey) // the damaged file the new record replaced
+		}
+		return nil
+	case errors.Is(err, metastore.ErrOutcomeUnknown):
+		// Applied or not: the record says, read with a context of its own (the build's may be
+		// what ended). Ours: the file is referenced. Another, or none: it is not. No answer: the
+		// file stays for garbage collection to decide.
+		mine, known := b.committed(w, key)
+		if known && mine {
 			return nil
 		}
+		if known {
+			b.forget(key)
+		}
+		return err
+	case errors.Is(err, meta.ErrLeaseLost):
+		return err // a later owner's claim: garbage collection deletes the file
 	}
-	if err != nil && !errors.Is(err, meta.ErrLeaseLost) {
-		// Not applied (a failed compare is certain): nothing will reference the file.
-		b.forget(key)
-	}
+	b.forget(key) // not applied (a failed compare is certain): nothing will reference the file
 	return err
+}
+
+// committed re-reads the record a commit of unknown outcome would have written: whether it names
+// key, and whether the metastore answered at all.
+func (b *Builder) committed(w work, key string) (mine, known bool) {
+	for attempt := range 5 {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		got, err := b.catalog.GetSegmentIndex(ctx, w.coll.ID, w.def.ID, w.seg.ID)
+		cancel()
+		switch {
+		case err == nil:
+			return got.Key == key, true
+		case errors.Is(err, metastore.ErrNotFound):
+			return false, true
+		}
+		time.Sleep(time.Duration(attempt+1) * 200 * time.Millisecond)
+	}
+	return false, false
+}
+
+// buildLowPriority builds on a goroutine of its own whose OS thread runs at the lowest
+// priority: only the CPU-bound build, not the metastore or storage calls around it, which take
+// locks ingestion shares (a starved thread holding one would hold ingestion up).
+func buildLowPriority(ctx context.Context, spec vindex.Spec, vecs []float32, dim int, seed uint64) (*vindex.Index, error) {
+	type result struct {
+		ix  *vindex.Index
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		lowerPriority()
+		ix, err := vindex.BuildContext(ctx, spec, vecs, dim, seed)
+		done <- result{ix, err}
+	}()
+	r := <-done
+	return r.ix, r.err
+}
+
+// estimate is the memory a build of spec over rows of the field holds at its peak: the
+// segment's vectors, the raw file being read, and the index (vindex.Estimate).
+func estimate(spec vindex.Spec, rows int64, coll *meta.Collection, field int64) int64 {
+	dim := 0
+	if _, _, d, err := vectorField(coll, field); err == nil {
+		dim = d
+	}
+	return 2*rows*int64(4*dim) + vindex.Estimate(spec, rows, dim)
 }
 
 // forget deletes a file no record will reference; if that fails, garbage collection does it.

@@ -12,6 +12,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/weir-db/weir/internal/meta"
+	"github.com/weir-db/weir/internal/objstore"
 	"github.com/weir-db/weir/internal/vindex"
 )
 
@@ -19,9 +20,10 @@ import (
 // of the segment's rows in the order the index names them (its insert files by ID, each in row
 // order: how package indexbuild read them).
 type segIndex struct {
-	rec   *meta.SegmentIndex
-	ix    *vindex.Index
-	piece *piece
+	rec      *meta.SegmentIndex
+	ix       *vindex.Index
+	piece    *piece
+	reserved int64 // its bytes counted against the node's limit (carried by the piece)
 }
 
 // segReady is a segment's indexes ready to swap in: the pieces of the segment they replace, the
@@ -32,6 +34,7 @@ type segReady struct {
 	p       *piece
 	indexes map[int64]*segIndex // by field
 	bytes   int64               // reserved for the indexes
+	gather  int64               // reserved for the gathered copy of the rows, until the swap
 }
 
 // indexRecords returns the records of the collection's indexes that the shard's segments have,
@@ -119,26 +122,32 @@ func (n *Node) prepareSegment(ctx context.Context, sh *shard, seg int64, recs []
 	r := &segReady{seg: seg, old: old, indexes: map[int64]*segIndex{}}
 	defer func() {
 		if err != nil || len(r.indexes) == 0 {
-			sh.bytes.Add(-r.bytes)
-			if r.p != nil && len(old) > 1 {
-				r.p.rec.Release()
-			}
+			r.discard(sh)
 		}
 	}()
-	for _, rec := range recs {
-		b, err := n.reserve(sh, rec.IndexBytes/2) // reserve doubles what it is given
-		if err != nil {
-			return nil, err
-		}
-		r.bytes += b
-	}
 	if len(old) == 1 {
 		r.p, r.old = old[0], nil // already one piece: the indexes go over it as it is
-	} else if r.p, err = sh.concat(old); err != nil {
-		return nil, err
+	} else {
+		// Gathering copies the segment's rows: held twice until the swap drops the pieces, and
+		// counted so.
+		var held int64
+		for _, p := range old {
+			held += p.bytes
+		}
+		if r.gather, err = n.reserve(sh, held/2); err != nil { // reserve doubles what it is given
+			return nil, err
+		}
+		if r.p, err = sh.concat(old); err != nil {
+			return nil, err
+		}
 	}
 	for _, rec := range recs {
 		data, err := n.bucket.Get(ctx, rec.Key)
+		if errors.Is(err, objstore.ErrNotFound) {
+			// A record without its file: as damaged as a file that fails its checksum.
+			n.corruptIndex(ctx, sh, rec, err)
+			continue
+		}
 		if err != nil {
 			return nil, fmt.Errorf("read index file %s: %w", rec.Key, err)
 		}
@@ -150,7 +159,12 @@ func (n *Node) prepareSegment(ctx context.Context, sh *shard, seg int64, recs []
 			n.corruptIndex(ctx, sh, rec, err)
 			continue
 		}
-		r.indexes[rec.FieldID] = &segIndex{rec: rec, ix: ix, piece: r.p}
+		b, err := n.reserve(sh, ix.Bytes()/2)
+		if err != nil {
+			return nil, err
+		}
+		r.bytes += b
+		r.indexes[rec.FieldID] = &segIndex{rec: rec, ix: ix, piece: r.p, reserved: b}
 	}
 	if len(r.indexes) == 0 {
 		return nil, nil
@@ -240,11 +254,17 @@ func (s *shard) attach(ready []*segReady) (attached int) {
 			s.dropPieces(func(p *piece) bool { return gone[p] })
 			s.addPiece(r.p)
 		}
+		s.bytes.Add(-r.gather) // the gathered pieces are gone: their rows are held once again
 		r.p.bytes += r.bytes
 		if s.indexes[r.seg] == nil {
 			s.indexes[r.seg] = map[int64]*segIndex{}
 		}
 		for f, ix := range r.indexes {
+			if prev := s.indexes[r.seg][f]; prev != nil {
+				// A record replaced (a damaged file rebuilt): its index's memory goes back.
+				r.p.bytes -= prev.reserved
+				s.bytes.Add(-prev.reserved)
+			}
 			s.indexes[r.seg][f] = ix
 		}
 		attached++
@@ -252,11 +272,13 @@ func (s *shard) attach(ready []*segReady) (attached int) {
 	return attached
 }
 
-// discard gives back what r holds: its reservation and its gathered piece.
+// discard gives back what r holds: its reservations and its gathered piece.
 func (r *segReady) discard(s *shard) {
-	s.bytes.Add(-r.bytes)
-	if r.old != nil {
+	s.bytes.Add(-r.bytes - r.gather)
+	r.bytes, r.gather = 0, 0
+	if r.old != nil && r.p != nil {
 		r.p.rec.Release()
+		r.p = nil
 	}
 }
 
@@ -271,15 +293,32 @@ func (s *shard) indexBytes() int64 {
 	return b
 }
 
-// noteIndexes sets the shard's index metrics.
-func (n *Node) noteIndexes(sh *shard) {
-	sh.mu.RLock()
-	defer sh.mu.RUnlock()
-	coll := strconv.FormatInt(sh.coll.ID, 10)
-	n.m.indexBytes.WithLabelValues(coll).Set(float64(sh.indexBytes()))
-	for seg, byField := range sh.indexes {
-		for f, ix := range byField {
-			n.m.segIndex.WithLabelValues(coll, strconv.FormatInt(seg, 10), strconv.FormatInt(f, 10)).Set(float64(ix.ix.Bytes()))
+// noteIndexes sets the index metrics from every shard the node serves: memory per collection
+// and per segment (series of segments no longer served removed).
+func (n *Node) noteIndexes() {
+	n.mu.Lock()
+	shards := make([]*shard, 0, len(n.shards))
+	for _, sv := range n.shards {
+		if sh := sv.sh.Load(); sh != nil {
+			shards = append(shards, sh)
 		}
+	}
+	n.mu.Unlock()
+	byColl := map[string]float64{}
+	n.m.segIndex.Reset()
+	for _, sh := range shards {
+		sh.mu.RLock()
+		coll := strconv.FormatInt(sh.coll.ID, 10)
+		byColl[coll] += float64(sh.indexBytes())
+		for seg, byField := range sh.indexes {
+			for f, ix := range byField {
+				n.m.segIndex.WithLabelValues(coll, strconv.FormatInt(seg, 10), strconv.FormatInt(f, 10)).Set(float64(ix.ix.Bytes()))
+			}
+		}
+		sh.mu.RUnlock()
+	}
+	n.m.indexBytes.Reset()
+	for coll, b := range byColl {
+		n.m.indexBytes.WithLabelValues(coll).Set(b)
 	}
 }

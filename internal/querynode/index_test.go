@@ -178,14 +178,16 @@ func TestIndexesCountAgainstTheMemoryLimit(t *testing.T) {
 	for _, f := range files {
 		fileBytes += f.Bytes
 	}
-	rows := 2 * fileBytes // a load reserves twice a file's bytes
+	// A load reserves twice a file's bytes, and as much again while it gathers the segment's
+	// pieces for its index.
+	rows := 2 * fileBytes
 	w.assign(7)
-	n := w.newNode(7, func(c *querynode.Config) { c.MemoryLimit = rows + recs[0].IndexBytes/2 })
+	n := w.newNode(7, func(c *querynode.Config) { c.MemoryLimit = 2*rows + recs[0].IndexBytes/2 })
 	require.Contains(t, w.loadFailure(n), "over its memory limit")
 	require.Empty(t, n.Shards())
 
 	w.assign(8)
-	m := w.newNode(8, func(c *querynode.Config) { c.MemoryLimit = rows + recs[0].IndexBytes + 1<<20 })
+	m := w.newNode(8, func(c *querynode.Config) { c.MemoryLimit = 2*rows + recs[0].IndexBytes + 1<<20 })
 	require.Eventually(t, func() bool {
 		require.NoError(t, m.Check(w.ctx))
 		s := m.Shards()

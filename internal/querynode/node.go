@@ -226,6 +226,7 @@ func (n *Node) Check(ctx context.Context) error {
 		n.m.rows.WithLabelValues(strconv.FormatInt(coll, 10)).Set(float64(r))
 		n.m.segments.WithLabelValues(strconv.FormatInt(coll, 10)).Set(float64(segs[coll]))
 	}
+	n.noteIndexes()
 	return errors.Join(errs...)
 }
 
@@ -386,7 +387,6 @@ func (n *Node) load(ctx context.Context, sv *served) (*shard, *wal.Reader, error
 			sh.mu.Lock()
 			sh.attach(ready)
 			sh.mu.Unlock()
-			n.noteIndexes(sh)
 		}
 		sh.seenRev.Store(snap.Revision)
 		// The filter takes what committed segments hold as held: their highest records must
@@ -790,7 +790,6 @@ func (n *Node) handoff(ctx context.Context, sh *shard, targets *targets) error {
 		sh.attach(ready)
 		sh.mu.Unlock()
 		n.m.handoffPause.Observe(time.Since(start).Seconds())
-		n.noteIndexes(sh)
 	}
 	if err != nil {
 		return err // the next round tries again, the view revision not recorded as seen

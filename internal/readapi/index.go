@@ -33,6 +33,7 @@ type Catalog interface {
 	ListSegments(ctx context.Context, coll int64) ([]*meta.Segment, error)
 	ListPartitions(ctx context.Context, collID int64) ([]*meta.Partition, error)
 	ListSegmentIndexes(ctx context.Context, coll int64) ([]*meta.SegmentIndex, error)
+	ListLeases(ctx context.Context) (map[string]meta.Lease, error)
 
 	ReadLoad(ctx context.Context, collID int64) (*meta.LoadState, error)
 	SaveLoad(ctx context.Context, st *meta.LoadState, l *meta.Load) error
@@ -226,7 +227,9 @@ func flatten(kvs []*commonpb.KeyValuePair) (map[string]string, error) {
 			continue
 		}
 		var m map[string]any
-		if err := json.Unmarshal([]byte(v), &m); err != nil {
+		d := json.NewDecoder(strings.NewReader(v))
+		d.UseNumber() // numbers as written: 1000000 stays 1000000, not 1e+06
+		if err := d.Decode(&m); err != nil {
 			return nil, apierr.Milvus(apierr.IndexParamsJSON, err)
 		}
 		for pk, pv := range m {
@@ -380,12 +383,19 @@ func (s *Service) buildProgress(ctx context.Context, coll *meta.Collection, idx 
 			have[r.SegmentID] = true
 		}
 	}
+	// A channel written through the coordinator (the legacy protocol, during a rolling upgrade)
+	// gets no index builds: its segments are searched exactly, and count as indexed so that the
+	// state can reach Finished.
+	leases, err := s.catalog.ListLeases(ctx)
+	if err != nil {
+		return buildProgress{}, err
+	}
 	for _, seg := range segs {
 		if seg.Level != meta.L1 || seg.State != meta.Flushed {
 			continue
 		}
 		p.total += seg.Rows
-		if have[seg.ID] || seg.Rows < indexbuild.MinRows {
+		if have[seg.ID] || seg.Rows < indexbuild.MinRows || leases[seg.Channel].Legacy {
 			p.indexed += seg.Rows
 		} else {
 			p.pending += seg.Rows

@@ -1,6 +1,7 @@
 package readapi
 
 import (
+	"encoding/json"
 	"context"
 	"strconv"
 	"testing"
@@ -23,7 +24,7 @@ func TestSearchParams(t *testing.T) {
 	require.Equal(t, apierr.Unexpected, apierr.KindOf(err))
 	p, err := parseSearchParams(kvs("params", `{"topk": 7, "offset": 3}`, "round_decimal", "2"))
 	require.NoError(t, err)
-	require.Equal(t, searchParams{topK: 7, offset: 3, round: 2, index: map[string]any{"topk": 7.0, "offset": 3.0}}, p)
+	require.Equal(t, searchParams{topK: 7, offset: 3, round: 2, index: map[string]any{"topk": json.Number("7"), "offset": json.Number("3")}}, p)
 	_, err = parseSearchParams(kvs("topk", "5", "round_decimal", "-2"))
 	require.EqualError(t, err, "round_decimal [-2] is invalid, should be -1 or an integer in range [0, 6]")
 	for _, c := range []struct {

@@ -59,7 +59,10 @@ func parseSearchParams(kvs []*commonpb.KeyValuePair) (searchParams, error) {
 	// Milvus reads topk (and offset) from the top level, else from the params JSON.
 	var inner map[string]any
 	if raw := m["params"]; raw != "" {
-		_ = json.Unmarshal([]byte(raw), &inner)
+		// Numbers as written, as knowhere reads them: 64.0 is not an integer, 1000000 is not 1e+06.
+		d := json.NewDecoder(strings.NewReader(raw))
+		d.UseNumber()
+		_ = d.Decode(&inner)
 	}
 	get := func(k string) (string, bool) {
 		if v, ok := m[k]; ok {
@@ -136,6 +139,8 @@ func toString(v any) string {
 		return x
 	case float64:
 		return strconv.FormatFloat(x, 'f', -1, 64)
+	case json.Number:
+		return x.String()
 	}
 	b, _ := json.Marshal(v)
 	return string(b)

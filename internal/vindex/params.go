@@ -59,7 +59,9 @@ func Flatten(params map[string]string) map[string]string {
 		}
 	}
 	var m map[string]any
-	if json.Unmarshal([]byte(raw), &m) == nil {
+	d := json.NewDecoder(strings.NewReader(raw))
+	d.UseNumber() // numbers as written: 1000000 stays 1000000, not 1e+06
+	if d.Decode(&m) == nil {
 		for k, v := range m {
 			out[k] = fmt.Sprintf("%v", v)
 		}
@@ -191,10 +193,13 @@ func jsonInt(params map[string]any, key string, lo, hi int) (int, bool, error) {
 		if x != math.Trunc(x) || math.IsInf(x, 0) {
 			return 0, true, fmt.Errorf("Type conflict in json: param '%s' (%s) should be integer", key, jsonText(x))
 		}
+		if x < math.MinInt32 || x > math.MaxInt32 {
+			return 0, true, fmt.Errorf("Out of range in json: param '%s' (%s) should be in range [%d, %d]", key, jsonText(x), lo, hi)
+		}
 		n = int64(x)
 	case json.Number:
 		i, err := x.Int64()
-		if err != nil {
+		if err != nil { // 64.0, 1e3, or past int64: JSON floats, which knowhere refuses
 			return 0, true, fmt.Errorf("Type conflict in json: param '%s' (%s) should be integer", key, x)
 		}
 		n = i

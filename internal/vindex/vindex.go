@@ -151,3 +151,21 @@ func (ix *Index) Search(q []float32, k int, sp SearchParams, allow vsearch.Allow
 	}
 	return vsearch.Search(ix.spec.Metric, ix.vecs, ix.dim, q, k, allow)
 }
+
+// Estimate is about the memory an index of spec over rows rows of dim holds beyond the rows
+// (its Bytes once built), for deciding before a build whether it fits.
+func Estimate(spec Spec, rows int64, dim int) int64 {
+	switch spec.Type {
+	case HNSW:
+		// Layer 0's 2M links and a count per row, the upper layers' (1/(M−1) of the rows on
+		// average, M links each), a level and a visited tag per row; the inverse norm or the
+		// augmentation of COSINE and IP.
+		m := int64(spec.M)
+		return rows*(4*(2*m+1)+3+4) + rows/max(m-1, 1)*4*(m+1)
+	case IVFFlat:
+		return rows*4 + int64(spec.Nlist*dim*4)
+	case IVFSQ8:
+		return rows*(4+int64(dim)) + int64(spec.Nlist*dim*4)
+	}
+	return 0
+}
