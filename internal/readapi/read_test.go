@@ -1,8 +1,8 @@
 package readapi
 
 import (
-	"encoding/json"
 	"context"
+	"encoding/json"
 	"strconv"
 	"testing"
 
