@@ -7,17 +7,15 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/weir-db/weir/internal/distance"
 	"github.com/weir-db/weir/internal/mnist"
+	"github.com/weir-db/weir/internal/vecdata"
 	"github.com/weir-db/weir/internal/vindex"
 	"github.com/weir-db/weir/internal/vsearch"
 )
@@ -93,7 +91,7 @@ func annSection(ctx context.Context, o Options, r *Report) error {
 	}
 	for _, s := range sets {
 		o.step("ann: %s, %d × %d: exact top %d of %d queries", s.name, s.rows(), s.dim, annK, s.queries())
-		s.truth = exactTruth(s)
+		s.truth = vecdata.Truth(vsearch.L2, s.base, s.dim, s.qs, annK)
 		s.baseF, s.qsF = filepath.Join(dir, s.name+".base.f32"), filepath.Join(dir, s.name+".queries.f32")
 		if err := writeF32(s.baseF, s.base); err != nil {
 			return err
@@ -134,48 +132,8 @@ func pythonModules(ctx context.Context) string {
 // like rows, never rows).
 func clusteredSet(n, nq, dim int) *annSet {
 	centres := max(1, int(math.Sqrt(float64(n))))
-	rng := rand.New(rand.NewPCG(42, 1))
-	cs := make([]float32, centres*dim)
-	for i := range cs {
-		cs[i] = float32(rng.NormFloat64() * 3)
-	}
-	draw := func(rows int) []float32 {
-		v := make([]float32, rows*dim)
-		for i := range rows {
-			c := rng.IntN(centres)
-			for j := range dim {
-				v[i*dim+j] = cs[c*dim+j] + float32(rng.NormFloat64())
-			}
-		}
-		return v
-	}
-	base := draw(n)
-	return &annSet{name: fmt.Sprintf("clustered %dk", n/1000), dim: dim, base: base, qs: draw(nq), nlist: int(math.Sqrt(float64(n)))}
-}
-
-// exactTruth is the exact top k of every query (L2), on every core.
-func exactTruth(s *annSet) [][]int {
-	out := make([][]int, s.queries())
-	var wg sync.WaitGroup
-	next := make(chan int)
-	for range runtime.GOMAXPROCS(0) {
-		wg.Go(func() {
-			for q := range next {
-				hits, _ := vsearch.Search(vsearch.L2, s.base, s.dim, s.query(q), annK, nil)
-				ids := make([]int, len(hits))
-				for i, h := range hits {
-					ids[i] = h.Row
-				}
-				out[q] = ids
-			}
-		})
-	}
-	for q := range out {
-		next <- q
-	}
-	close(next)
-	wg.Wait()
-	return out
+	return &annSet{name: fmt.Sprintf("clustered %dk", n/1000), dim: dim, nlist: centres,
+		base: vecdata.Clustered(42, 1, n, dim, centres, 3), qs: vecdata.Clustered(42, 2, nq, dim, centres, 3)}
 }
 
 func writeF32(path string, v []float32) error {
@@ -213,20 +171,6 @@ func (a annResult) bestAt(bar float64) float64 {
 	return best
 }
 
-func recall(got []int, want []int) float64 {
-	set := make(map[int]bool, len(want))
-	for _, w := range want {
-		set[w] = true
-	}
-	n := 0
-	for _, g := range got {
-		if set[g] {
-			n++
-		}
-	}
-	return float64(n) / float64(len(want))
-}
-
 // weirIndex builds spec over the set and sweeps its search parameter.
 func weirIndex(o Options, s *annSet, name string, spec vindex.Spec, sweep []int, sp func(int) vindex.SearchParams) (annResult, error) {
 	o.step("ann: %s: Weir %s build", s.name, name)
@@ -244,11 +188,7 @@ func weirIndex(o Options, s *annSet, name string, spec vindex.Spec, sweep []int,
 			if err != nil {
 				return annResult{}, err
 			}
-			ids := make([]int, len(hits))
-			for i, h := range hits {
-				ids[i] = h.Row
-			}
-			got += recall(ids, s.truth[q])
+			got += vecdata.Recall(vecdata.Rows(hits), s.truth[q])
 		}
 		el := time.Since(t)
 		res.sweep = append(res.sweep, point{param: p, recall: got / float64(s.queries()), qps: float64(s.queries()) / el.Seconds()})
@@ -295,7 +235,7 @@ func baseline(ctx context.Context, o Options, s *annSet, name string, args map[s
 			for i := range ids {
 				ids[i] = int(int64(binary.LittleEndian.Uint64(b[8*(q*annK+i):])))
 			}
-			got += recall(ids, s.truth[q])
+			got += vecdata.Recall(ids, s.truth[q])
 		}
 		res.sweep = append(res.sweep, point{param: p.Param, recall: got / float64(s.queries()), qps: float64(s.queries()) / p.Seconds})
 	}

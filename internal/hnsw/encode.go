@@ -2,9 +2,10 @@ package hnsw
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"math"
+
+	"github.com/weir-db/weir/internal/lebin"
 )
 
 // The graph's encoding, little-endian: M, efConstruction, the seed, the row count, the entry
@@ -23,64 +24,11 @@ func (g *Graph) AppendBinary(b []byte) ([]byte, error) {
 	b = le.AppendUint32(b, g.entry)
 	b = le.AppendUint32(b, uint32(int32(g.top)))
 	b = append(b, g.levels...)
-	b = appendU32s(b, g.links0)
-	b = appendU32s(b, g.upOff)
+	b = lebin.AppendU32s(b, g.links0)
+	b = lebin.AppendU32s(b, g.upOff)
 	b = le.AppendUint64(b, uint64(len(g.upper)))
-	b = appendU32s(b, g.upper)
+	b = lebin.AppendU32s(b, g.upper)
 	return b, nil
-}
-
-func appendU32s(b []byte, vs []uint32) []byte {
-	b = append(b, make([]byte, 4*len(vs))...)
-	out := b[len(b)-4*len(vs):]
-	for i, v := range vs {
-		binary.LittleEndian.PutUint32(out[4*i:], v)
-	}
-	return b
-}
-
-var errShort = errors.New("hnsw: the graph's encoding ends early")
-
-type reader struct {
-	b   []byte
-	err error
-}
-
-func (r *reader) take(n int) []byte {
-	if r.err != nil || n < 0 || n > len(r.b) {
-		r.err = errShort
-		return nil
-	}
-	out := r.b[:n]
-	r.b = r.b[n:]
-	return out
-}
-
-func (r *reader) u32() uint32 {
-	if b := r.take(4); b != nil {
-		return binary.LittleEndian.Uint32(b)
-	}
-	return 0
-}
-
-func (r *reader) u64() uint64 {
-	if b := r.take(8); b != nil {
-		return binary.LittleEndian.Uint64(b)
-	}
-	return 0
-}
-
-func (r *reader) u32s(n int) []uint32 {
-	if r.err != nil || n < 0 || n > len(r.b)/4 {
-		r.err = errShort
-		return nil
-	}
-	b := r.take(4 * n)
-	out := make([]uint32, n)
-	for i := range out {
-		out[i] = binary.LittleEndian.Uint32(b[4*i:])
-	}
-	return out
 }
 
 // Decode reads a graph encoded by AppendBinary over the rows it was built from (dim float32s
@@ -90,13 +38,13 @@ func Decode(b []byte, m Metric, vecs []float32, dim int) (*Graph, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &reader{b: b}
-	g := &Graph{sp: sp, m: int(r.u32()), efc: int(r.u32()), seed: r.u64()}
-	n := int(r.u32())
-	g.entry = r.u32()
-	g.top = int(int32(r.u32()))
-	if r.err != nil {
-		return nil, r.err
+	r := &lebin.Reader{B: b}
+	g := &Graph{sp: sp, m: int(r.U32()), efc: int(r.U32()), seed: r.U64()}
+	n := int(r.U32())
+	g.entry = r.U32()
+	g.top = int(int32(r.U32()))
+	if r.Err != nil {
+		return nil, r.Err
 	}
 	if n != sp.rows() {
 		return nil, fmt.Errorf("hnsw: the graph has %d rows, the segment %d", n, sp.rows())
@@ -105,22 +53,22 @@ func Decode(b []byte, m Metric, vecs []float32, dim int) (*Graph, error) {
 		return nil, fmt.Errorf("hnsw: M %d, efConstruction %d", g.m, g.efc)
 	}
 	g.m0 = 2 * g.m
-	g.levels = append([]uint8(nil), r.take(n)...)
-	if r.err == nil && n > 0 && (n*(g.m0+1))/(g.m0+1) != n {
+	g.levels = append([]uint8(nil), r.Take(n)...)
+	if r.Err == nil && n > 0 && (n*(g.m0+1))/(g.m0+1) != n {
 		return nil, fmt.Errorf("hnsw: %d rows of %d links overflow", n, g.m0+1)
 	}
-	g.links0 = r.u32s(n * (g.m0 + 1))
-	g.upOff = r.u32s(n)
-	upLen := r.u64()
+	g.links0 = r.U32s(n * (g.m0 + 1))
+	g.upOff = r.U32s(n)
+	upLen := r.U64()
 	if upLen > math.MaxInt32 {
 		return nil, fmt.Errorf("hnsw: %d upper links", upLen)
 	}
-	g.upper = r.u32s(int(upLen))
-	if r.err != nil {
-		return nil, r.err
+	g.upper = r.U32s(int(upLen))
+	if r.Err != nil {
+		return nil, fmt.Errorf("hnsw: %w", r.Err)
 	}
-	if len(r.b) != 0 {
-		return nil, fmt.Errorf("hnsw: %d bytes after the graph", len(r.b))
+	if len(r.B) != 0 {
+		return nil, fmt.Errorf("hnsw: %d bytes after the graph", len(r.B))
 	}
 	if err := g.check(); err != nil {
 		return nil, err

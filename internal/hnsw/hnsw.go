@@ -83,29 +83,25 @@ func Build(m Metric, vecs []float32, dim int, p Params) (*Graph, error) {
 // Len is the number of rows indexed.
 func (g *Graph) Len() int { return len(g.levels) }
 
-// links returns row id's neighbours at layer l.
-func (g *Graph) links(id uint32, l int) []uint32 {
-	var s []uint32
+// slots returns row id's list at layer l: a count, then the layer's capacity of links.
+func (g *Graph) slots(id uint32, l int) []uint32 {
 	if l == 0 {
 		i := int(id) * (g.m0 + 1)
-		s = g.links0[i : i+g.m0+1]
-	} else {
-		i := int(g.upOff[id]) + (l-1)*(g.m+1)
-		s = g.upper[i : i+g.m+1]
+		return g.links0[i : i+g.m0+1]
 	}
+	i := int(g.upOff[id]) + (l-1)*(g.m+1)
+	return g.upper[i : i+g.m+1]
+}
+
+// links returns row id's neighbours at layer l.
+func (g *Graph) links(id uint32, l int) []uint32 {
+	s := g.slots(id, l)
 	return s[1 : 1+s[0]]
 }
 
 // setLinks replaces row id's neighbours at layer l.
 func (g *Graph) setLinks(id uint32, l int, ns []cand) {
-	var s []uint32
-	if l == 0 {
-		i := int(id) * (g.m0 + 1)
-		s = g.links0[i : i+g.m0+1]
-	} else {
-		i := int(g.upOff[id]) + (l-1)*(g.m+1)
-		s = g.upper[i : i+g.m+1]
-	}
+	s := g.slots(id, l)
 	s[0] = uint32(len(ns))
 	for j, c := range ns {
 		s[1+j] = c.id
@@ -114,14 +110,7 @@ func (g *Graph) setLinks(id uint32, l int, ns []cand) {
 
 // addLink appends to to id's neighbours at layer l, reporting false when the list is full.
 func (g *Graph) addLink(id uint32, l int, to uint32) bool {
-	var s []uint32
-	if l == 0 {
-		i := int(id) * (g.m0 + 1)
-		s = g.links0[i : i+g.m0+1]
-	} else {
-		i := int(g.upOff[id]) + (l-1)*(g.m+1)
-		s = g.upper[i : i+g.m+1]
-	}
+	s := g.slots(id, l)
 	if int(s[0]) == len(s)-1 {
 		return false
 	}

@@ -8,27 +8,15 @@ import (
 	"github.com/bits-and-blooms/bitset"
 	"pgregory.net/rapid"
 
+	"github.com/weir-db/weir/internal/vecdata"
 	"github.com/weir-db/weir/internal/vsearch"
 )
 
 var metrics = []struct{ m, vm Metric }{{L2, L2}, {IP, IP}, {COSINE, COSINE}}
 
-// clustered returns n rows of dim values around a few centres: data with structure, where a
-// graph has clusters to connect (uniform noise hides the failures that clusters show).
+// clustered returns n rows of dim values around centres centres.
 func clustered(seed uint64, n, dim, centres int) []float32 {
-	r := rand.New(rand.NewPCG(seed, 1))
-	cs := make([]float32, centres*dim)
-	for i := range cs {
-		cs[i] = float32(r.NormFloat64() * 10)
-	}
-	v := make([]float32, n*dim)
-	for i := range n {
-		c := r.IntN(centres)
-		for j := range dim {
-			v[i*dim+j] = cs[c*dim+j] + float32(r.NormFloat64())
-		}
-	}
-	return v
+	return vecdata.Clustered(seed, seed, n, dim, centres, 10)
 }
 
 // TestFindsEachRowsNearest: for every indexed row as a query, the graph's best hit scores as

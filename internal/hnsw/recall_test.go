@@ -7,39 +7,8 @@ import (
 	"time"
 
 	"github.com/weir-db/weir/internal/mnist"
-	"github.com/weir-db/weir/internal/vsearch"
+	"github.com/weir-db/weir/internal/vecdata"
 )
-
-// truth returns the exact k nearest rows of each query (queries dim float32s each).
-func truth(t testing.TB, m vsearch.Metric, vecs []float32, dim int, queries []float32, k int) [][]int {
-	var out [][]int
-	for q := 0; q < len(queries)/dim; q++ {
-		hits, err := vsearch.Search(m, vecs, dim, queries[q*dim:(q+1)*dim], k, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ids := make([]int, len(hits))
-		for i, h := range hits {
-			ids[i] = h.Row
-		}
-		out = append(out, ids)
-	}
-	return out
-}
-
-func recallOf(got []Hit, want []int) float64 {
-	set := map[int]bool{}
-	for _, w := range want {
-		set[w] = true
-	}
-	n := 0
-	for _, h := range got {
-		if set[h.Row] {
-			n++
-		}
-	}
-	return float64(n) / float64(len(want))
-}
 
 func envInt(name string, def int) int {
 	if v, err := strconv.Atoi(os.Getenv(name)); err == nil {
@@ -69,14 +38,14 @@ func TestRecallMNIST(t *testing.T) {
 				t.Fatal(err)
 			}
 			built := time.Since(start)
-			gt := truth(t, c.vm, base.Vectors, mnist.Dim, qs.Vectors, 10)
+			gt := vecdata.Truth(c.vm, base.Vectors, mnist.Dim, qs.Vectors, 10)
 			var r float64
 			for q := range qs.Rows {
 				hits, err := g.Search(qs.Row(q), 10, 64, nil)
 				if err != nil {
 					t.Fatal(err)
 				}
-				r += recallOf(hits, gt[q])
+				r += vecdata.Recall(vecdata.Rows(hits), gt[q])
 			}
 			r /= float64(qs.Rows)
 			t.Logf("%s: %d rows built in %s, recall@10 %.4f at ef 64", c.vm, base.Rows, built.Round(time.Millisecond), r)

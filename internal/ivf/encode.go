@@ -2,12 +2,11 @@ package ivf
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
-	"math"
 
 	"github.com/bits-and-blooms/bitset"
 
+	"github.com/weir-db/weir/internal/lebin"
 	"github.com/weir-db/weir/internal/vsearch"
 )
 
@@ -28,71 +27,15 @@ func (ix *Index) AppendBinary(b []byte) ([]byte, error) {
 	b = append(b, sq8)
 	b = le.AppendUint64(b, ix.seed)
 	b = le.AppendUint32(b, uint32(ix.Len()))
-	b = appendF32s(b, ix.centroids)
-	b = appendU32s(b, ix.offs)
-	b = appendU32s(b, ix.ids)
+	b = lebin.AppendF32s(b, ix.centroids)
+	b = lebin.AppendU32s(b, ix.offs)
+	b = lebin.AppendU32s(b, ix.ids)
 	if ix.sq8 {
-		b = appendF32s(b, ix.vmin)
-		b = appendF32s(b, ix.step)
+		b = lebin.AppendF32s(b, ix.vmin)
+		b = lebin.AppendF32s(b, ix.step)
 		b = append(b, ix.codes...)
 	}
 	return b, nil
-}
-
-func appendU32s(b []byte, vs []uint32) []byte {
-	for _, v := range vs {
-		b = binary.LittleEndian.AppendUint32(b, v)
-	}
-	return b
-}
-
-func appendF32s(b []byte, vs []float32) []byte {
-	for _, v := range vs {
-		b = binary.LittleEndian.AppendUint32(b, math.Float32bits(v))
-	}
-	return b
-}
-
-var errShort = errors.New("ivf: the index's encoding ends early")
-
-type reader struct {
-	b   []byte
-	err error
-}
-
-func (r *reader) take(n int) []byte {
-	if r.err != nil || n < 0 || n > len(r.b) {
-		r.err = errShort
-		return nil
-	}
-	out := r.b[:n]
-	r.b = r.b[n:]
-	return out
-}
-
-func (r *reader) u32s(n int) []uint32 {
-	if r.err != nil || n < 0 || n > len(r.b)/4 {
-		r.err = errShort
-		return nil
-	}
-	b := r.take(4 * n)
-	out := make([]uint32, n)
-	for i := range out {
-		out[i] = binary.LittleEndian.Uint32(b[4*i:])
-	}
-	return out
-}
-
-func (r *reader) f32s(n int) []float32 {
-	u := r.u32s(n)
-	if u == nil {
-		return nil
-	}
-	out := make([]float32, n)
-	for i, v := range u {
-		out[i] = math.Float32frombits(v)
-	}
-	return out
 }
 
 // Decode reads an index encoded by AppendBinary over the rows it was built from (dim float32s
@@ -102,10 +45,10 @@ func Decode(b []byte, m vsearch.Metric, vecs []float32, dim int) (*Index, error)
 	if err != nil {
 		return nil, err
 	}
-	r := &reader{b: b}
-	head := r.take(17)
-	if r.err != nil {
-		return nil, r.err
+	r := &lebin.Reader{B: b}
+	head := r.Take(17)
+	if r.Err != nil {
+		return nil, fmt.Errorf("ivf: %w", r.Err)
 	}
 	le := binary.LittleEndian
 	nlist, sq8, n := int(le.Uint32(head)), head[4], int(le.Uint32(head[13:]))
@@ -119,25 +62,25 @@ func Decode(b []byte, m vsearch.Metric, vecs []float32, dim int) (*Index, error)
 		return nil, fmt.Errorf("ivf: %d lists over %d rows", nlist, n)
 	}
 	ix.nlist, ix.sq8 = nlist, sq8 == 1
-	if nlist > len(r.b)/(4*dim) {
-		return nil, errShort
+	if nlist > len(r.B)/(4*dim) {
+		return nil, fmt.Errorf("ivf: %w", lebin.ErrShort)
 	}
-	ix.centroids = r.f32s(nlist * dim)
-	ix.offs = r.u32s(nlist + 1)
-	ix.ids = r.u32s(n)
+	ix.centroids = r.F32s(nlist * dim)
+	ix.offs = r.U32s(nlist + 1)
+	ix.ids = r.U32s(n)
 	if ix.sq8 {
-		ix.vmin = r.f32s(dim)
-		ix.step = r.f32s(dim)
-		if n > len(r.b)/dim {
-			return nil, errShort
+		ix.vmin = r.F32s(dim)
+		ix.step = r.F32s(dim)
+		if n > len(r.B)/dim {
+			return nil, fmt.Errorf("ivf: %w", lebin.ErrShort)
 		}
-		ix.codes = append([]uint8(nil), r.take(n*dim)...)
+		ix.codes = append([]uint8(nil), r.Take(n*dim)...)
 	}
-	if r.err != nil {
-		return nil, r.err
+	if r.Err != nil {
+		return nil, fmt.Errorf("ivf: %w", r.Err)
 	}
-	if len(r.b) != 0 {
-		return nil, fmt.Errorf("ivf: %d bytes after the index", len(r.b))
+	if len(r.B) != 0 {
+		return nil, fmt.Errorf("ivf: %d bytes after the index", len(r.B))
 	}
 	// The lists must partition the rows: offsets rising from 0 to n, each row in one list once.
 	if ix.offs[0] != 0 || int(ix.offs[nlist]) != n {

@@ -7,41 +7,11 @@ import (
 	"time"
 
 	"github.com/weir-db/weir/internal/mnist"
+	"github.com/weir-db/weir/internal/vecdata"
 	"github.com/weir-db/weir/internal/vsearch"
 )
 
 var metrics = []vsearch.Metric{vsearch.L2, vsearch.IP, vsearch.COSINE}
-
-// truth returns the exact k best rows of each query (queries dim float32s each).
-func truth(t testing.TB, m vsearch.Metric, vecs []float32, dim int, queries []float32, k int) [][]int {
-	var out [][]int
-	for q := 0; q < len(queries)/dim; q++ {
-		hits, err := vsearch.Search(m, vecs, dim, queries[q*dim:(q+1)*dim], k, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ids := make([]int, len(hits))
-		for i, h := range hits {
-			ids[i] = h.Row
-		}
-		out = append(out, ids)
-	}
-	return out
-}
-
-func recallOf(got []vsearch.Hit, want []int) float64 {
-	set := map[int]bool{}
-	for _, w := range want {
-		set[w] = true
-	}
-	n := 0
-	for _, h := range got {
-		if set[h.Row] {
-			n++
-		}
-	}
-	return float64(n) / float64(len(want))
-}
 
 // mnistRows is how many training images the recall tests index: 10,000 by default (quick under
 // -race); WEIR_MNIST_ROWS=60000 runs them on all of MNIST.
@@ -62,7 +32,7 @@ func TestRecallMNIST(t *testing.T) {
 	}
 	base, qs := train.Head(mnistRows()), test.Head(200)
 	for _, m := range metrics {
-		gt := truth(t, m, base.Vectors, mnist.Dim, qs.Vectors, 10)
+		gt := vecdata.Truth(m, base.Vectors, mnist.Dim, qs.Vectors, 10)
 		for _, c := range []struct {
 			name           string
 			sq8            bool
@@ -82,7 +52,7 @@ func TestRecallMNIST(t *testing.T) {
 					if err != nil {
 						t.Fatal(err)
 					}
-					r += recallOf(hits, gt[q])
+					r += vecdata.Recall(vecdata.Rows(hits), gt[q])
 				}
 				r /= float64(qs.Rows)
 				t.Logf("%s %s: %d rows built in %s, recall@10 %.4f at nprobe %d", c.name, m, base.Rows, built.Round(time.Millisecond), r, c.nprobe)

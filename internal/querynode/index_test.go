@@ -49,6 +49,19 @@ func (w *world) search(n *querynode.Node, q int64, k int, filter string) []int64
 	return out
 }
 
+// indexRecords waits until the collection has n segment index records and returns them.
+func (w *world) indexRecords(n int) []*meta.SegmentIndex {
+	w.t.Helper()
+	var recs []*meta.SegmentIndex
+	require.Eventually(w.t, func() bool {
+		var err error
+		recs, err = w.catalog.ListSegmentIndexes(w.ctx, w.coll.ID)
+		require.NoError(w.t, err)
+		return len(recs) == n
+	}, 30*time.Second, 20*time.Millisecond)
+	return recs
+}
+
 // indexed waits until node n searches a segment of the collection through its index.
 func (w *world) indexed(n *querynode.Node) querynode.ShardInfo {
 	w.t.Helper()
@@ -165,13 +178,7 @@ func TestIndexesCountAgainstTheMemoryLimit(t *testing.T) {
 	w := hnswWorld(t)
 	w.insertRange(3000)
 	w.flush()
-	var recs []*meta.SegmentIndex
-	require.Eventually(t, func() bool {
-		var err error
-		recs, err = w.catalog.ListSegmentIndexes(w.ctx, w.coll.ID)
-		require.NoError(t, err)
-		return len(recs) == 1
-	}, 30*time.Second, 20*time.Millisecond)
+	recs := w.indexRecords(1)
 	files, err := w.catalog.ListFiles(w.ctx, w.coll.ID, recs[0].SegmentID)
 	require.NoError(t, err)
 	var fileBytes int64
@@ -202,13 +209,7 @@ func TestCorruptIndexFileIsRefusedAndRebuilt(t *testing.T) {
 	w := hnswWorld(t)
 	w.insertRange(3000)
 	w.flush()
-	var recs []*meta.SegmentIndex
-	require.Eventually(t, func() bool {
-		var err error
-		recs, err = w.catalog.ListSegmentIndexes(w.ctx, w.coll.ID)
-		require.NoError(t, err)
-		return len(recs) == 1
-	}, 30*time.Second, 20*time.Millisecond)
+	recs := w.indexRecords(1)
 	first := recs[0]
 	b, err := w.bucket.Get(w.ctx, first.Key)
 	require.NoError(t, err)
@@ -224,9 +225,7 @@ func TestCorruptIndexFileIsRefusedAndRebuilt(t *testing.T) {
 	// Reported, rebuilt under a new record (its report deleted with the old one), served.
 	info := w.indexed(n)
 	require.Equal(t, 1, info.Indexed)
-	recs, err = w.catalog.ListSegmentIndexes(w.ctx, w.coll.ID)
-	require.NoError(t, err)
-	require.Len(t, recs, 1)
+	recs = w.indexRecords(1)
 	require.NotEqual(t, first.Key, recs[0].Key)
 	bad, err := w.catalog.CorruptIndexes(w.ctx, w.coll.ID)
 	require.NoError(t, err)

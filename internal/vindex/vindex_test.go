@@ -8,6 +8,7 @@ import (
 	"github.com/bits-and-blooms/bitset"
 	"pgregory.net/rapid"
 
+	"github.com/weir-db/weir/internal/vecdata"
 	"github.com/weir-db/weir/internal/vsearch"
 )
 
@@ -22,21 +23,9 @@ func specs(m vsearch.Metric) []Spec {
 	}
 }
 
-// clustered returns n rows of dim values around a few centres.
+// clustered returns n rows of dim values around centres centres.
 func clustered(seed uint64, n, dim, centres int) []float32 {
-	r := rand.New(rand.NewPCG(seed, 1))
-	cs := make([]float32, centres*dim)
-	for i := range cs {
-		cs[i] = float32(r.NormFloat64() * 10)
-	}
-	v := make([]float32, n*dim)
-	for i := range n {
-		c := r.IntN(centres)
-		for j := range dim {
-			v[i*dim+j] = cs[c*dim+j] + float32(r.NormFloat64())
-		}
-	}
-	return v
+	return vecdata.Clustered(seed, seed, n, dim, centres, 10)
 }
 
 func build(t testing.TB, s Spec, vecs []float32, dim int) *Index {
