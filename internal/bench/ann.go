@@ -224,20 +224,24 @@ func baseline(ctx context.Context, o Options, s *annSet, name string, args map[s
 		return annResult{name: name, absent: err.Error()}
 	}
 	res := annResult{name: name, build: time.Duration(rep.Build * float64(time.Second)), mem: rep.Mem}
+	nq := s.queries()
+	if n, ok := args["nq"].(int); ok {
+		nq = min(n, nq)
+	}
 	for _, p := range rep.Sweep {
 		b, err := os.ReadFile(p.IDs)
-		if err != nil || len(b) != 8*annK*s.queries() {
+		if err != nil || len(b) != 8*annK*nq {
 			return annResult{name: name, absent: fmt.Sprintf("ids of %d: %v (%d bytes)", p.Param, err, len(b))}
 		}
 		var got float64
-		for q := range s.queries() {
+		for q := range nq {
 			ids := make([]int, annK)
 			for i := range ids {
 				ids[i] = int(int64(binary.LittleEndian.Uint64(b[8*(q*annK+i):])))
 			}
 			got += vecdata.Recall(ids, s.truth[q])
 		}
-		res.sweep = append(res.sweep, point{param: p.Param, recall: got / float64(s.queries()), qps: float64(s.queries()) / p.Seconds})
+		res.sweep = append(res.sweep, point{param: p.Param, recall: got / float64(nq), qps: float64(nq) / p.Seconds})
 	}
 	return res
 }
@@ -322,6 +326,13 @@ func annSetReport(ctx context.Context, o Options, r *Report, s *annSet, withBase
 	et := Table{Title: fmt.Sprintf("%s: exact search (FLAT), nq 1, top %d, one thread", s.name, annK), Columns: []string{"", "searches/s", "GB/s of vectors"}}
 	et.Add("Weir exact search ("+distance.Kernel+" kernels)", f1(exact), f2(exact*float64(4*len(s.base))/1e9))
 	et.Add("raw scan: one SIMD pass summing every float", f1(limit), f2(scan))
+	if withBaselines {
+		if fl := baseline(ctx, o, s, "faiss IndexFlatL2", map[string]any{"lib": "faiss", "kind": "flat", "nq": nq, "sweep": []int{0}}); fl.absent == "" && len(fl.sweep) == 1 {
+			et.Add("faiss IndexFlatL2, one query at a time", f1(fl.sweep[0].qps), f2(fl.sweep[0].qps*float64(4*len(s.base))/1e9))
+		} else {
+			et.Add("faiss IndexFlatL2", "not measured: "+firstLine(fl.absent), "")
+		}
+	}
 	r.Tables = append(r.Tables, et)
 	key := "ann." + slug(s.name)
 	r.Figures[key+".exact_qps"] = exact

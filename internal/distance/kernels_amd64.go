@@ -2,6 +2,7 @@ package distance
 
 import (
 	"os"
+	"unsafe"
 
 	"golang.org/x/sys/cpu"
 )
@@ -25,7 +26,7 @@ func l2BatchAVX2(q, rows, out []float32)
 // the rows before them.
 //
 //go:noescape
-func Prefetch(p *float32)
+func Prefetch(p unsafe.Pointer)
 
 //go:noescape
 func sq8DotAVX2(q []float32, codes []uint8) float32

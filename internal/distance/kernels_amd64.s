@@ -277,7 +277,7 @@ sqlDone:
 	MOVSS X0, ret+72(FP)
 	RET
 
-// func Prefetch(p *float32)
+// func Prefetch(p unsafe.Pointer)
 TEXT ·Prefetch(SB), NOSPLIT, $0-8
 	MOVQ p+0(FP), AX
 	PREFETCHT0 (AX)

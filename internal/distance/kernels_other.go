@@ -2,5 +2,7 @@
 
 package distance
 
+import "unsafe"
+
 // Prefetch does nothing without the assembly (amd64's); the plain-Go kernels run elsewhere.
-func Prefetch(*float32) {}
+func Prefetch(unsafe.Pointer) {}

@@ -17,6 +17,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sync"
+	"unsafe"
 
 	"github.com/weir-db/weir/internal/distance"
 	"github.com/weir-db/weir/internal/vsearch"
@@ -197,12 +198,17 @@ func (g *Graph) layer(q query, ep cand, ef, l int, allow vsearch.Allow, vis *vis
 			break
 		}
 		cands.pop()
+		if len(*cands) > 0 && l == 0 {
+			// The next candidate's list, while this one's rows are scored: at a million rows
+			// expanding a candidate is otherwise a cache miss of its own.
+			distance.Prefetch(unsafe.Pointer(&g.links0[int((*cands)[0].id)*(g.m0+1)]))
+		}
 		// First the rows not reached yet, each prefetched: their memory latency then overlaps
 		// the scoring of the ones before them (at a million rows most are not in cache).
 		fresh := (*scratch)[:0]
 		for _, n := range g.links(c.id, l) {
 			if !vis.visit(n) {
-				distance.Prefetch(&g.sp.vecs[int(n)*g.sp.dim])
+				distance.Prefetch(unsafe.Pointer(&g.sp.vecs[int(n)*g.sp.dim]))
 				fresh = append(fresh, n)
 			}
 		}

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"unsafe"
 
 	"github.com/weir-db/weir/internal/distance"
 	"github.com/weir-db/weir/internal/vsearch"
@@ -32,6 +33,9 @@ var ErrStopped = errors.New("ivf: build stopped")
 // sampleFactor bounds k-means's training sample at this many rows per list, as faiss's
 // max_points_per_centroid: more rows move centroids little and cost time linearly.
 const sampleFactor = 256
+
+// prefetchAhead is how many rows ahead of the one scored IVF_FLAT prefetches.
+const prefetchAhead = 4
 
 // iterations of Lloyd's algorithm after k-means++ seeding.
 const iterations = 12
@@ -320,7 +324,13 @@ func (ix *Index) Search(q []float32, k, nprobe, refine int, allow vsearch.Allow)
 	if !ix.sq8 {
 		top := vsearch.NewTopK(ix.metric, k)
 		for _, l := range lists {
-			for _, id := range ix.ids[ix.offs[l]:ix.offs[l+1]] {
+			ids := ix.ids[ix.offs[l]:ix.offs[l+1]]
+			for p, id := range ids {
+				// A list's rows lie where the segment holds them, scattered: the row a few
+				// ahead is prefetched while this one is scored.
+				if p+prefetchAhead < len(ids) {
+					distance.Prefetch(unsafe.Pointer(&ix.vecs[int(ids[p+prefetchAhead])*ix.dim]))
+				}
 				if allow == nil || allow.Test(uint(id)) {
 					top.Offer(int(id), ix.score(qc, id))
 				}
