@@ -254,6 +254,9 @@ func (s *shard) attach(ready []*segReady) (attached int) {
 			s.dropPieces(func(p *piece) bool { return gone[p] })
 			s.addPiece(r.p)
 		}
+		if r.old == nil {
+			s.dropInterims(map[*piece]bool{r.p: true}) // the piece is searched through its index now
+		}
 		s.bytes.Add(-r.gather) // the gathered pieces are gone: their rows are held once again
 		r.p.bytes += r.bytes
 		if s.indexes[r.seg] == nil {

@@ -232,3 +232,43 @@ func TestCorruptIndexFileIsRefusedAndRebuilt(t *testing.T) {
 	require.Empty(t, bad)
 	require.Equal(t, int64(2100), w.search(n, 2100, 3, "")[0])
 }
+
+// TestInterimIndexCoversGrowingRows: once a channel's growing rows pass InterimRows, the shard
+// builds an interim index over them and searches them through it: each key's own vector still
+// finds it first, a deleted row is never returned, a filter is kept, count(*) is unchanged;
+// after a flush hands the rows off to files, the interim index goes with the growing rows.
+func TestInterimIndexCoversGrowingRows(t *testing.T) {
+	w := newIndexedWorld(t, 1, []*commonpb.KeyValuePair{{Key: "index_type", Value: "HNSW"}, {Key: "metric_type", Value: "L2"}})
+	w.assign(1)
+	n := w.queryNode(1)
+	const rows = querynode.InterimRows + 4000
+	for lo := int64(0); lo < rows; lo += 2000 {
+		ids := make([]int64, 0, 2000)
+		for k := lo; k < min(lo+2000, rows); k++ {
+			ids = append(ids, k)
+		}
+		w.insert(ids...)
+	}
+	require.Equal(t, int64(rows), w.count(n, strong(), ""))
+	require.Eventually(t, func() bool {
+		require.NoError(t, n.Check(w.ctx))
+		return n.Shards()[0].Interim >= querynode.InterimRows
+	}, 60*time.Second, 50*time.Millisecond, "no interim index")
+	for _, k := range []int64{0, 12345, 50000, rows - 1} {
+		require.Equal(t, k, w.search(n, k, 3, "")[0], "key %d's own vector finds it first", k)
+	}
+	w.delete(12345)
+	require.NotContains(t, w.search(n, 12345, 5, ""), int64(12345))
+	for _, k := range w.search(n, 40000, 10, "id < 100") {
+		require.Less(t, k, int64(100))
+	}
+	require.Equal(t, int64(rows-1), w.count(n, strong(), ""))
+
+	w.flush()
+	require.Eventually(t, func() bool {
+		require.NoError(t, n.Check(w.ctx))
+		return n.Shards()[0].Interim == 0
+	}, 60*time.Second, 50*time.Millisecond, "the interim index outlived its rows")
+	require.Equal(t, int64(rows-1), w.count(n, strong(), ""))
+	require.Equal(t, int64(50000), w.search(n, 50000, 3, "")[0])
+}

@@ -30,6 +30,7 @@ import (
 	"github.com/weir-db/weir/internal/objstore"
 	"github.com/weir-db/weir/internal/replay"
 	"github.com/weir-db/weir/internal/segment"
+	"github.com/weir-db/weir/internal/vindex"
 	"github.com/weir-db/weir/internal/wal"
 )
 
@@ -365,6 +366,21 @@ func (n *Node) load(ctx context.Context, sv *served) (*shard, *wal.Reader, error
 		}
 		sh.consumed, sh.consumedTs, sh.consumedAt = cp.Position, cp.Timestamp, cp.LogTime
 		sh.mu.Unlock()
+		// The fields' metrics, for interim indexes over growing rows.
+		defs, err := n.catalog.ListIndexes(ctx, coll.ID)
+		if err != nil {
+			sh.release()
+			return nil, nil, err
+		}
+		for _, d := range defs {
+			params := map[string]string{}
+			for _, p := range d.Params {
+				params[p.Key] = p.Value
+			}
+			if spec, err := vindex.ParseBuild(vindex.Flatten(params)); err == nil {
+				sh.metrics[d.FieldID] = spec.Metric
+			}
+		}
 		// The segments' indexes, before the shard serves (the next handoff retries a failure).
 		recs, err := n.catalog.ListSegmentIndexes(ctx, coll.ID)
 		if err != nil {
@@ -649,6 +665,7 @@ func (n *Node) tend(ctx context.Context, sv *served, targets *targets) error {
 		// A failed handoff (a file unreadable for now, the memory limit) is retried at the next
 		// check; the hold is renewed and the state reported all the same.
 		handoffErr = n.handoff(ctx, sh, targets)
+		n.startInterims(sv, sh)
 		if end, err := n.log.LastPosition(ctx, sv.a.Channel); err == nil {
 			sv.end.Store(&logEnd{pos: end, at: time.Now()})
 			pos, _, _ := sh.position()

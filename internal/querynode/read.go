@@ -92,7 +92,35 @@ func (s *shard) search(field int64, m vsearch.Metric, queries [][]float32, k int
 	}
 	score, batch := m.Kernel(), m.Batch()
 	scores, visible := make([]float32, vsearch.BatchRows), make([]bool, vsearch.BatchRows)
+	// Growing rows an interim index covers are searched through it, after the loop.
+	it := s.interims[field]
+	if it != nil && it.ix.Spec().Metric != m {
+		it = nil
+	}
+	var cover map[*piece]int
+	var allow interimAllow
+	if it != nil {
+		cover = make(map[*piece]int, len(it.pieces))
+		for k, p := range it.pieces {
+			cover[p] = k
+		}
+		allow = interimAllow{it: it, spec: spec, pass: make([]*bitset.BitSet, len(it.pieces)), skip: make([]bool, len(it.pieces))}
+		for k, p := range it.pieces {
+			allow.skip[k] = !spec.covers(p)
+		}
+	}
+	index := map[*piece]int{}
 	for pi, p := range s.pieces {
+		if k, covered := cover[p]; covered {
+			index[p] = pi
+			if spec.filter != nil && !allow.skip[k] {
+				var err error
+				if allow.pass[k], err = expr.Eval(spec.filter, p.rec); err != nil {
+					return nil, err
+				}
+			}
+			continue
+		}
 		if !spec.covers(p) || p.rows() == 0 {
 			continue
 		}
@@ -166,6 +194,25 @@ func (s *shard) search(field int64, m vsearch.Metric, queries [][]float32, k int
 						top[q].Offer(pi<<32|(r0+i), sc)
 					}
 				}
+			}
+		}
+	}
+	if it != nil {
+		sp := vindex.SearchParams{Nprobe: interimNprobe(it)}
+		for q, vec := range queries {
+			hits, err := it.ix.Search(vec, k, sp, allow, -1)
+			if err != nil {
+				return nil, err
+			}
+			for _, h := range hits {
+				kp, r := it.locate(h.Row)
+				p := it.pieces[kp]
+				top := tops[q][p.part]
+				if top == nil {
+					top = vsearch.NewTopK(m, k)
+					tops[q][p.part] = top
+				}
+				top.Offer(index[p]<<32|r, h.Score)
 			}
 		}
 	}

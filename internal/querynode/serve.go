@@ -196,6 +196,8 @@ type ShardInfo struct {
 	// indexes' memory.
 	Indexed    int
 	IndexBytes int64
+	// Interim is how many growing rows interim indexes cover.
+	Interim int
 }
 
 // Shards lists the shards serving on this node.
@@ -215,8 +217,12 @@ func (n *Node) Shards() []ShardInfo {
 				indexed++
 			}
 		}
+		interim := 0
+		for _, it := range sh.interims {
+			interim = max(interim, it.starts[len(it.starts)-1])
+		}
 		out = append(out, ShardInfo{Channel: ch, Rows: sh.rowsN, Files: len(sh.files), Segments: len(sh.segs), Consumed: sh.consumed,
-			Indexed: indexed, IndexBytes: sh.indexBytes()})
+			Indexed: indexed, IndexBytes: sh.indexBytes(), Interim: interim})
 		sh.mu.RUnlock()
 	}
 	return out

@@ -17,6 +17,7 @@ import (
 	"github.com/weir-db/weir/internal/mvcc"
 	"github.com/weir-db/weir/internal/replay"
 	"github.com/weir-db/weir/internal/schema"
+	"github.com/weir-db/weir/internal/vsearch"
 )
 
 // key is a primary key of either type.
@@ -100,6 +101,11 @@ type shard struct {
 	// the index files refused (by key), never read again.
 	indexes  map[int64]map[int64]*segIndex
 	badIndex map[string]bool
+	// interims are the interim indexes over growing rows, by field; metrics the fields' index
+	// metrics (what an interim index measures by), fixed while loaded.
+	interims        map[int64]*interim
+	metrics         map[int64]vsearch.Metric
+	interimBuilding atomic.Bool
 }
 
 func newShard(coll *meta.Collection, ch string) (*shard, error) {
@@ -113,6 +119,7 @@ func newShard(coll *meta.Collection, ch string) (*shard, error) {
 		dims: map[int64]int{}, vecCols: map[int64]int{}, files: map[int64]bool{}, segs: map[int64]bool{}, filter: replay.NewFilter(),
 		deletes: map[int64]mvcc.Set[key]{}, byKey: map[key][]loc{}, caughtUp: make(chan struct{}), closed: make(chan struct{}),
 		indexes: map[int64]map[int64]*segIndex{}, badIndex: map[string]bool{},
+		interims: map[int64]*interim{}, metrics: map[int64]vsearch.Metric{},
 	}
 	for i, f := range coll.Schema.GetFields() {
 		if f.GetDataType() == schemapb.DataType_FloatVector {
@@ -265,6 +272,7 @@ func (s *shard) dropPieces(drop func(*piece) bool) {
 		}
 		return false
 	})
+	s.dropInterims(gone)
 	for p := range gone {
 		for f, ix := range s.indexes[p.seg] {
 			if ix.piece == p { // the index searches the piece's vectors: it goes with them
@@ -296,7 +304,7 @@ func (s *shard) release() {
 	for _, p := range s.pieces {
 		p.rec.Release()
 	}
-	s.pieces, s.byKey, s.indexes = nil, map[key][]loc{}, map[int64]map[int64]*segIndex{}
+	s.pieces, s.byKey, s.indexes, s.interims = nil, map[key][]loc{}, map[int64]map[int64]*segIndex{}, map[int64]*interim{}
 }
 
 // advance records that the channel was applied up to pos (stored at ts, log time at) and wakes
