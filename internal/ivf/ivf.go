@@ -8,6 +8,7 @@
 package ivf
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"math"
@@ -25,6 +26,10 @@ type Params struct {
 	Seed  uint64
 	// Stop, when set, is asked between k-means iterations whether to give up.
 	Stop func() bool
+	// Iterations and SampleFactor override Lloyd's iterations and the training rows per list
+	// (0: iterations and sampleFactor): a quick index for rows that will soon be indexed
+	// properly trains on less.
+	Iterations, SampleFactor int
 }
 
 // ErrStopped is a build given up because Params.Stop said so.
@@ -79,7 +84,7 @@ func Build(m vsearch.Metric, vecs []float32, dim int, p Params) (*Index, error) 
 	}
 	ix.nlist = min(p.Nlist, n)
 	rng := rand.New(rand.NewPCG(p.Seed, 0x2545f4914f6cdd1d))
-	if ix.centroids = ix.train(rng, p.Stop); ix.centroids == nil {
+	if ix.centroids = ix.train(rng, p); ix.centroids == nil {
 		return nil, ErrStopped
 	}
 	ix.assign()
@@ -131,9 +136,9 @@ func (ix *Index) clustered(i int, buf []float32) []float32 {
 // train returns nlist centroids from a sample of the rows: k-means++ seeding (Arthur &
 // Vassilvitskii, 2007), then Lloyd's iterations; under COSINE the centroids are kept at unit
 // length (spherical k-means).
-func (ix *Index) train(rng *rand.Rand, stop func() bool) []float32 {
+func (ix *Index) train(rng *rand.Rand, p Params) []float32 {
 	n, d, k := ix.Len(), ix.dim, ix.nlist
-	s := min(n, k*sampleFactor)
+	s := min(n, k*cmp.Or(p.SampleFactor, sampleFactor))
 	perm := make([]int, n)
 	for i := range perm {
 		perm[i] = i
@@ -185,8 +190,8 @@ func (ix *Index) train(rng *rand.Rand, stop func() bool) []float32 {
 	scores := make([]float32, k)
 	sums := make([]float64, k*d)
 	counts := make([]int, k)
-	for range iterations {
-		if stop != nil && stop() {
+	for range cmp.Or(p.Iterations, iterations) {
+		if p.Stop != nil && p.Stop() {
 			return nil
 		}
 		for i := range s {

@@ -254,12 +254,12 @@ func TestInterimIndexCoversGrowingRows(t *testing.T) {
 		require.NoError(t, n.Check(w.ctx))
 		return n.Shards()[0].Interim >= querynode.InterimRows
 	}, 60*time.Second, 50*time.Millisecond, "no interim index")
-	for _, k := range []int64{0, 12345, 50000, rows - 1} {
+	for _, k := range []int64{0, 12345, 15000, rows - 1} {
 		require.Equal(t, k, w.search(n, k, 3, "")[0], "key %d's own vector finds it first", k)
 	}
 	w.delete(12345)
 	require.NotContains(t, w.search(n, 12345, 5, ""), int64(12345))
-	for _, k := range w.search(n, 40000, 10, "id < 100") {
+	for _, k := range w.search(n, 15000, 10, "id < 100") {
 		require.Less(t, k, int64(100))
 	}
 	require.Equal(t, int64(rows-1), w.count(n, strong(), ""))
@@ -270,5 +270,5 @@ func TestInterimIndexCoversGrowingRows(t *testing.T) {
 		return n.Shards()[0].Interim == 0
 	}, 60*time.Second, 50*time.Millisecond, "the interim index outlived its rows")
 	require.Equal(t, int64(rows-1), w.count(n, strong(), ""))
-	require.Equal(t, int64(50000), w.search(n, 50000, 3, "")[0])
+	require.Equal(t, int64(15000), w.search(n, 15000, 3, "")[0])
 }
