@@ -104,7 +104,8 @@ func annCollection(ctx context.Context, t *testing.T, c *milvusclient.Client, na
 	flushAndWait(ctx, t, c, name)
 	task, err := c.CreateIndex(ctx, milvusclient.NewCreateIndexOption(name, "vec", idx))
 	require.NoError(t, err)
-	wctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+	// Builds run at a low priority: beside a busy test suite they take minutes.
+	wctx, cancel := context.WithTimeout(ctx, 8*time.Minute)
 	defer cancel()
 	require.NoError(t, task.Await(wctx), "the index was never built")
 	desc, err := c.DescribeIndex(ctx, milvusclient.NewDescribeIndexOption(name, "vec"))
@@ -162,12 +163,12 @@ func TestANNIndexesThroughTheSDK(t *testing.T) {
 		metric entity.MetricType
 		ap     func() index.AnnParam
 	}{
-		{"hnsw", index.NewHNSWIndex(entity.COSINE, 16, 200), entity.COSINE, func() index.AnnParam { return index.NewHNSWAnnParam(64) }},
+		{"hnsw", index.NewHNSWIndex(entity.COSINE, 16, 100), entity.COSINE, func() index.AnnParam { return index.NewHNSWAnnParam(64) }},
 		{"ivf_flat", index.NewIvfFlatIndex(entity.L2, 128), entity.L2, func() index.AnnParam { return index.NewIvfAnnParam(16) }},
 		{"autoindex", index.NewAutoIndex(entity.COSINE), entity.COSINE, func() index.AnnParam { return index.NewAutoAnnParam(1) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 			defer cancel()
 			name := uniqueName("weir_ann_" + tc.name)
 			dropAtCleanup(t, c, name)
