@@ -109,8 +109,10 @@ func (ix *Index) Bytes() int64 {
 
 // ExactBelow is the share of a segment's rows under which a filtered search scores the allowed
 // rows exactly instead of walking the index: with few rows allowed, a graph walk visits many
-// rows it may not return, and an IVF probe may find fewer than k; measured on MNIST by
-// `weir bench search` (an exact scan of 1% of the rows costs about as much as a graph search).
+// rows it may not return, and an IVF probe may find fewer than k. From `weir bench ann` on MNIST
+// (60,000 × 784, one thread): an exact scan of every row takes 20 ms, so of 1% of them 0.2 ms,
+// while an unfiltered HNSW search at ef 64 takes 0.36 ms and a filtered one more; the switch is
+// set where the exact scan is still the cheaper of the two.
 const ExactBelow = 0.01
 
 // Search returns the k best rows for q, best first, among those allow holds (every row when
