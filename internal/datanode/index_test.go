@@ -203,3 +203,32 @@ func TestUnknownCommitOutcomeKeepsTheFile(t *testing.T) {
 	_, err := e.bucket.Get(e.ctx, rec.Key)
 	require.NoError(t, err, "the committed record's file exists")
 }
+
+// TestDroppedCollectionStopsItsBuilds: a collection dropped while one of its builds runs gets
+// no record, and the build ends.
+func TestDroppedCollectionStopsItsBuilds(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	e.hnswIndex()
+	held, release := make(chan struct{}), make(chan struct{})
+	var once atomic.Bool
+	defer failpoint.Enable("indexbuild/before-commit", func() error {
+		if once.CompareAndSwap(false, true) {
+			close(held)
+			<-release
+		}
+		return nil
+	})()
+	ch, n := e.watched(1)
+	e.flushedSegment(ch, 2000)
+	<-held
+	_, err := e.catalog.DropCollection(e.ctx, meta.DefaultDatabase, e.coll.Name)
+	require.NoError(t, err)
+	close(release)
+	require.Eventually(t, func() bool {
+		return n.indexes.Builds("superseded")+n.indexes.Builds("stopped")+n.indexes.Builds("lease_lost") == 1
+	}, 10*time.Second, 10*time.Millisecond)
+	require.Zero(t, n.indexes.Builds("committed"))
+	recs, err := e.catalog.ListSegmentIndexes(e.ctx, e.coll.ID)
+	require.NoError(t, err)
+	require.Empty(t, recs)
+}
