@@ -99,15 +99,8 @@ func (e *env) flushedSegmentAfter(ch string, rows int) {
 func TestIndexBuildOfAMovedChannelIsRedoneByItsNewOwner(t *testing.T) {
 	e := newEnv(t, envOpts{})
 	e.hnswIndex()
-	var first atomic.Bool
-	held, release := make(chan struct{}), make(chan struct{})
-	defer failpoint.Enable("indexbuild/before-commit", func() error {
-		if first.CompareAndSwap(false, true) {
-			close(held)
-			<-release
-		}
-		return nil
-	})()
+	held, release, disable := failpoint.HoldFirst("indexbuild/before-commit")
+	defer disable()
 	ch, n1 := e.watched(1)
 	e.flushedSegment(ch, 2000)
 	<-held // node 1 built the index and is about to commit it
@@ -117,7 +110,7 @@ func TestIndexBuildOfAMovedChannelIsRedoneByItsNewOwner(t *testing.T) {
 	require.NoError(t, n2.Watch(e.ctx, ch))
 	rec := e.waitRecords(1)[0]
 	require.Equal(t, int64(2), rec.Node)
-	close(release) // node 1 goes on: refused, its lease is gone
+	release() // node 1 goes on: refused, its lease is gone
 	require.Eventually(t, func() bool {
 		return n1.indexes.Builds("lease_lost")+n1.indexes.Builds("stopped") == 1
 	}, 10*time.Second, 10*time.Millisecond)
@@ -131,20 +124,13 @@ func TestIndexBuildOfAMovedChannelIsRedoneByItsNewOwner(t *testing.T) {
 func TestDroppedIndexCommitsNothing(t *testing.T) {
 	e := newEnv(t, envOpts{})
 	idx := e.hnswIndex()
-	held, release := make(chan struct{}), make(chan struct{})
-	var once atomic.Bool
-	defer failpoint.Enable("indexbuild/before-commit", func() error {
-		if once.CompareAndSwap(false, true) {
-			close(held)
-			<-release
-		}
-		return nil
-	})()
+	held, release, disable := failpoint.HoldFirst("indexbuild/before-commit")
+	defer disable()
 	ch, n := e.watched(1)
 	e.flushedSegment(ch, 2000)
 	<-held
 	require.NoError(t, e.catalog.DropIndex(e.ctx, e.coll.ID, idx.FieldID))
-	close(release)
+	release()
 	require.Eventually(t, func() bool {
 		return n.indexes.Builds("superseded")+n.indexes.Builds("stopped") == 1
 	}, 10*time.Second, 10*time.Millisecond)
@@ -209,21 +195,14 @@ func TestUnknownCommitOutcomeKeepsTheFile(t *testing.T) {
 func TestDroppedCollectionStopsItsBuilds(t *testing.T) {
 	e := newEnv(t, envOpts{})
 	e.hnswIndex()
-	held, release := make(chan struct{}), make(chan struct{})
-	var once atomic.Bool
-	defer failpoint.Enable("indexbuild/before-commit", func() error {
-		if once.CompareAndSwap(false, true) {
-			close(held)
-			<-release
-		}
-		return nil
-	})()
+	held, release, disable := failpoint.HoldFirst("indexbuild/before-commit")
+	defer disable()
 	ch, n := e.watched(1)
 	e.flushedSegment(ch, 2000)
 	<-held
 	_, err := e.catalog.DropCollection(e.ctx, meta.DefaultDatabase, e.coll.Name)
 	require.NoError(t, err)
-	close(release)
+	release()
 	require.Eventually(t, func() bool {
 		return n.indexes.Builds("superseded")+n.indexes.Builds("stopped")+n.indexes.Builds("lease_lost") == 1
 	}, 10*time.Second, 10*time.Millisecond)

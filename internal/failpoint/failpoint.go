@@ -116,3 +116,21 @@ func parseAction(a string) (func() error, error) {
 	}
 	return nil, fmt.Errorf("unknown action %q (exit, error, sleep(ms))", a)
 }
+
+// HoldFirst arms name so that the first process step reaching it waits there until release is
+// called (later ones pass): held is closed once one is waiting. disable disarms it, releasing
+// a step still held.
+func HoldFirst(name string) (held <-chan struct{}, release, disable func()) {
+	h, r := make(chan struct{}), make(chan struct{})
+	var first atomic.Bool
+	var once sync.Once
+	release = func() { once.Do(func() { close(r) }) }
+	off := Enable(name, func() error {
+		if first.CompareAndSwap(false, true) {
+			close(h)
+			<-r
+		}
+		return nil
+	})
+	return h, release, func() { release(); off() }
+}

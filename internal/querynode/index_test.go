@@ -108,15 +108,8 @@ func TestIndexedSegmentIsSearchedThroughItsIndex(t *testing.T) {
 // through its index, in one change: readers running meanwhile always count every row once and
 // always find each key first.
 func TestIndexSwapsInAtomically(t *testing.T) {
-	held, release := make(chan struct{}), make(chan struct{})
-	var once atomic.Bool
-	defer failpoint.Enable("indexbuild/before-commit", func() error {
-		if once.CompareAndSwap(false, true) {
-			close(held)
-			<-release
-		}
-		return nil
-	})()
+	held, release, disable := failpoint.HoldFirst("indexbuild/before-commit")
+	defer disable()
 	w := hnswWorld(t)
 	w.insertRange(2500)
 	w.flush()
@@ -125,7 +118,7 @@ func TestIndexSwapsInAtomically(t *testing.T) {
 	select { // the index is built, not committed: the segment is searched exactly
 	case <-held:
 	case <-time.After(30 * time.Second):
-		close(release)
+		release()
 		t.Fatal("the data node never built the index")
 	}
 	require.Zero(t, n.Shards()[0].Indexed)
@@ -157,7 +150,7 @@ func TestIndexSwapsInAtomically(t *testing.T) {
 			reads.Add(1)
 		}
 	})
-	close(release)
+	release()
 	w.indexed(n)
 	for before := reads.Load(); reads.Load() < before+20; {
 		time.Sleep(time.Millisecond)
