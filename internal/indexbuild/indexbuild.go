@@ -98,12 +98,17 @@ const MinRows = 1024
 // Needs reports whether an index of these parameters has files to build (FLAT has none), and
 // its spec.
 func Needs(params []meta.Param) (vindex.Spec, bool) {
-	m := map[string]string{}
+	spec, err := SpecOf(params)
+	return spec, err == nil && spec.Built()
+}
+
+// SpecOf is the spec of an index definition's parameters (its "params" object flattened).
+func SpecOf(params []meta.Param) (vindex.Spec, error) {
+	m := make(map[string]string, len(params))
 	for _, p := range params {
 		m[p.Key] = p.Value
 	}
-	spec, err := vindex.ParseBuild(vindex.Flatten(m))
-	return spec, err == nil && spec.Built()
+	return vindex.ParseBuild(vindex.Flatten(m))
 }
 
 // Builder builds a node's channels' indexes.

@@ -47,8 +47,7 @@ type interimAllow struct {
 	spec  readSpec
 	pass  []*bitset.BitSet
 	skip  []bool
-	rows  int
-	count int
+	parts int // partitions the read covers among the pieces
 }
 
 func (a interimAllow) Test(i uint) bool {
@@ -122,7 +121,8 @@ func (n *Node) buildInterim(ctx context.Context, sh *shard, field int64, m vsear
 		held[p] = true
 	}
 	for _, p := range it.pieces {
-		if !held[p] || sh.released {
+		// Still held and still searched exactly (a segment index may have taken a piece since).
+		if !held[p] || sh.released || !sh.unindexed(p, field) {
 			sh.bytes.Add(-b)
 			return nil
 		}

@@ -26,11 +26,11 @@ import (
 
 	"github.com/weir-db/weir/internal/batch"
 	"github.com/weir-db/weir/internal/dml"
+	"github.com/weir-db/weir/internal/indexbuild"
 	"github.com/weir-db/weir/internal/meta"
 	"github.com/weir-db/weir/internal/objstore"
 	"github.com/weir-db/weir/internal/replay"
 	"github.com/weir-db/weir/internal/segment"
-	"github.com/weir-db/weir/internal/vindex"
 	"github.com/weir-db/weir/internal/wal"
 )
 
@@ -373,11 +373,7 @@ func (n *Node) load(ctx context.Context, sv *served) (*shard, *wal.Reader, error
 			return nil, nil, err
 		}
 		for _, d := range defs {
-			params := map[string]string{}
-			for _, p := range d.Params {
-				params[p.Key] = p.Value
-			}
-			if spec, err := vindex.ParseBuild(vindex.Flatten(params)); err == nil {
+			if spec, err := indexbuild.SpecOf(d.Params); err == nil {
 				sh.metrics[d.FieldID] = spec.Metric
 			}
 		}

@@ -198,9 +198,31 @@ func (s *shard) search(field int64, m vsearch.Metric, queries [][]float32, k int
 		}
 	}
 	if it != nil {
+		// One search for every partition covered: as many hits as partitions times k, so that a
+		// key whose rows lie in several partitions cannot push another key out of a partition's
+		// top. With a filter or rows of other partitions left out, the rows allowed are counted,
+		// so that few of them are scored exactly rather than missed by the lists probed.
+		parts := map[int64]bool{}
+		allowed, counted := 0, spec.filter != nil
+		for k, p := range it.pieces {
+			if allow.skip[k] {
+				counted = true
+				continue
+			}
+			parts[p.part] = true
+			if allow.pass[k] != nil {
+				allowed += int(allow.pass[k].Count())
+			} else {
+				allowed += p.rows()
+			}
+		}
+		if !counted {
+			allowed = -1
+		}
+		allow.parts = max(1, len(parts))
 		sp := vindex.SearchParams{Nprobe: interimNprobe(it)}
 		for q, vec := range queries {
-			hits, err := it.ix.Search(vec, k, sp, allow, -1)
+			hits, err := it.ix.Search(vec, k*allow.parts, sp, allow, allowed)
 			if err != nil {
 				return nil, err
 			}
