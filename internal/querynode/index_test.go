@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/milvus-io/milvus-proto/go-api/v2/commonpb"
+	"github.com/milvus-io/milvus-proto/go-api/v2/milvuspb"
 	"github.com/stretchr/testify/require"
 
 	"github.com/weir-db/weir/internal/datanode"
@@ -264,4 +265,35 @@ func TestInterimIndexCoversGrowingRows(t *testing.T) {
 	}, 60*time.Second, 50*time.Millisecond, "the interim index outlived its rows")
 	require.Equal(t, int64(rows-1), w.count(n, strong(), ""))
 	require.Equal(t, int64(15000), w.search(n, 15000, 3, "")[0])
+}
+
+// TestInterimIndexWithAKeyInTwoPartitions: keys inserted in two partitions have a growing row
+// in each, both covered by one interim index, at the same distance from any query. A search of
+// k still returns k distinct keys: the interim search asks for k hits per partition it covers,
+// since k hits alone would be the two rows of k/2 keys.
+func TestInterimIndexWithAKeyInTwoPartitions(t *testing.T) {
+	w := newIndexedWorld(t, 1, []*commonpb.KeyValuePair{{Key: "index_type", Value: "HNSW"}, {Key: "metric_type", Value: "L2"}})
+	st, err := w.proxy.CreatePartition(w.ctx, &milvuspb.CreatePartitionRequest{CollectionName: "books", PartitionName: "p1"})
+	require.NoError(t, err)
+	require.Zero(t, st.GetCode(), st.GetReason())
+	const keys = querynode.InterimRows/2 + 1000
+	for _, part := range []string{"_default", "p1"} {
+		for lo := int64(0); lo < keys; lo += 2000 {
+			ids := make([]int64, 0, 2000)
+			for k := lo; k < min(lo+2000, keys); k++ {
+				ids = append(ids, k)
+			}
+			w.insertInto(part, ids...)
+		}
+	}
+	// Loaded after the inserts, the node finds every row growing and covers them at once.
+	w.assign(1)
+	n := w.queryNode(1)
+	require.Eventually(t, func() bool {
+		require.NoError(t, n.Check(w.ctx))
+		return n.Shards()[0].Interim == 2*keys
+	}, 60*time.Second, 50*time.Millisecond, "no interim index over both partitions")
+	for _, q := range []int64{100, 5000, keys - 100} {
+		require.Equal(t, []int64{q, q - 1, q + 1, q - 2}, w.search(n, q, 4, ""), "key %d", q)
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -153,6 +154,12 @@ func (l *Log) CreateChannel(ctx context.Context, name string) error {
 		return err
 	}
 	_, err := l.js.CreateStream(ctx, l.streamConfig(name))
+	for attempt := 0; isStoreRace(err) && attempt < createAttempts-1; attempt++ {
+		if werr := wait(ctx, attempt); werr != nil {
+			break
+		}
+		_, err = l.js.CreateStream(ctx, l.streamConfig(name))
+	}
 	if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
 		// The stream exists with another configuration (another replica
 		// count or duplicate window). Changing the retention of a live log
@@ -168,6 +175,24 @@ func (l *Log) CreateChannel(ctx context.Context, name string) error {
 	}
 	l.known(name)
 	return nil
+}
+
+// createAttempts bounds CreateChannel's retries of a store the server failed to create.
+const createAttempts = 5
+
+// jsErrCodeStreamCreate is nats-server's JSStreamCreateErrF, which nats.go names no constant for.
+const jsErrCodeStreamCreate jetstream.ErrorCode = 10049
+
+// isStoreRace reports the server failing to create a new stream's files: "error creating store
+// for stream". nats-server, deleting an account's last stream, removes the emptied streams
+// folder and the account's folder in a goroutine of its own (stream.stop in 2.15); a stream
+// created meanwhile can find its parent folder gone under it. Nothing was created, and the
+// next attempt finds the folders settled, so it is retried rather than handed to the caller
+// (seen as a proxy insert answered Unavailable right after its channel was recreated).
+func isStoreRace(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && apiErr.ErrorCode == jsErrCodeStreamCreate &&
+		strings.Contains(apiErr.Description, "error creating store")
 }
 
 func isChannelStream(info *jetstream.StreamInfo, name string) bool {
