@@ -73,6 +73,7 @@ func Decode(b []byte, m Metric, vecs []float32, dim int) (*Graph, error) {
 	if err := g.check(); err != nil {
 		return nil, err
 	}
+	g.hugePages()
 	g.initPool()
 	return g, nil
 }

@@ -20,6 +20,7 @@ import (
 	"unsafe"
 
 	"github.com/weir-db/weir/internal/distance"
+	"github.com/weir-db/weir/internal/hugepage"
 	"github.com/weir-db/weir/internal/vsearch"
 )
 
@@ -65,6 +66,7 @@ func Build(m Metric, vecs []float32, dim int, p Params) (*Graph, error) {
 	n := sp.rows()
 	g := &Graph{sp: sp, m: p.M, m0: 2 * p.M, efc: p.EfConstruction, seed: p.Seed, top: -1,
 		levels: make([]uint8, n), links0: make([]uint32, n*(2*p.M+1)), upOff: make([]uint32, n)}
+	g.hugePages()
 	g.initPool()
 	rng := rand.New(rand.NewPCG(p.Seed, 0x9e3779b97f4a7c15))
 	mult := 1 / math.Log(float64(p.M))
@@ -80,6 +82,10 @@ func Build(m Metric, vecs []float32, dim int, p Params) (*Graph, error) {
 	g.pool.Put(b.vis)
 	return g, nil
 }
+
+// hugePages asks for huge pages under the layer-0 lists, read as scattered as the rows (see
+// package hugepage; the rows are advised by newSpace).
+func (g *Graph) hugePages() { _, _ = hugepage.Uint32s(g.links0) }
 
 // Len is the number of rows indexed.
 func (g *Graph) Len() int { return len(g.levels) }
@@ -203,17 +209,23 @@ func (g *Graph) layer(q query, ep cand, ef, l int, allow vsearch.Allow, vis *vis
 			// expanding a candidate is otherwise a cache miss of its own.
 			distance.Prefetch(unsafe.Pointer(&g.links0[int((*cands)[0].id)*(g.m0+1)]))
 		}
-		// First the rows not reached yet, each prefetched: their memory latency then overlaps
-		// the scoring of the ones before them (at a million rows most are not in cache).
+		// First the rows not reached yet; then each scored while the rows prefetchAhead after it
+		// are fetched, so that their memory latency overlaps the scoring (at a million rows
+		// most are not in cache).
 		fresh := (*scratch)[:0]
 		for _, n := range g.links(c.id, l) {
 			if !vis.visit(n) {
-				distance.Prefetch(unsafe.Pointer(&g.sp.vecs[int(n)*g.sp.dim]))
 				fresh = append(fresh, n)
 			}
 		}
 		*scratch = fresh
-		for _, n := range fresh {
+		for i := 0; i < len(fresh) && i < prefetchAhead; i++ {
+			distance.Prefetch(unsafe.Pointer(&g.sp.vecs[int(fresh[i])*g.sp.dim]))
+		}
+		for i, n := range fresh {
+			if j := i + prefetchAhead; j < len(fresh) {
+				distance.Prefetch(unsafe.Pointer(&g.sp.vecs[int(fresh[j])*g.sp.dim]))
+			}
 			d := g.sp.d(q, n)
 			if res.len() < ef || d < bound {
 				cands.push(cand{d: d, id: n})
@@ -228,6 +240,12 @@ func (g *Graph) layer(q query, ep cand, ef, l int, allow vsearch.Allow, vis *vis
 		}
 	}
 }
+
+// prefetchAhead is how many fresh rows ahead of the one scored are prefetched. Measured at
+// 1M × 128 (ef 64 and 128): 1 ahead 4,520 and 3,350 queries/s, 4 ahead 4,870 and 3,610, 10
+// ahead 4,730 and 3,350; prefetching every fresh row before scoring any (the earlier loop)
+// 4,440 and 3,300, its burst of misses stalling on the core's few line-fill buffers.
+const prefetchAhead = 4
 
 // Search returns the k rows nearest q (as Milvus scores them), nearest first, among the rows
 // allow holds (every row when nil), with a beam of max(ef, k).

@@ -16,6 +16,7 @@ import (
 	"unsafe"
 
 	"github.com/weir-db/weir/internal/distance"
+	"github.com/weir-db/weir/internal/hugepage"
 	"github.com/weir-db/weir/internal/vsearch"
 )
 
@@ -104,6 +105,9 @@ func newIndex(m vsearch.Metric, vecs []float32, dim int) (*Index, error) {
 		return nil, fmt.Errorf("ivf: %d rows are more than an index holds", len(vecs)/dim)
 	}
 	ix := &Index{metric: m, dim: dim, vecs: vecs}
+	// A list's rows lie scattered over the set: on huge pages, not one TLB miss each (best
+	// effort, see package hugepage).
+	_, _ = hugepage.Floats(vecs)
 	if m == vsearch.COSINE {
 		n := len(vecs) / dim
 		ix.inv = make([]float32, n)
