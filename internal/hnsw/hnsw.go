@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"slices"
 	"sync"
 	"unsafe"
@@ -52,6 +53,7 @@ type Graph struct {
 	entry  uint32
 	top    int // the entry's layer; -1 for an empty graph
 	pool   sync.Pool
+	huge   [2]hugepage.Region // the rows and links0, advised while the graph lives
 }
 
 // Build indexes every row of vecs (dim float32s each) under m with p. The graph keeps vecs.
@@ -83,9 +85,21 @@ func Build(m Metric, vecs []float32, dim int, p Params) (*Graph, error) {
 	return g, nil
 }
 
-// hugePages asks for huge pages under the layer-0 lists, read as scattered as the rows (see
-// package hugepage; the rows are advised by newSpace).
-func (g *Graph) hugePages() { _, _ = hugepage.Uint32s(g.links0) }
+// hugePages asks for huge pages under the rows and the layer-0 lists, both read scattered over
+// their whole length by a search (see package hugepage), until the graph is unreachable. Best
+// effort: a kernel that refuses leaves the memory as it was.
+func (g *Graph) hugePages() {
+	rows, _ := hugepage.Floats(g.sp.vecs)
+	links, _ := hugepage.Uint32s(g.links0)
+	g.huge = [2]hugepage.Region{rows, links}
+	if rows.Len()+links.Len() > 0 {
+		runtime.AddCleanup(g, func(rs [2]hugepage.Region) {
+			for _, r := range rs {
+				r.Release()
+			}
+		}, g.huge)
+	}
+}
 
 // Len is the number of rows indexed.
 func (g *Graph) Len() int { return len(g.levels) }

@@ -3,9 +3,14 @@ package hnsw
 import (
 	"bytes"
 	"math/rand/v2"
+	"os"
+	"runtime"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/bits-and-blooms/bitset"
+	"github.com/stretchr/testify/require"
 	"pgregory.net/rapid"
 
 	"github.com/weir-db/weir/internal/vecdata"
@@ -208,4 +213,38 @@ func TestEmptyAndTinyGraphs(t *testing.T) {
 	if _, err := g.Search([]float32{1}, 1, 1, nil); err == nil {
 		t.Fatal("a query of the wrong dimension was searched")
 	}
+}
+
+// TestHugePagesLastWhileTheGraphLives: a graph asks for huge pages under the rows it borrows
+// and its layer-0 lists, and gives the advice back once it is unreachable, so that the heap's
+// memory is not collapsed again under whatever comes there next.
+func TestHugePagesLastWhileTheGraphLives(t *testing.T) {
+	mode, err := os.ReadFile("/sys/kernel/mm/transparent_hugepage/enabled")
+	if err != nil || strings.Contains(string(mode), "[never]") || runtime.GOOS != "linux" {
+		t.Skipf("no transparent huge pages here (%q, %v)", mode, err)
+	}
+	const dim = 128
+	rows := make([]float32, 40_000*dim) // 20 MB
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := range rows {
+		rows[i] = rng.Float32()
+	}
+	g, err := Build(L2, rows, dim, Params{M: 4, EfConstruction: 8, Seed: 1})
+	require.NoError(t, err)
+	regions := g.huge
+	require.Positive(t, regions[0].Len(), "rows advised")
+	require.Zero(t, regions[1].Len(), "links0 of 40,000 × 9 slots is below hugepage.MinBytes")
+	advised, err := regions[0].Advised()
+	require.NoError(t, err)
+	require.True(t, advised)
+
+	runtime.KeepAlive(g)
+	g = nil
+	require.Eventually(t, func() bool {
+		runtime.GC()
+		advised, err := regions[0].Advised()
+		require.NoError(t, err)
+		return !advised
+	}, 10*time.Second, 10*time.Millisecond, "the advice outlived the graph")
+	runtime.KeepAlive(rows)
 }

@@ -5,7 +5,6 @@ import (
 	"math"
 
 	"github.com/weir-db/weir/internal/distance"
-	"github.com/weir-db/weir/internal/hugepage"
 	"github.com/weir-db/weir/internal/vsearch"
 )
 
@@ -41,9 +40,6 @@ func newSpace(m Metric, vecs []float32, dim int) (*space, error) {
 		return nil, fmt.Errorf("hnsw: %d rows are more than a graph holds", len(vecs)/dim)
 	}
 	s := &space{metric: m, dim: dim, vecs: vecs}
-	// A search reads rows scattered over the whole set: on huge pages, not one TLB miss each.
-	// Best effort: a kernel that refuses leaves the rows as they were.
-	_, _ = hugepage.Floats(vecs)
 	n := len(vecs) / dim
 	switch m {
 	case COSINE:

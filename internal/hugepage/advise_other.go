@@ -3,3 +3,8 @@
 package hugepage
 
 func advise([]byte) error { return nil }
+
+func release(addr, n uintptr) {}
+
+// Advised is false where nothing is advised.
+func (r Region) Advised() (bool, error) { return false, nil }

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"unsafe"
 
 	"github.com/weir-db/weir/internal/distance"
@@ -65,7 +66,8 @@ type Index struct {
 	ids       []uint32
 	vmin      []float32 // SQ8: per dimension, the smallest value and the step of a code
 	step      []float32
-	codes     []uint8 // SQ8: dim codes a row, in list order (as ids)
+	codes     []uint8         // SQ8: dim codes a row, in list order (as ids)
+	huge      hugepage.Region // the rows, advised while the index lives
 }
 
 // Build indexes the rows of vecs (dim float32s each) under m.
@@ -105,9 +107,11 @@ func newIndex(m vsearch.Metric, vecs []float32, dim int) (*Index, error) {
 		return nil, fmt.Errorf("ivf: %d rows are more than an index holds", len(vecs)/dim)
 	}
 	ix := &Index{metric: m, dim: dim, vecs: vecs}
-	// A list's rows lie scattered over the set: on huge pages, not one TLB miss each (best
-	// effort, see package hugepage).
-	_, _ = hugepage.Floats(vecs)
+	// A list's rows lie scattered over the set: on huge pages, not one TLB miss each, until the
+	// index is unreachable (best effort, see package hugepage).
+	if ix.huge, _ = hugepage.Floats(vecs); ix.huge.Len() > 0 {
+		runtime.AddCleanup(ix, hugepage.Region.Release, ix.huge)
+	}
 	if m == vsearch.COSINE {
 		n := len(vecs) / dim
 		ix.inv = make([]float32, n)

@@ -1,6 +1,7 @@
 package wal
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -766,12 +767,13 @@ func TestAppendDoesNotRetryBehindTheCallersBack(t *testing.T) {
 type storeRaceJS struct {
 	jetstream.JetStream
 	fails, calls int
+	desc         string // the error's description; "" is the store race's
 }
 
 func (j *storeRaceJS) CreateStream(ctx context.Context, cfg jetstream.StreamConfig) (jetstream.Stream, error) {
 	j.calls++
 	if j.calls <= j.fails {
-		return nil, &jetstream.APIError{Code: 500, ErrorCode: jsErrCodeStreamCreate, Description: "error creating store for stream"}
+		return nil, &jetstream.APIError{Code: 500, ErrorCode: jsErrCodeStreamCreate, Description: cmp.Or(j.desc, "error creating store for stream")}
 	}
 	return j.JetStream.CreateStream(ctx, cfg)
 }
@@ -792,4 +794,10 @@ func TestCreateChannelRetriesStoreRace(t *testing.T) {
 	err = l.CreateChannel(ctx, "other")
 	require.ErrorContains(t, err, "error creating store for stream")
 	require.Equal(t, createAttempts, js.calls)
+
+	// Another failure to create a stream is the caller's: not retried.
+	js.calls, js.fails, js.desc = 0, 1, "insufficient resources"
+	err = l.CreateChannel(ctx, "third")
+	require.ErrorContains(t, err, "insufficient resources")
+	require.Equal(t, 1, js.calls)
 }
