@@ -3,9 +3,7 @@ package hnsw
 import (
 	"bytes"
 	"math/rand/v2"
-	"os"
 	"runtime"
-	"strings"
 	"testing"
 	"time"
 
@@ -13,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"pgregory.net/rapid"
 
+	"github.com/weir-db/weir/internal/hugepage"
 	"github.com/weir-db/weir/internal/vecdata"
 	"github.com/weir-db/weir/internal/vsearch"
 )
@@ -219,9 +218,8 @@ func TestEmptyAndTinyGraphs(t *testing.T) {
 // and its layer-0 lists, and gives the advice back once it is unreachable, so that the heap's
 // memory is not collapsed again under whatever comes there next.
 func TestHugePagesLastWhileTheGraphLives(t *testing.T) {
-	mode, err := os.ReadFile("/sys/kernel/mm/transparent_hugepage/enabled")
-	if err != nil || strings.Contains(string(mode), "[never]") || runtime.GOOS != "linux" {
-		t.Skipf("no transparent huge pages here (%q, %v)", mode, err)
+	if ok, why := hugepage.Available(); !ok {
+		t.Skip(why)
 	}
 	const dim = 128
 	rows := make([]float32, 40_000*dim) // 20 MB

@@ -21,7 +21,11 @@
 // it was.
 package hugepage
 
-import "unsafe"
+import (
+	"os"
+	"strings"
+	"unsafe"
+)
 
 // Size is the huge page size advised for: x86-64's and arm64's usual 2 MiB (arm64 kernels with
 // 64 KiB base pages have 512 MiB huge pages, where this advice does little).
@@ -81,4 +85,17 @@ func Uint32s(v []uint32) (Region, error) {
 		return Region{}, nil
 	}
 	return Advise(unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(v))), 4*len(v)))
+}
+
+// Available reports whether the kernel gives transparent huge pages to memory that asks
+// (THP "madvise" or "always"), and if not why: the setting, or why it could not be read.
+func Available() (bool, string) {
+	mode, err := os.ReadFile("/sys/kernel/mm/transparent_hugepage/enabled")
+	switch {
+	case err != nil:
+		return false, err.Error()
+	case strings.Contains(string(mode), "[never]"):
+		return false, "transparent huge pages: " + strings.TrimSpace(string(mode))
+	}
+	return true, ""
 }

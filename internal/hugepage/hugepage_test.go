@@ -3,8 +3,6 @@
 package hugepage
 
 import (
-	"os"
-	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -13,9 +11,8 @@ import (
 // needTHP skips where the kernel has no transparent huge pages to give: the advice is then a
 // no-op by design, and there is nothing to observe.
 func needTHP(t *testing.T) {
-	mode, err := os.ReadFile("/sys/kernel/mm/transparent_hugepage/enabled")
-	if err != nil || strings.Contains(string(mode), "[never]") {
-		t.Skipf("no transparent huge pages here (%q, %v)", mode, err)
+	if ok, why := Available(); !ok {
+		t.Skip(why)
 	}
 }
 

@@ -2,23 +2,21 @@ package ivf
 
 import (
 	"math/rand/v2"
-	"os"
 	"runtime"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/weir-db/weir/internal/hugepage"
 	"github.com/weir-db/weir/internal/vsearch"
 )
 
 // TestHugePagesLastWhileTheIndexLives: an IVF index asks for huge pages under the rows it
 // borrows (its lists read them scattered) and gives the advice back once it is unreachable.
 func TestHugePagesLastWhileTheIndexLives(t *testing.T) {
-	mode, err := os.ReadFile("/sys/kernel/mm/transparent_hugepage/enabled")
-	if err != nil || strings.Contains(string(mode), "[never]") || runtime.GOOS != "linux" {
-		t.Skipf("no transparent huge pages here (%q, %v)", mode, err)
+	if ok, why := hugepage.Available(); !ok {
+		t.Skip(why)
 	}
 	const dim = 64
 	rows := make([]float32, 80_000*dim) // 20 MB
