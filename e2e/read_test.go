@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/weir-db/weir/internal/weirtest"
@@ -73,12 +74,17 @@ func TestQueryNodeFailover(t *testing.T) {
 	weirtest.LoadReplicas(t, w, 1)
 	requireOn := func(node int64) {
 		t.Helper()
-		states, err := c.Catalog.ListShardStates(t.Context(), coll.ID)
-		require.NoError(t, err)
-		require.Len(t, states, len(coll.VChannels))
-		for _, s := range states {
-			require.Equal(t, node, s.NodeID, "shard %s", s.Channel)
-		}
+		// Shard states follow the coordinator's reconciling: a dropped replica's states go, and
+		// a moved shard's state changes hands, a check interval or so after the load or the
+		// move that the test waited for.
+		require.EventuallyWithT(t, func(ct *assert.CollectT) {
+			states, err := c.Catalog.ListShardStates(t.Context(), coll.ID)
+			require.NoError(ct, err)
+			require.Len(ct, states, len(coll.VChannels))
+			for _, s := range states {
+				require.Equal(ct, node, s.NodeID, "shard %s", s.Channel)
+			}
+		}, 20*time.Second, 50*time.Millisecond)
 	}
 	// Replica 0 of every channel went to qn1 at the load (the lower ID among equals); it came
 	// back to qn1 when qn1 restarted, since qn2 held replica 1 of every channel.

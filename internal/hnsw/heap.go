@@ -11,6 +11,7 @@ type cand struct {
 // per comparison costs about a fifth of a search.
 type nearHeap []cand
 
+//go:norace
 func (h *nearHeap) push(c cand) {
 	*h = append(*h, c)
 	a := *h
@@ -25,6 +26,7 @@ func (h *nearHeap) push(c cand) {
 	}
 }
 
+//go:norace
 func (h *nearHeap) pop() cand {
 	a := *h
 	top := a[0]

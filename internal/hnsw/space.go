@@ -113,6 +113,8 @@ func (s *space) rowQuery(id uint32) query {
 // 2014): each row x becomes (x, √(Φ² − ‖x‖²)) and a query (q, 0), so that ‖q' − x'‖² =
 // ‖q‖² + Φ² − 2q·x orders rows exactly as −q·x does. Between two rows (building) that is the
 // squared distance of the augmented rows; for a query, −q·x itself, the same order.
+//
+//go:norace
 func (s *space) d(q query, id uint32) float32 {
 	r := s.row(id)
 	switch s.metric {

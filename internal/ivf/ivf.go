@@ -5,6 +5,10 @@
 // a quarter of the rows' size, so a quarter of the memory traffic) and refines: the best
 // refine·k rows by their codes are scored again on their own values, so that results carry exact
 // scores. Builds are single-threaded and deterministic for a seed.
+//
+// The training, assignment and scanning loops are marked //go:norace, as package hnsw's are and
+// for the same reason: a race-built Weir otherwise builds and searches indexes several times
+// slower, and what these loops touch is an index written by one goroutine or only read.
 package ivf
 
 import (
@@ -144,6 +148,8 @@ func (ix *Index) clustered(i int, buf []float32) []float32 {
 // train returns nlist centroids from a sample of the rows: k-means++ seeding (Arthur &
 // Vassilvitskii, 2007), then Lloyd's iterations; under COSINE the centroids are kept at unit
 // length (spherical k-means).
+//
+//go:norace
 func (ix *Index) train(rng *rand.Rand, p Params) []float32 {
 	n, d, k := ix.Len(), ix.dim, ix.nlist
 	s := min(n, k*cmp.Or(p.SampleFactor, sampleFactor))
@@ -252,6 +258,8 @@ func normalize(vs []float32, d int) {
 
 // nearest returns the centroid nearest v by L2 and its distance (scores is scratch, one per
 // centroid).
+//
+//go:norace
 func nearest(v, cents, scores []float32) (int, float32) {
 	distance.L2Batch(v, cents, scores)
 	best := 0
@@ -264,6 +272,8 @@ func nearest(v, cents, scores []float32) (int, float32) {
 }
 
 // assign puts every row in the list of its nearest centroid (as clustered), lists in row order.
+//
+//go:norace
 func (ix *Index) assign() {
 	n := ix.Len()
 	of := make([]uint32, n)
@@ -289,6 +299,8 @@ func (ix *Index) assign() {
 }
 
 // quantize sets each dimension's range from the rows (as clustered) and codes every row.
+//
+//go:norace
 func (ix *Index) quantize() {
 	d := ix.dim
 	lo, hi := make([]float32, d), make([]float32, d)
@@ -321,6 +333,8 @@ func (ix *Index) quantize() {
 // Search returns the k best rows for q (Milvus's scores, best first) among those allow holds
 // (all when nil), scanning the nprobe lists whose centroids score best. IVF_SQ8 ranks by codes,
 // then scores the best refine·k rows (refine ≥ 1; at least minRefine) on their values.
+//
+//go:norace
 func (ix *Index) Search(q []float32, k, nprobe, refine int, allow vsearch.Allow) ([]vsearch.Hit, error) {
 	if len(q) != ix.dim {
 		return nil, fmt.Errorf("ivf: the query has dim %d, the index %d", len(q), ix.dim)
@@ -360,6 +374,8 @@ func (ix *Index) Search(q []float32, k, nprobe, refine int, allow vsearch.Allow)
 }
 
 // score is row id's score for the query as clustered (unit length under COSINE).
+//
+//go:norace
 func (ix *Index) score(qc []float32, id uint32) float32 {
 	r := ix.row(int(id))
 	switch ix.metric {
@@ -372,6 +388,8 @@ func (ix *Index) score(qc []float32, id uint32) float32 {
 }
 
 // probe returns the nprobe lists whose centroids score best for qc.
+//
+//go:norace
 func (ix *Index) probe(qc []float32, nprobe int) []int {
 	scores := make([]float32, ix.nlist)
 	m := vsearch.L2 // COSINE's centroids and query are unit length: L2 orders as cosine
@@ -393,6 +411,8 @@ func (ix *Index) probe(qc []float32, nprobe int) []int {
 }
 
 // scanCodes returns the best r allowed rows of lists by their codes (approximate scores).
+//
+//go:norace
 func (ix *Index) scanCodes(qc []float32, lists []int, r int, allow vsearch.Allow) []vsearch.Hit {
 	d := ix.dim
 	// Fold the quantizer's constants into the query (see package distance's SQ8 kernels).
