@@ -109,7 +109,7 @@ func Search(ctx context.Context, o Options) (*Report, error) {
 	for i := range floats {
 		floats[i] = float32(i & 1023)
 	}
-	scanGBs := rawSIMDScanGBs(floats)
+	scanGBs := rawSIMDScanGBs(floats, 3)
 	limit := scanGBs * 1e9 / vecBytes
 	et := Table{Title: "exact search, nq 1, top 10, one thread", Columns: []string{"", "searches/s", "GB/s of vectors", "p50"}}
 	et.Add("Weir query node", f1(qps), f2(qps*vecBytes/1e9), ms(percentile(lat, 50)))
