@@ -58,12 +58,15 @@ var (
 type Node struct {
 	cfg     Config
 	catalog Catalog
-	ids     IDAllocator
-	log     Log
-	bucket  Bucket
-	logger  *slog.Logger
-	m       *metrics
-	now     func() time.Time
+	// lastConsumed is when a pipeline last consumed a message (Unix ns): the index builder
+	// paces its builds while the node ingests (busy).
+	lastConsumed atomic.Int64
+	ids          IDAllocator
+	log          Log
+	bucket       Bucket
+	logger       *slog.Logger
+	m            *metrics
+	now          func() time.Time
 	// coord is the coordinator's legacy meta service; nil when the node has none (then only
 	// channels with a lease can be watched).
 	coord Coordinator
@@ -107,6 +110,7 @@ func New(cfg Config, catalog Catalog, ids IDAllocator, log Log, bucket Bucket, r
 		icfg := indexbuild.Defaults()
 		icfg.NodeID, icfg.Root, icfg.Workers, icfg.Interval = cfg.NodeID, cfg.ObjectRoot, cfg.IndexWorkers, cfg.CheckInterval
 		icfg.MemoryLimit = cfg.IndexMemoryLimit
+		icfg.Busy = n.busy
 		ic, ok := catalog.(indexbuild.Catalog)
 		if !ok {
 			logger.Warn("datanode: the catalog cannot read index records: no index builds")
@@ -121,6 +125,15 @@ func New(cfg Config, catalog Catalog, ids IDAllocator, log Log, bucket Bucket, r
 		}()
 	}
 	return n, nil
+}
+
+// busyWindow is how recently a message must have been consumed for the node to count as
+// ingesting: a client's batches arrive well within it while it writes.
+const busyWindow = 500 * time.Millisecond
+
+// busy reports whether the node is ingesting: a pipeline consumed a message within busyWindow.
+func (n *Node) busy() bool {
+	return time.Since(time.Unix(0, n.lastConsumed.Load())) < busyWindow
 }
 
 // owned is what the index builder builds for: the channels whose pipelines write under their

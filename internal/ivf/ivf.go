@@ -30,7 +30,8 @@ type Params struct {
 	Nlist int // lists (Milvus's nlist)
 	SQ8   bool
 	Seed  uint64
-	// Stop, when set, is asked between k-means iterations whether to give up.
+	// Stop, when set, is asked between k-means iterations and every 1024 rows assigned whether
+	// to give up (the build then fails with ErrStopped).
 	Stop func() bool
 	// Iterations and SampleFactor override Lloyd's iterations and the training rows per list
 	// (0: iterations and sampleFactor): a quick index for rows that will soon be indexed
@@ -94,7 +95,9 @@ func Build(m vsearch.Metric, vecs []float32, dim int, p Params) (*Index, error) 
 	if ix.centroids = ix.train(rng, p); ix.centroids == nil {
 		return nil, ErrStopped
 	}
-	ix.assign()
+	if !ix.assign(p.Stop) {
+		return nil, ErrStopped
+	}
 	if p.SQ8 {
 		ix.quantize()
 	}
@@ -271,16 +274,20 @@ func nearest(v, cents, scores []float32) (int, float32) {
 	return best, scores[best]
 }
 
-// assign puts every row in the list of its nearest centroid (as clustered), lists in row order.
+// assign puts every row in the list of its nearest centroid (as clustered), lists in row order,
+// or reports false when stop said to give up.
 //
 //go:norace
-func (ix *Index) assign() {
+func (ix *Index) assign(stop func() bool) bool {
 	n := ix.Len()
 	of := make([]uint32, n)
 	counts := make([]uint32, ix.nlist+1)
 	scores := make([]float32, ix.nlist)
 	var buf []float32
 	for i := range n {
+		if i%1024 == 1023 && stop != nil && stop() {
+			return false
+		}
 		buf = ix.clustered(i, buf)
 		c, _ := nearest(buf, ix.centroids, scores)
 		of[i] = uint32(c)
@@ -296,6 +303,7 @@ func (ix *Index) assign() {
 		ix.ids[next[c]] = uint32(i)
 		next[c]++
 	}
+	return true
 }
 
 // quantize sets each dimension's range from the rows (as clustered) and codes every row.

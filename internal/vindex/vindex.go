@@ -68,8 +68,20 @@ func Build(spec Spec, vecs []float32, dim int, seed uint64) (*Index, error) {
 // BuildContext is Build that stops early, with ctx's error, once ctx ends (a dropped index or
 // collection, a channel that moved).
 func BuildContext(ctx context.Context, spec Spec, vecs []float32, dim int, seed uint64) (*Index, error) {
+	return BuildPaced(ctx, spec, vecs, dim, seed, nil)
+}
+
+// BuildPaced is BuildContext calling pace, when set, every 1024 rows inserted or assigned and
+// between k-means iterations: a pace that sleeps there slows the build down (the data node's
+// builder does while its channels ingest). The result is the same whatever pace does.
+func BuildPaced(ctx context.Context, spec Spec, vecs []float32, dim int, seed uint64, pace func()) (*Index, error) {
 	ix := &Index{spec: spec, dim: dim, vecs: vecs}
-	stop := func() bool { return ctx.Err() != nil }
+	stop := func() bool {
+		if pace != nil {
+			pace()
+		}
+		return ctx.Err() != nil
+	}
 	var err error
 	switch spec.Type {
 	case HNSW:
