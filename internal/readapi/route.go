@@ -149,7 +149,10 @@ func fanOut[R any](ctx context.Context, s *Service, coll *meta.Collection, call 
 	})
 	if err != nil {
 		for i, r := range results {
-			if f := fields(r); got[i] && f != nil {
+			if !got[i] {
+				continue // no result: a failed channel's is the zero value, nil
+			}
+			if f := fields(r); f != nil {
 				f.Release()
 			}
 		}
