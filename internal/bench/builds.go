@@ -99,7 +99,7 @@ func ingestBesideBuilds(ctx context.Context, o Options, r *Report) error {
 	t := Table{Title: fmt.Sprintf("ingest beside index builds: %d × %d rows inserted (4 clients) and flushed, 1 channel", rows, dim),
 		Columns: []string{"", "rows/s", "ratio"}}
 	t.Add("alone", f0(alone), "")
-	t.Add("while the data node builds an HNSW index (1 worker, nice 10)", f0(beside), ratio(beside, alone))
+	t.Add("while the data node builds an HNSW index (1 worker, nice 10, paced)", f0(beside), ratio(beside, alone))
 	r.Tables = append(r.Tables, t)
 	r.Figures["builds.ingest_alone_rows_per_s"] = alone
 	r.Figures["builds.ingest_beside_rows_per_s"] = beside
