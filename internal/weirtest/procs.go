@@ -35,8 +35,10 @@ func (e Exit) String() string {
 }
 
 // panicMarks are what a Go process's output holds when it panicked, died of a runtime fatal
-// error or, built with -race, met a data race.
-var panicMarks = []string{"panic:", "fatal error:", "DATA RACE"}
+// error or, built with -race, met a data race, or when one of its RPC handlers panicked: the
+// server recovers those (the client gets Internal) and logs this line, and a recovered panic is
+// still a bug a user met (a fanOut of reads did so during failovers, unseen for a while).
+var panicMarks = []string{"panic:", "fatal error:", "DATA RACE", "panic in rpc handler"}
 
 // started is a Weir process the cluster started, kept after it exits or is replaced under
 // its name, with the ways it may end on its own.
