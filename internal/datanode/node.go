@@ -58,8 +58,9 @@ var (
 type Node struct {
 	cfg     Config
 	catalog Catalog
-	// lastConsumed is when a pipeline last consumed a message (Unix ns): the index builder
-	// paces its builds while the node ingests (busy).
+	// lastConsumed is when a pipeline last consumed a message, as time since the package's
+	// epoch (monotonic: a wall clock stepped back must not keep the node busy): the index
+	// builder paces its builds while the node ingests (busy).
 	lastConsumed atomic.Int64
 	ids          IDAllocator
 	log          Log
@@ -133,8 +134,12 @@ const busyWindow = 500 * time.Millisecond
 
 // busy reports whether the node is ingesting: a pipeline consumed a message within busyWindow.
 func (n *Node) busy() bool {
-	return time.Since(time.Unix(0, n.lastConsumed.Load())) < busyWindow
+	last := n.lastConsumed.Load()
+	return last != 0 && time.Since(epoch)-time.Duration(last) < busyWindow
 }
+
+// epoch is the process's reference for lastConsumed.
+var epoch = time.Now()
 
 // owned is what the index builder builds for: the channels whose pipelines write under their
 // own fence (a legacy pipeline's meta goes through the coordinator: its segments are indexed

@@ -370,7 +370,7 @@ func (p *pipeline) handle(m wal.Message) error {
 		p.consumedTs = h.Timestamp
 		p.consumedAt = m.Time.UnixNano()
 		p.n.m.consumed.WithLabelValues(p.ch).Set(float64(m.Pos))
-		p.n.lastConsumed.Store(time.Now().UnixNano())
+		p.n.lastConsumed.Store(int64(time.Since(epoch)))
 	}()
 	del, ins := p.replay.Keep(m.Pos, h)
 	switch h.Kind {

@@ -365,7 +365,7 @@ func (b *Builder) buildOne(ctx context.Context, w work) error {
 	}
 	seed := Seed(w.seg.ID, w.def.ID)
 	start := time.Now()
-	ix, err := buildLowPriority(ctx, w.spec, vecs, dim, seed, newPacer(b.cfg.Busy))
+	ix, err := buildLowPriority(ctx, w.spec, vecs, dim, seed, newPacer(ctx, b.cfg.Busy))
 	if err != nil {
 		return err
 	}
@@ -476,26 +476,45 @@ func buildLowPriority(ctx context.Context, spec vindex.Spec, vecs []float32, dim
 // cost ingestion as much as its CPU did.
 const PaceFactor = 4
 
+// maxPace bounds one sleep of a paced build: a long step (an IVF iteration at a million rows
+// takes seconds) then sleeps in turns, each ending early if the build is cancelled or the node
+// stops ingesting.
+const maxPace = time.Second
+
 // pacer slows a build down while the node ingests: called between steps of a build, it sleeps
 // PaceFactor times the time worked since the last call when busy says the node is ingesting, and
-// not at all otherwise, so an idle node builds at full speed.
+// not at all otherwise, so an idle node builds at full speed. Its sleeps end when ctx does, so a
+// dropped index, a lost lease or a stopping node cancels a paced build at once.
 type pacer struct {
-	busy  func() bool
-	last  time.Time
-	sleep func(time.Duration)
+	ctx  context.Context
+	busy func() bool
+	last time.Time
+	// sleep waits d or until ctx ends; tests replace it.
+	sleep func(ctx context.Context, d time.Duration)
 }
 
-func newPacer(busy func() bool) *pacer {
-	return &pacer{busy: busy, last: time.Now(), sleep: time.Sleep}
+func newPacer(ctx context.Context, busy func() bool) *pacer {
+	return &pacer{ctx: ctx, busy: busy, last: time.Now(), sleep: sleepCtx}
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
 }
 
 func (p *pacer) pace() {
 	if p == nil || p.busy == nil {
 		return
 	}
-	now := time.Now()
-	if worked := now.Sub(p.last); p.busy() {
-		p.sleep(PaceFactor * worked)
+	owed := PaceFactor * time.Since(p.last)
+	for owed > 0 && p.ctx.Err() == nil && p.busy() {
+		d := min(owed, maxPace)
+		p.sleep(p.ctx, d)
+		owed -= d
 	}
 	p.last = time.Now()
 }

@@ -30,8 +30,9 @@ type Params struct {
 	Nlist int // lists (Milvus's nlist)
 	SQ8   bool
 	Seed  uint64
-	// Stop, when set, is asked between k-means iterations and every 1024 rows assigned whether
-	// to give up (the build then fails with ErrStopped).
+	// Stop, when set, is asked every 16 centroids seeded, every 1024 rows of each k-means
+	// iteration and every 1024 rows assigned whether to give up (the build then fails with
+	// ErrStopped).
 	Stop func() bool
 	// Iterations and SampleFactor override Lloyd's iterations and the training rows per list
 	// (0: iterations and sampleFactor): a quick index for rows that will soon be indexed
@@ -181,6 +182,9 @@ func (ix *Index) train(rng *rand.Rand, p Params) []float32 {
 		near[i] = float64(distance.L2(row(i), cents[:d]))
 	}
 	for c := 1; c < k; c++ {
+		if c%16 == 0 && p.Stop != nil && p.Stop() {
+			return nil
+		}
 		var sum float64
 		for _, v := range near {
 			sum += v
@@ -212,6 +216,9 @@ func (ix *Index) train(rng *rand.Rand, p Params) []float32 {
 			return nil
 		}
 		for i := range s {
+			if i%1024 == 1023 && p.Stop != nil && p.Stop() {
+				return nil
+			}
 			assign[i], dist[i] = nearest(row(i), cents, scores)
 		}
 		clear(sums)
