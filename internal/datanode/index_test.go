@@ -203,9 +203,13 @@ func TestDroppedCollectionStopsItsBuilds(t *testing.T) {
 	_, err := e.catalog.DropCollection(e.ctx, meta.DefaultDatabase, e.coll.Name)
 	require.NoError(t, err)
 	release()
+	// At least one: a scan that ran before the node saw the drop may have started the segment's
+	// build again, to be stopped in turn (seen under -race, where the count went past 1 between
+	// two looks); what matters is that none commits.
 	require.Eventually(t, func() bool {
-		return n.indexes.Builds("superseded")+n.indexes.Builds("stopped")+n.indexes.Builds("lease_lost") == 1
+		return n.indexes.Builds("superseded")+n.indexes.Builds("stopped")+n.indexes.Builds("lease_lost") >= 1
 	}, 10*time.Second, 10*time.Millisecond)
+	time.Sleep(200 * time.Millisecond) // a second build, if any, ends too
 	require.Zero(t, n.indexes.Builds("committed"))
 	recs, err := e.catalog.ListSegmentIndexes(e.ctx, e.coll.ID)
 	require.NoError(t, err)
