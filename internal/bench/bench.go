@@ -74,6 +74,7 @@ func All() []Benchmark {
 		{Name: "recovery", Short: "kill -9 of a data node with 64 MB and 1 GB unflushed: time until its channels are caught up", Run: Recovery},
 		{Name: "search", Short: "exact search vs a raw scan, Strong search when idle, load vs raw read + decode, searches from 1/4/16 clients; then ann", Run: Search},
 		{Name: "ann", Short: "vector indexes (HNSW, IVF_FLAT, IVF_SQ8, exact) beside hnswlib and faiss on MNIST and 1M clustered vectors, then builds (part of search)", Run: ANN},
+		{Name: "exact", Short: "exact search beside a raw scan of the same rows, on the ann section's data (part of ann)", Run: Exact},
 		{Name: "builds", Short: "ingest alone vs ingest while the data node builds an HNSW index (part of ann)", Run: Builds},
 	}
 }
