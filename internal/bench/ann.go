@@ -57,9 +57,14 @@ var (
 // ANN measures Weir's vector indexes beside hnswlib and faiss on the same vectors, one thread
 // each, in the same run: on MNIST and on clustered vectors.
 func ANN(ctx context.Context, o Options) (*Report, error) {
-	r := newReport("ann", "vector indexes beside hnswlib and faiss, one thread each, same data, same run", o)
+	return sectionReport(ctx, o, "ann", "vector indexes beside hnswlib and faiss, one thread each, same data, same run", annSection)
+}
+
+// sectionReport runs one section of a benchmark as a report of its own, timed.
+func sectionReport(ctx context.Context, o Options, name, title string, section func(context.Context, Options, *Report) error) (*Report, error) {
+	r := newReport(name, title, o)
 	t0 := time.Now()
-	if err := annSection(ctx, o, r); err != nil {
+	if err := section(ctx, o, r); err != nil {
 		return nil, err
 	}
 	r.Seconds = time.Since(t0).Seconds()
@@ -419,11 +424,13 @@ func exactBesideScan(ctx context.Context, o Options, r *Report, s *annSet, withB
 // Exact measures exact search beside a raw scan on the ann section's data alone (`weir bench
 // exact`), without the indexes' builds and sweeps that take most of an hour.
 func Exact(ctx context.Context, o Options) (*Report, error) {
-	r := newReport("exact", "exact search beside a raw scan of the same rows, one thread", o)
-	t0 := time.Now()
+	return sectionReport(ctx, o, "exact", "exact search beside a raw scan of the same rows, one thread", exactSection)
+}
+
+func exactSection(ctx context.Context, o Options, r *Report) error {
 	train, _, err := mnist.Load()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	mn, big := 60000, 1_000_000
 	if o.Quick {
@@ -434,10 +441,9 @@ func Exact(ctx context.Context, o Options) (*Report, error) {
 		clusteredSet(big, 50, 128),
 	} {
 		if err := exactBesideScan(ctx, o, r, s, false); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	r.Notes = append(r.Notes, "three rounds, each of 50 searches (nq 1) then one scan pass; the best round of each")
-	r.Seconds = time.Since(t0).Seconds()
-	return r, nil
+	return nil
 }

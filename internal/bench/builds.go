@@ -12,13 +12,7 @@ import (
 // Builds measures what index builds cost ingestion on their own (`weir bench builds`); `ann`
 // ends with the same section.
 func Builds(ctx context.Context, o Options) (*Report, error) {
-	r := newReport("builds", "ingest beside index builds", o)
-	t0 := time.Now()
-	if err := ingestBesideBuilds(ctx, o, r); err != nil {
-		return nil, err
-	}
-	r.Seconds = time.Since(t0).Seconds()
-	return r, nil
+	return sectionReport(ctx, o, "builds", "ingest beside index builds", ingestBesideBuilds)
 }
 
 // ingestBesideBuilds measures what index builds cost ingestion: the rate of inserting and
