@@ -5,13 +5,12 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"testing"
-	"time"
 
 	"github.com/bits-and-blooms/bitset"
 	"github.com/stretchr/testify/require"
 	"pgregory.net/rapid"
 
-	"github.com/weir-db/weir/internal/hugepage"
+	"github.com/weir-db/weir/internal/hugepage/hugepagetest"
 	"github.com/weir-db/weir/internal/vecdata"
 	"github.com/weir-db/weir/internal/vsearch"
 )
@@ -218,31 +217,16 @@ func TestEmptyAndTinyGraphs(t *testing.T) {
 // and its layer-0 lists, and gives the advice back once it is unreachable, so that the heap's
 // memory is not collapsed again under whatever comes there next.
 func TestHugePagesLastWhileTheGraphLives(t *testing.T) {
-	if ok, why := hugepage.Available(); !ok {
-		t.Skip(why)
-	}
 	const dim = 128
-	rows := make([]float32, 40_000*dim) // 20 MB
-	rng := rand.New(rand.NewPCG(1, 2))
-	for i := range rows {
-		rows[i] = rng.Float32()
-	}
+	rows := hugepagetest.Rows(t, dim)
 	g, err := Build(L2, rows, dim, Params{M: 4, EfConstruction: 8, Seed: 1})
 	require.NoError(t, err)
 	regions := g.huge
-	require.Positive(t, regions[0].Len(), "rows advised")
-	require.Zero(t, regions[1].Len(), "links0 of 40,000 × 9 slots is below hugepage.MinBytes")
-	advised, err := regions[0].Advised()
-	require.NoError(t, err)
-	require.True(t, advised)
+	hugepagetest.RequireAdvised(t, regions[0])
+	require.Zero(t, regions[1].Len(), "links0 of 40,960 × 9 slots is below hugepage.MinBytes")
 
 	runtime.KeepAlive(g)
 	g = nil
-	require.Eventually(t, func() bool {
-		runtime.GC()
-		advised, err := regions[0].Advised()
-		require.NoError(t, err)
-		return !advised
-	}, 10*time.Second, 10*time.Millisecond, "the advice outlived the graph")
+	hugepagetest.RequireReleased(t, regions[0], "graph")
 	runtime.KeepAlive(rows)
 }
