@@ -24,6 +24,7 @@ package hugepage
 import (
 	"os"
 	"strings"
+	"sync"
 	"unsafe"
 )
 
@@ -44,14 +45,29 @@ type Region struct {
 // Len is the region's size in bytes.
 func (r Region) Len() int { return int(r.n) }
 
-// Release marks the region's range no-huge again: for khugepaged and for faults from then on
-// (pages already huge stay so until freed). Call it when the memory's use as index memory ends;
-// calling it on memory still in use only stops later collapses. Zero regions are no-ops.
+// Release gives back one advice of the region: the last one given back marks the range no-huge
+// again, for khugepaged and for faults from then on (pages already huge stay so until freed).
+// Advices are counted by range because two indexes can borrow the same rows (a damaged index
+// rebuilt over a segment's piece): the old one's release must not un-advise them under the new.
+// Zero regions are no-ops.
 func (r Region) Release() {
-	if r.n > 0 {
-		release(r.addr, r.n)
+	if r.n == 0 {
+		return
 	}
+	advised.mu.Lock()
+	defer advised.mu.Unlock()
+	if advised.n[r]--; advised.n[r] > 0 {
+		return
+	}
+	delete(advised.n, r)
+	release(r.addr, r.n)
 }
+
+// advised counts the advices given and not yet released, by range.
+var advised = struct {
+	mu sync.Mutex
+	n  map[Region]int
+}{n: map[Region]int{}}
 
 // Advise asks for huge pages under every whole 2 MiB page inside b, at once where the kernel
 // can (MADV_COLLAPSE) and from then on (MADV_HUGEPAGE). It returns the region advised (zero
@@ -67,8 +83,11 @@ func Advise(b []byte) (Region, error) {
 	if hi <= lo {
 		return Region{}, nil
 	}
-	r := b[lo-start : hi-start]
-	return Region{addr: lo, n: hi - lo}, advise(r)
+	reg := Region{addr: lo, n: hi - lo}
+	advised.mu.Lock()
+	advised.n[reg]++
+	advised.mu.Unlock()
+	return reg, advise(b[lo-start : hi-start])
 }
 
 // Floats is Advise over a float32 slice's memory.

@@ -77,3 +77,21 @@ func TestAdviseSmallOrEmpty(t *testing.T) {
 	require.NoError(t, err)
 	require.Zero(t, r.Len())
 }
+
+// TestReleaseCountsAdvices: a range advised twice (two indexes over the same rows) stays advised
+// until both advices are given back.
+func TestReleaseCountsAdvices(t *testing.T) {
+	needTHP(t)
+	v := make([]float32, 16*Size/4)
+	r1, _ := Floats(v)
+	r2, _ := Floats(v)
+	require.Equal(t, r1, r2)
+	r1.Release()
+	advised, err := r2.Advised()
+	require.NoError(t, err)
+	require.True(t, advised, "one release of two leaves the range advised")
+	r2.Release()
+	advised, err = r2.Advised()
+	require.NoError(t, err)
+	require.False(t, advised)
+}
